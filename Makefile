@@ -1,0 +1,64 @@
+# vaiq-build — all set-up lives here: `make demo` and `make test` work on a fresh Debian machine with Swift.
+SHELL := /bin/bash
+SWIFT ?= swift
+PY := .venv/bin/python
+DEBS := libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev protobuf-compiler pkg-config
+RELEASE_BIN := .build/release/vaiq-build
+DEBUG_BIN := .build/debug/vaiq-build
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps venv build release test swift-test oracle-test demo proto fixtures bench clean loc
+
+all: build
+
+# Debian packages: installed only when one is missing (dpkg-query is cheap; apt-get update is not).
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The TensorFlow oracle for tests and fixture tools (never used at run time).
+venv: .venv/.installed
+.venv/.installed: tools/requirements.txt
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --disable-pip-version-check -r tools/requirements.txt
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product vaiq-build
+
+swift-test: deps
+	$(SWIFT) test 2>&1 | tee .build/swift-test.log; exit $${PIPESTATUS[0]}
+
+# Checks that need TensorFlow: our outputs loaded and run by TF itself.
+oracle-test: build venv
+	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
+
+test: swift-test oracle-test
+
+demo: release
+	bash examples/demo.sh $(RELEASE_BIN)
+
+# Regenerate the committed Swift code from Protos/ (Debian's protoc + protoc-gen-swift built from the dependency).
+proto: deps
+	$(SWIFT) build -c release --product protoc-gen-swift
+	protoc --plugin=protoc-gen-swift=.build/release/protoc-gen-swift \
+	  --swift_out=Sources/TFProto --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+	  -I Protos Protos/tensorflow/*.proto
+
+fixtures: venv
+	$(PY) tools/make_fixtures.py
+
+bench: release venv
+	bash bench/run.sh $(RELEASE_BIN) $(PY)
+
+loc:
+	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1
+
+clean:
+	rm -rf .build

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whole-file reads and crash-safe writes.
+///
+/// Writes go to `<dir>/.<name>.tmp-<pid>-<n>`, are fsynced, renamed over the destination and the
+/// directory is fsynced: a reader sees the old file or the new one, never a prefix of either.
+public enum FileIO {
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The size in bytes, or nil when the path does not exist.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
+    /// Reads the whole file.
+    public static func read(_ path: String) throws(FileIOError) -> [UInt8] {
+        let file = try RandomAccessFile(path: path)
+        return try file.read(offset: 0, count: file.size)
+    }
+
+    /// Writes `bytes` to `path` atomically (temp file + fsync + rename + directory fsync).
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileIOError) {
+        let dir = directoryName(path)
+        let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .system(tmp, "cannot create") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(tmp) }
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .system(tmp, "write failed")
+            }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw .system(tmp, "fsync failed") }
+        guard rename(tmp, path) == 0 else { throw .system(path, "cannot rename \(tmp) into place") }
+        ok = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// Creates a directory and its parents (like `mkdir -p`).
+    public static func createDirectories(_ path: String) throws(FileIOError) {
+        if isDirectory(path) { return }
+        let parent = directoryName(path)
+        if parent != path && !parent.isEmpty { try createDirectories(parent) }
+        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .system(path, "cannot create directory") }
+    }
+
+    /// The entries of a directory (names only, sorted, without "." and "..").
+    public static func listDirectory(_ path: String) throws(FileIOError) -> [String] {
+        guard let dir = opendir(path) else { throw .system(path, "cannot list directory") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    public static func directoryName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
+    /// Joins `path` to `base` unless it is already absolute.
+    public static func resolve(_ path: String, relativeTo base: String) -> String {
+        path.hasPrefix("/") ? path : (base.isEmpty || base == "." ? path : "\(base)/\(path)")
+    }
+}
+
+private let tempCounter = TempCounter()
+
+private func nextTempCounter() -> Int { tempCounter.next() }
+
+/// Distinguishes concurrent temp files of one process.
+private final class TempCounter: @unchecked Sendable {
+    private var value = 0
+    private var lock = pthread_mutex_t()
+    init() { pthread_mutex_init(&lock, nil) }
+    func next() -> Int {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        value += 1
+        return value
+    }
+}

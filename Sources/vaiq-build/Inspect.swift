@@ -1,0 +1,153 @@
+import ArgumentParser
+import BuildCore
+import FileIO
+import Foundation
+import TensorFlowIO
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a GraphDef or a checkpoint.",
+        discussion: """
+            For a graph (.pb or .pbtxt): the op-type histogram with each op's role in quantization, \
+            the possible input nodes (placeholders) and output nodes (nodes nothing consumes, except \
+            Const, Assign, NoOp and Placeholder), static shapes where they can be inferred, and every \
+            node with its role: compute (weights and output quantized), activation (output quantized), \
+            in-pattern (quantized only inside a larger pattern), folded (batch norm, Identity), \
+            constant, or float (not in the quantizer's table; stays on the CPU).
+            For a checkpoint (a training directory or a prefix): every tensor with its dtype and shape.
+            """
+    )
+
+    @Argument(help: "A GraphDef file, a training directory, or a checkpoint prefix.")
+    var path: String
+
+    @Option(name: .customLong("input_shapes"),
+            help: "Shapes for the placeholders in file order, e.g. ?,224,224,3 (several separated by ':').")
+    var inputShapes: String?
+
+    @Flag(name: .customLong("no-nodes"), help: "Leave out the per-node table.")
+    var noNodes = false
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        if FileIO.isDirectory(path) || (!FileIO.exists(path) && FileIO.exists(path + ".index")) || path.hasSuffix(".index") {
+            try inspectCheckpoint()
+        } else {
+            try inspectGraph()
+        }
+    }
+
+    private func inspectGraph() throws {
+        let graph = try failing { try GraphDefIO.read(path) }
+        var overrides: [String: [Int]] = [:]
+        if let inputShapes {
+            let shapes = try parseInputShapes(inputShapes)
+            let placeholders = graph.node.filter { $0.op == "Placeholder" }.map(\.name)
+            guard shapes.count == placeholders.count else {
+                throw CommandFailure(message: "--input_shapes gives \(shapes.count) shapes but the graph has \(placeholders.count) placeholders (\(placeholders.joined(separator: ", ")))")
+            }
+            overrides = Dictionary(uniqueKeysWithValues: zip(placeholders, shapes))
+        }
+        let report = GraphInspection(graph: graph, inputShapes: overrides)
+        let digest = try failing { try ContentDigest.ofFile(path) }
+        if json {
+            try printJSON(InspectJSON(path: path, digest: digest.description, inspection: report, includeNodes: !noNodes))
+            return
+        }
+        print("graph \(path): \(report.nodeCount) nodes, xxh3-128 \(digest)")
+        print("\nop types used (\(report.ops.count)):")
+        printTable(report.ops.map { ["\($0.count)", $0.op, $0.role.rawValue] }, header: ["count", "op", "role"])
+        print("\nfound \(report.inputs.count) possible inputs:")
+        printTable(report.inputs.map { [$0.name, $0.dtype, shapeText($0.shape)] }, header: ["name", "dtype", "shape"])
+        print("\nfound \(report.outputs.count) possible outputs:")
+        printTable(report.outputs.map { [$0.name, $0.op, shapeText($0.shape)] }, header: ["name", "op", "shape"])
+        let roles = QuantizeRole.allCases.compactMap { role in report.roleCounts[role.rawValue].map { "\($0) \(role.rawValue)" } }
+        print("\nquantization roles: " + roles.joined(separator: ", "))
+        if !noNodes {
+            print("\nnodes:")
+            printTable(report.nodes.map { [$0.name, $0.op, shapeText($0.shape), $0.role.rawValue] },
+                       header: ["name", "op", "shape", "role"])
+        }
+    }
+
+    private func inspectCheckpoint() throws {
+        let location = try failing { try CheckpointLocation.resolve(path) }
+        let reader = try failing { try CheckpointReader(prefix: location.prefix) }
+        let infos = reader.tensorInfos
+        if json {
+            try printJSON(CheckpointJSON(prefix: location.prefix, step: location.step, shards: reader.shardPaths.count,
+                                         tensors: infos.map { .init(name: $0.name, dtype: $0.dtype.tfName, shape: $0.shape, bytes: $0.byteSize) }))
+            return
+        }
+        let total = infos.reduce(0) { $0 + $1.byteSize }
+        print("checkpoint \(location.prefix): \(infos.count) tensors, \(total) bytes in \(reader.shardPaths.count) shard(s)"
+              + (location.step.map { ", step \($0)" } ?? ""))
+        printTable(infos.map { [$0.name, $0.dtype.tfName, shapeText($0.shape), "\($0.byteSize)"] },
+                   header: ["name", "dtype", "shape", "bytes"])
+    }
+}
+
+private struct InspectJSON: Encodable {
+    let path: String
+    let digest: String
+    let inspection: GraphInspection
+    let includeNodes: Bool
+
+    enum CodingKeys: String, CodingKey { case path, xxh3_128, nodeCount = "node_count", ops, inputs, outputs, roles, nodes }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(digest, forKey: .xxh3_128)
+        try c.encode(inspection.nodeCount, forKey: .nodeCount)
+        try c.encode(inspection.ops, forKey: .ops)
+        try c.encode(inspection.inputs, forKey: .inputs)
+        try c.encode(inspection.outputs, forKey: .outputs)
+        try c.encode(inspection.roleCounts, forKey: .roles)
+        if includeNodes { try c.encode(inspection.nodes, forKey: .nodes) }
+    }
+}
+
+private struct CheckpointJSON: Encodable {
+    struct Entry: Encodable {
+        let name: String
+        let dtype: String
+        let shape: [Int]
+        let bytes: Int
+    }
+    let prefix: String
+    let step: Int?
+    let shards: Int
+    let tensors: [Entry]
+}
+
+/// `[-1, 16, 16, 3]` -> `?x16x16x3`; unknown rank -> `?`.
+func shapeText(_ shape: [Int]?) -> String {
+    guard let shape else { return "?" }
+    if shape.isEmpty { return "scalar" }
+    return shape.map { $0 < 0 ? "?" : String($0) }.joined(separator: "x")
+}
+
+func printTable(_ rows: [[String]], header: [String]) {
+    guard !rows.isEmpty else {
+        print("  (none)")
+        return
+    }
+    let all = [header] + rows
+    let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    for row in all {
+        let cells = row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }
+        print("  " + cells.joined(separator: "  "))
+    }
+}
+
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    print(String(decoding: data, as: UTF8.self))
+}
