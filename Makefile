@@ -55,7 +55,7 @@ fixtures: venv
 	$(PY) tools/make_fixtures.py
 
 bench: release venv
-	bash bench/run.sh $(RELEASE_BIN) $(PY)
+	bash bench/run.sh $(PY)
 
 loc:
 	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1

@@ -35,13 +35,16 @@ let package = Package(
         .executableTarget(name: "vaiq-build", dependencies: [
             "TensorFlowIO", "Tensors", "BuildCore", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
+        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO"], path: "bench/Sources/vaiq-bench"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore"]),
-        .testTarget(name: "CLITests", dependencies: ["TensorFlowIO"]),
+        .testTarget(name: "CLITests", dependencies: ["vaiq-build"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,9 @@ import Tensors
 /// A node's `_output_shapes` attribute, when present, wins over inference.
 public struct StaticShapes {
     public private(set) var shapes: [String: [Int]] = [:]
-    private var constants: [String: Tensor] = [:]
+    /// Integer values known at load time: Const ints and the Shape/StridedSlice/Pack chains that
+    /// Keras and `conv2d_transpose` build from static shapes (a scalar is a one-element array).
+    private var intValues: [String: [Int]] = [:]
     private let byName: [String: Tensorflow_NodeDef]
 
     /// `inputShapes` overrides Placeholder shapes (e.g. from `--input_shapes`).
@@ -23,6 +25,7 @@ public struct StaticShapes {
             } else if let inferred = infer(node) {
                 shapes[node.name] = inferred
             }
+            if let values = foldInts(node) { intValues[node.name] = values }
         }
     }
 
@@ -37,13 +40,58 @@ public struct StaticShapes {
 
     private func constInts(_ node: Tensorflow_NodeDef, _ i: Int) -> [Int]? {
         let data = node.input.filter { !$0.hasPrefix("^") }
-        guard i < data.count, let producer = byName[TensorName(data[i]).node], producer.op == "Const",
-              let proto = producer.attr["value"]?.tensor,
-              let t = try? TensorProtoCodec.decode(proto, context: producer.name) else { return nil }
-        switch t.dtype {
-        case .int32: return t.scalars(as: Int32.self).map(Int.init)
-        case .int64: return t.scalars(as: Int64.self).map(Int.init)
-        default: return nil
+        guard i < data.count else { return nil }
+        let ref = TensorName(data[i])
+        return ref.outputIndex == 0 ? intValues[ref.node] : nil
+    }
+
+    /// Evaluates the integer shape arithmetic of `node` when its inputs are known.
+    private func foldInts(_ node: Tensorflow_NodeDef) -> [Int]? {
+        switch node.op {
+        case "Const":
+            guard let proto = node.attr["value"]?.tensor, (proto.tensorShape.dims.map { Tensor.elementCount($0) } ?? 0) <= 64,
+                  let t = try? TensorProtoCodec.decode(proto, context: node.name) else { return nil }
+            switch t.dtype {
+            case .int32: return t.scalars(as: Int32.self).map(Int.init)
+            case .int64: return t.scalars(as: Int64.self).map(Int.init)
+            default: return nil
+            }
+        case "Shape":
+            guard let x = input(node, 0), !x.contains(-1) else { return nil }
+            return x
+        case "Identity":
+            return constInts(node, 0)
+        case "Pack":
+            let data = node.input.filter { !$0.hasPrefix("^") }
+            var out: [Int] = []
+            for i in data.indices {
+                guard let v = constInts(node, i), v.count == 1 else { return nil }
+                out.append(v[0])
+            }
+            return out
+        case "StridedSlice":
+            // The 1-D case: a slice of a shape vector, possibly shrunk to a scalar.
+            guard let x = constInts(node, 0), let b = constInts(node, 1), let e = constInts(node, 2),
+                  let st = constInts(node, 3), b.count == 1, e.count == 1, st.count == 1, st[0] != 0,
+                  (node.attr["ellipsis_mask"]?.i ?? 0) == 0, (node.attr["new_axis_mask"]?.i ?? 0) == 0 else { return nil }
+            let n = x.count
+            func clampIndex(_ v: Int) -> Int { v < 0 ? v + n : v }
+            if (node.attr["shrink_axis_mask"]?.i ?? 0) & 1 != 0 {
+                let i = clampIndex(b[0])
+                return i >= 0 && i < n ? [x[i]] : nil
+            }
+            let stride = st[0]
+            var start = (node.attr["begin_mask"]?.i ?? 0) & 1 != 0 ? (stride > 0 ? 0 : n - 1) : clampIndex(b[0])
+            let end = (node.attr["end_mask"]?.i ?? 0) & 1 != 0 ? (stride > 0 ? n : -1) : clampIndex(e[0])
+            start = min(max(start, stride > 0 ? 0 : -1), stride > 0 ? n : n - 1)
+            var out: [Int] = []
+            while stride > 0 ? start < min(end, n) : start > max(end, -1) {
+                out.append(x[start])
+                start += stride
+            }
+            return out
+        default:
+            return nil
         }
     }
 
@@ -57,6 +105,8 @@ public struct StaticShapes {
             return node.attr["shape"]?.shape.dims ?? (node.op == "PlaceholderWithDefault" ? input(node, 0) : nil)
         case "Const":
             return node.attr["value"]?.tensor.tensorShape.dims
+        case "Shape":
+            return input(node, 0).map { [$0.count] }
         case "VariableV2", "Variable", "VarHandleOp":
             return node.attr["shape"]?.shape.dims
         case "Identity", "ReadVariableOp", "Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Elu", "Selu",

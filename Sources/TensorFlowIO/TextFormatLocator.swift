@@ -179,6 +179,8 @@ struct TextFormatLocator {
             if !["inf", "infinity", "nan", "Inf", "Infinity", "NaN"].contains(word) {
                 throw fail("field '\(name)' holds a number, found '\(word)'")
             }
+        case .string:
+            throw fail("field '\(name)' holds a string (in quotes), found '\(word)'")
         default:
             throw fail("field '\(name)' holds a \(kind.noun), found '\(word)'")
         }

@@ -13,7 +13,7 @@ struct VaiqBuild: ParsableCommand {
             TensorFlow at run time.
             """,
         version: "0.1.0",
-        subcommands: [Freeze.self, Inspect.self]
+        subcommands: [Freeze.self, Inspect.self, Convert.self]
     )
 
     static func main() {

@@ -1,0 +1,62 @@
+// Times vaiq-build's TensorFlow file readers for bench/run.sh, which times TensorFlow on the same
+// files in the same run. Prints one JSON object per measurement (best of N runs, page cache warm).
+//
+//   vaiq-bench graph PATH [RUNS]          parse + validate a GraphDef
+//   vaiq-bench checkpoint PREFIX [RUNS]   read and CRC-check every tensor of a checkpoint
+//   vaiq-bench freeze GRAPH CKPT OUT NODES [RUNS]   the whole freeze command's work
+import Foundation
+import TensorFlowIO
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func best(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+    var times: [Double] = []
+    for _ in 0..<runs { times.append(try seconds(body)) }
+    return times.min()!
+}
+
+let args = CommandLine.arguments
+guard args.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: vaiq-bench graph|checkpoint|freeze ...\n".utf8))
+    exit(2)
+}
+do {
+    switch args[1] {
+    case "graph":
+        let runs = args.count > 3 ? Int(args[3])! : 3
+        var nodes = 0
+        let t = try best(runs) { nodes = try GraphDefIO.read(args[2]).node.count }
+        let size = (try FileManager.default.attributesOfItem(atPath: args[2])[.size] as? Int) ?? 0
+        print(#"{"what": "graph", "bytes": \#(size), "nodes": \#(nodes), "seconds": \#(t)}"#)
+    case "checkpoint":
+        let runs = args.count > 3 ? Int(args[3])! : 3
+        var bytes = 0
+        let t = try best(runs) {
+            let reader = try CheckpointReader(prefix: args[2])
+            bytes = 0
+            for info in reader.tensorInfos where info.dtype.hostDType != nil {
+                bytes += try reader.tensor(named: info.name).bytes.count
+            }
+        }
+        print(#"{"what": "checkpoint", "bytes": \#(bytes), "seconds": \#(t)}"#)
+    case "freeze":
+        let runs = args.count > 6 ? Int(args[6])! : 3
+        let t = try best(runs) {
+            let graph = try GraphDefIO.read(args[2])
+            let reader = try CheckpointReader(prefix: try CheckpointLocation.resolve(args[3]).prefix)
+            let frozen = try GraphFreezer.freeze(graph, checkpoint: reader, outputNodes: args[5].components(separatedBy: ","), graphPath: args[2])
+            try GraphDefIO.write(frozen.graph, to: args[4])
+        }
+        print(#"{"what": "freeze", "seconds": \#(t)}"#)
+    default:
+        FileHandle.standardError.write(Data("unknown measurement \(args[1])\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(1)
+}
