@@ -9,6 +9,8 @@ public struct StaticShapes {
     public private(set) var shapes: [String: [Int]] = [:]
     /// Integer values known at load time: Const ints and the Shape/StridedSlice/Pack chains that
     /// Keras and `conv2d_transpose` build from static shapes (a scalar is a one-element array).
+    /// An unknown dimension read by `Shape` stays -1; no arithmetic is done on these values, so
+    /// -1 keeps meaning "unknown" wherever it flows (a shape or a Reshape target).
     private var intValues: [String: [Int]] = [:]
     private let byName: [String: Tensorflow_NodeDef]
 
@@ -57,8 +59,7 @@ public struct StaticShapes {
             default: return nil
             }
         case "Shape":
-            guard let x = input(node, 0), !x.contains(-1) else { return nil }
-            return x
+            return input(node, 0)
         case "Identity":
             return constInts(node, 0)
         case "Pack":
