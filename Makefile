@@ -33,7 +33,7 @@ release: deps
 	$(SWIFT) build -c release --product vaiq-build
 
 swift-test: deps
-	$(SWIFT) test 2>&1 | tee .build/swift-test.log; exit $${PIPESTATUS[0]}
+	$(SWIFT) test
 
 # Checks that need TensorFlow: our outputs loaded and run by TF itself.
 oracle-test: build venv

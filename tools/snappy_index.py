@@ -42,8 +42,7 @@ import tempfile
 import cramjam
 import crc32c
 
-import tf_common
-from tf_common import fail, np, tf
+from tf_common import fail, tf
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48

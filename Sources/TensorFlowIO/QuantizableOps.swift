@@ -12,11 +12,17 @@ public enum QuantizeRole: String, Codable, Sendable, CaseIterable {
     case folded
     /// A constant: quantized as weights/biases when a compute pattern reads it.
     case constant
+    /// A variable or a read of one: becomes a constant when the graph is frozen.
+    case variable
+    /// Training-only (assignment, initializer, saver, summary): dropped when the graph is frozen.
+    case training
     /// Not in the quantizer's table: stays float (runs on the CPU after the DPU subgraph).
     case float
 
     public static func of(_ op: String) -> QuantizeRole {
         if let role = table[op] { return role }
+        if GraphFreezer.variableOps.contains(op) || op == "ReadVariableOp" { return .variable }
+        if GraphFreezer.isTrainingOnly(op) { return .training }
         return .float
     }
 

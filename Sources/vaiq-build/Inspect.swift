@@ -13,7 +13,8 @@ struct Inspect: ParsableCommand {
             Const, Assign, NoOp and Placeholder), static shapes where they can be inferred, and every \
             node with its role: compute (weights and output quantized), activation (output quantized), \
             in-pattern (quantized only inside a larger pattern), folded (batch norm, Identity), \
-            constant, or float (not in the quantizer's table; stays on the CPU).
+            constant, variable (becomes a constant when frozen), training (dropped when frozen), or \
+            float (not in the quantizer's table; stays on the CPU).
             For a checkpoint (a training directory or a prefix): every tensor with its dtype and shape.
             """
     )

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Checks that need TensorFlow: vaiq-build's outputs loaded and run by TensorFlow itself.
+# Each check prints "ok"/"FAIL" and the run ends with "N passed, N failed".
+#   VAIQ=path/to/vaiq-build PY=path/to/python tools/oracle_tests.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VAIQ=${VAIQ:-.build/debug/vaiq-build}
+PY=${PY:-.venv/bin/python}
+export TF_CPP_MIN_LOG_LEVEL=3
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+passed=0 failed=0
+
+check() {  # check NAME COMMAND...
+  local name=$1; shift
+  if "$@" >"$OUT/log" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$OUT/log" | grep -v '^     [IW]0000' | tail -20
+  fi
+}
+
+outputs() { "$PY" -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["output_nodes"]))' "$1/meta.json"; }
+
+for model in allops resource sharded snappy mixed_dtypes; do
+  F=Tests/Fixtures/$model
+  nodes=$(outputs "$F")
+  # freeze the binary graph with the latest checkpoint; TF runs it and must match its own freeze.
+  check "$model: freeze .pb + train_dir, run in TF" \
+    bash -c "'$VAIQ' freeze --graph $F/inference_graph.pb --checkpoint $F/train_dir --output_nodes $nodes -o $OUT/$model.pb \
+             && '$PY' tools/check_frozen.py --graph $OUT/$model.pb --fixture $F"
+  # the text graph freezes to the very same bytes.
+  check "$model: freeze .pbtxt gives identical bytes" \
+    bash -c "'$VAIQ' freeze --graph $F/inference_graph.pbtxt --checkpoint $F/train_dir --output_nodes $nodes -o $OUT/$model-txt.pb \
+             && cmp $OUT/$model.pb $OUT/$model-txt.pb"
+  # an older checkpoint named by prefix.
+  check "$model: freeze model.ckpt-1 by prefix, run in TF" \
+    bash -c "'$VAIQ' freeze --graph $F/inference_graph.pb --checkpoint $F/train_dir/model.ckpt-1 --output_nodes $nodes -o $OUT/$model-1.pb \
+             && '$PY' tools/check_frozen.py --graph $OUT/$model-1.pb --fixture $F --checkpoint-step 1"
+  # read and written back: TF sees the same graph and computes the same outputs.
+  check "$model: .pbtxt -> .pb round trip loads in TF unchanged" \
+    bash -c "'$VAIQ' convert $F/inference_graph.pbtxt -o $OUT/$model-rt.pb \
+             && '$PY' tools/check_roundtrip.py --original $F/inference_graph.pb --rewritten $OUT/$model-rt.pb --fixture $F"
+  check "$model: frozen .pb -> .pbtxt -> .pb round trip" \
+    bash -c "'$VAIQ' convert $F/frozen_tf.pb -o $OUT/$model-frozen.pbtxt && '$VAIQ' convert $OUT/$model-frozen.pbtxt -o $OUT/$model-frozen.pb \
+             && '$PY' tools/check_roundtrip.py --original $F/frozen_tf.pb --rewritten $OUT/$model-frozen.pb --fixture $F"
+done
+
+echo "oracle: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
