@@ -17,6 +17,8 @@ let package = Package(
         // System libraries (Debian -dev packages; `make deps` installs them).
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-pthread-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it; TF checkpoints use it.
         .target(name: "CCRC32C"),
 
@@ -26,14 +28,22 @@ let package = Package(
         .target(name: "FileIO"),
         // Dense host tensors, dtypes, shapes, and NumPy .npy/.npz files. Knows no graphs.
         .target(name: "Tensors"),
+        // Float kernels: scalar reference kernels (the spec) and fast paths (im2col + sgemm, Dispatch).
+        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
+        // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
+        .target(name: "GraphIR", dependencies: ["Tensors"]),
+        // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
+        .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors"]),
         // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
-        .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "FileIO", "CSnappy", "CCRC32C",
+        .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The build engine: content digests (XXH3-128) now; DAG, store and executor as they land.
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
+        // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
+        .target(name: "Manifest", dependencies: ["CYAML", "FileIO"]),
         // The command-line tool: swift-argument-parser commands, a few lines each.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "FileIO",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "FileIO", "GraphIR", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -43,7 +53,10 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
-        .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
+        .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
         .testTarget(name: "CLITests", dependencies: ["vaiq-build"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,1 @@
+// The graph IR: nodes, edges and attributes independent of any file format.

@@ -1,0 +1,1 @@
+// Float kernels: a scalar reference per op (the spec) and fast paths tested against it.
