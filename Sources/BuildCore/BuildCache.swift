@@ -1,0 +1,102 @@
+import FileIO
+import Foundation
+
+/// The on-disk cache: a content-addressed store, an action cache and each stage's last record.
+///
+/// Layout (all writes are temp file + fsync + rename, so a killed build never leaves a half entry):
+///
+///     <root>/FORMAT                  "vaiq-build cache 1"
+///     <root>/lock                    flock()ed by a running build (others wait)
+///     <root>/objects/<2 hex>/<32 hex>   blobs named by their XXH3-128 digest (immutable)
+///     <root>/actions/<2 hex>/<32 hex>   ActionRecord JSON named by its action key
+///     <root>/stages/<32 hex>         the last ActionRecord of a stage (name = digest of the stage id)
+///     <root>/stat                    the stat cache (see StatCache)
+///
+/// Nothing in it holds a timestamp, an absolute path or a host name: a cache can be copied
+/// between machines and repositories.
+public final class BuildCache: Sendable {
+    public static let format = "vaiq-build cache 1"
+    public let root: String
+
+    public init(root: String) throws(FileIOError) {
+        self.root = root
+        for dir in ["objects", "actions", "stages"] { try FileIO.createDirectories("\(root)/\(dir)") }
+        let formatPath = "\(root)/FORMAT"
+        if let text = try? FileIO.read(formatPath) {
+            let found = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard found == BuildCache.format else {
+                throw FileIOError(path: formatPath, reason: "cache format '\(found)', expected '\(BuildCache.format)'; remove the cache directory")
+            }
+        } else {
+            try FileIO.writeAtomically(Array((BuildCache.format + "\n").utf8), to: formatPath)
+        }
+    }
+
+    // MARK: content-addressed objects
+
+    public func objectPath(_ digest: ContentDigest) -> String {
+        let hex = digest.description
+        return "\(root)/objects/\(hex.prefix(2))/\(hex)"
+    }
+
+    public func hasObject(_ digest: ContentDigest) -> Bool { FileIO.exists(objectPath(digest)) }
+
+    /// Stores `bytes` (once: an existing object with the same digest is kept) and returns the digest.
+    @discardableResult
+    public func store(_ bytes: [UInt8]) throws(FileIOError) -> ContentDigest {
+        let digest = ContentDigest(of: bytes)
+        let path = objectPath(digest)
+        if !FileIO.exists(path) {
+            try FileIO.createDirectories(FileIO.directoryName(path))
+            try FileIO.writeAtomically(bytes, to: path)
+        }
+        return digest
+    }
+
+    public func load(_ digest: ContentDigest) throws(FileIOError) -> [UInt8] { try FileIO.read(objectPath(digest)) }
+
+    // MARK: action cache
+
+    private func actionPath(_ key: ContentDigest) -> String {
+        let hex = key.description
+        return "\(root)/actions/\(hex.prefix(2))/\(hex)"
+    }
+
+    /// The record stored under `key`, if it is there, readable, and all its outputs still exist.
+    public func action(for key: ContentDigest) -> ActionRecord? {
+        guard let record = readRecord(actionPath(key)) else { return nil }
+        return record.outputs.values.allSatisfy(hasObject) ? record : nil
+    }
+
+    public func recordAction(_ record: ActionRecord) throws(FileIOError) {
+        let path = actionPath(record.key)
+        try FileIO.createDirectories(FileIO.directoryName(path))
+        try writeRecord(record, to: path)
+    }
+
+    // MARK: last record per stage (for explain / why)
+
+    private func stagePath(_ id: StageID) -> String {
+        "\(root)/stages/\(ContentDigest(of: Array(id.rawValue.utf8)))"
+    }
+
+    public func lastRecord(of id: StageID) -> ActionRecord? { readRecord(stagePath(id)) }
+
+    public func setLastRecord(_ record: ActionRecord, of id: StageID) throws(FileIOError) {
+        try writeRecord(record, to: stagePath(id))
+    }
+
+    private func readRecord(_ path: String) -> ActionRecord? {
+        guard let bytes = try? FileIO.read(path) else { return nil }
+        return try? JSONDecoder().decode(ActionRecord.self, from: Data(bytes))   // unreadable = absent
+    }
+
+    private func writeRecord(_ record: ActionRecord, to path: String) throws(FileIOError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(record) else {
+            throw FileIOError(path: path, reason: "cannot encode the action record")
+        }
+        try FileIO.writeAtomically([UInt8](data), to: path)
+    }
+}

@@ -1,0 +1,165 @@
+import Dispatch
+import FileIO
+import Synchronization
+
+/// Runs the stages of a plan: each stage whose inputs are ready is looked up in the action cache
+/// by its key and run only on a miss, on a Dispatch pool that never uses more than `-j` threads
+/// in total (a heavy stage is granted several of them as its thread budget).
+public final class BuildEngine: Sendable {
+    public let plan: BuildPlan
+    public let cache: BuildCache
+    public let statCache: StatCache
+    /// Repository file inputs are relative to this directory.
+    public let root: String
+    private let cancelFlag = Atomic<Bool>(false)
+
+    public init(plan: BuildPlan, cache: BuildCache, statCache: StatCache, root: String) {
+        self.plan = plan
+        self.cache = cache
+        self.statCache = statCache
+        self.root = root
+    }
+
+    /// Stops the build: no new stage starts, running stages see `isCancelled`, their results are dropped.
+    public func cancel() { cancelFlag.store(true, ordering: .relaxed) }
+    public var isCancelled: Bool { cancelFlag.load(ordering: .relaxed) }
+
+    private struct State {
+        var waitingOn: [StageID: Int] = [:]
+        var ready: [StageID] = []
+        var freeThreads = 0
+        var running = 0
+        var report = BuildReport()
+        var stopScheduling = false
+    }
+
+    /// Builds `targets` and their dependencies; returns when every one has an outcome.
+    public func build(_ targets: [StageID], options: BuildOptions, observer: BuildObserver? = nil) -> BuildReport {
+        let wanted = plan.closure(of: targets)
+        let dependents = self.dependents(within: wanted)
+        let state = Mutex(State())
+        let done = DispatchSemaphore(value: 0)
+        let workers = DispatchQueue(label: "vaiq-build.stages", attributes: .concurrent)
+        state.withLock { s in
+            s.freeThreads = options.jobs
+            for id in wanted { s.waitingOn[id] = plan.dependencies[id]!.count }
+            s.ready = wanted.filter { s.waitingOn[$0] == 0 }.sorted().reversed()
+        }
+        if wanted.isEmpty { return BuildReport() }
+
+        // Starts every ready stage the thread pool has room for. Called with the lock held.
+        @Sendable func schedule(_ s: inout State) {
+            while !s.stopScheduling, s.freeThreads > 0, let id = s.ready.popLast() {
+                let stage = plan.stages[id]!
+                let share = max(1, s.freeThreads / max(1, s.ready.count + 1))
+                let threads = max(1, min(stage.maxThreads, share))
+                s.freeThreads -= threads
+                s.running += 1
+                workers.async {
+                    observer?.stageStarted(id, kind: stage.kind, threads: threads)
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let (outcome, outputs) = self.process(stage, threads: threads, options: options,
+                                                          upstream: { id in state.withLock { $0.report.outputs[id] } },
+                                                          upstreamOutcome: { id in state.withLock { $0.report.outcomes[id] } })
+                    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    observer?.stageFinished(id, outcome: outcome, seconds: seconds)
+                    let finished: Bool = state.withLock { s in
+                        s.report.outcomes[id] = outcome
+                        s.report.seconds[id] = seconds
+                        if let outputs { s.report.outputs[id] = outputs }
+                        s.running -= 1
+                        s.freeThreads += threads
+                        if !outcome.isSuccess && !options.keepGoing { s.stopScheduling = true }
+                        if self.isCancelled { s.stopScheduling = true }
+                        for next in (dependents[id] ?? []).sorted() {
+                            s.waitingOn[next]! -= 1
+                            if !outcome.isSuccess {
+                                skip(next, because: "'\(id)' failed", &s)
+                            } else if s.waitingOn[next] == 0 && s.report.outcomes[next] == nil {
+                                s.ready.insert(next, at: 0)
+                            }
+                        }
+                        schedule(&s)
+                        return s.running == 0 && (s.ready.isEmpty || s.stopScheduling)
+                    }
+                    if finished { done.signal() }
+                }
+            }
+        }
+
+        /// Marks `id` and everything downstream of it as skipped.
+        @Sendable func skip(_ id: StageID, because reason: String, _ s: inout State) {
+            guard s.report.outcomes[id] == nil else { return }
+            s.report.outcomes[id] = .skipped(reason: reason)
+            s.ready.removeAll { $0 == id }
+            for next in dependents[id] ?? [] { skip(next, because: reason, &s) }
+        }
+
+        state.withLock { schedule(&$0) }
+        done.wait()
+        return state.withLock { s in
+            for id in wanted where s.report.outcomes[id] == nil {
+                s.report.outcomes[id] = .skipped(reason: isCancelled ? "the build was stopped" : "an earlier stage failed")
+            }
+            s.report.cancelled = isCancelled
+            return s.report
+        }
+    }
+
+    private func dependents(within wanted: Set<StageID>) -> [StageID: [StageID]] {
+        var out: [StageID: [StageID]] = [:]
+        for id in wanted { for dep in plan.dependencies[id]! { out[dep, default: []].append(id) } }
+        return out
+    }
+
+    /// Looks `stage` up in the action cache and runs it on a miss.
+    private func process(_ stage: any Stage, threads: Int, options: BuildOptions,
+                         upstream: (StageID) -> [String: ContentDigest]?,
+                         upstreamOutcome: (StageID) -> StageOutcome?) -> (StageOutcome, [String: ContentDigest]?) {
+        if isCancelled { return (.skipped(reason: "the build was stopped"), nil) }
+        var inputs: [String: ContentDigest] = [:]
+        var paths: [String: String] = [:]
+        for (name, input) in stage.inputs {
+            switch input {
+            case .file(let path):
+                let full = FileIO.resolve(path, relativeTo: root)
+                do { inputs[name] = try statCache.digest(of: full) } catch {
+                    return (.failed(message: "stage '\(stage.id)': input '\(name)': \(error)"), nil)
+                }
+                paths[name] = full
+            case let .output(producer, output):
+                guard let digest = upstream(producer)?[output] else {
+                    // Only in a dry run: the producer would run, so this input is not known yet.
+                    return (.wouldRun(reasons: ["input \(name) comes from '\(producer)', which would run"]), nil)
+                }
+                inputs[name] = digest
+                paths[name] = cache.objectPath(digest)
+            }
+        }
+        var record = ActionRecord(kind: stage.kind, version: stage.version,
+                                  parameters: stage.parameters.mapValues(\.canonical), inputs: inputs, outputs: [:])
+        let key = record.key
+        let previous = cache.lastRecord(of: stage.id)
+        if let hit = cache.action(for: key) {
+            if previous != hit { try? cache.setLastRecord(hit, of: stage.id) }
+            return (.cached, hit.outputs)
+        }
+        let reasons = record.reasons(since: previous)
+        if options.dryRun { return (.wouldRun(reasons: reasons), nil) }
+        let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
+                                   isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled })
+        do {
+            let produced = try stage.run(context)
+            if isCancelled { return (.skipped(reason: "the build was stopped"), nil) }
+            for name in stage.outputNames where produced[name] == nil {
+                return (.failed(message: "stage '\(stage.id)' did not produce its output '\(name)'"), nil)
+            }
+            for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try cache.store(bytes) }
+            try cache.recordAction(record)
+            try cache.setLastRecord(record, of: stage.id)
+            return (.ran(reasons: reasons), record.outputs)
+        } catch {
+            return (.failed(message: "stage '\(stage.id)' (\(stage.kind)): \(error)"), nil)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// The narrow waist between the build engine and the quantizer: a stage has a kind, a version,
+/// the parameters it reads, its inputs and a `run`. The engine knows nothing else about it.
+///
+/// A stage's action key is the digest of exactly those (plus its inputs' *content* digests), so a
+/// parameter a stage does not declare cannot invalidate it, and an upstream rerun that reproduces
+/// identical bytes leaves the key unchanged (early cutoff). Bump `version` whenever the stage's
+/// semantics change: old cache entries then stop matching.
+public protocol Stage: Sendable {
+    /// Unique within a build plan, stable across runs (`freeze/digits`, `quantize/digits/w4a8/DPUCZDX8G`).
+    var id: StageID { get }
+    /// What the stage does (`freeze`, `calibrate`, ...); part of the key.
+    var kind: String { get }
+    var version: Int { get }
+    /// The canonical parameters the stage reads, and only those.
+    var parameters: [String: ParameterValue] { get }
+    /// Named inputs: files of the repository or outputs of other stages.
+    var inputs: [String: StageInput] { get }
+    /// Names of the outputs `run` returns.
+    var outputNames: [String] { get }
+    /// How many threads the stage can use well (1 for light stages); the executor grants a budget.
+    var maxThreads: Int { get }
+    func run(_ context: StageContext) throws -> [String: [UInt8]]
+}
+
+public struct StageID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+    public static func < (a: StageID, b: StageID) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// Where a stage input comes from.
+public enum StageInput: Hashable, Sendable {
+    /// A file of the repository, hashed by content (through the stat cache).
+    case file(String)
+    /// An output of another stage.
+    case output(StageID, String)
+}
+
+/// What a running stage sees: its inputs' bytes, a thread budget and a cancellation flag.
+public struct StageContext: Sendable {
+    public let stage: StageID
+    /// Input name -> the path of a file holding its bytes (a repository file or a cache object).
+    public let inputPaths: [String: String]
+    /// Threads the stage may use; the executor never grants more than the build's `-j` in total.
+    public let threadBudget: Int
+    public let isCancelled: @Sendable () -> Bool
+
+    public init(stage: StageID, inputPaths: [String: String], threadBudget: Int, isCancelled: @escaping @Sendable () -> Bool) {
+        self.stage = stage
+        self.inputPaths = inputPaths
+        self.threadBudget = threadBudget
+        self.isCancelled = isCancelled
+    }
+}
+
+/// A stage failure the engine reports as one line naming the stage.
+public struct StageFailure: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,49 @@
+/// What happened to one stage in a build.
+public enum StageOutcome: Sendable, Equatable {
+    /// The action cache had the result.
+    case cached
+    /// The stage ran; `reasons` say why (one line each, as `--explain` prints them).
+    case ran(reasons: [String])
+    /// Dry run (`-n`): the stage would run, for these reasons.
+    case wouldRun(reasons: [String])
+    case failed(message: String)
+    /// Not run because a stage it depends on failed, or the build was stopped.
+    case skipped(reason: String)
+
+    public var isSuccess: Bool {
+        switch self {
+        case .cached, .ran, .wouldRun: true
+        case .failed, .skipped: false
+        }
+    }
+}
+
+/// Receives progress as a build runs (the CLI's progress display; tests record it).
+public protocol BuildObserver: Sendable {
+    func stageStarted(_ id: StageID, kind: String, threads: Int)
+    func stageFinished(_ id: StageID, outcome: StageOutcome, seconds: Double)
+}
+
+public struct BuildOptions: Sendable {
+    public var jobs: Int
+    public var keepGoing: Bool
+    public var dryRun: Bool
+
+    public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false) {
+        self.jobs = max(1, jobs)
+        self.keepGoing = keepGoing
+        self.dryRun = dryRun
+    }
+}
+
+/// The result of a build: every requested stage's outcome and its outputs' digests.
+public struct BuildReport: Sendable {
+    public var outcomes: [StageID: StageOutcome] = [:]
+    public var outputs: [StageID: [String: ContentDigest]] = [:]
+    public var seconds: [StageID: Double] = [:]
+    public var cancelled = false
+
+    public var succeeded: Bool { !cancelled && outcomes.values.allSatisfy(\.isSuccess) }
+    public var ranCount: Int { outcomes.values.filter { if case .ran = $0 { true } else { false } }.count }
+    public var cachedCount: Int { outcomes.values.filter { $0 == .cached }.count }
+}
