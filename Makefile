@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test demo proto fixtures bench clean loc
+.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures bench clean loc
 
 all: build
 
@@ -50,6 +50,10 @@ proto: deps
 	protoc --plugin=protoc-gen-swift=.build/release/protoc-gen-swift \
 	  --swift_out=Sources/TFProto --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
 	  -I Protos Protos/tensorflow/*.proto
+
+# Embed the built-in strategies and targets (manifests/*.yaml) into the binary.
+builtins:
+	bash tools/embed_manifests.sh
 
 fixtures: venv
 	$(PY) tools/make_fixtures.py

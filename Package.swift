@@ -40,7 +40,7 @@ let package = Package(
         // The build engine: content digests (XXH3-128) now; DAG, store and executor as they land.
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
-        .target(name: "Manifest", dependencies: ["CYAML", "FileIO"]),
+        .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The command-line tool: swift-argument-parser commands, a few lines each.
         .executableTarget(name: "vaiq-build", dependencies: [
             "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "FileIO", "GraphIR", "Runtime",

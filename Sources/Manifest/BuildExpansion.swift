@@ -1,0 +1,111 @@
+import BuildCore
+
+/// Expands one `builds:` entry into its matrix cells.
+///
+///     - model: digits
+///       calibration: digits-200
+///       evaluation: digits-test          # optional
+///       matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H], weight_bit: [4, 8]}
+///
+/// `strategy:` / `target:` may also be given outside the matrix as single values. A matrix axis
+/// over a strategy field overrides it in every strategy and shows in the cell's strategy name
+/// (`pof2s.weight_bit=4`), so cell names stay readable and stable: `<build>/<strategy>/<target>`.
+enum BuildExpansion {
+    static func cells(of node: YAMLNode, manifest: Manifest) throws(ManifestError) -> [BuildCell] {
+        let r = try MappingReader(node, what: "a build")
+        try r.checkKeys(["name", "model", "calibration", "evaluation", "strategy", "target", "matrix"])
+        let modelNode = try r.required("model")
+        let model = try modelNode.string("build: model")
+        guard manifest.models[model] != nil else {
+            throw ManifestError(modelNode.location, unknownReference("model", model, among: Array(manifest.models.keys)))
+        }
+        let name = try r.optional("name")?.string("build: name") ?? model
+        guard !name.isEmpty, !name.contains("/") else {
+            throw ManifestError(node.location, "build name '\(name)' must be non-empty and contain no '/'")
+        }
+        let calibrationNode = try r.required("calibration")
+        let calibration = try calibrationNode.string("build '\(name)': calibration")
+        guard manifest.calibrations[calibration] != nil else {
+            throw ManifestError(calibrationNode.location, unknownReference("calibration", calibration, among: Array(manifest.calibrations.keys)))
+        }
+        var evaluation: String?
+        if let evalNode = r.optional("evaluation") {
+            let e = try evalNode.string("build '\(name)': evaluation")
+            guard manifest.evaluations[e] != nil else {
+                throw ManifestError(evalNode.location, unknownReference("evaluation", e, among: Array(manifest.evaluations.keys)))
+            }
+            evaluation = e
+        }
+
+        // Axes: strategy and target (from the matrix or single values), then strategy fields.
+        var strategies: [(String, SourceLocation)] = []
+        var targets: [(String, SourceLocation)] = []
+        var fieldAxes: [(field: String, values: [(ParameterValue, String)])] = []
+        if let single = r.optional("strategy") { strategies.append((try single.string("build '\(name)': strategy"), single.location)) }
+        if let single = r.optional("target") { targets.append((try single.string("build '\(name)': target"), single.location)) }
+        if let matrixNode = r.optional("matrix") {
+            let matrix = try MappingReader(matrixNode, what: "the matrix of build '\(name)'")
+            try matrix.checkKeys(["strategy", "target"] + SettingsSchema.strategy.keys.filter { $0 != "description" }.sorted())
+            for entry in matrix.entries {
+                guard case .sequence(let items, _) = entry.value, !items.isEmpty else {
+                    throw ManifestError(entry.value.location, "matrix axis '\(entry.key)' must be a non-empty list")
+                }
+                switch entry.key {
+                case "strategy":
+                    if !strategies.isEmpty { throw ManifestError(entry.keyLocation, "build '\(name)' gives 'strategy' both alone and in the matrix") }
+                    for item in items { strategies.append((try item.string("matrix strategy"), item.location)) }
+                case "target":
+                    if !targets.isEmpty { throw ManifestError(entry.keyLocation, "build '\(name)' gives 'target' both alone and in the matrix") }
+                    for item in items { targets.append((try item.string("matrix target"), item.location)) }
+                default:
+                    var values: [(ParameterValue, String)] = []
+                    for item in items {
+                        let value = try SettingsSchema.strategy[entry.key]!.read(item, "matrix \(entry.key)")
+                        values.append((value, "\(entry.key)=\(label(value))"))
+                    }
+                    fieldAxes.append((entry.key, values))
+                }
+            }
+        }
+        if strategies.isEmpty { strategies = [("pof2s", node.location)] }
+        guard !targets.isEmpty else { throw ManifestError(node.location, "build '\(name)' names no target (target: or matrix: {target: [...]})") }
+        for (s, l) in strategies where manifest.strategies[s] == nil {
+            throw ManifestError(l, unknownReference("strategy", s, among: Array(manifest.strategies.keys)))
+        }
+        for (t, l) in targets where manifest.targets[t] == nil {
+            throw ManifestError(l, unknownReference("target", t, among: Array(manifest.targets.keys)))
+        }
+
+        // Cartesian product of the field axes (each combination overrides fields of every strategy).
+        var variants: [(overrides: [String: ParameterValue], suffix: String)] = [([:], "")]
+        for axis in fieldAxes {
+            variants = variants.flatMap { v in
+                axis.values.map { value, text in
+                    var o = v.overrides
+                    o[axis.field] = value
+                    return (o, v.suffix + "." + text)
+                }
+            }
+        }
+        var cells: [BuildCell] = []
+        for (strategy, _) in strategies {
+            for variant in variants {
+                var settings = manifest.strategies[strategy]!.settings
+                for (k, v) in variant.overrides { settings[k] = v }
+                for (target, location) in targets {
+                    let strategyName = strategy + variant.suffix
+                    cells.append(BuildCell(name: "\(name)/\(strategyName)/\(target)", build: name, model: model,
+                                           calibration: calibration, evaluation: evaluation, strategyName: strategyName,
+                                           strategy: settings, target: target,
+                                           targetSettings: manifest.targets[target]!.settings, location: location))
+                }
+            }
+        }
+        return cells
+    }
+
+    private static func label(_ value: ParameterValue) -> String {
+        if case .string(let s) = value { return s }
+        return value.canonical
+    }
+}

@@ -1,0 +1,93 @@
+// Generated from manifests/*.yaml by tools/embed_manifests.sh (make builtins). Do not edit.
+public enum BuiltinManifests {
+    /// (file name, YAML text) of every built-in manifest.
+    public static let files: [(String, String)] = [
+        ("<builtin>/strategies.yaml", #"""
+# Built-in quantize strategies (embedded in vaiq-build; `make builtins` regenerates the Swift copy).
+# Field names follow vai_q_tensorflow's flags; user manifests `extends:` or override these.
+strategies:
+  pof2s:
+    description: Power-of-two scales, 8-bit, the DPU's native scheme (vai_q_tensorflow defaults).
+    quantize_scheme: pof2s
+    weight_bit: 8
+    activation_bit: 8
+    method: 1                # 0 non-overflow, 1 min-diffs, 2 min-diffs + depthwise strategy
+    nodes_bit: {}
+    nodes_method: {}
+    ignore_nodes: []
+    align_concat: 0          # 0 all concats, 1 output concats only, 2 none
+    align_pool: 0
+    adjust_shift_bias: 1     # 0 off, 1 static, 2 dynamic
+    adjust_shift_cut: 1
+    simulate_dpu: true
+    scale_all_avgpool: true
+    fold_constant: true
+    fold_bn: true
+    do_cle: false
+    replace_relu6: true      # only with do_cle
+    replace_sigmoid: false
+    replace_softmax: false
+    keep_float_weight: true
+    per_channel: false
+    calib_method: minmax
+    calib_percentile: 99.9999
+  pof2s_tqt:
+    extends: pof2s
+    description: Power-of-two with trained thresholds (QAT); calibrated like pof2s before training.
+    quantize_scheme: pof2s_tqt
+    method: 0
+  fs:
+    extends: pof2s
+    description: Float scales for CPU/GPU targets; per-channel weights, KL-calibrated inputs, BN kept.
+    quantize_scheme: fs
+    method: 0
+    per_channel: true
+    fold_bn: false
+    simulate_dpu: false
+    adjust_shift_bias: 0
+    adjust_shift_cut: 0
+    calib_method: kl
+  fsx:
+    extends: fs
+    description: Float scales with activations quantized too (KL), BN folded.
+    quantize_scheme: fsx
+    fold_bn: true
+"""#),
+        ("<builtin>/targets.yaml", #"""
+# Built-in DPU targets (embedded in vaiq-build; `make builtins` regenerates the Swift copy).
+# arch_type DPUCADF8H clamps activations to [-127, 127]; every other DPU uses [-128, 127].
+targets:
+  DPUCZDX8G:
+    description: Zynq UltraScale+ MPSoC / Kria edge DPU (e.g. DPUCZDX8G_ISA1_B4096).
+    family: DPUCZDX8G
+    arch_type: DEFAULT
+    deploy_format: deploy_model
+    fingerprint: ""
+    supported_ops: [conv2d, depthwise_conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, hard_sigmoid,
+                    add, mul, concat, max_pool, avg_pool, mean, pad, reshape, resize, depth_to_space]
+  DPUCAHX8H:
+    extends: DPUCZDX8G
+    description: Alveo HBM throughput DPU (U50, U55C, U280), DPUCAHX8H_ISA2; no depthwise engine.
+    family: DPUCAHX8H
+    deploy_format: xmodel
+    supported_ops: [conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, add, concat, max_pool, avg_pool,
+                    pad, reshape, resize]
+  DPUCADF8H:
+    extends: DPUCZDX8G
+    description: Alveo U200/U250 DPU, DPUCADF8H_ISA0; activations saturate at [-127, 127].
+    family: DPUCADF8H
+    arch_type: DPUCADF8H
+    deploy_format: xmodel
+  DPUCVDX8G:
+    extends: DPUCZDX8G
+    description: Versal AI Core edge DPU (VCK190), DPUCVDX8G_ISA3.
+    family: DPUCVDX8G
+    deploy_format: xmodel
+  DPUCV2DX8G:
+    extends: DPUCZDX8G
+    description: Versal AI Edge / V70 DPU (VEK280, V70), DPUCV2DX8G_ISA1.
+    family: DPUCV2DX8G
+    deploy_format: xmodel
+"""#),
+    ]
+}

@@ -1,0 +1,244 @@
+import BuildCore
+import FileIO
+
+/// Reads and merges a repository's `manifests/*.yaml` over the built-in strategies and targets,
+/// and validates everything: unknown keys, types, ranges, references, paths, duplicates.
+public enum ManifestLoader {
+    static let sections = ["models", "calibration", "evaluation", "strategies", "targets", "builds"]
+
+    /// Loads `<root>/manifests/*.yaml` (sorted by name). `builtins` are (file name, YAML text) pairs.
+    public static func load(root: String, builtins: [(String, String)] = BuiltinManifests.files) throws(ManifestError) -> Manifest {
+        let dir = FileIO.resolve("manifests", relativeTo: root)
+        let names: [String]
+        do { names = try FileIO.listDirectory(dir).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") } } catch {
+            throw ManifestError(SourceLocation(file: "manifests", line: 0, column: 0), "no manifests directory: \(error.reason)")
+        }
+        var documents: [(YAMLNode, builtin: Bool)] = []
+        for (name, text) in builtins { documents.append((try YAMLParser.parse(Array(text.utf8), file: name), true)) }
+        for name in names {
+            let path = "\(dir)/\(name)"
+            let bytes: [UInt8]
+            do { bytes = try FileIO.read(path) } catch {
+                throw ManifestError(SourceLocation(file: "manifests/\(name)", line: 0, column: 0), error.reason)
+            }
+            documents.append((try YAMLParser.parse(bytes, file: "manifests/\(name)"), false))
+        }
+        var merger = Merger(root: root)
+        for (document, builtin) in documents { try merger.add(document, builtin: builtin) }
+        return try merger.finish()
+    }
+
+    /// A definition seen in some file, before validation.
+    struct Definition {
+        let name: String
+        let node: YAMLNode
+        let keyLocation: SourceLocation
+        let builtin: Bool
+    }
+
+    struct Merger {
+        let root: String
+        var definitions: [String: [String: Definition]] = [:]   // section -> name -> definition
+        var builds: [YAMLNode] = []
+
+        init(root: String) { self.root = root }
+
+        mutating func add(_ document: YAMLNode, builtin: Bool) throws(ManifestError) {
+            let top = try MappingReader(document, what: "a manifest")
+            try top.checkKeys(ManifestLoader.sections)
+            for entry in top.entries {
+                if entry.key == "builds" {
+                    guard case .sequence(let items, _) = entry.value else {
+                        throw ManifestError(entry.value.location, "'builds' must be a list of builds; found \(entry.value.kindName)")
+                    }
+                    builds += items
+                    continue
+                }
+                let section = try MappingReader(entry.value, what: "'\(entry.key)'")
+                for item in section.entries {
+                    if let earlier = definitions[entry.key]?[item.key], !earlier.builtin {
+                        throw ManifestError(item.keyLocation, "\(singular(entry.key)) '\(item.key)' is defined twice (first at \(earlier.keyLocation))")
+                    }
+                    // A user definition replaces a built-in one of the same name.
+                    definitions[entry.key, default: [:]][item.key] = Definition(name: item.key, node: item.value,
+                                                                               keyLocation: item.keyLocation, builtin: builtin)
+                }
+            }
+        }
+
+        func finish() throws(ManifestError) -> Manifest {
+            var manifest = Manifest()
+            for def in sorted("models") { manifest.models[def.name] = try model(def) }
+            for def in sorted("calibration") { manifest.calibrations[def.name] = try calibration(def) }
+            for def in sorted("evaluation") { manifest.evaluations[def.name] = try evaluation(def) }
+            manifest.strategies = try resolveSettings("strategies", schema: SettingsSchema.strategy)
+            manifest.targets = try resolveSettings("targets", schema: SettingsSchema.target)
+            var seen: [String: SourceLocation] = [:]
+            for node in builds {
+                for cell in try BuildExpansion.cells(of: node, manifest: manifest) {
+                    if let first = seen[cell.name] {
+                        throw ManifestError(cell.location, "build target '\(cell.name)' is produced twice (first at \(first))")
+                    }
+                    seen[cell.name] = cell.location
+                    manifest.cells.append(cell)
+                }
+            }
+            manifest.cells.sort { $0.name < $1.name }
+            return manifest
+        }
+
+        private func sorted(_ section: String) -> [Definition] {
+            (definitions[section] ?? [:]).values.sorted { $0.name < $1.name }
+        }
+
+        // MARK: sections
+
+        private func model(_ def: Definition) throws(ManifestError) -> ModelSpec {
+            let what = "model '\(def.name)'"
+            let r = try MappingReader(def.node, what: what)
+            try r.checkKeys(["graph", "checkpoint", "input_nodes", "output_nodes", "input_shapes"])
+            let graphNode = try r.required("graph")
+            let graph = try repositoryPath(graphNode, what: "\(what): graph", mustBe: .file)
+            var checkpoint: String?
+            if let node = r.optional("checkpoint") {
+                checkpoint = try repositoryPath(node, what: "\(what): checkpoint", mustBe: .checkpoint)
+            }
+            let inputs = try r.required("input_nodes").stringList("\(what): input_nodes")
+            let outputs = try r.required("output_nodes").stringList("\(what): output_nodes")
+            var shapes: [[Int]] = []
+            if let node = r.optional("input_shapes") {
+                guard case .sequence(let items, _) = node else {
+                    throw ManifestError(node.location, "\(what): input_shapes must be a list of shapes, e.g. [[-1, 224, 224, 3]]")
+                }
+                for item in items { shapes.append(try item.shape("\(what): input_shapes")) }
+                guard shapes.count == inputs.count else {
+                    throw ManifestError(node.location, "\(what): \(shapes.count) input_shapes for \(inputs.count) input_nodes")
+                }
+            }
+            return ModelSpec(name: def.name, graph: graph, checkpoint: checkpoint, inputNodes: inputs, outputNodes: outputs,
+                             inputShapes: shapes, location: def.keyLocation)
+        }
+
+        private func inputFiles(_ r: MappingReader, what: String) throws(ManifestError) -> [String: String] {
+            let inputs = try MappingReader(try r.required("inputs"), what: "\(what): inputs")
+            var files: [String: String] = [:]
+            for entry in inputs.entries {
+                files[entry.key] = try repositoryPath(entry.value, what: "\(what): input '\(entry.key)'", mustBe: .file)
+            }
+            return files
+        }
+
+        private func calibration(_ def: Definition) throws(ManifestError) -> CalibrationSpec {
+            let what = "calibration '\(def.name)'"
+            let r = try MappingReader(def.node, what: what)
+            try r.checkKeys(["inputs", "batch_size", "calib_iter"])
+            return CalibrationSpec(name: def.name, inputs: try inputFiles(r, what: what),
+                                   batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 1,
+                                   calibIter: try r.optional("calib_iter")?.int("\(what): calib_iter", range: 1...1_000_000) ?? 100,
+                                   location: def.keyLocation)
+        }
+
+        private func evaluation(_ def: Definition) throws(ManifestError) -> EvaluationSpec {
+            let what = "evaluation '\(def.name)'"
+            let r = try MappingReader(def.node, what: what)
+            try r.checkKeys(["inputs", "labels", "metric", "batch_size"])
+            var metric = "top1"
+            if let node = r.optional("metric") {
+                metric = try node.string("\(what): metric")
+                guard ["top1", "top5"].contains(metric) else {
+                    throw ManifestError(node.location, "\(what): metric must be top1 or top5; found '\(metric)'")
+                }
+            }
+            return EvaluationSpec(name: def.name, inputs: try inputFiles(r, what: what),
+                                  labels: try repositoryPath(try r.required("labels"), what: "\(what): labels", mustBe: .file),
+                                  metric: metric,
+                                  batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 32,
+                                  location: def.keyLocation)
+        }
+
+        /// Strategies and targets: resolve `extends:` chains, check every field, require completeness.
+        private func resolveSettings(_ section: String, schema: [String: SettingType]) throws(ManifestError) -> [String: SettingsSpec] {
+            let defs = definitions[section] ?? [:]
+            var resolved: [String: [String: ParameterValue]] = [:]
+            func resolve(_ name: String, chain: [String]) throws(ManifestError) -> [String: ParameterValue] {
+                if let done = resolved[name] { return done }
+                let def = defs[name]!
+                let what = "\(singular(section)) '\(name)'"
+                let r = try MappingReader(def.node, what: what)
+                try r.checkKeys(["extends"] + schema.keys.sorted())
+                var settings: [String: ParameterValue] = [:]
+                if let parentNode = r.optional("extends") {
+                    let parent = try parentNode.string("\(what): extends")
+                    guard defs[parent] != nil else {
+                        throw ManifestError(parentNode.location, unknownReference(singular(section), parent, among: Array(defs.keys)))
+                    }
+                    if chain.contains(parent) || parent == name {
+                        throw ManifestError(parentNode.location, "'extends' cycle: " + (chain + [name, parent]).joined(separator: " -> "))
+                    }
+                    settings = try resolve(parent, chain: chain + [name])
+                }
+                settings["description"] = nil   // descriptions are not inherited
+                for entry in r.entries where entry.key != "extends" {
+                    settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
+                }
+                for field in schema.keys.sorted() where field != "description" && settings[field] == nil {
+                    throw ManifestError(def.keyLocation, "\(what) does not set '\(field)'; extend a built-in (e.g. extends: \(section == "strategies" ? "pof2s" : "DPUCZDX8G")) or set it")
+                }
+                resolved[name] = settings
+                return settings
+            }
+            var out: [String: SettingsSpec] = [:]
+            for name in defs.keys.sorted() {
+                out[name] = SettingsSpec(name: name, settings: try resolve(name, chain: []), location: defs[name]!.keyLocation)
+            }
+            return out
+        }
+
+        // MARK: paths
+
+        enum PathKind { case file, checkpoint }
+
+        /// A repository-relative path that exists and does not leave the repository.
+        private func repositoryPath(_ node: YAMLNode, what: String, mustBe kind: PathKind) throws(ManifestError) -> String {
+            let path = try node.string(what)
+            guard !path.hasPrefix("/") else {
+                throw ManifestError(node.location, "\(what): '\(path)' is absolute; paths are relative to the repository root")
+            }
+            var depth = 0
+            for part in path.split(separator: "/") {
+                if part == ".." { depth -= 1 } else if part != "." { depth += 1 }
+                if depth < 0 { throw ManifestError(node.location, "\(what): '\(path)' leaves the repository") }
+            }
+            let full = FileIO.resolve(path, relativeTo: root)
+            switch kind {
+            case .file:
+                guard FileIO.exists(full), !FileIO.isDirectory(full) else {
+                    throw ManifestError(node.location, "\(what): file '\(path)' does not exist")
+                }
+            case .checkpoint:
+                let ok = FileIO.isDirectory(full) ? FileIO.exists(full + "/checkpoint") : FileIO.exists(full + ".index")
+                guard ok else {
+                    throw ManifestError(node.location, "\(what): '\(path)' is neither a training directory with a 'checkpoint' file nor a checkpoint prefix with a .index file")
+                }
+            }
+            return path
+        }
+    }
+}
+
+func singular(_ section: String) -> String {
+    switch section {
+    case "models": "model"
+    case "strategies": "strategy"
+    case "targets": "target"
+    case "builds": "build"
+    default: section
+    }
+}
+
+func unknownReference(_ kind: String, _ name: String, among names: [String]) -> String {
+    var message = "unknown \(kind) '\(name)'"
+    if let guess = closest(name, among: names) { message += "; did you mean '\(guess)'?" }
+    else if !names.isEmpty { message += "; defined: " + names.sorted().joined(separator: ", ") }
+    return message
+}

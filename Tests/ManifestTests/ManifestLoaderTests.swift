@@ -1,0 +1,147 @@
+import FileIO
+import Foundation
+@testable import Manifest
+import XCTest
+
+final class ManifestLoaderTests: XCTestCase {
+    private var root = ""
+
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "vaiq-manifest-\(UUID().uuidString)"
+        for dir in ["manifests", "models/digits/train_dir", "data"] { try FileIO.createDirectories("\(root)/\(dir)") }
+        for file in ["models/digits/inference_graph.pb", "models/digits/train_dir/checkpoint", "data/calib.npy",
+                     "data/eval_x.npy", "data/eval_y.npy"] {
+            try FileIO.writeAtomically([0], to: "\(root)/\(file)")
+        }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: root) }
+
+    private static let valid = """
+        models:
+          digits:
+            graph: models/digits/inference_graph.pb
+            checkpoint: models/digits/train_dir
+            input_nodes: [input]
+            output_nodes: [logits]
+            input_shapes: [[-1, 32, 32, 1]]
+        calibration:
+          digits-200: {inputs: {input: data/calib.npy}, batch_size: 20, calib_iter: 10}
+        evaluation:
+          digits-test: {inputs: {input: data/eval_x.npy}, labels: data/eval_y.npy, metric: top1}
+        strategies:
+          w4a8: {extends: pof2s, weight_bit: 4, activation_bit: 8, method: 1}
+        builds:
+          - model: digits
+            calibration: digits-200
+            evaluation: digits-test
+            matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}
+
+        """
+
+    private func write(_ text: String, _ name: String = "repo.yaml") throws {
+        try FileIO.writeAtomically(Array(text.utf8), to: "\(root)/manifests/\(name)")
+    }
+
+    /// The one-line error for a manifest `text`.
+    private func error(_ text: String) throws -> String {
+        try write(text)
+        do {
+            _ = try ManifestLoader.load(root: root)
+            return "no error"
+        } catch {
+            return error.description
+        }
+    }
+
+    func testValidManifestExpandsTheMatrix() throws {
+        try write(Self.valid)
+        let manifest = try ManifestLoader.load(root: root)
+        XCTAssertEqual(manifest.cells.map(\.name), ["digits/pof2s/DPUCADF8H", "digits/pof2s/DPUCZDX8G",
+                                                    "digits/w4a8/DPUCADF8H", "digits/w4a8/DPUCZDX8G"])
+        let w4 = try XCTUnwrap(manifest.cells.first { $0.name == "digits/w4a8/DPUCADF8H" })
+        XCTAssertEqual(w4.strategy["weight_bit"], .int(4))
+        XCTAssertEqual(w4.strategy["adjust_shift_cut"], .int(1), "inherited from pof2s")
+        XCTAssertEqual(w4.targetSettings["arch_type"], .string("DPUCADF8H"))
+        XCTAssertEqual(manifest.models["digits"]?.inputShapes, [[-1, 32, 32, 1]])
+        XCTAssertEqual(manifest.calibrations["digits-200"]?.calibIter, 10)
+        XCTAssertEqual(Set(manifest.targets.keys), ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G"])
+        XCTAssertEqual(Set(manifest.strategies.keys), ["pof2s", "pof2s_tqt", "fs", "fsx", "w4a8"])
+    }
+
+    func testMatrixOverAStrategyFieldNamesCellsReadably() throws {
+        try write(Self.valid.replacingOccurrences(of: "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}",
+                                                  with: "matrix: {target: [DPUCZDX8G], weight_bit: [4, 8]}"))
+        let manifest = try ManifestLoader.load(root: root)
+        XCTAssertEqual(manifest.cells.map(\.name), ["digits/pof2s.weight_bit=4/DPUCZDX8G", "digits/pof2s.weight_bit=8/DPUCZDX8G"])
+        XCTAssertEqual(manifest.cells[0].strategy["weight_bit"], .int(4))
+    }
+
+    func testYAMLSyntaxError() throws {
+        XCTAssertEqual(try error("models:\n  digits: [1, 2\n"),
+                       "manifests/repo.yaml:3:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence")
+    }
+
+    func testUnknownKeyWithSuggestion() throws {
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "    graph: models", with: "    grpah: models")),
+                       "manifests/repo.yaml:3:5: unknown key 'grpah' in model 'digits'; did you mean 'graph'?")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "strategies:", with: "strategys:")),
+                       "manifests/repo.yaml:12:1: unknown key 'strategys' in a manifest; did you mean 'strategies'?")
+    }
+
+    func testWrongTypeAndRange() throws {
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "weight_bit: 4,", with: "weight_bit: four,")),
+                       "manifests/repo.yaml:13:38: strategy 'w4a8': weight_bit must be an integer; found 'four'")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "weight_bit: 4,", with: "weight_bit: 40,")),
+                       "manifests/repo.yaml:13:38: strategy 'w4a8': weight_bit must be in 2...16; found 40")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "input_nodes: [input]", with: "input_nodes: {a: b}")),
+                       "manifests/repo.yaml:5:18: model 'digits': input_nodes must be a list of strings; found a mapping")
+    }
+
+    func testMissingReferences() throws {
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "  - model: digits", with: "  - model: digit")),
+                       "manifests/repo.yaml:15:12: unknown model 'digit'; did you mean 'digits'?")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "target: [DPUCZDX8G, DPUCADF8H]", with: "target: [DPUCZDX8G, DPUCADF9H]")),
+                       "manifests/repo.yaml:18:59: unknown target 'DPUCADF9H'; did you mean 'DPUCADF8H'?")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "extends: pof2s", with: "extends: pof3s")),
+                       "manifests/repo.yaml:13:19: unknown strategy 'pof3s'; did you mean 'pof2s'?")
+    }
+
+    func testDuplicateNamesAcrossFiles() throws {
+        try write("calibration:\n  digits-200: {inputs: {input: data/calib.npy}}\n", "more.yaml")
+        XCTAssertEqual(try error(Self.valid), "manifests/repo.yaml:9:3: calibration 'digits-200' is defined twice (first at manifests/more.yaml:2:3)")
+        XCTAssertEqual(try error("models:\n  a: 1\n  a: 2\n"), "manifests/repo.yaml:3:3: duplicate key 'a' (first defined at 2:3)")
+    }
+
+    func testPathsMustExistAndStayInTheRepository() throws {
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "graph: models/digits/inference_graph.pb", with: "graph: models/digits/missing.pb")),
+                       "manifests/repo.yaml:3:12: model 'digits': graph: file 'models/digits/missing.pb' does not exist")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "labels: data/eval_y.npy", with: "labels: ../../etc/passwd")),
+                       "manifests/repo.yaml:11:59: evaluation 'digits-test': labels: '../../etc/passwd' leaves the repository")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "checkpoint: models/digits/train_dir", with: "checkpoint: data")),
+                       "manifests/repo.yaml:4:17: model 'digits': checkpoint: 'data' is neither a training directory with a 'checkpoint' file nor a checkpoint prefix with a .index file")
+    }
+
+    func testExtendsCycleAndIncompleteStrategy() throws {
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "  w4a8: {extends: pof2s,", with: "  a: {extends: b}\n  b: {extends: a}\n  w4a8: {extends: pof2s,")),
+                       "manifests/repo.yaml:14:16: 'extends' cycle: a -> b -> a")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "{extends: pof2s, ", with: "{")),
+                       "manifests/repo.yaml:13:3: strategy 'w4a8' does not set 'adjust_shift_bias'; extend a built-in (e.g. extends: pof2s) or set it")
+    }
+
+    func testDuplicateBuildTarget() throws {
+        XCTAssertEqual(try error(Self.valid + "  - model: digits\n    calibration: digits-200\n    target: DPUCZDX8G\n"),
+                       "manifests/repo.yaml:21:13: build target 'digits/pof2s/DPUCZDX8G' is produced twice (first at manifests/repo.yaml:18:48)")
+    }
+
+    func testEmbeddedBuiltinsMatchTheManifestsFolder() throws {
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        let names = try FileIO.listDirectory(dir.path + "/manifests").filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(BuiltinManifests.files.map(\.0), names.map { "<builtin>/\($0)" })
+        for (name, text) in BuiltinManifests.files {
+            let onDisk = try String(contentsOfFile: dir.path + "/manifests/" + name.dropFirst("<builtin>/".count), encoding: .utf8)
+            XCTAssertEqual(text + "\n", onDisk, "\(name) is stale: run `make builtins`")
+        }
+    }
+}
