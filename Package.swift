@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 // vaiq-build: a declarative, content-hashed build runner that quantizes TensorFlow models for DPUs.
 // The numeric half (Tensors, TensorFlowIO, ...) and the build half (BuildCore, ...) never import
-// each other; the executable is the only place both meet until the Pipeline bridge exists.
+// each other; the Pipeline module is the one bridge that turns manifests into stages.
 import PackageDescription
 
 let package = Package(
@@ -41,9 +41,11 @@ let package = Package(
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
+        // The only bridge between the halves: manifests -> stages wrapping the TensorFlow/quantizer passes.
+        .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO"]),
         // The command-line tool: swift-argument-parser commands, a few lines each.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "FileIO", "GraphIR", "Runtime",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "GraphIR", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO"]),
         .testTarget(name: "CLITests", dependencies: ["vaiq-build"]),
     ],
     swiftLanguageModes: [.v6]

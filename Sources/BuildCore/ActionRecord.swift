@@ -29,8 +29,9 @@ public struct ActionRecord: Codable, Sendable, Equatable {
     }
 
     /// One line per reason this record's action differs from `previous` (the last run of the
-    /// same stage), in the style of `ninja -d explain`.
-    public func reasons(since previous: ActionRecord?) -> [String] {
+    /// same stage), in the style of `ninja -d explain`. `origins` names where an input comes from
+    /// (a file path or a stage), to say which file changed.
+    public func reasons(since previous: ActionRecord?, origins: [String: String] = [:]) -> [String] {
         guard let previous else { return ["no earlier run of this stage is recorded"] }
         var reasons: [String] = []
         if kind != previous.kind { reasons.append("stage kind changed from \(previous.kind) to \(kind)") }
@@ -42,7 +43,7 @@ public struct ActionRecord: Codable, Sendable, Equatable {
             switch (previous.inputs[name], inputs[name]) {
             case (nil, _): reasons.append("input \(name) is new")
             case (_, nil): reasons.append("input \(name) was removed")
-            default: reasons.append("input \(name) changed")
+            default: reasons.append("input \(name) changed" + (origins[name].map { " (\($0))" } ?? ""))
             }
         }
         return reasons.isEmpty ? ["the cache entry for this exact action is missing"] : reasons

@@ -144,7 +144,14 @@ public final class BuildEngine: Sendable {
             if previous != hit { try? cache.setLastRecord(hit, of: stage.id) }
             return (.cached, hit.outputs)
         }
-        let reasons = record.reasons(since: previous)
+        var origins: [String: String] = [:]
+        for (name, input) in stage.inputs {
+            switch input {
+            case .file(let path): origins[name] = path
+            case .output(let producer, let output): origins[name] = "\(output) of \(producer)"
+            }
+        }
+        let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil) }
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled })

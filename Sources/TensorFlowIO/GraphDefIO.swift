@@ -42,15 +42,20 @@ public enum GraphDefIO {
 
     /// Serializes `graph` as binary and writes it atomically.
     public static func write(_ graph: Tensorflow_GraphDef, to path: String) throws(TensorFlowIOError) {
-        let bytes: [UInt8]
+        let bytes = try serialize(graph, path: path)
+        do { try FileIO.writeAtomically(bytes, to: path) } catch { throw .file(error) }
+    }
+
+    /// The binary encoding, deterministic: map fields (attr) in key order, so the same graph always
+    /// gives the same bytes (and the same cache key downstream).
+    public static func serialize(_ graph: Tensorflow_GraphDef, path: String) throws(TensorFlowIOError) -> [UInt8] {
         do {
             var options = BinaryEncodingOptions()
-            options.useDeterministicOrdering = true   // map fields (attr) in key order: same graph, same bytes
-            bytes = try graph.serializedBytes(options: options)
+            options.useDeterministicOrdering = true
+            return try graph.serializedBytes(options: options)
         } catch {
             throw .malformedGraph(path: path, reason: "cannot serialize: \(error)")
         }
-        do { try FileIO.writeAtomically(bytes, to: path) } catch { throw .file(error) }
     }
 
     /// Every node name is unique and every input (`name`, `name:k`, `^name`) names a node.

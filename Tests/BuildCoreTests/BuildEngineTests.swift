@@ -42,7 +42,7 @@ final class BuildEngineTests: XCTestCase {
         let report = try repo.build()
         XCTAssertTrue(ran(report).allSatisfy { $0.hasSuffix("/faces") || $0.contains("/faces/") }, "\(ran(report))")
         XCTAssertEqual(ran(report).count, 1 + 1 + 4 + 4)
-        XCTAssertEqual(report.outcomes[StageID("freeze/faces")], .ran(reasons: ["input checkpoint changed"]))
+        XCTAssertEqual(report.outcomes[StageID("freeze/faces")], .ran(reasons: ["input checkpoint changed (models/faces/model.ckpt-1.data)"]))
     }
 
     func testWeightBitReachesOnlyQuantizeAndDeployOfItsStrategy() throws {

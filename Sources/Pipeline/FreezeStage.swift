@@ -1,0 +1,47 @@
+import BuildCore
+import FileIO
+import TFProto
+import TensorFlowIO
+
+/// freeze(model): inference graph + checkpoint -> frozen GraphDef.
+///
+/// Reads: the graph file, the checkpoint's `.index` and data shards (resolved from the training
+/// directory's state file when the plan is made, so a new checkpoint changes the inputs), and the
+/// output node names. Nothing about strategies or targets reaches it.
+struct FreezeStage: Stage {
+    let id: StageID
+    let kind = "freeze"
+    let version = 1
+    let parameters: [String: ParameterValue]
+    let inputs: [String: StageInput]
+    let outputNames = ["frozen_graph.pb"]
+    let maxThreads = 1
+    let outputNodes: [String]
+    let graphPath: String
+
+    init(model: String, graph: String, checkpoint: CheckpointLocation, shards: [String], outputNodes: [String], root: String) {
+        id = StageID("freeze/\(model)")
+        self.outputNodes = outputNodes
+        self.graphPath = graph
+        parameters = ["output_nodes": .list(outputNodes.map { .string($0) }),
+                      // The graph's format decides how it is parsed, so it is part of what the stage reads.
+                      "graph_format": .string(GraphDefIO.isTextFormat(graph) ? "text" : "binary")]
+        var inputs: [String: StageInput] = ["graph": .file(graph),
+                                            "checkpoint.index": .file(Self.relative(checkpoint.prefix + ".index", root))]
+        for (i, shard) in shards.enumerated() { inputs["checkpoint.data-\(i)"] = .file(Self.relative(shard, root)) }
+        self.inputs = inputs
+    }
+
+    static func relative(_ path: String, _ root: String) -> String {
+        root != "." && path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let graphFile = context.inputPaths["graph"]!
+        let graph = try GraphDefIO.read(graphFile)
+        let index = context.inputPaths["checkpoint.index"]!
+        let reader = try CheckpointReader(prefix: String(index.dropLast(".index".count)))
+        let result = try GraphFreezer.freeze(graph, checkpoint: reader, outputNodes: outputNodes, graphPath: graphPath)
+        return ["frozen_graph.pb": try GraphDefIO.serialize(result.graph, path: graphPath)]
+    }
+}

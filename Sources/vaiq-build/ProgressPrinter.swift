@@ -1,0 +1,92 @@
+import BuildCore
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Shows a build as it runs. On a terminal: finished stages scroll above one status line with
+/// done/total, the running stages and an ETA. Otherwise (a pipe, CI, NO_COLOR): plain lines only.
+/// Cached stages print nothing; a no-op build prints one summary line.
+final class ProgressPrinter: BuildObserver {
+    private let total: Int
+    private let explain: Bool
+    private let quiet: Bool
+    private let live: Bool
+    private let state = Mutex<(done: Int, running: [StageID], ranSeconds: Double, ran: Int)>((0, [], 0, 0))
+
+    init(total: Int, explain: Bool, quiet: Bool) {
+        self.total = total
+        self.explain = explain
+        self.quiet = quiet
+        let env = ProcessInfo.processInfo.environment
+        live = !quiet && isatty(STDOUT_FILENO) == 1 && env["NO_COLOR"] == nil && env["CI"] == nil && env["TERM"] != "dumb"
+    }
+
+    func stageStarted(_ id: StageID, kind: String, threads: Int) {
+        guard live else { return }
+        let line = state.withLock { s -> String in
+            s.running.append(id)
+            return statusLine(s)
+        }
+        write("\r\u{1B}[K" + line)
+    }
+
+    func stageFinished(_ id: StageID, outcome: StageOutcome, seconds: Double) {
+        guard !quiet else { return }
+        let (counter, status) = state.withLock { s -> (String, String) in
+            s.done += 1
+            s.running.removeAll { $0 == id }
+            if case .ran = outcome {
+                s.ran += 1
+                s.ranSeconds += seconds
+            }
+            return ("[\(s.done)/\(total)]", statusLine(s))
+        }
+        var text = ""
+        switch outcome {
+        case .cached: break
+        case .ran(let reasons):
+            text = "\(counter) ran \(id) (\(String(format: "%.2f", seconds)) s)\n" + explained(reasons)
+        case .wouldRun(let reasons):
+            text = "\(counter) would run \(id)\n" + explained(reasons)
+        case .failed(let message):
+            text = "\(counter) FAILED \(id)\n  error: \(message)\n"
+        case .skipped(let reason):
+            text = "\(counter) skipped \(id): \(reason)\n"
+        }
+        if live { write("\r\u{1B}[K" + text + status) } else if !text.isEmpty { write(text) }
+    }
+
+    func finish(_ report: BuildReport, written: [String], seconds: Double, dryRun: Bool) {
+        if live { write("\r\u{1B}[K") }
+        let failed = report.outcomes.values.filter { if case .failed = $0 { true } else { false } }.count
+        let skipped = report.outcomes.values.filter { if case .skipped = $0 { true } else { false } }.count
+        let secs = String(format: "%.2f", seconds)
+        if dryRun {
+            let would = report.outcomes.values.filter { if case .wouldRun = $0 { true } else { false } }.count
+            write("vaiq-build: dry run: \(would) of \(report.outcomes.count) stages would run\n")
+        } else if report.ranCount == 0 && failed == 0 && skipped == 0 {
+            write("vaiq-build: nothing to do (\(report.cachedCount) stages up to date, \(secs) s)\n")
+        } else {
+            var summary = "vaiq-build: \(report.ranCount) ran, \(report.cachedCount) cached"
+            if failed > 0 { summary += ", \(failed) failed" }
+            if skipped > 0 { summary += ", \(skipped) skipped" }
+            if !written.isEmpty { summary += "; updated " + written.joined(separator: ", ") }
+            write(summary + " (\(secs) s)\n")
+        }
+    }
+
+    private func explained(_ reasons: [String]) -> String {
+        explain ? reasons.map { "  explain: \($0)\n" }.joined() : ""
+    }
+
+    private func statusLine(_ s: (done: Int, running: [StageID], ranSeconds: Double, ran: Int)) -> String {
+        var line = "[\(s.done)/\(total)] running: " + s.running.map(\.rawValue).joined(separator: ", ")
+        if s.ran > 0 {
+            let eta = s.ranSeconds / Double(s.ran) * Double(total - s.done) / Double(max(1, s.running.count))
+            line += String(format: "  ETA %.0f s", eta)
+        }
+        return String(line.prefix(160))
+    }
+
+    private func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+}
