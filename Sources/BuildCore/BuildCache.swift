@@ -57,15 +57,24 @@ public final class BuildCache: Sendable {
 
     // MARK: action cache
 
-    private func actionPath(_ key: ContentDigest) -> String {
+    func actionPath(_ key: ContentDigest) -> String {
         let hex = key.description
         return "\(root)/actions/\(hex.prefix(2))/\(hex)"
     }
 
     /// The record stored under `key`, if it is there, readable, and all its outputs still exist.
-    public func action(for key: ContentDigest) -> ActionRecord? {
-        guard let record = readRecord(actionPath(key)) else { return nil }
+    public func action(for key: ContentDigest) -> ActionRecord? { action(at: actionPath(key)) }
+
+    func action(at path: String) -> ActionRecord? {
+        guard let record = readRecord(path) else { return nil }
         return record.outputs.values.allSatisfy(hasObject) ? record : nil
+    }
+
+    /// Marks a record and its outputs as just used (for `cache gc`'s least-recently-used order).
+    public func touch(_ record: ActionRecord) {
+        for path in [actionPath(record.key)] + record.outputs.values.map(objectPath) {
+            utimensat(AT_FDCWD, path, nil, 0)
+        }
     }
 
     public func recordAction(_ record: ActionRecord) throws(FileIOError) {
@@ -76,14 +85,14 @@ public final class BuildCache: Sendable {
 
     // MARK: last record per stage (for explain / why)
 
-    private func stagePath(_ id: StageID) -> String {
+    func stageRecordPath(_ id: StageID) -> String {
         "\(root)/stages/\(ContentDigest(of: Array(id.rawValue.utf8)))"
     }
 
-    public func lastRecord(of id: StageID) -> ActionRecord? { readRecord(stagePath(id)) }
+    public func lastRecord(of id: StageID) -> ActionRecord? { readRecord(stageRecordPath(id)) }
 
     public func setLastRecord(_ record: ActionRecord, of id: StageID) throws(FileIOError) {
-        try writeRecord(record, to: stagePath(id))
+        try writeRecord(record, to: stageRecordPath(id))
     }
 
     private func readRecord(_ path: String) -> ActionRecord? {

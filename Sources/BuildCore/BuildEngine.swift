@@ -142,6 +142,7 @@ public final class BuildEngine: Sendable {
         let previous = cache.lastRecord(of: stage.id)
         if let hit = cache.action(for: key) {
             if previous != hit { try? cache.setLastRecord(hit, of: stage.id) }
+            if !options.dryRun { cache.touch(hit) }
             return (.cached, hit.outputs)
         }
         var origins: [String: String] = [:]

@@ -64,7 +64,7 @@ final class ProgressPrinter: BuildObserver {
         if dryRun {
             let would = report.outcomes.values.filter { if case .wouldRun = $0 { true } else { false } }.count
             write("vaiq-build: dry run: \(would) of \(report.outcomes.count) stages would run\n")
-        } else if report.ranCount == 0 && failed == 0 && skipped == 0 {
+        } else if report.ranCount == 0 && failed == 0 && skipped == 0 && written.isEmpty {
             write("vaiq-build: nothing to do (\(report.cachedCount) stages up to date, \(secs) s)\n")
         } else {
             var summary = "vaiq-build: \(report.ranCount) ran, \(report.cachedCount) cached"

@@ -13,7 +13,8 @@ struct VaiqBuild: ParsableCommand {
             TensorFlow at run time.
             """,
         version: "0.1.0",
-        subcommands: [BuildCommand.self, Freeze.self, Inspect.self, Convert.self],
+        subcommands: [BuildCommand.self, Why.self, Status.self, Targets.self, Graph.self, Clean.self, CacheCommand.self,
+                      Freeze.self, Inspect.self, Convert.self],
         defaultSubcommand: BuildCommand.self
     )
 
