@@ -35,9 +35,11 @@ release: deps
 swift-test: deps
 	$(SWIFT) test
 
-# Checks that need TensorFlow: our outputs loaded and run by TF itself.
+# Checks that need TensorFlow: our outputs loaded and run by TF itself; then the build engine
+# with real processes (SIGKILL mid-build, concurrent builds) on a TensorFlow-made 100 MB model.
 oracle-test: build venv
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
+	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/engine_tests.sh
 
 test: swift-test oracle-test
 

@@ -23,7 +23,7 @@ struct BuildCommand: ParsableCommand {
     @Argument(help: "Targets or shell globs (`all`, the default, builds everything).")
     var targets: [String] = []
 
-    @Option(name: .shortAndLong, help: "Run at most N threads of stages at once (default: the number of cores).")
+    @Option(name: [.customShort("j", allowingJoined: true), .long], help: "Run at most N threads of stages at once (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Flag(name: .shortAndLong, help: "Keep going: build everything that does not depend on a failed stage.")
