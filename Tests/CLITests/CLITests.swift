@@ -22,7 +22,9 @@ final class CLITests: XCTestCase {
         return "\(dir)/vaiq-build"
     }()
 
-    func run(_ args: [String]) throws -> Run {
+    func run(_ args: [String]) throws -> Run { try Self.run(args) }
+
+    static func run(_ args: [String]) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.binary)
         p.arguments = args

@@ -1,0 +1,109 @@
+import Foundation
+import XCTest
+
+/// `vaiq-build all` and friends on a scratch repository made from the allops fixture.
+final class BuildCLITests: XCTestCase {
+    private var repo = ""
+
+    override func setUpWithError() throws {
+        repo = NSTemporaryDirectory() + "vaiq-repo-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: "\(repo)/manifests", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: "\(repo)/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(CLITests.repo)/Tests/Fixtures/allops", toPath: "\(repo)/models/allops")
+        try manifest(output: "logits")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
+
+    private func manifest(output: String) throws {
+        try """
+            models:
+              allops:
+                graph: models/allops/inference_graph.pb
+                checkpoint: models/allops/train_dir
+                input_nodes: [input]
+                output_nodes: [\(output)]
+            calibration:
+              calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
+            builds:
+              - model: allops
+                calibration: calib
+                matrix: {strategy: [pof2s, fs], target: [DPUCZDX8G, DPUCADF8H]}
+
+            """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+    }
+
+    private func vaiq(_ args: String...) throws -> CLITests.Run { try CLITests.run(args + ["-C", repo]) }
+
+    func testBuildThenNoOpThenCheckpointSwitch() throws {
+        let first = try CLITests.run(["all", "-C", repo, "-j2"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.hasPrefix("[1/1] ran freeze/allops ("), first.stdout)
+        XCTAssertTrue(first.stdout.contains("updated build/allops/frozen_graph.pb"), first.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/frozen_graph.pb"))
+
+        let noop = try CLITests.run(["all", "-C", repo])
+        XCTAssertEqual(noop.status, 0)
+        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (1 stages up to date, "), noop.stdout)
+
+        // The same bytes rewritten: nothing reruns.
+        let index = "\(repo)/models/allops/train_dir/model.ckpt-2.index"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: index))
+        try FileManager.default.removeItem(atPath: index)
+        try bytes.write(to: URL(fileURLWithPath: index))
+        XCTAssertTrue(try CLITests.run(["all", "-C", repo]).stdout.hasPrefix("vaiq-build: nothing to do"))
+
+        // Point the training directory at the older checkpoint: freeze reruns and says why.
+        let state = "\(repo)/models/allops/train_dir/checkpoint"
+        try String(contentsOfFile: state, encoding: .utf8).replacingOccurrences(of: "model_checkpoint_path: \"model.ckpt-2\"",
+                                                                                  with: "model_checkpoint_path: \"model.ckpt-1\"")
+            .write(toFile: state, atomically: true, encoding: .utf8)
+        let why = try vaiq("why", "allops")
+        XCTAssertEqual(why.stdout, """
+            allops:
+              freeze/allops: input checkpoint.data-0 changed (models/allops/train_dir/model.ckpt-1.data-00000-of-00001)
+              freeze/allops: input checkpoint.index changed (models/allops/train_dir/model.ckpt-1.index)
+
+            """)
+        let dry = try vaiq("-n")
+        XCTAssertTrue(dry.stdout.contains("would run freeze/allops"), dry.stdout)
+        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 1 of 1 stages would run\n"), dry.stdout)
+        let rebuilt = try vaiq("--json")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["ran"] as? Int, 1)
+        XCTAssertEqual(json["ok"] as? Bool, true)
+        XCTAssertEqual(try vaiq("status").stdout, "  target  state\n  allops  up to date\n")
+    }
+
+    func testParameterChangeIsExplained() throws {
+        XCTAssertEqual(try vaiq("all").status, 0)
+        try manifest(output: "probs")
+        let r = try vaiq("all", "--explain")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("  explain: parameter output_nodes changed from [\"logits\"] to [\"probs\"]\n"), r.stdout)
+    }
+
+    func testManifestErrorsExitOneWithLocation() throws {
+        try "models:\n  allops:\n    graph: models/allops/inference_graph.pb\n    checkpont: models/allops/train_dir\n"
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "error: manifests/repo.yaml:4:5: unknown key 'checkpont' in model 'allops'; did you mean 'checkpoint'?\n")
+    }
+
+    func testUnknownTargetAndBadJobs() throws {
+        let r = try vaiq("nope*")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "error: no target matches 'nope*'; targets: allops\n")
+        XCTAssertEqual(try vaiq("all", "-j0").status, 2)
+    }
+
+    func testTargetsListsMatrixCellsAndGraphIsDot() throws {
+        let t = try vaiq("targets")
+        XCTAssertTrue(t.stdout.contains("allops/fs/DPUCADF8H"), t.stdout)
+        XCTAssertTrue(t.stdout.contains("allops/pof2s/DPUCZDX8G"), t.stdout)
+        let g = try vaiq("graph", "--dot")
+        XCTAssertTrue(g.stdout.hasPrefix("digraph vaiq_build {"), g.stdout)
+        XCTAssertTrue(g.stdout.contains("\"file:models/allops/inference_graph.pb\" -> \"freeze/allops\" [label=\"graph\"];"), g.stdout)
+    }
+}
