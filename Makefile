@@ -62,6 +62,7 @@ fixtures: venv
 
 bench: release venv
 	bash bench/run.sh $(PY)
+	bash bench/engine.sh $(PY)
 
 loc:
 	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1

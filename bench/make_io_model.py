@@ -1,7 +1,7 @@
-"""Builds the I/O benchmark model: a TF1 graph of 3x3x256x256 convolutions whose variables
-total about 100 MB, its checkpoint, and TensorFlow's own frozen graph of it (~100 MB).
+"""Builds a benchmark model: a TF1 graph of LAYERS 3x3xCxC convolutions, its checkpoint, and
+TensorFlow's own frozen graph of it. The default (42 layers of 256 channels) has ~100 MB of weights.
 
-usage: make_io_model.py OUT_DIR
+usage: make_io_model.py OUT_DIR [LAYERS CHANNELS]
 """
 import os
 import sys
@@ -10,20 +10,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-LAYERS = 42  # 42 x 3*3*256*256*4 bytes = 99 MB of weights
-
-
-def main(out):
+def main(out, layers=42, channels=256):
     os.makedirs(out + "/train_dir", exist_ok=True)
     tf1 = tf.compat.v1
     graph = tf.Graph()
     with graph.as_default():
-        x = tf1.placeholder(tf.float32, [None, 8, 8, 256], name="input")
+        x = tf1.placeholder(tf.float32, [None, 8, 8, channels], name="input")
         rng = np.random.default_rng(0)
-        for i in range(LAYERS):
-            w = tf1.get_variable(f"conv{i}/weights", initializer=rng.standard_normal((3, 3, 256, 256), dtype=np.float32) * 0.02,
+        for i in range(layers):
+            w = tf1.get_variable(f"conv{i}/weights", initializer=rng.standard_normal((3, 3, channels, channels), dtype=np.float32) * 0.02,
                                  use_resource=False)
-            b = tf1.get_variable(f"conv{i}/biases", initializer=np.zeros(256, np.float32), use_resource=False)
+            b = tf1.get_variable(f"conv{i}/biases", initializer=np.zeros(channels, np.float32), use_resource=False)
             x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, 1, "SAME"), b))
         tf.identity(x, name="output")
         saver = tf1.train.Saver()
@@ -36,4 +33,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:4]))

@@ -27,7 +27,6 @@ def main(vaiq_path, tf_path, runs, results):
          "Session restore + convert_variables_to_constants"),
     ]
     lines = [
-        "<!-- BEGIN io -->",
         "## TensorFlow file I/O (`make bench`, bench/run.sh)",
         "",
         "Best of %s runs, page cache warm, both tools on the same files in the same run; "
@@ -41,15 +40,22 @@ def main(vaiq_path, tf_path, runs, results):
         lines.append("| %s | %.1f ms | %.1f ms | %s | %.2fx |" % (job, ours * 1e3, theirs * 1e3, how, theirs / ours))
     ck = v["checkpoint"]
     lines += ["", "Checkpoint read throughput: vaiq-build %.0f MB/s, TensorFlow %.0f MB/s." % (
-        mb(ck["bytes"]) / ck["seconds"], mb(t["checkpoint"]["bytes"]) / t["checkpoint"]["seconds"]), "<!-- END io -->"]
+        mb(ck["bytes"]) / ck["seconds"], mb(t["checkpoint"]["bytes"]) / t["checkpoint"]["seconds"])]
     section = "\n".join(lines)
     print(section)
+    replace_section(results, "io", section)
+
+
+def replace_section(results, name, section):
+    """Replaces the text between <!-- BEGIN name --> and <!-- END name --> (appending it if absent)."""
+    begin, end = "<!-- BEGIN %s -->" % name, "<!-- END %s -->" % name
+    block = begin + "\n" + section + "\n" + end
     text = open(results).read() if os.path.exists(results) else "# Benchmark results\n"
-    if "<!-- BEGIN io -->" in text:
-        head, rest = text.split("<!-- BEGIN io -->", 1)
-        text = head + section + rest.split("<!-- END io -->", 1)[1]
+    if begin in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
     open(results, "w").write(text)
 
 

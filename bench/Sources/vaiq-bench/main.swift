@@ -4,6 +4,7 @@
 //   vaiq-bench graph PATH [RUNS]          parse + validate a GraphDef
 //   vaiq-bench checkpoint PREFIX [RUNS]   read and CRC-check every tensor of a checkpoint
 //   vaiq-bench freeze GRAPH CKPT OUT NODES [RUNS]   the whole freeze command's work
+//   vaiq-bench engine CELLS ITERATIONS     a matrix of CPU-bound stages at -j1 and -j2
 import Foundation
 import TensorFlowIO
 
@@ -52,6 +53,11 @@ do {
             try GraphDefIO.write(frozen.graph, to: args[4])
         }
         print(#"{"what": "freeze", "seconds": \#(t)}"#)
+    case "engine":
+        let cells = Int(args[2])!, iterations = args.count > 3 ? Int(args[3])! : 20_000_000
+        let one = try engineBenchmark(cells: cells, iterations: iterations, jobs: 1)
+        let two = try engineBenchmark(cells: cells, iterations: iterations, jobs: 2)
+        print(#"{"what": "engine", "cells": \#(cells), "j1": \#(one), "j2": \#(two)}"#)
     default:
         FileHandle.standardError.write(Data("unknown measurement \(args[1])\n".utf8))
         exit(2)
