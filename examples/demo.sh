@@ -3,11 +3,22 @@
 set -euo pipefail
 VAIQ=$(realpath "${1:-.build/release/vaiq-build}")
 cd "$(dirname "$0")/digits"
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step() { printf '\n\033[1m$ vaiq-build %s\033[0m\n' "$*"; "$VAIQ" "$@"; }
+STATE=models/digits/train_dir/checkpoint
+cp "$STATE" "$STATE.demo-backup"
+trap 'mv "$STATE.demo-backup" "$STATE"' EXIT
 
-step "$VAIQ" inspect models/digits/train_dir
-step "$VAIQ" inspect models/digits/inference_graph.pb --no-nodes
-mkdir -p build/digits
-step "$VAIQ" freeze --graph models/digits/inference_graph.pb --checkpoint models/digits/train_dir \
-    --output_nodes logits -o build/digits/frozen_graph.pb
-step "$VAIQ" inspect build/digits/frozen_graph.pb --input_shapes 1,32,32,1
+step inspect models/digits/train_dir
+step inspect models/digits/inference_graph.pb --no-nodes
+step clean --cache
+step targets
+step all                       # first build: every stage runs
+step all                       # nothing changed: nothing runs
+echo; echo "# switch the training directory to the other checkpoint (step 100)"
+sed -i 's/^model_checkpoint_path: .*/model_checkpoint_path: "model.ckpt-100"/' "$STATE"
+step why digits
+step all --explain             # only that model's chain reruns, with its reasons
+mv "$STATE.demo-backup" "$STATE"; cp "$STATE" "$STATE.demo-backup"
+echo; echo "# back to step 200: its results are still in the cache"
+step all
+step inspect build/digits/frozen_graph.pb --input_shapes 1,32,32,1 --no-nodes
