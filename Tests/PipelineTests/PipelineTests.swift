@@ -1,0 +1,78 @@
+import BuildCore
+import FileIO
+import Foundation
+@testable import Pipeline
+import XCTest
+
+final class PipelineTests: XCTestCase {
+    private var repo = ""
+
+    override func setUpWithError() throws {
+        var fixtures = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { fixtures.deleteLastPathComponent() }
+        repo = NSTemporaryDirectory() + "vaiq-pipeline-\(UUID().uuidString)"
+        try FileIO.createDirectories("\(repo)/manifests")
+        try FileIO.createDirectories("\(repo)/models")
+        try FileManager.default.copyItem(atPath: fixtures.path + "/Tests/Fixtures/sharded", toPath: "\(repo)/models/sharded")
+        try """
+            models:
+              sharded: {graph: models/sharded/inference_graph.pb, checkpoint: models/sharded/train_dir,
+                        input_nodes: [input], output_nodes: [logits]}
+            calibration:
+              c: {inputs: {input: models/sharded/input.npy}}
+            strategies:
+              w4: {extends: pof2s, weight_bit: 4}
+            builds:
+              - {model: sharded, calibration: c, matrix: {strategy: [pof2s, w4], target: [DPUCZDX8G]}}
+
+            """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
+
+    func testFreezeReadsTheGraphEveryShardAndOnlyItsOwnParameters() throws {
+        let pipeline = try Pipeline(root: repo)
+        XCTAssertEqual(pipeline.stages.map(\.id), [StageID("freeze/sharded")])
+        let freeze = pipeline.stages[0]
+        XCTAssertEqual(freeze.inputs, [
+            "graph": .file("models/sharded/inference_graph.pb"),
+            "checkpoint.index": .file("models/sharded/train_dir/model.ckpt-2.index"),
+            "checkpoint.data-0": .file("models/sharded/train_dir/model.ckpt-2.data-00000-of-00002"),
+            "checkpoint.data-1": .file("models/sharded/train_dir/model.ckpt-2.data-00001-of-00002"),
+        ])
+        // Bit widths, strategies and targets never reach freeze.
+        XCTAssertEqual(Set(freeze.parameters.keys), ["output_nodes", "graph_format"])
+        XCTAssertEqual(pipeline.manifest.cells.map(\.name), ["sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
+        XCTAssertEqual(pipeline.targets.map(\.name), ["sharded"])
+    }
+
+    func testFreezeStageRunsThroughTheEngine() throws {
+        let pipeline = try Pipeline(root: repo)
+        let cache = try BuildCache(root: "\(repo)/cache")
+        let engine = BuildEngine(plan: try BuildPlan(pipeline.stages), cache: cache,
+                                 statCache: StatCache(path: "\(repo)/cache/stat"), root: repo)
+        let report = engine.build([StageID("freeze/sharded")], options: BuildOptions(jobs: 2))
+        XCTAssertTrue(report.succeeded, "\(report.outcomes)")
+        let digest = try XCTUnwrap(report.outputs[StageID("freeze/sharded")]?["frozen_graph.pb"])
+        XCTAssertGreaterThan(try cache.load(digest).count, 1000)
+    }
+
+    func testUnreadableCheckpointNamesTheManifestEntry() throws {
+        try FileManager.default.removeItem(atPath: "\(repo)/models/sharded/train_dir/model.ckpt-2.index")
+        XCTAssertThrowsError(try Pipeline(root: repo)) { error in
+            XCTAssertEqual("\(error)", "manifests/m.yaml:2:3: model 'sharded': \(repo)/models/sharded/train_dir/checkpoint: names checkpoint 'model.ckpt-2' but \(repo)/models/sharded/train_dir/model.ckpt-2.index does not exist")
+        }
+    }
+
+    func testGlobs() throws {
+        XCTAssertTrue(glob("digits/*/DPUCZDX8G", matches: "digits/w4a8/DPUCZDX8G"))
+        XCTAssertTrue(glob("d?gits*", matches: "digits"))
+        XCTAssertFalse(glob("digits", matches: "digits2"))
+        XCTAssertTrue(glob("*", matches: ""))
+        let pipeline = try Pipeline(root: repo)
+        XCTAssertThrowsError(try pipeline.targets(matching: ["x*"])) {
+            XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded")
+        }
+        XCTAssertEqual(try pipeline.targets(matching: ["all"]).map(\.name), ["sharded"])
+    }
+}
