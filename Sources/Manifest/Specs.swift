@@ -130,3 +130,9 @@ enum SettingsSchema {
         "description": .string,
     ]
 }
+
+/// The setting names a strategy or target may use (for tools and tests that route them).
+public enum ManifestFieldNames {
+    public static var strategy: [String] { SettingsSchema.strategy.keys.sorted() }
+    public static var target: [String] { SettingsSchema.target.keys.sorted() }
+}

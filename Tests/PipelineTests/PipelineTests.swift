@@ -1,5 +1,6 @@
 import BuildCore
 import FileIO
+import Manifest
 import Foundation
 @testable import Pipeline
 import XCTest
@@ -64,6 +65,38 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    func testMatrixSharesOptimizeAndCalibrationAcrossBitWidthsAndTargets() throws {
+        try """
+            models:
+              sharded: {graph: models/sharded/inference_graph.pb, checkpoint: models/sharded/train_dir,
+                        input_nodes: [input], output_nodes: [logits]}
+            calibration:
+              c: {inputs: {input: models/sharded/input.npy}, batch_size: 2, calib_iter: 1}
+            strategies:
+              w4: {extends: pof2s, weight_bit: 4}
+            builds:
+              - {model: sharded, calibration: c,
+                 matrix: {strategy: [pof2s, w4, fs], target: [DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G]}}
+
+            """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+        let declarations = StagePlanner.declarations(for: try Pipeline(root: repo).manifest)
+        func count(_ kind: String) -> Int { declarations.filter { $0.kind == kind }.count }
+        // pof2s and w4 optimize identically; fs keeps BN and skips DPU simulation.
+        XCTAssertEqual(count("optimize"), 2)
+        XCTAssertEqual(count("calibrate"), 2)
+        XCTAssertEqual(count("quantize"), 12)
+        XCTAssertEqual(count("deploy"), 12)
+        let quantize = try XCTUnwrap(declarations.first { $0.id == StageID("quantize/sharded/w4/DPUCADF8H") })
+        XCTAssertEqual(quantize.parameters["weight_bit"], .int(4))
+        XCTAssertEqual(quantize.parameters["arch_type"], .string("DPUCADF8H"))
+        XCTAssertNil(quantize.parameters["deploy_format"])
+        for d in declarations where d.kind != "quantize" {
+            XCTAssertNil(d.parameters["weight_bit"], "\(d.id) must not read weight_bit")
+        }
+        let calibrate = try XCTUnwrap(declarations.first { $0.kind == "calibrate" })
+        XCTAssertEqual(Set(calibrate.parameters.keys), ["batch_size", "calib_iter"])
+    }
+
     func testGlobs() throws {
         XCTAssertTrue(glob("digits/*/DPUCZDX8G", matches: "digits/w4a8/DPUCZDX8G"))
         XCTAssertTrue(glob("d?gits*", matches: "digits"))
@@ -74,5 +107,16 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded")
         }
         XCTAssertEqual(try pipeline.targets(matching: ["all"]).map(\.name), ["sharded"])
+    }
+}
+
+final class StagePlannerTests: XCTestCase {
+    func testEveryStrategyAndTargetFieldIsReadBySomeStage() {
+        let read = StagePlanner.optimizeFields.union(StagePlanner.calibrateFields).union(StagePlanner.quantizeFields)
+        let strategyFields = Set(ManifestFieldNames.strategy).subtracting(["description"])
+        XCTAssertEqual(strategyFields.subtracting(read), Set<String>(), "strategy fields no stage reads")
+        XCTAssertTrue(StagePlanner.optimizeFields.isDisjoint(with: StagePlanner.quantizeFields))
+        XCTAssertFalse(StagePlanner.optimizeFields.contains("weight_bit"))
+        XCTAssertTrue(StagePlanner.calibrateFields.isEmpty, "bit widths and methods never reach float calibration")
     }
 }
