@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
         .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors"]),
+        // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
+        .target(name: "Quantizer", dependencies: ["Tensors"]),
         // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
         .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
+        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO"]),

@@ -1,0 +1,136 @@
+/// What a FixNeuron quantizes, which decides its rounding and (on DPUCADF8H) its range.
+/// Raw values are the reference quantizer's `mode` attribute (its doc string has 0 and 1 swapped;
+/// the kernel's meaning is the one used here).
+public enum QuantizeMode: Int, Sendable, Codable {
+    case weight = 0
+    case activation = 1
+    case depthwiseWeight = 2
+}
+
+/// How a position is chosen from a tensor (the `method` attribute).
+public enum PositionMethod: Int, Sendable, Codable {
+    /// The finest position at which nothing overflows.
+    case nonOverflow = 0
+    /// Of the non-overflow position and the 4 finer ones, the one with the least squared error.
+    case minDiffs = 1
+    /// As `minDiffs`, but depthwise weights are scored by a relative error (sqrt(|y-x|/(|x|+1e-9))).
+    case minDiffsDepthwise = 2
+}
+
+/// Power-of-two quantization as vai_q_tensorflow's FixNeuron kernel does it, in float32:
+/// step s = 2^-p, value -> round(x / s) * s clamped to [-2^(b-1) s, (2^(b-1)-1) s].
+///
+/// Rounding: weights round half away from zero; activations use the DPU's round half up (ties
+/// toward +infinity), tested literally on the fraction so the float just below 0.5 rounds to 0.
+/// On DPUCADF8H (`narrowActivations`) activations saturate at -127 instead of -128.
+public struct Pof2Quantizer: Sendable, Equatable {
+    public let bitWidth: Int
+    public let mode: QuantizeMode
+    public let narrowActivations: Bool
+    /// The reference's DPU_ACCURACY switch: when off, activations also round half away from zero.
+    public let dpuRounding: Bool
+
+    /// The position that marks an all-zero tensor (kept as the real position, as the reference does).
+    public static let allZeroPosition = 127
+
+    public init(bitWidth: Int, mode: QuantizeMode, narrowActivations: Bool = false, dpuRounding: Bool = true) {
+        precondition((1...32).contains(bitWidth), "bit width \(bitWidth)")
+        self.bitWidth = bitWidth
+        self.mode = mode
+        self.narrowActivations = narrowActivations
+        self.dpuRounding = dpuRounding
+    }
+
+    /// The integer range [qmin, qmax] for this tensor.
+    public var integerRange: ClosedRange<Float> {
+        let half = Float(sign: .plus, exponent: bitWidth - 1, significand: 1)
+        let lower = mode == .activation && narrowActivations ? -half + 1 : -half
+        return lower...(half - 1)
+    }
+
+    /// The quantized integer of `x` at position `p` (before scaling back).
+    @inline(__always)
+    public func integer(_ x: Float, position p: Int) -> Float {
+        let t = x / Self.step(p)
+        let r: Float
+        if mode == .activation && dpuRounding {
+            // Round half up: a negative exact tie goes up (toward zero); everything else half away.
+            r = (t < 0 && t - t.rounded(.down) == 0.5) ? t.rounded(.up) : t.rounded(.toNearestOrAwayFromZero)
+        } else {
+            r = t.rounded(.toNearestOrAwayFromZero)
+        }
+        let range = integerRange
+        return min(max(r, range.lowerBound), range.upperBound)
+    }
+
+    /// The quantized value of `x` at position `p`.
+    @inline(__always)
+    public func quantize(_ x: Float, position p: Int) -> Float {
+        integer(x, position: p) * Self.step(p)
+    }
+
+    /// s = 2^-p as a float32 (subnormal for p > 126, as in the reference), so x / s and r * s
+    /// round and overflow exactly where the reference's do.
+    @inline(__always)
+    static func step(_ p: Int) -> Float { Float(sign: .plus, exponent: -p, significand: 1) }
+
+    public func quantize(_ values: [Float], position p: Int) -> [Float] { values.map { quantize($0, position: p) } }
+
+    // MARK: positions
+
+    /// Method 0 from a tensor's minimum and maximum: floor(log2(1 / step)) with a half-step guard,
+    /// step = max(min / -(2^(b-1) + 0.5), max / (2^(b-1) - 0.5)); 127 for an all-zero tensor.
+    public func nonOverflowPosition(min lo: Float, max hi: Float) -> Int {
+        let half = Float(sign: .plus, exponent: bitWidth - 1, significand: 1)
+        let step = Swift.max(lo / (-half - 0.5), hi / (half - 0.5))
+        if step == 0 { return Self.allZeroPosition }
+        return Int((Float(1) / step).log2Floor)
+    }
+
+    /// The position `method` chooses for `values` (one calibration batch, or a whole weight tensor).
+    public func position(_ values: [Float], method: PositionMethod) -> Int {
+        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+        for v in values {
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
+        }
+        let p0 = nonOverflowPosition(min: lo, max: hi)
+        if method == .nonOverflow || p0 == Self.allZeroPosition { return p0 }
+        let relative = method == .minDiffsDepthwise && mode == .depthwiseWeight
+        var best = p0
+        var bestError = Float.greatestFiniteMagnitude
+        for p in p0...(p0 + 4) {
+            var error: Float = 0   // float32, summed in element order like the reference's CPU kernel
+            for x in values {
+                let d = quantize(x, position: p) - x
+                error += relative ? (Swift.abs(Double(d)) / (Swift.abs(Double(x)) + 1e-9)).squareRoot().float : d * d
+            }
+            if error < bestError {   // strict: ties keep the smaller position
+                best = p
+                bestError = error
+            }
+        }
+        return best
+    }
+}
+
+private extension Double {
+    var float: Float { Float(self) }
+}
+
+private extension Float {
+    /// floor(log2(self)) computed as the reference does (float32 log2, then floor).
+    var log2Floor: Float {
+        #if canImport(Glibc)
+        return Glibc.floorf(Glibc.log2f(self))
+        #else
+        return Foundation.floor(Foundation.log2(self))
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
