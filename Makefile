@@ -59,6 +59,7 @@ builtins:
 
 fixtures: venv
 	$(PY) tools/make_fixtures.py
+	$(PY) tools/fixpos_reference.py Tests/Fixtures/fixpos/cases.json
 
 bench: release venv
 	bash bench/run.sh $(PY)

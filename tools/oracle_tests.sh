@@ -46,5 +46,9 @@ for model in allops resource sharded snappy mixed_dtypes; do
              && '$PY' tools/check_roundtrip.py --original $F/frozen_tf.pb --rewritten $OUT/$model-frozen.pb --fixture $F"
 done
 
+# The committed fix-position fixture is exactly what the NumPy reference computes.
+check "fixpos: Tests/Fixtures/fixpos/cases.json is the NumPy reference's output" \
+  bash -c "'$PY' tools/fixpos_reference.py $OUT/fixpos.json >/dev/null && cmp $OUT/fixpos.json Tests/Fixtures/fixpos/cases.json"
+
 echo "oracle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
