@@ -11,6 +11,7 @@ public enum CacheCollector {
         public var removedObjects = 0
         public var removedActions = 0
         public var removedStages = 0
+        public var removedTemporaries = 0
         public var freedBytes = 0
         public var keptBytes = 0
     }
@@ -32,6 +33,12 @@ public enum CacheCollector {
         }
         var result = Result()
         let fm = FileManager.default
+        var tempDirs = [cache.root, "\(cache.root)/stages"]
+        for parent in ["objects", "actions"] {
+            let shards = (try? fm.contentsOfDirectory(atPath: "\(cache.root)/\(parent)")) ?? []
+            tempDirs += shards.map { "\(cache.root)/\(parent)/\($0)" }
+        }
+        for dir in tempDirs { result.removedTemporaries += FileIO.removeStaleTemporaries(in: dir) }
         // Stage records of stages no longer in any manifest.
         for name in (try? fm.contentsOfDirectory(atPath: "\(cache.root)/stages")) ?? [] {
             let path = "\(cache.root)/stages/\(name)"

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -60,6 +61,21 @@ public enum FileIO {
             _ = fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// Removes temporary files that `writeAtomically` left in `directory` when its process was
+    /// killed (`.<name>.tmp-<pid>-<n>` whose pid no longer runs). Returns how many it removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> Int {
+        guard let names = try? listDirectory(directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") {
+            guard let range = name.range(of: ".tmp-", options: .backwards) else { continue }
+            let fields = name[range.upperBound...].split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]), Int(fields[1]) != nil else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH, unlink("\(directory)/\(name)") == 0 { removed += 1 }
+        }
+        return removed
     }
 
     /// Creates a directory and its parents (like `mkdir -p`).

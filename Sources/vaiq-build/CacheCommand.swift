@@ -35,7 +35,8 @@ struct CacheCommand: ParsableCommand {
                                            maxBytes: maxSize.flatMap(CacheCollector.parseSize), maxAge: maxAge.flatMap(CacheCollector.parseAge))
             }
             print("removed \(result.removedObjects) objects (\(result.freedBytes) bytes), \(result.removedActions) action records, "
-                  + "\(result.removedStages) stale stage records; \(result.keptBytes) bytes kept")
+                  + "\(result.removedStages) stale stage records, \(result.removedTemporaries) temporary files of killed builds; "
+                  + "\(result.keptBytes) bytes kept")
         }
     }
 }

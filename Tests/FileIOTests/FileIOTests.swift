@@ -40,6 +40,19 @@ final class FileIOTests: XCTestCase {
         }
     }
 
+    func testStaleTemporariesOfDeadProcessesAreRemoved() throws {
+        let dead = Process()
+        dead.executableURL = URL(fileURLWithPath: "/bin/true")
+        try dead.run()
+        dead.waitUntilExit()
+        let mine = ProcessInfo.processInfo.processIdentifier
+        for name in [".a.pb.tmp-\(dead.processIdentifier)-1", ".b.pb.tmp-\(mine)-2", ".c.tmp-notapid-3", "d.pb"] {
+            try FileIO.writeAtomically([1], to: "\(dir)/a/\(name)")
+        }
+        XCTAssertEqual(FileIO.removeStaleTemporaries(in: dir + "/a"), 1)
+        XCTAssertEqual(try FileIO.listDirectory(dir + "/a"), [".b.pb.tmp-\(mine)-2", ".c.tmp-notapid-3", "b", "d.pb"])
+    }
+
     func testPathHelpers() {
         XCTAssertEqual(FileIO.directoryName("a/b/c.pb"), "a/b")
         XCTAssertEqual(FileIO.directoryName("c.pb"), ".")
