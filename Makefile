@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures bench clean loc
+.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench clean loc
 
 all: build
 
@@ -60,6 +60,10 @@ builtins:
 fixtures: venv
 	$(PY) tools/make_fixtures.py
 	$(PY) tools/fixpos_reference.py Tests/Fixtures/fixpos/cases.json
+
+# Retrain the example model (scikit-learn digits) and rewrite its committed graph, checkpoints and data.
+example: venv
+	$(PY) examples/digits/train.py
 
 bench: release venv
 	bash bench/run.sh $(PY)

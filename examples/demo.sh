@@ -14,11 +14,11 @@ step clean --cache
 step targets
 step all                       # first build: every stage runs
 step all                       # nothing changed: nothing runs
-echo; echo "# switch the training directory to the other checkpoint (step 100)"
-sed -i 's/^model_checkpoint_path: .*/model_checkpoint_path: "model.ckpt-100"/' "$STATE"
+echo; echo "# switch the training directory to the other checkpoint (step 400)"
+sed -i 's/^model_checkpoint_path: .*/model_checkpoint_path: "model.ckpt-400"/' "$STATE"
 step why digits
 step all --explain             # only that model's chain reruns, with its reasons
 mv "$STATE.demo-backup" "$STATE"; cp "$STATE" "$STATE.demo-backup"
-echo; echo "# back to step 200: its results are still in the cache"
+echo; echo "# back to step 800: its results are still in the cache"
 step all
 step inspect build/digits/frozen_graph.pb --input_shapes 1,32,32,1 --no-nodes

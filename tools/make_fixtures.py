@@ -2,7 +2,6 @@
 """Generate small TF1-style models with real checkpoints for vaiq-build's tests.
 
     make_fixtures.py              # writes Tests/Fixtures/<model>/
-    make_fixtures.py --example    # writes the examples/digits/ seed instead
     make_fixtures.py --out DIR    # the same, into DIR (e.g. to check determinism)
 
 Every model is built in tf.compat.v1 graph mode and saved as TensorFlow 1.x
@@ -29,8 +28,7 @@ training code would leave it. Each model directory holds:
 Models: allops (reference variables, the Vitis AI quantizer's op set),
 resource (resource variables), sharded (2-shard checkpoint), snappy (resource
 with Snappy-compressed .index files, see snappy_index.py) and mixed_dtypes.
-The --example model (digits) only gets inference_graph.pb, train_dir/ (steps
-100 and 200), meta.json and examples/digits/data/calib.npy.
+
 
 Determinism: seeds are fixed, kernels run single-threaded, and the state file
 written by the V1 Saver carries no timestamps, so running the script twice
@@ -250,20 +248,6 @@ def build_mixed_dtypes():
     return ["out_float", "out_int32", "out_int64"]
 
 
-def build_digits():
-    r = False
-    x = placeholder([32, 32, 1])
-    h = tf.nn.relu(batch_norm(conv(x, "conv1", 3, 16, r, bias=False), "bn1", r))  # [N,32,32,16]
-    h = tf.nn.max_pool2d(h, 2, 2, "VALID")  # [N,16,16,16]
-    d = tf.nn.relu(batch_norm(depthwise(h, "dw1", 1, r), "bn_dw1", r))
-    res = tf.nn.relu(tf.add(h, conv(d, "pw1", 1, 16, r), name="res1"))
-    c2 = tf.nn.relu(batch_norm(conv(res, "conv2", 3, 32, r, stride=2, bias=False), "bn2", r))  # [N,8,8,32]
-    side = tf.nn.avg_pool2d(res, 2, 2, "VALID")  # [N,8,8,16]
-    cat = tf.concat([c2, side], axis=3)  # [N,8,8,48]
-    tf.identity(dense(tf.reduce_mean(cat, [1, 2]), "fc", 10, r), name="logits")
-    return ["logits"]
-
-
 # ---------------------------------------------------------------------------
 # Variable values. Checkpoint values come from NumPy (not from the graph's
 # initializers) so batch-norm statistics are non-trivial; each later step
@@ -330,9 +314,8 @@ def const_listing(graph, sess):
     return consts
 
 
-def export_model(model_dir, build, input_shape, seed, steps=(1, 2), sharded=False,
-                 fixture=True, write_consts=False):
-    """Build a model, write its graph and checkpoints, and (fixture=True) its reference outputs."""
+def export_model(model_dir, build, input_shape, seed, steps=(1, 2), sharded=False, write_consts=False):
+    """Build a model, write its graph and checkpoints, and its reference outputs."""
     if os.path.exists(model_dir):
         shutil.rmtree(model_dir)
     train_dir = os.path.join(model_dir, "train_dir")
@@ -351,8 +334,7 @@ def export_model(model_dir, build, input_shape, seed, steps=(1, 2), sharded=Fals
 
     graph_def = graph.as_graph_def()
     tf.io.write_graph(graph_def, model_dir, "inference_graph.pb", as_text=False)
-    if fixture:
-        tf.io.write_graph(graph_def, model_dir, "inference_graph.pbtxt", as_text=True)
+    tf.io.write_graph(graph_def, model_dir, "inference_graph.pbtxt", as_text=True)
 
     variables = sorted(graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES), key=lambda v: v.op.name)
     rng = np.random.default_rng(seed)
@@ -382,10 +364,6 @@ def export_model(model_dir, build, input_shape, seed, steps=(1, 2), sharded=Fals
         "saver": {"filename_tensor": saver.saver_def.filename_tensor_name,
                   "restore_op": saver.saver_def.restore_op_name},
     }
-    if not fixture:
-        write_json(os.path.join(model_dir, "meta.json"), meta)
-        return
-
     # Reference outputs from a fresh session that restores the latest checkpoint.
     inputs = np.random.default_rng(seed + 1).standard_normal([BATCH] + input_shape).astype(np.float32)
     write_npy(os.path.join(model_dir, "input.npy"), inputs)
@@ -434,24 +412,11 @@ def make_fixtures(root):
     make_snappy(os.path.join(root, "resource"), os.path.join(root, "snappy"))
 
 
-def make_example(root):
-    export_model(os.path.join(root, "models", "digits"), build_digits, [32, 32, 1], seed=5,
-                 steps=(100, 200), fixture=False)
-    os.makedirs(os.path.join(root, "data"), exist_ok=True)
-    calib = np.random.default_rng(6).uniform(0.0, 1.0, size=[40, 32, 32, 1]).astype(np.float32)
-    write_npy(os.path.join(root, "data", "calib.npy"), calib)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--example", action="store_true",
-                        help="write the examples/digits seed instead of the test fixtures")
-    parser.add_argument("--out", help="output root (default Tests/Fixtures, or examples/digits with --example)")
+    parser.add_argument("--out", help="output root (default Tests/Fixtures)")
     args = parser.parse_args()
-    if args.example:
-        make_example(args.out or os.path.join(REPO, "examples", "digits"))
-    else:
-        make_fixtures(args.out or os.path.join(REPO, "Tests", "Fixtures"))
+    make_fixtures(args.out or os.path.join(REPO, "Tests", "Fixtures"))
 
 
 if __name__ == "__main__":
