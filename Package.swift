@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO"]),
         .testTarget(name: "CLITests", dependencies: ["vaiq-build"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,6 +29,8 @@ public struct Pipeline: Sendable {
     public let manifest: Manifest
     public let stages: [any Stage]
     public let targets: [BuildTarget]
+    /// Model -> the suffix of its checkpoint-built outputs (`OutputNames.suffix`).
+    public let suffixes: [String: String]
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -39,6 +41,7 @@ public struct Pipeline: Sendable {
         do { manifest = try ManifestLoader.load(root: root) } catch { throw Failure(description: error.description) }
         var stages: [any Stage] = []
         var targets: [BuildTarget] = []
+        var suffixes: [String: String] = [:]
         for model in manifest.models.values.sorted(by: { $0.name < $1.name }) {
             guard let checkpoint = model.checkpoint else { continue }
             let location: CheckpointLocation
@@ -49,6 +52,7 @@ public struct Pipeline: Sendable {
             } catch {
                 throw Failure(description: "\(model.location): model '\(model.name)': \(error)")
             }
+            suffixes[model.name] = OutputNames.suffix(for: location)
             let freeze = FreezeStage(model: model.name, graph: model.graph, checkpoint: location, shards: reader.shardPaths,
                                      outputNodes: model.outputNodes, root: root)
             stages.append(freeze)
@@ -58,7 +62,11 @@ public struct Pipeline: Sendable {
         }
         self.stages = stages
         self.targets = targets
+        self.suffixes = suffixes
     }
+
+    /// The quantize chains of the matrix cells (see `StagePlanner`).
+    public var cellDeclarations: [StagePlanner.Declaration] { StagePlanner.declarations(for: manifest, suffixes: suffixes) }
 
     /// Targets whose names match any of `patterns` (shell globs: `*`, `?`; `all` matches all).
     public func targets(matching patterns: [String]) throws(Failure) -> [BuildTarget] {

@@ -33,10 +33,13 @@ public enum StagePlanner {
         public let kind: String
         public let parameters: [String: ParameterValue]
         public let inputs: [String: StageInput]
+        /// Output name -> where it is copied in the repository (the vendor's file names).
+        public var materialize: [String: String] = [:]
     }
 
     /// The declarations of every cell's chain after freeze, without duplicates, in a stable order.
-    public static func declarations(for manifest: Manifest) -> [Declaration] {
+    /// `suffixes` maps a checkpoint-built model to its output-name suffix (`OutputNames.suffix`).
+    public static func declarations(for manifest: Manifest, suffixes: [String: String] = [:]) -> [Declaration] {
         var out: [StageID: Declaration] = [:]
         for cell in manifest.cells {
             guard let model = manifest.models[cell.model], let calibration = manifest.calibrations[cell.calibration] else { continue }
@@ -58,14 +61,19 @@ public enum StagePlanner {
                                          parameters: ["batch_size": .int(calibration.batchSize), "calib_iter": .int(calibration.calibIter)],
                                          inputs: calibInputs)
 
+            let folder = "build/\(cell.name)"
+            let suffix = suffixes[model.name]
             let quantize = StageID("quantize/\(cell.name)")
             out[quantize] = Declaration(id: quantize, kind: "quantize",
                                         parameters: pick(cell.strategy, quantizeFields).merging(pick(cell.targetSettings, quantizeTargetFields)) { a, _ in a },
                                         inputs: ["graph": .output(optimize, "optimized_graph.pb"),
-                                                 "statistics": .output(calibrate, "statistics")])
+                                                 "statistics": .output(calibrate, "statistics")],
+                                        materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
+                                                      OutputNames.quantInfo: "\(folder)/\(OutputNames.quantInfo)"])
             let deploy = StageID("deploy/\(cell.name)")
             out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields),
-                                      inputs: ["model": .output(quantize, "quantize_eval_model.pb")])
+                                      inputs: ["model": .output(quantize, "quantize_eval_model.pb")],
+                                      materialize: ["deploy_model.pb": "\(folder)/\(OutputNames.deployModel(suffix: suffix))"])
         }
         return out.keys.sorted().map { out[$0]! }
     }

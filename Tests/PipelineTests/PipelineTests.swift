@@ -1,6 +1,7 @@
 import BuildCore
 import FileIO
 import Manifest
+import TensorFlowIO
 import Foundation
 @testable import Pipeline
 import XCTest
@@ -79,7 +80,7 @@ final class PipelineTests: XCTestCase {
                  matrix: {strategy: [pof2s, w4, fs], target: [DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G]}}
 
             """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
-        let declarations = StagePlanner.declarations(for: try Pipeline(root: repo).manifest)
+        let declarations = try Pipeline(root: repo).cellDeclarations
         func count(_ kind: String) -> Int { declarations.filter { $0.kind == kind }.count }
         // pof2s and w4 optimize identically; fs keeps BN and skips DPU simulation.
         XCTAssertEqual(count("optimize"), 2)
@@ -93,6 +94,10 @@ final class PipelineTests: XCTestCase {
         for d in declarations where d.kind != "quantize" {
             XCTAssertNil(d.parameters["weight_bit"], "\(d.id) must not read weight_bit")
         }
+        // Checkpoint-built models get the step in their output names (this state file records no time).
+        XCTAssertEqual(quantize.materialize["quantize_eval_model.pb"], "build/sharded/w4/DPUCADF8H/quantize_eval_model_2.pb")
+        let deploy = try XCTUnwrap(declarations.first { $0.id == StageID("deploy/sharded/w4/DPUCADF8H") })
+        XCTAssertEqual(deploy.materialize, ["deploy_model.pb": "build/sharded/w4/DPUCADF8H/deploy_model_2.pb"])
         let calibrate = try XCTUnwrap(declarations.first { $0.kind == "calibrate" })
         XCTAssertEqual(Set(calibrate.parameters.keys), ["batch_size", "calib_iter"])
     }
@@ -118,5 +123,26 @@ final class StagePlannerTests: XCTestCase {
         XCTAssertTrue(StagePlanner.optimizeFields.isDisjoint(with: StagePlanner.quantizeFields))
         XCTAssertFalse(StagePlanner.optimizeFields.contains("weight_bit"))
         XCTAssertTrue(StagePlanner.calibrateFields.isEmpty, "bit widths and methods never reach float calibration")
+    }
+}
+
+final class OutputNamesTests: XCTestCase {
+    func testSuffixIsStepAndRecordedSaveTime() throws {
+        let dir = NSTemporaryDirectory() + "vaiq-names-\(UUID().uuidString)"
+        try FileIO.createDirectories(dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileIO.writeAtomically([0], to: "\(dir)/model.ckpt-2000.index")
+        try FileIO.writeAtomically([0], to: "\(dir)/model.ckpt-3000.index")
+        try """
+            model_checkpoint_path: "model.ckpt-2000"
+            all_model_checkpoint_paths: "model.ckpt-2000"
+            all_model_checkpoint_timestamps: 1591833600.75
+            """.write(toFile: "\(dir)/checkpoint", atomically: true, encoding: .utf8)
+        let located = try CheckpointLocation.resolve(dir)
+        XCTAssertEqual(OutputNames.suffix(for: located), "2000_20200611000000")
+        XCTAssertEqual(OutputNames.quantizeEvalModel(suffix: OutputNames.suffix(for: located)), "quantize_eval_model_2000_20200611000000.pb")
+        XCTAssertEqual(OutputNames.deployModel(suffix: nil), "deploy_model.pb")
+        // A prefix (no state file) or a V1 state file without times: the step alone.
+        XCTAssertEqual(OutputNames.suffix(for: try CheckpointLocation.resolve("\(dir)/model.ckpt-3000")), "3000")
     }
 }
