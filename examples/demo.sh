@@ -22,3 +22,6 @@ mv "$STATE.demo-backup" "$STATE"; cp "$STATE" "$STATE.demo-backup"
 echo; echo "# back to step 800: its results are still in the cache"
 step all
 step inspect build/digits/frozen_graph.pb --input_shapes 1,32,32,1 --no-nodes
+echo; echo "# the one-shot command, as vai_q_tensorflow users know it"
+step freeze --graph models/digits/inference_graph.pb --checkpoint models/digits/train_dir/model.ckpt-400 \
+    --output_nodes logits -o build/frozen_400.pb
