@@ -59,8 +59,7 @@ public final class BuildEngine: Sendable {
                     observer?.stageStarted(id, kind: stage.kind, threads: threads)
                     let start = DispatchTime.now().uptimeNanoseconds
                     let (outcome, outputs) = self.process(stage, threads: threads, options: options,
-                                                          upstream: { id in state.withLock { $0.report.outputs[id] } },
-                                                          upstreamOutcome: { id in state.withLock { $0.report.outcomes[id] } })
+                                                          upstream: { id in state.withLock { $0.report.outputs[id] } })
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     observer?.stageFinished(id, outcome: outcome, seconds: seconds)
                     let finished: Bool = state.withLock { s in
@@ -114,8 +113,7 @@ public final class BuildEngine: Sendable {
 
     /// Looks `stage` up in the action cache and runs it on a miss.
     private func process(_ stage: any Stage, threads: Int, options: BuildOptions,
-                         upstream: (StageID) -> [String: ContentDigest]?,
-                         upstreamOutcome: (StageID) -> StageOutcome?) -> (StageOutcome, [String: ContentDigest]?) {
+                         upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?) {
         if isCancelled { return (.skipped(reason: "the build was stopped"), nil) }
         var inputs: [String: ContentDigest] = [:]
         var paths: [String: String] = [:]
