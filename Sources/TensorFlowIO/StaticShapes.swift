@@ -51,7 +51,8 @@ public struct StaticShapes {
     private func foldInts(_ node: Tensorflow_NodeDef) -> [Int]? {
         switch node.op {
         case "Const":
-            guard let proto = node.attr["value"]?.tensor, (proto.tensorShape.dims.map { Tensor.elementCount($0) } ?? 0) <= 64,
+            guard let proto = node.attr["value"]?.tensor, let dims = proto.tensorShape.dims,
+                  let bytes = Tensor.byteCount(dims, .int64), bytes <= 64 * 8,
                   let t = try? TensorProtoCodec.decode(proto, context: node.name) else { return nil }
             switch t.dtype {
             case .int32: return t.scalars(as: Int32.self).map(Int.init)
@@ -141,16 +142,16 @@ public struct StaticShapes {
             let axis = axisValue < 0 ? axisValue + first.count : axisValue
             guard axis >= 0, axis < first.count else { return nil }
             var out = first
-            out[axis] = parts.contains { $0![axis] < 0 } ? -1 : parts.reduce(0) { $0 + $1![axis] }
+            out[axis] = parts.contains { $0![axis] < 0 } ? -1 : parts.reduce(0) { $0 &+ $1![axis] }
             return out
         case "Pad", "PadV2", "MirrorPad":
             guard let x = input(node, 0), let p = constInts(node, 1), p.count == 2 * x.count else { return nil }
-            return x.indices.map { x[$0] < 0 ? -1 : x[$0] + p[2 * $0] + p[2 * $0 + 1] }
+            return x.indices.map { x[$0] < 0 ? -1 : x[$0] &+ p[2 * $0] &+ p[2 * $0 + 1] }
         case "Reshape":
             guard var target = constInts(node, 1) else { return nil }
             if let wild = target.firstIndex(of: -1), let x = input(node, 0), !x.contains(-1) {
-                let known = target.filter { $0 != -1 }.reduce(1, *)
-                if known > 0 { target[wild] = x.reduce(1, *) / known }
+                let known = target.filter { $0 != -1 }.reduce(1, &*)
+                if known > 0 { target[wild] = x.reduce(1, &*) / known }
             }
             return target
         case "Squeeze":
@@ -169,9 +170,11 @@ public struct StaticShapes {
         case "DepthToSpace":
             guard let x = input(node, 0), x.count == 4, let b = node.attr["block_size"]?.i else { return nil }
             let s = Int(b)
-            return [x[0], x[1] < 0 ? -1 : x[1] * s, x[2] < 0 ? -1 : x[2] * s, x[3] < 0 ? -1 : x[3] / (s * s)]
+            guard s > 0 else { return nil }
+            return [x[0], x[1] < 0 ? -1 : x[1] &* s, x[2] < 0 ? -1 : x[2] &* s, x[3] < 0 ? -1 : x[3] / (s &* s)]
         case "Transpose":
-            guard let x = input(node, 0), let perm = constInts(node, 1), perm.count == x.count else { return nil }
+            guard let x = input(node, 0), let perm = constInts(node, 1), perm.count == x.count,
+                  perm.allSatisfy({ x.indices.contains($0) }) else { return nil }
             return perm.map { x[$0] }
         default:
             return nil
@@ -191,19 +194,20 @@ public struct StaticShapes {
         } else {
             guard let w = input(node, 1), w.count == 4 else { return nil }
             (kh, kw) = (w[0], w[1])
-            channels = node.op == "Conv2D" ? w[3] : (x[3] < 0 ? -1 : x[3] * w[3])
+            channels = node.op == "Conv2D" ? w[3] : (x[3] < 0 ? -1 : x[3] &* w[3])
         }
         guard strides.count == 4, dilations.count == 4 else { return nil }
         let padding = String(decoding: node.attr["padding"]?.s ?? Data(), as: UTF8.self)
         let explicit = ints(node, "explicit_paddings") ?? []
         func out(_ size: Int, _ k: Int, _ stride: Int, _ dilation: Int, _ axis: Int) -> Int {
             guard size >= 0, stride > 0 else { return -1 }
-            let effective = (k - 1) * dilation + 1
+            // Wrapping arithmetic: absurd shapes from a corrupt file give nonsense, never a trap.
+            let effective = (k &- 1) &* dilation &+ 1
             switch padding {
-            case "SAME": return (size + stride - 1) / stride
+            case "SAME": return (size &+ stride &- 1) / stride
             case "EXPLICIT" where explicit.count == 8:
-                return (size + explicit[2 * axis] + explicit[2 * axis + 1] - effective) / stride + 1
-            default: return (size - effective) / stride + 1
+                return (size &+ explicit[2 * axis] &+ explicit[2 * axis + 1] &- effective) / stride &+ 1
+            default: return (size &- effective) / stride &+ 1
             }
         }
         return [x[0], out(x[1], kh, strides[1], dilations[1], 1), out(x[2], kw, strides[2], dilations[2], 2), channels]

@@ -16,6 +16,9 @@ public enum TensorProtoCodec {
         guard let dims = proto.tensorShape.dims, dims.allSatisfy({ $0 >= 0 }) else {
             throw .malformedTensor(context: context, reason: "shape is not fully known")
         }
+        guard Tensor.byteCount(dims, dtype) != nil else {
+            throw .malformedTensor(context: context, reason: "shape \(dims) is too large")
+        }
         let count = Tensor.elementCount(dims)
         let bytes: [UInt8]
         if !proto.tensorContent.isEmpty {

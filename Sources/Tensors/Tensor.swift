@@ -8,6 +8,7 @@ public struct Tensor: Sendable, Equatable {
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case sizeMismatch(dtype: DType, shape: [Int], expectedBytes: Int, actualBytes: Int)
         case negativeDimension(shape: [Int])
+        case tooLarge(shape: [Int])
 
         public var description: String {
             switch self {
@@ -15,13 +16,15 @@ public struct Tensor: Sendable, Equatable {
                 "a \(dtype) tensor of shape \(shape) needs \(expected) bytes, got \(actual)"
             case let .negativeDimension(shape):
                 "shape \(shape) has a negative dimension"
+            case let .tooLarge(shape):
+                "shape \(shape) has more elements than this machine can hold"
             }
         }
     }
 
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws(Failure) {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw .negativeDimension(shape: shape) }
-        let expected = Tensor.elementCount(shape) * dtype.byteSize
+        guard let expected = Tensor.byteCount(shape, dtype) else { throw .tooLarge(shape: shape) }
         guard expected == bytes.count else {
             throw .sizeMismatch(dtype: dtype, shape: shape, expectedBytes: expected, actualBytes: bytes.count)
         }
@@ -42,6 +45,19 @@ public struct Tensor: Sendable, Equatable {
     public var rank: Int { shape.count }
 
     public static func elementCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
+
+    /// The bytes a tensor of `shape` needs, or nil when that overflows or exceeds 2^40 (a
+    /// corrupt file's shape must fail cleanly, not trap or exhaust memory).
+    public static func byteCount(_ shape: [Int], _ dtype: DType) -> Int? {
+        var n = dtype.byteSize
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (m, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, m <= 1 << 40 else { return nil }
+            n = m
+        }
+        return n
+    }
 
     /// The values as `T`; `T` must be this tensor's dtype (bfloat16/float16 have no Swift scalar here).
     public func scalars<T: TensorScalar>(as type: T.Type = T.self) -> [T] {

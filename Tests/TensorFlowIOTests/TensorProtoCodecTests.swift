@@ -51,6 +51,9 @@ final class TensorProtoCodecTests: XCTestCase {
         XCTAssertThrowsError(try TensorProtoCodec.decode(proto(.dtString, [1]) { $0.stringVal = [Data("a".utf8)] }, context: "node 's'")) {
             XCTAssertEqual("\($0)", "node 's': unsupported dtype DT_STRING")
         }
+        XCTAssertThrowsError(try TensorProtoCodec.decode(proto(.dtFloat, [1 << 40, 1 << 40]) { $0.floatVal = [1] }, context: "node 'big'")) {
+            XCTAssertEqual("\($0)", "node 'big': malformed tensor: shape [1099511627776, 1099511627776] is too large")
+        }
         XCTAssertThrowsError(try TensorProtoCodec.decode(proto(.dtFloat, [-1, 2]) { _ in }, context: "node 'p'")) {
             XCTAssertEqual("\($0)", "node 'p': malformed tensor: shape is not fully known")
         }
