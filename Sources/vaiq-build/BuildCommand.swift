@@ -43,42 +43,51 @@ struct BuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        let pipeline = try repository.pipeline()
-        let selected = try failing { try pipeline.targets(matching: targets) }
-        let cache = try repository.cache()
-        let lock = try failing {
-            try BuildLock(cache: cache) { FileHandle.standardError.write(Data("vaiq-build: waiting for another build using \(cache.root)\n".utf8)) }
-        }
-        defer { withExtendedLifetime(lock) {} }
-        let statCache = repository.statCache(cache)
-        let plan = try repository.plan(pipeline)
-        let engine = BuildEngine(plan: plan, cache: cache, statCache: statCache, root: repository.repo)
-        let wanted = selected.flatMap(\.stages)
-        let progress = ProgressPrinter(total: plan.closure(of: wanted).count, explain: explain || dryRun, quiet: json)
-        let interrupt = InterruptHandler { engine.cancel() }
-        let start = DispatchTime.now().uptimeNanoseconds
-        let report = engine.build(wanted, options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun), observer: progress)
-        interrupt.stop()
-        var written: [String] = []
-        if !dryRun {
-            for target in selected {
-                for m in target.outputs {
-                    guard let digest = report.outputs[m.stage]?[m.output] else { continue }
-                    let path = FileIO.resolve(m.path, relativeTo: repository.repo)
-                    if try failing({ try Materializer.place(digest, at: path, cache: cache, statCache: statCache) }) { written.append(m.path) }
-                }
-            }
-        }
-        try? statCache.save()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        if json {
-            try printJSON(BuildJSON(report: report, plan: plan, written: written, seconds: seconds))
-        } else {
-            progress.finish(report, written: written, seconds: seconds, dryRun: dryRun)
-        }
+        let report = try performBuild(repository, targets: targets,
+                                      options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun),
+                                      explain: explain, json: json)
         if report.cancelled { throw ExitCode(2) }
         if !report.succeeded { throw ExitCode(1) }
     }
+}
+
+/// One build of `targets`: plan, lock the cache, run, materialize outputs, report.
+func performBuild(_ repository: RepositoryOptions, targets: [String], options: BuildOptions, explain: Bool,
+                  json: Bool) throws -> BuildReport {
+    let pipeline = try repository.pipeline()
+    let selected = try failing { try pipeline.targets(matching: targets) }
+    let cache = try repository.cache()
+    let lock = try failing {
+        try BuildLock(cache: cache) { FileHandle.standardError.write(Data("vaiq-build: waiting for another build using \(cache.root)\n".utf8)) }
+    }
+    defer { withExtendedLifetime(lock) {} }
+    let statCache = repository.statCache(cache)
+    let plan = try repository.plan(pipeline)
+    let engine = BuildEngine(plan: plan, cache: cache, statCache: statCache, root: repository.repo)
+    let wanted = selected.flatMap(\.stages)
+    let progress = ProgressPrinter(total: plan.closure(of: wanted).count, explain: explain || options.dryRun, quiet: json)
+    let interrupt = InterruptHandler { engine.cancel() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    let report = engine.build(wanted, options: options, observer: progress)
+    interrupt.stop()
+    var written: [String] = []
+    if !options.dryRun {
+        for target in selected {
+            for m in target.outputs {
+                guard let digest = report.outputs[m.stage]?[m.output] else { continue }
+                let path = FileIO.resolve(m.path, relativeTo: repository.repo)
+                if try failing({ try Materializer.place(digest, at: path, cache: cache, statCache: statCache) }) { written.append(m.path) }
+            }
+        }
+    }
+    try? statCache.save()
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    if json {
+        try printJSON(BuildJSON(report: report, plan: plan, written: written, seconds: seconds))
+    } else {
+        progress.finish(report, written: written, seconds: seconds, dryRun: options.dryRun)
+    }
+    return report
 }
 
 /// Turns SIGINT into a call (the build's cancel) instead of killing the process mid-write.

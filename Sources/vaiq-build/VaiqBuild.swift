@@ -13,7 +13,7 @@ struct VaiqBuild: ParsableCommand {
             TensorFlow at run time.
             """,
         version: "0.1.0",
-        subcommands: [BuildCommand.self, Why.self, Status.self, Targets.self, Graph.self, Clean.self, CacheCommand.self,
+        subcommands: [BuildCommand.self, Watch.self, Why.self, Status.self, Targets.self, Graph.self, Clean.self, CacheCommand.self,
                       Freeze.self, Inspect.self, Convert.self],
         defaultSubcommand: BuildCommand.self
     )

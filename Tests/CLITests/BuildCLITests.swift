@@ -98,6 +98,36 @@ final class BuildCLITests: XCTestCase {
         XCTAssertEqual(try vaiq("all", "-j0").status, 2)
     }
 
+    func testWatchRebuildsWhenANewCheckpointIsNamed() throws {
+        let log = "\(repo)/watch.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: CLITests.binary)
+        watch.arguments = ["watch", "-C", repo, "--interval", "0.2", "--max-builds", "2"]
+        watch.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try watch.run()
+        func waitFor(_ text: String, count: Int) -> Bool {
+            for _ in 0..<300 {
+                let content = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                if content.components(separatedBy: text).count - 1 >= count { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+        XCTAssertTrue(waitFor("vaiq-build: watching for changes", count: 1), "first build")
+        // Training saves a new checkpoint: the state file now names step 1.
+        let state = "\(repo)/models/allops/train_dir/checkpoint"
+        try String(contentsOfFile: state, encoding: .utf8).replacingOccurrences(of: "model_checkpoint_path: \"model.ckpt-2\"",
+                                                                                  with: "model_checkpoint_path: \"model.ckpt-1\"")
+            .write(toFile: state, atomically: true, encoding: .utf8)
+        XCTAssertTrue(waitFor("vaiq-build: watching for changes", count: 2), "second build")
+        watch.waitUntilExit()
+        XCTAssertEqual(watch.terminationStatus, 0)
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        XCTAssertEqual(output.components(separatedBy: "ran freeze/allops").count - 1, 2, output)
+        XCTAssertTrue(output.contains("explain: input checkpoint.index changed (models/allops/train_dir/model.ckpt-1.index)"), output)
+    }
+
     func testTargetsListsMatrixCellsAndGraphIsDot() throws {
         let t = try vaiq("targets")
         XCTAssertTrue(t.stdout.contains("allops/fs/DPUCADF8H"), t.stdout)
