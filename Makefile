@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PY := .venv/bin/python
-DEBS := libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev protobuf-compiler pkg-config
+DEBS := zlib1g-dev libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev protobuf-compiler pkg-config
 RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -60,6 +60,7 @@ builtins:
 fixtures: venv
 	$(PY) tools/make_fixtures.py
 	$(PY) tools/fixpos_reference.py Tests/Fixtures/fixpos/cases.json
+	$(PY) tools/make_npy_fixtures.py
 
 # Retrain the example model (scikit-learn digits) and rewrite its committed graph, checkpoints and data.
 example: venv

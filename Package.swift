@@ -18,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-pthread-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it; TF checkpoints use it.
         .target(name: "CCRC32C"),
@@ -27,7 +28,7 @@ let package = Package(
         // Whole-file reads with path-naming errors, and atomic (temp + fsync + rename) writes.
         .target(name: "FileIO"),
         // Dense host tensors, dtypes, shapes, and NumPy .npy/.npz files. Knows no graphs.
-        .target(name: "Tensors"),
+        .target(name: "Tensors", dependencies: ["CZlib"]),
         // Float kernels: scalar reference kernels (the spec) and fast paths (im2col + sgemm, Dispatch).
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
