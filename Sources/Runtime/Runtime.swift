@@ -1,1 +1,65 @@
-// Runs a GraphIR graph on a batch, handing every intermediate tensor to an optional hook.
+import GraphIR
+import Kernels
+import Synchronization
+import Tensors
+
+/// Runs a graph on float32 inputs. Plans are made per distinct set of input shapes and cached, so
+/// a calibration loop over equal batches plans once.
+///
+/// Threads: every run takes a `threads` budget from its caller (the build executor hands each
+/// numeric stage its share of `-j`). Kernels split work into tiles of fixed size and run at most
+/// `threads` of them at once; OpenBLAS itself is kept single-threaded. Results are therefore
+/// bit-identical for any budget, and parallel stages never oversubscribe the machine.
+public final class Runtime: Sendable {
+    public let graph: Graph
+    public let outputNames: [String]
+    let outputRefs: [ValueRef]
+    let options: PlanOptions
+    private let plans = Mutex<[[String: [Int]]: Plan]>([:])
+
+    /// What an observer sees after each step: the node (for a fused chain, its last node), the
+    /// value's shape, and the values (valid only during the call).
+    public typealias Observer = (_ node: String, _ shape: [Int], _ values: UnsafeBufferPointer<Float>) -> Void
+
+    public init(graph: Graph, outputs: [(name: String, ref: ValueRef)], options: PlanOptions = PlanOptions()) {
+        self.graph = graph
+        self.outputNames = outputs.map(\.name)
+        self.outputRefs = outputs.map(\.ref)
+        self.options = options
+    }
+
+    /// The plan for these input shapes (made once, then cached).
+    public func plan(for inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
+        if let cached = plans.withLock({ $0[inputShapes] }) { return cached }
+        var planner = Planner(graph: graph, options: options)
+        let plan = try planner.plan(outputs: Array(zip(outputNames, outputRefs)), inputShapes: inputShapes)
+        plans.withLock { $0[inputShapes] = plan }
+        return plan
+    }
+
+    /// Runs the graph; returns the outputs by name, in the order they were requested.
+    public func run(_ feeds: [String: Tensor], threads: Int = 1, observe: Observer? = nil) throws(RuntimeError) -> [(name: String, tensor: Tensor)] {
+        for name in feeds.keys where graph.index(of: name) == nil {
+            throw RuntimeError("input '\(name)' is not a node of the graph")
+        }
+        let plan = try self.plan(for: feeds.mapValues(\.shape))
+        var values = plan.constants
+        for (input, slot) in zip(plan.inputs, plan.inputSlots) {
+            let tensor = feeds[input.name]!
+            guard tensor.dtype.isFloatingPoint else {
+                throw RuntimeError("input '\(input.name)': expected float32 values, got \(tensor.dtype)")
+            }
+            values[slot] = tensor.dtype == .float32 ? tensor.scalars(as: Float.self) : tensor.floatValues()
+            if let observe { values[slot]!.withUnsafeBufferPointer { observe(input.name, input.shape, $0) } }
+        }
+        for step in plan.steps {
+            values[step.output] = Executor.execute(step, plan: plan, values: values, threads: max(1, threads))
+            if let observe { values[step.output]!.withUnsafeBufferPointer { observe(step.name, plan.shapes[step.output], $0) } }
+            for slot in step.releases { values[slot] = nil }
+        }
+        return plan.outputs.map { name, slot in
+            if let folded = plan.foldedOutputs[slot] { return (name, folded) }
+            return (name, Tensor(values[slot]!, shape: plan.shapes[slot]))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The graph IR: nodes, edges and attributes independent of any file format.

@@ -1,0 +1,194 @@
+import COpenBLAS
+
+/// The production kernels. Convolutions and matrix products go through im2col + OpenBLAS sgemm
+/// on tiles of output rows; depthwise convolution and pooling are tight loops over contiguous
+/// channels, which the compiler vectorizes.
+public enum Fast {
+    /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
+    static let blas: Void = { openblas_set_num_threads(1) }()
+
+    /// Output rows per tile for a reduction of length `k`: an im2col tile of about 512 KiB, which
+    /// keeps sgemm efficient and memory small. Depends on the shape only (determinism).
+    static func rowsPerTile(_ k: Int) -> Int { min(1024, max(32, 131_072 / max(k, 1))) }
+
+    static func sgemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, transA: Bool,
+                      _ b: UnsafePointer<Float>, _ ldb: Int, transB: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        _ = blas
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+    }
+
+    public static func conv2d(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                              activation: Activation, geometry g: ConvGeometry, outC: Int,
+                              output: UnsafeMutablePointer<Float>, threads: Int) {
+        let k = g.kernelH * g.kernelW * g.inC
+        let m = g.batch * g.outH * g.outW
+        let rows = rowsPerTile(k)
+        let tiles = (m + rows - 1) / rows
+        let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
+            && g.outH == g.inH && g.outW == g.inW
+        let x = SendablePointer(input), w = SendablePointer(filter), out = SendablePointer(output)
+        let b = bias.map { SendablePointer($0) }
+        parallelFor(tiles: tiles, threads: threads) { t in
+            let r0 = t * rows, count = min(rows, m - r0)
+            let dst = out.p + r0 * outC
+            if pointwise {
+                sgemm(count, outC, k, x.p + r0 * k, k, transA: false, w.p, outC, transB: false, dst, outC)
+            } else {
+                let columns = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
+                defer { columns.deallocate() }
+                im2col(x.p, g, rows: r0..<(r0 + count), into: columns)
+                sgemm(count, outC, k, columns, k, transA: false, w.p, outC, transB: false, dst, outC)
+            }
+            epilogue(dst, rows: count, channels: outC, bias: b.map { UnsafePointer($0.p) }, activation: activation)
+        }
+    }
+
+    /// Patch rows for output pixels `rows` (flat n*outH*outW indices): kh, kw, c order, zeros for padding.
+    static func im2col(_ input: UnsafeMutablePointer<Float>, _ g: ConvGeometry, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+        let c = g.inC
+        var dst = columns
+        for r in rows {
+            let ow = r % g.outW, oh = (r / g.outW) % g.outH, n = r / (g.outW * g.outH)
+            for kh in 0..<g.kernelH {
+                let ih = oh * g.strideH - g.padTop + kh * g.dilationH
+                if ih < 0 || ih >= g.inH {
+                    dst.initialize(repeating: 0, count: g.kernelW * c)
+                    dst += g.kernelW * c
+                    continue
+                }
+                let rowBase = input + (n * g.inH + ih) * g.inW * c
+                for kw in 0..<g.kernelW {
+                    let iw = ow * g.strideW - g.padLeft + kw * g.dilationW
+                    if iw < 0 || iw >= g.inW {
+                        dst.initialize(repeating: 0, count: c)
+                    } else {
+                        dst.initialize(from: rowBase + iw * c, count: c)
+                    }
+                    dst += c
+                }
+            }
+        }
+    }
+
+    public static func depthwiseConv2d(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, multiplier: Int,
+                                       bias: UnsafePointer<Float>?, activation: Activation, geometry g: ConvGeometry,
+                                       output: UnsafeMutablePointer<Float>, threads: Int) {
+        let outC = g.inC * multiplier
+        let x = SendablePointer(input), w = SendablePointer(filter), out = SendablePointer(output)
+        let b = bias.map { SendablePointer($0) }
+        // One tile per output row (n, oh).
+        parallelFor(tiles: g.batch * g.outH, threads: threads) { t in
+            let n = t / g.outH, oh = t % g.outH
+            for ow in 0..<g.outW {
+                let o = out.p + ((n * g.outH + oh) * g.outW + ow) * outC
+                if let b { o.initialize(from: b.p, count: outC) } else { o.initialize(repeating: 0, count: outC) }
+                for kh in 0..<g.kernelH {
+                    let ih = oh * g.strideH - g.padTop + kh * g.dilationH
+                    if ih < 0 || ih >= g.inH { continue }
+                    for kw in 0..<g.kernelW {
+                        let iw = ow * g.strideW - g.padLeft + kw * g.dilationW
+                        if iw < 0 || iw >= g.inW { continue }
+                        let i = x.p + ((n * g.inH + ih) * g.inW + iw) * g.inC
+                        let f = w.p + (kh * g.kernelW + kw) * outC
+                        if multiplier == 1 {
+                            for c in 0..<outC { o[c] += i[c] * f[c] }
+                        } else {
+                            for c in 0..<g.inC {
+                                let v = i[c]
+                                for q in 0..<multiplier { o[c * multiplier + q] += v * f[c * multiplier + q] }
+                            }
+                        }
+                    }
+                }
+                epilogue(o, rows: 1, channels: outC, bias: nil, activation: activation)
+            }
+        }
+    }
+
+    /// Conv2DBackpropInput: per image, columns = input x filter^T by sgemm, then a scatter-add
+    /// (col2im) into the output in a fixed order.
+    public static func conv2dTranspose(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                       activation: Activation, geometry g: ConvGeometry, outC: Int, inC: Int,
+                                       output: UnsafeMutablePointer<Float>, threads: Int) {
+        let pixels = g.outH * g.outW
+        let width = g.kernelH * g.kernelW * outC
+        let x = SendablePointer(input), w = SendablePointer(filter), out = SendablePointer(output)
+        let b = bias.map { SendablePointer($0) }
+        parallelFor(tiles: g.batch, threads: threads) { n in
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: pixels * width)
+            defer { columns.deallocate() }
+            sgemm(pixels, width, inC, x.p + n * pixels * inC, inC, transA: false, w.p, inC, transB: true, columns, width)
+            let image = out.p + n * g.inH * g.inW * outC
+            image.initialize(repeating: 0, count: g.inH * g.inW * outC)
+            for ih in 0..<g.outH {
+                for iw in 0..<g.outW {
+                    let col = columns + (ih * g.outW + iw) * width
+                    for kh in 0..<g.kernelH {
+                        let oh = ih * g.strideH - g.padTop + kh * g.dilationH
+                        if oh < 0 || oh >= g.inH { continue }
+                        for kw in 0..<g.kernelW {
+                            let ow = iw * g.strideW - g.padLeft + kw * g.dilationW
+                            if ow < 0 || ow >= g.inW { continue }
+                            let dst = image + (oh * g.inW + ow) * outC
+                            let src = col + (kh * g.kernelW + kw) * outC
+                            for c in 0..<outC { dst[c] += src[c] }
+                        }
+                    }
+                }
+            }
+            epilogue(image, rows: g.inH * g.inW, channels: outC, bias: b.map { UnsafePointer($0.p) }, activation: activation)
+        }
+    }
+
+    public static func matmul(a: UnsafePointer<Float>, b: UnsafePointer<Float>, m: Int, k: Int, n: Int,
+                              transposeA: Bool, transposeB: Bool, bias: UnsafePointer<Float>?, activation: Activation,
+                              output: UnsafeMutablePointer<Float>, threads: Int) {
+        let rows = rowsPerTile(k)
+        let pa = SendablePointer(a), pb = SendablePointer(b), out = SendablePointer(output)
+        let pbias = bias.map { SendablePointer($0) }
+        parallelFor(tiles: (m + rows - 1) / rows, threads: threads) { t in
+            let r0 = t * rows, count = min(rows, m - r0)
+            let aTile = transposeA ? pa.p + r0 : pa.p + r0 * k
+            sgemm(count, n, k, aTile, transposeA ? m : k, transA: transposeA, pb.p, transposeB ? k : n, transB: transposeB,
+                  out.p + r0 * n, n)
+            epilogue(out.p + r0 * n, rows: count, channels: n, bias: pbias.map { UnsafePointer($0.p) }, activation: activation)
+        }
+    }
+
+    public static func maxPool(input: UnsafePointer<Float>, geometry g: ConvGeometry, output: UnsafeMutablePointer<Float>, threads: Int) {
+        pool(input, g, output, threads, average: false)
+    }
+
+    public static func avgPool(input: UnsafePointer<Float>, geometry g: ConvGeometry, output: UnsafeMutablePointer<Float>, threads: Int) {
+        pool(input, g, output, threads, average: true)
+    }
+
+    static func pool(_ input: UnsafePointer<Float>, _ g: ConvGeometry, _ output: UnsafeMutablePointer<Float>, _ threads: Int, average: Bool) {
+        let c = g.inC
+        let x = SendablePointer(input), out = SendablePointer(output)
+        parallelFor(tiles: g.batch * g.outH, threads: threads) { t in
+            let n = t / g.outH, oh = t % g.outH
+            let h0 = max(oh * g.strideH - g.padTop, 0), h1 = min(oh * g.strideH - g.padTop + g.kernelH, g.inH)
+            for ow in 0..<g.outW {
+                let w0 = max(ow * g.strideW - g.padLeft, 0), w1 = min(ow * g.strideW - g.padLeft + g.kernelW, g.inW)
+                let o = out.p + ((n * g.outH + oh) * g.outW + ow) * c
+                o.initialize(repeating: average ? 0 : -.infinity, count: c)
+                for ih in h0..<max(h0, h1) {
+                    for iw in w0..<max(w0, w1) {
+                        let i = x.p + ((n * g.inH + ih) * g.inW + iw) * c
+                        if average {
+                            for q in 0..<c { o[q] += i[q] }
+                        } else {
+                            for q in 0..<c { o[q] = max(o[q], i[q]) }
+                        }
+                    }
+                }
+                if average {
+                    let scale = 1 / Float(max((h1 - h0) * (w1 - w0), 1))
+                    for q in 0..<c { o[q] *= scale }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import GraphIR
+import Kernels
+
+/// Runs one planned step: reads its input slots, allocates its output, calls the kernel.
+enum Executor {
+    static func execute(_ step: Step, plan: Plan, values: [[Float]?], threads: Int) -> [Float] {
+        let shape = plan.shapes[step.output]
+        let count = shape.reduce(1, *)
+        if case .alias = step.kernel { return values[step.inputs[0]]! }
+        let inputs = step.inputs.map { values[$0]! }
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            let o = out.baseAddress!
+            withPointers(inputs) { p in
+                let bias: UnsafePointer<Float>? = p.count > 2 ? p[2] : nil
+                switch step.kernel {
+                case let .conv2d(g, outC, activation, _):
+                    Fast.conv2d(input: p[0], filter: p[1], bias: bias, activation: activation, geometry: g, outC: outC,
+                                output: o, threads: threads)
+                case let .depthwise(g, multiplier, activation, _):
+                    Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, activation: activation,
+                                         geometry: g, output: o, threads: threads)
+                case let .conv2dTranspose(g, outC, inC, activation, _):
+                    Fast.conv2dTranspose(input: p[0], filter: p[1], bias: bias, activation: activation, geometry: g, outC: outC,
+                                         inC: inC, output: o, threads: threads)
+                case let .matmul(m, k, n, ta, tb, activation, _):
+                    Fast.matmul(a: p[0], b: p[1], m: m, k: k, n: n, transposeA: ta, transposeB: tb, bias: bias,
+                                activation: activation, output: o, threads: threads)
+                case let .binary(op, aShape, bShape, outShape):
+                    Fast.binary(op, a: p[0], aShape: aShape, b: p[1], bShape: bShape, output: o, outShape: outShape)
+                case let .unary(op, n):
+                    Fast.unary(op, input: p[0], count: n, output: o)
+                case let .batchNorm(n, channels, epsilon):
+                    Fast.batchNorm(input: p[0], count: n, channels: channels, scale: p[1], offset: p[2], mean: p[3],
+                                   variance: p[4], epsilon: epsilon, output: o)
+                case let .maxPool(g):
+                    Fast.maxPool(input: p[0], geometry: g, output: o, threads: threads)
+                case let .avgPool(g):
+                    Fast.avgPool(input: p[0], geometry: g, output: o, threads: threads)
+                case let .reduce(op, inShape, axes):
+                    switch op {
+                    case .sum: Fast.reduceSum(input: p[0], shape: inShape, axes: axes, output: o)
+                    case .max: Fast.reduceMax(input: p[0], shape: inShape, axes: axes, output: o)
+                    default: Fast.reduceMean(input: p[0], shape: inShape, axes: axes, output: o)
+                    }
+                case let .pad(inShape, paddings, value):
+                    Fast.pad(input: p[0], shape: inShape, paddings: paddings, value: value, output: o)
+                case let .concat(shapes, axis):
+                    Fast.concat(inputs: Array(zip(p, shapes)), axis: axis, output: o)
+                case let .softmax(rows, cols):
+                    Fast.softmax(input: p[0], rows: rows, cols: cols, output: o)
+                case let .resize(mode, n, ih, iw, c, oh, ow, align, half):
+                    if mode == .bilinear {
+                        Fast.resizeBilinear(input: p[0], batch: n, inH: ih, inW: iw, channels: c, outH: oh, outW: ow,
+                                            alignCorners: align, halfPixelCenters: half, output: o)
+                    } else {
+                        Fast.resizeNearest(input: p[0], batch: n, inH: ih, inW: iw, channels: c, outH: oh, outW: ow,
+                                           alignCorners: align, halfPixelCenters: half, output: o)
+                    }
+                case let .transpose(inShape, perm):
+                    Fast.transpose(input: p[0], shape: inShape, perm: perm, output: o)
+                case let .stridedSlice(inShape, slice):
+                    gather(p[0], inShape, slice, o)
+                case .alias:
+                    break
+                }
+            }
+            initialized = count
+        }
+    }
+
+    /// Pointers to every input array for the duration of `body` (arrays are few: at most a concat's parts).
+    static func withPointers<R>(_ arrays: [[Float]], _ body: ([UnsafePointer<Float>]) -> R) -> R {
+        func nest(_ i: Int, _ acc: [UnsafePointer<Float>]) -> R {
+            if i == arrays.count { return body(acc) }
+            return arrays[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0.baseAddress ?? UnsafePointer(bitPattern: 16)!]) }
+        }
+        return nest(0, [])
+    }
+
+    /// A strided slice of a run-time value (e.g. `x[:, 1:5, ::2, :]`).
+    static func gather(_ x: UnsafePointer<Float>, _ shape: [Int], _ plan: StridedSlicePlan, _ out: UnsafeMutablePointer<Float>) {
+        let strides = Shapes.strides(shape)
+        var o = 0
+        func walk(_ d: Int, _ offset: Int) {
+            if d == shape.count { out[o] = x[offset]; o += 1; return }
+            var i = plan.begin[d]
+            for _ in 0..<plan.sizes[d] {
+                walk(d + 1, offset + i * strides[d])
+                i += plan.strides[d]
+            }
+        }
+        if !plan.sizes.contains(0) { walk(0, 0) }
+    }
+}

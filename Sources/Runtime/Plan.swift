@@ -1,0 +1,64 @@
+import GraphIR
+import Kernels
+import Tensors
+
+/// A graph specialized to concrete input shapes: shape computations folded to constants, every
+/// value's shape known, producer/consumer chains fused (conv -> batch norm -> bias -> activation
+/// become one kernel call with folded weights), and the point after which each intermediate can
+/// be freed. Planning happens once per input shape; running a plan allocates only activations.
+public struct Plan: Sendable {
+    /// A graph input: its node name and the concrete shape the plan was made for.
+    public struct Input: Sendable, Equatable {
+        public let name: String
+        public let shape: [Int]
+    }
+
+    public let inputs: [Input]
+    /// Output names as requested, and where each value lives.
+    public let outputs: [(name: String, slot: Int)]
+    let steps: [Step]
+    /// Initial contents of the value table: constants (weights) in their slots, nil elsewhere.
+    let constants: [[Float]?]
+    let shapes: [[Int]]
+    let inputSlots: [Int]
+    /// Shapes of nodes that folded to non-float constants (e.g. an int32 shape output).
+    let foldedOutputs: [Int: Tensor]
+
+    /// Number of kernel calls, for `--verbose` listings and tests.
+    public var stepCount: Int { steps.count }
+    /// The node names whose outputs a run hands to its observer, in execution order.
+    public var observedNames: [String] { inputs.map(\.name) + steps.map(\.name) }
+}
+
+/// One kernel call.
+struct Step: Sendable {
+    let name: String
+    let sourceOp: String
+    let kernel: Kernel
+    let inputs: [Int]
+    let output: Int
+    /// Slots whose last reader is this step: freed after it runs.
+    var releases: [Int] = []
+}
+
+/// A kernel with every parameter resolved at planning time.
+enum Kernel: Sendable {
+    case conv2d(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool)
+    case depthwise(ConvGeometry, multiplier: Int, activation: Activation, hasBias: Bool)
+    case conv2dTranspose(ConvGeometry, outC: Int, inC: Int, activation: Activation, hasBias: Bool)
+    case matmul(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool, activation: Activation, hasBias: Bool)
+    case binary(Kernels.BinaryOp, aShape: [Int], bShape: [Int], outShape: [Int])
+    case unary(Kernels.UnaryOp, count: Int)
+    case batchNorm(count: Int, channels: Int, epsilon: Float)
+    case maxPool(ConvGeometry)
+    case avgPool(ConvGeometry)
+    case reduce(GraphIR.ReduceOp, shape: [Int], axes: [Int])
+    case pad(shape: [Int], paddings: [(before: Int, after: Int)], value: Float)
+    case concat(shapes: [[Int]], axis: Int)
+    case softmax(rows: Int, cols: Int)
+    case resize(ResizeMode, batch: Int, inH: Int, inW: Int, channels: Int, outH: Int, outW: Int, alignCorners: Bool, halfPixelCenters: Bool)
+    case transpose(shape: [Int], perm: [Int])
+    case stridedSlice(shape: [Int], plan: StridedSlicePlan)
+    /// Reshape, squeeze, expand_dims, identity: the same values under a new shape.
+    case alias
+}

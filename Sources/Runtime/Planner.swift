@@ -1,0 +1,168 @@
+import GraphIR
+import Kernels
+import Tensors
+
+/// One line naming the node, its op in the source file, and what is wrong.
+public struct RuntimeError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    init(node: Node, _ reason: String) { message = "node '\(node.name)' (\(node.sourceOp)): \(reason)" }
+    public var description: String { message }
+}
+
+/// What to keep visible when planning.
+public struct PlanOptions: Sendable {
+    /// Fuse conv/matmul with a following batch norm, per-channel scale/bias and activation.
+    public var fuse = true
+    /// Nodes whose own output must be observable (never fused into a later node).
+    public var preserve: Set<String> = []
+    public init(fuse: Bool = true, preserve: Set<String> = []) {
+        self.fuse = fuse
+        self.preserve = preserve
+    }
+}
+
+/// Builds a `Plan` from a graph, its outputs and concrete input shapes.
+struct Planner {
+    let graph: Graph
+    let options: PlanOptions
+
+    /// What planning knows about each node's output 0.
+    enum Info {
+        case constant(Folding.Value)
+        case value(slot: Int, shape: [Int])
+    }
+
+    var info: [Int: Info] = [:]
+    var steps: [Step] = []
+    var constants: [[Float]?] = []
+    var shapes: [[Int]] = []
+    var constantSlots: [Int: Int] = [:]
+    var absorbed: Set<Int> = []
+    var consumers: [[Int]] = []
+
+    init(graph: Graph, options: PlanOptions) {
+        self.graph = graph
+        self.options = options
+    }
+
+    mutating func plan(outputs: [(name: String, ref: ValueRef)], inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
+        let needed = graph.ancestors(of: outputs.map(\.ref.node))
+        consumers = graph.consumers()
+        let preserved = options.preserve.union(outputs.map { graph[$0.ref.node].name })
+        var planInputs: [Plan.Input] = []
+        var inputSlots: [Int] = []
+        for i in needed {
+            let node = graph[i]
+            if absorbed.contains(i) { continue }
+            for input in node.inputs where input.output != 0 {
+                throw RuntimeError(node: node, "reads output \(input.output) of '\(graph[input.node].name)', which is not supported")
+            }
+            if case let .input(dtype, declared) = node.op {
+                guard dtype == .float32 else { throw RuntimeError(node: node, "graph inputs must be float32, this one is \(dtype)") }
+                guard let shape = inputShapes[node.name] else { throw RuntimeError(node: node, "no value was given for this input") }
+                if let declared {
+                    guard declared.count == shape.count,
+                          zip(declared, shape).allSatisfy({ $0 == -1 || $0 == $1 }) else {
+                        throw RuntimeError(node: node, "input shape \(shape) does not match the placeholder's shape \(declared.map { $0 == -1 ? "?" : "\($0)" })")
+                    }
+                }
+                let slot = newSlot(shape)
+                info[i] = .value(slot: slot, shape: shape)
+                planInputs.append(Plan.Input(name: node.name, shape: shape))
+                inputSlots.append(slot)
+                continue
+            }
+            if case let .constant(tensor) = node.op {
+                info[i] = .constant(Folding.Value(tensor))
+                continue
+            }
+            let ins = node.inputs.map { info[$0.node]! }
+            let allConstant = ins.allSatisfy { if case .constant = $0 { true } else { false } }
+            if case let .shape(dtype) = node.op, case let .value(_, shape)? = ins.first {
+                info[i] = .constant(Folding.Value(dtype: dtype, shape: [shape.count], values: shape.map(Double.init)))
+                continue
+            }
+            if allConstant && Folding.canFold(node.op) {
+                do {
+                    info[i] = .constant(try Folding.evaluate(node.op, ins.map { if case let .constant(v) = $0 { v } else { fatalError() } }))
+                } catch {
+                    throw RuntimeError(node: node, error.reason)
+                }
+                continue
+            }
+            try lower(i, ins, preserved: preserved)
+        }
+        var planOutputs: [(String, Int)] = []
+        var folded: [Int: Tensor] = [:]
+        for (name, ref) in outputs {
+            switch info[ref.node]! {
+            case let .value(slot, _):
+                planOutputs.append((name, slot))
+            case let .constant(v):
+                let slot = newSlot(v.shape)
+                do { folded[slot] = try v.tensor() } catch { throw RuntimeError("output '\(name)': \(error.reason)") }
+                planOutputs.append((name, slot))
+            }
+        }
+        computeReleases(keep: Set(planOutputs.map(\.1)))
+        return Plan(inputs: planInputs, outputs: planOutputs, steps: steps, constants: constants, shapes: shapes,
+                    inputSlots: inputSlots, foldedOutputs: folded)
+    }
+
+    // MARK: slots
+
+    mutating func newSlot(_ shape: [Int]) -> Int {
+        constants.append(nil)
+        shapes.append(shape)
+        return shapes.count - 1
+    }
+
+    /// The slot holding a constant's float values (one slot per constant node).
+    mutating func floatSlot(_ ref: ValueRef, _ value: Folding.Value) -> Int {
+        if let s = constantSlots[ref.node] { return s }
+        let s = newSlot(value.shape)
+        constants[s] = value.values.map { Float($0) }
+        constantSlots[ref.node] = s
+        return s
+    }
+
+    mutating func constantSlot(_ values: [Float], shape: [Int]) -> Int {
+        let s = newSlot(shape)
+        constants[s] = values
+        return s
+    }
+
+    /// Slot and shape of a float input, materializing constants.
+    mutating func operand(_ node: Node, _ k: Int, _ ins: [Info]) throws(RuntimeError) -> (slot: Int, shape: [Int]) {
+        switch ins[k] {
+        case let .value(slot, shape): return (slot, shape)
+        case let .constant(v):
+            guard v.dtype.isFloatingPoint else { throw RuntimeError(node: node, "input \(k) is a \(v.dtype) constant; expected float") }
+            return (floatSlot(node.inputs[k], v), v.shape)
+        }
+    }
+
+    func constantInput(_ node: Node, _ k: Int, _ ins: [Info], _ what: String) throws(RuntimeError) -> Folding.Value {
+        guard k < ins.count else { throw RuntimeError(node: node, "missing \(what) input") }
+        guard case let .constant(v) = ins[k] else {
+            throw RuntimeError(node: node, "its \(what) ('\(graph[node.inputs[k].node].name)') must be computable when the graph is loaded, but it depends on run-time values")
+        }
+        return v
+    }
+
+    mutating func emit(_ node: Node, _ index: Int, _ kernel: Kernel, inputs: [Int], shape: [Int]) {
+        let out = newSlot(shape)
+        steps.append(Step(name: node.name, sourceOp: node.sourceOp, kernel: kernel, inputs: inputs, output: out))
+        info[index] = .value(slot: out, shape: shape)
+    }
+
+    mutating func computeReleases(keep: Set<Int>) {
+        var last: [Int: Int] = [:]
+        for (s, step) in steps.enumerated() {
+            for slot in step.inputs where constants[slot] == nil { last[slot] = s }
+        }
+        for (slot, s) in last where !keep.contains(slot) { steps[s].releases.append(slot) }
+        for s in steps.indices { steps[s].releases.sort() }
+    }
+}
