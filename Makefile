@@ -61,6 +61,7 @@ fixtures: venv
 	$(PY) tools/make_fixtures.py
 	$(PY) tools/fixpos_reference.py Tests/Fixtures/fixpos/cases.json
 	$(PY) tools/make_npy_fixtures.py
+	$(PY) tools/make_op_fixtures.py
 
 # Retrain the example model (scikit-learn digits) and rewrite its committed graph, checkpoints and data.
 example: venv

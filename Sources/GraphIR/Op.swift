@@ -61,6 +61,10 @@ public enum Op: Sendable, Equatable {
     case range
     /// [params, indices, axis]
     case gather
+    /// [x, blockShape (2), paddings (2 x 2)]: TensorFlow's SpaceToBatchND over H and W (atrous convolution).
+    case spaceToBatch
+    /// [x, blockShape (2), crops (2 x 2)]: the inverse, BatchToSpaceND.
+    case batchToSpace
 
     /// A short lowercase name for messages and listings.
     public var name: String {
@@ -94,6 +98,8 @@ public enum Op: Sendable, Equatable {
         case .fill: "fill"
         case .range: "range"
         case .gather: "gather"
+        case .spaceToBatch: "space_to_batch"
+        case .batchToSpace: "batch_to_space"
         }
     }
 }

@@ -60,6 +60,8 @@ enum Executor {
                     Fast.transpose(input: p[0], shape: inShape, perm: perm, output: o)
                 case let .stridedSlice(inShape, slice):
                     gather(p[0], inShape, slice, o)
+                case let .spaceBatch(toBatch, inShape, block, pads):
+                    spaceBatch(p[0], o, toBatch: toBatch, inShape, block, pads)
                 case .alias:
                     break
                 }
@@ -75,6 +77,38 @@ enum Executor {
             return arrays[i].withUnsafeBufferPointer { nest(i + 1, acc + [$0.baseAddress ?? UnsafePointer(bitPattern: 16)!]) }
         }
         return nest(0, [])
+    }
+
+    /// SpaceToBatchND: out[(i*bw + j)*N + n, y, x] = padded[n, y*bh + i, x*bw + j] (zero padding);
+    /// BatchToSpaceND: the inverse, then the crops removed.
+    static func spaceBatch(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, toBatch: Bool, _ shape: [Int],
+                           _ block: [Int], _ pads: [Int]) {
+        let (bh, bw, c) = (block[0], block[1], shape[3])
+        if toBatch {
+            let (n, h, w) = (shape[0], shape[1], shape[2])
+            let oh = (h + pads[0] + pads[1]) / bh, ow = (w + pads[2] + pads[3]) / bw
+            var o = out
+            for i in 0..<bh { for j in 0..<bw { for b in 0..<n { for y in 0..<oh { for xx in 0..<ow {
+                let sy = y * bh + i - pads[0], sx = xx * bw + j - pads[2]
+                if sy >= 0, sy < h, sx >= 0, sx < w {
+                    o.initialize(from: x + ((b * h + sy) * w + sx) * c, count: c)
+                } else {
+                    o.initialize(repeating: 0, count: c)
+                }
+                o += c
+            } } } } }
+        } else {
+            let (batch, h, w) = (shape[0], shape[1], shape[2])
+            let n = batch / (bh * bw)
+            let fullH = h * bh, fullW = w * bw
+            let outH = fullH - pads[0] - pads[1], outW = fullW - pads[2] - pads[3]
+            for b in 0..<batch { for y in 0..<h { for xx in 0..<w {
+                let i = (b / n) / bw, j = (b / n) % bw, image = b % n
+                let ty = y * bh + i - pads[0], tx = xx * bw + j - pads[2]
+                guard ty >= 0, ty < outH, tx >= 0, tx < outW else { continue }
+                (out + ((image * outH + ty) * outW + tx) * c).initialize(from: x + ((b * h + y) * w + xx) * c, count: c)
+            } } }
+        }
     }
 
     /// A strided slice of a run-time value (e.g. `x[:, 1:5, ::2, :]`).

@@ -124,6 +124,24 @@ extension Planner {
                                             masks: StridedSliceMasks())
             } catch { throw shapeError(error) }
             emit(node, i, .stridedSlice(shape: x.shape, plan: plan), inputs: [x.slot], shape: plan.outputShape)
+        case .spaceToBatch, .batchToSpace:
+            let x = try operand(node, 0, ins)
+            let block = try constantInput(node, 1, ins, "block shape").ints
+            let pads = try constantInput(node, 2, ins, node.op == .spaceToBatch ? "paddings" : "crops").ints
+            guard x.shape.count == 4, block.count == 2, block.allSatisfy({ $0 > 0 }), pads.count == 4, pads.allSatisfy({ $0 >= 0 }) else {
+                throw fail("block \(block) and paddings/crops \(pads) over input \(x.shape) are not supported (expected NHWC with 2 spatial blocks)")
+            }
+            let shape: [Int]
+            if node.op == .spaceToBatch {
+                let h = x.shape[1] + pads[0] + pads[1], w = x.shape[2] + pads[2] + pads[3]
+                guard h % block[0] == 0, w % block[1] == 0 else { throw fail("padded size \(h)x\(w) is not a multiple of block \(block)") }
+                shape = [x.shape[0] * block[0] * block[1], h / block[0], w / block[1], x.shape[3]]
+            } else {
+                let h = x.shape[1] * block[0] - pads[0] - pads[1], w = x.shape[2] * block[1] - pads[2] - pads[3]
+                guard x.shape[0] % (block[0] * block[1]) == 0, h > 0, w > 0 else { throw fail("cannot undo block \(block) with crops \(pads) on \(x.shape)") }
+                shape = [x.shape[0] / (block[0] * block[1]), h, w, x.shape[3]]
+            }
+            emit(node, i, .spaceBatch(toBatch: node.op == .spaceToBatch, shape: x.shape, block: block, pads: pads), inputs: [x.slot], shape: shape)
         default:
             throw fail("\(node.op.name) on run-time values is not supported")
         }

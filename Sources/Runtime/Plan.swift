@@ -59,6 +59,8 @@ enum Kernel: Sendable {
     case resize(ResizeMode, batch: Int, inH: Int, inW: Int, channels: Int, outH: Int, outW: Int, alignCorners: Bool, halfPixelCenters: Bool)
     case transpose(shape: [Int], perm: [Int])
     case stridedSlice(shape: [Int], plan: StridedSlicePlan)
+    /// SpaceToBatchND (`toBatch`) or BatchToSpaceND over H and W of an NHWC value; `shape` is the input's.
+    case spaceBatch(toBatch: Bool, shape: [Int], block: [Int], pads: [Int])
     /// Reshape, squeeze, expand_dims, identity: the same values under a new shape.
     case alias
 }

@@ -17,7 +17,7 @@ public enum GraphImporter {
         "Round", "HardSwish", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "MaxPool", "AvgPool",
         "Mean", "Sum", "Max", "Min", "Prod", "Pad", "PadV2", "ConcatV2", "Concat", "Reshape", "Squeeze", "ExpandDims",
         "Softmax", "ResizeBilinear", "ResizeNearestNeighbor", "Transpose", "Shape", "StridedSlice", "Slice", "Pack",
-        "Cast", "Fill", "Range", "GatherV2",
+        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND",
     ]
 
     /// Imports what `outputs` (node names, `node:index` allowed) need; all sinks when `outputs` is empty.
@@ -292,6 +292,9 @@ public enum GraphImporter {
                 try arity(def, inputs, 3)
                 if let b = def.attr["batch_dims"]?.i, b != 0 { throw fail(def, "GatherV2 with batch_dims \(b) is not supported") }
                 return add(def, .gather, inputs)
+            case "SpaceToBatchND", "BatchToSpaceND":
+                try arity(def, inputs, 3)
+                return add(def, def.op == "SpaceToBatchND" ? .spaceToBatch : .batchToSpace, inputs)
             default:
                 throw fail(def, "op \(def.op) is not supported by the vaiq-build runtime")
             }

@@ -1,0 +1,15 @@
+
+:
+aPlaceholder*
+dtype0*
+shape:
+:
+bPlaceholder*
+dtype0*
+shape:
+!
+MinimumMinimumab*
+T0
+
+yIdentityMinimum*
+T0"ª

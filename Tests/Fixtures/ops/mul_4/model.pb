@@ -1,0 +1,16 @@
+
+2
+aPlaceholder*
+dtype0*
+shape
+:
+6
+bPlaceholder*
+dtype0*
+shape:
+
+MulMulab*
+T0
+
+yIdentityMul*
+T0"ª
