@@ -53,7 +53,8 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
-        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore"], path: "bench/Sources/vaiq-bench"),
+        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors"],
+                          path: "bench/Sources/vaiq-bench"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),

@@ -7,9 +7,28 @@ public enum Fast {
     /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
     static let blas: Void = { openblas_set_num_threads(1) }()
 
-    /// Output rows per tile for a reduction of length `k`: an im2col tile of about 512 KiB, which
-    /// keeps sgemm efficient and memory small. Depends on the shape only (determinism).
-    static func rowsPerTile(_ k: Int) -> Int { min(1024, max(32, 131_072 / max(k, 1))) }
+    /// How an M x N product (reduction K) is cut into tiles: about 8 row blocks of at least 256
+    /// rows (so each sgemm call amortizes packing the weights, and an im2col block stays under
+    /// 16 MiB); when that leaves fewer than 8 blocks (late layers, batch 1) the columns are split
+    /// too, in multiples of 16, so both cores stay busy. Depends on the shape only, never on the
+    /// thread budget: each output value is computed by the same call at any budget.
+    struct TileGrid {
+        let m, n, rows, cols, rowTiles, colTiles: Int
+        init(m: Int, n: Int, k: Int) {
+            self.m = m
+            self.n = n
+            rows = max(32, min(max(256, (m + 7) / 8), 4_194_304 / max(k, 1)))
+            rowTiles = (m + rows - 1) / rows
+            let wanted = rowTiles >= 8 ? 1 : min((8 + rowTiles - 1) / rowTiles, max(1, n / 64))
+            cols = ((n + wanted - 1) / wanted + 15) / 16 * 16
+            colTiles = (n + cols - 1) / cols
+        }
+        var count: Int { rowTiles * colTiles }
+        func tile(_ t: Int) -> (Range<Int>, Range<Int>) {
+            let r = t / colTiles, c = t % colTiles
+            return (r * rows..<min(m, (r + 1) * rows), c * cols..<min(n, (c + 1) * cols))
+        }
+    }
 
     static func sgemm(_ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int, transA: Bool,
                       _ b: UnsafePointer<Float>, _ ldb: Int, transB: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
@@ -23,24 +42,25 @@ public enum Fast {
                               output: UnsafeMutablePointer<Float>, threads: Int) {
         let k = g.kernelH * g.kernelW * g.inC
         let m = g.batch * g.outH * g.outW
-        let rows = rowsPerTile(k)
-        let tiles = (m + rows - 1) / rows
         let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0
             && g.outH == g.inH && g.outW == g.inW
         let x = SendablePointer(input), w = SendablePointer(filter), out = SendablePointer(output)
         let b = bias.map { SendablePointer($0) }
-        parallelFor(tiles: tiles, threads: threads) { t in
-            let r0 = t * rows, count = min(rows, m - r0)
-            let dst = out.p + r0 * outC
+        let grid = TileGrid(m: m, n: outC, k: k)
+        parallelFor(tiles: grid.count, threads: threads) { t in
+            let (rowRange, colRange) = grid.tile(t)
+            let dst = out.p + rowRange.lowerBound * outC + colRange.lowerBound
             if pointwise {
-                sgemm(count, outC, k, x.p + r0 * k, k, transA: false, w.p, outC, transB: false, dst, outC)
+                sgemm(rowRange.count, colRange.count, k, x.p + rowRange.lowerBound * k, k, transA: false,
+                      w.p + colRange.lowerBound, outC, transB: false, dst, outC)
             } else {
-                let columns = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
+                let columns = UnsafeMutablePointer<Float>.allocate(capacity: rowRange.count * k)
                 defer { columns.deallocate() }
-                im2col(x.p, g, rows: r0..<(r0 + count), into: columns)
-                sgemm(count, outC, k, columns, k, transA: false, w.p, outC, transB: false, dst, outC)
+                im2col(x.p, g, rows: rowRange, into: columns)
+                sgemm(rowRange.count, colRange.count, k, columns, k, transA: false, w.p + colRange.lowerBound, outC, transB: false, dst, outC)
             }
-            epilogue(dst, rows: count, channels: outC, bias: b.map { UnsafePointer($0.p) }, activation: activation)
+            epilogue(dst, rows: rowRange.count, channels: colRange.count, stride: outC,
+                     bias: b.map { UnsafePointer($0.p + colRange.lowerBound) }, activation: activation)
         }
     }
 
@@ -101,7 +121,7 @@ public enum Fast {
                         }
                     }
                 }
-                epilogue(o, rows: 1, channels: outC, bias: nil, activation: activation)
+                epilogue(o, rows: 1, channels: outC, stride: outC, bias: nil, activation: activation)
             }
         }
     }
@@ -137,22 +157,25 @@ public enum Fast {
                     }
                 }
             }
-            epilogue(image, rows: g.inH * g.inW, channels: outC, bias: b.map { UnsafePointer($0.p) }, activation: activation)
+            epilogue(image, rows: g.inH * g.inW, channels: outC, stride: outC, bias: b.map { UnsafePointer($0.p) }, activation: activation)
         }
     }
 
     public static func matmul(a: UnsafePointer<Float>, b: UnsafePointer<Float>, m: Int, k: Int, n: Int,
                               transposeA: Bool, transposeB: Bool, bias: UnsafePointer<Float>?, activation: Activation,
                               output: UnsafeMutablePointer<Float>, threads: Int) {
-        let rows = rowsPerTile(k)
         let pa = SendablePointer(a), pb = SendablePointer(b), out = SendablePointer(output)
         let pbias = bias.map { SendablePointer($0) }
-        parallelFor(tiles: (m + rows - 1) / rows, threads: threads) { t in
-            let r0 = t * rows, count = min(rows, m - r0)
-            let aTile = transposeA ? pa.p + r0 : pa.p + r0 * k
-            sgemm(count, n, k, aTile, transposeA ? m : k, transA: transposeA, pb.p, transposeB ? k : n, transB: transposeB,
-                  out.p + r0 * n, n)
-            epilogue(out.p + r0 * n, rows: count, channels: n, bias: pbias.map { UnsafePointer($0.p) }, activation: activation)
+        let grid = TileGrid(m: m, n: n, k: k)
+        parallelFor(tiles: grid.count, threads: threads) { t in
+            let (rows, cols) = grid.tile(t)
+            let aTile = transposeA ? pa.p + rows.lowerBound : pa.p + rows.lowerBound * k
+            let bTile = transposeB ? pb.p + cols.lowerBound * k : pb.p + cols.lowerBound
+            let dst = out.p + rows.lowerBound * n + cols.lowerBound
+            sgemm(rows.count, cols.count, k, aTile, transposeA ? m : k, transA: transposeA, bTile, transposeB ? k : n,
+                  transB: transposeB, dst, n)
+            epilogue(dst, rows: rows.count, channels: cols.count, stride: n, bias: pbias.map { UnsafePointer($0.p + cols.lowerBound) },
+                     activation: activation)
         }
     }
 

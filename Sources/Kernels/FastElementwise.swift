@@ -117,22 +117,25 @@ extension Fast {
 
     public static func pad(input: UnsafePointer<Float>, shape: [Int], paddings: [(before: Int, after: Int)], value: Float,
                            output: UnsafeMutablePointer<Float>) {
-        // Copy whole rows of the last axis; fill everything else with `value`.
+        // Fill with `value`, then copy contiguous runs: the trailing axes without padding are
+        // merged into one run (an NHWC spatial pad copies whole W x C rows).
         let outShape = shape.indices.map { shape[$0] + paddings[$0].before + paddings[$0].after }
-        let total = outShape.reduce(1, *)
-        output.initialize(repeating: value, count: total)
-        guard let lastAxis = shape.indices.last, shape.reduce(1, *) > 0 else { return }
-        let rowLength = shape[lastAxis]
-        let rowsCount = shape.reduce(1, *) / max(rowLength, 1)
+        output.initialize(repeating: value, count: outShape.reduce(1, *))
+        guard !shape.isEmpty, shape.reduce(1, *) > 0 else { return }
+        var k = shape.count - 1
+        while k > 0, paddings[k].before == 0, paddings[k].after == 0 { k -= 1 }
+        let inner = shape[(k + 1)...].reduce(1, *)
+        let run = shape[k] * inner
         var outStrides = [Int](repeating: 1, count: shape.count)
         for d in shape.indices.dropLast().reversed() { outStrides[d] = outStrides[d + 1] * outShape[d + 1] }
-        for r in 0..<rowsCount {
-            var rem = r, dst = paddings[lastAxis].before
-            for d in shape.indices.dropLast().reversed() {
+        let runs = shape[..<k].reduce(1, *)
+        for r in 0..<runs {
+            var rem = r, dst = paddings[k].before * outStrides[k]
+            for d in (0..<k).reversed() {
                 dst += (rem % shape[d] + paddings[d].before) * outStrides[d]
                 rem /= shape[d]
             }
-            (output + dst).update(from: input + r * rowLength, count: rowLength)
+            (output + dst).update(from: input + r * run, count: run)
         }
     }
 

@@ -135,12 +135,14 @@ extension Activation {
     }
 }
 
-/// Adds the per-channel bias and applies the activation to `rows` rows of `channels` values.
+/// Adds the per-channel bias and applies the activation to `rows` rows of `channels` values,
+/// `stride` floats apart.
 @inline(__always)
-func epilogue(_ out: UnsafeMutablePointer<Float>, rows: Int, channels: Int, bias: UnsafePointer<Float>?, activation: Activation) {
+func epilogue(_ out: UnsafeMutablePointer<Float>, rows: Int, channels: Int, stride: Int, bias: UnsafePointer<Float>?,
+              activation: Activation) {
     if bias == nil && activation == .none { return }
     for r in 0..<rows {
-        let row = out + r * channels
+        let row = out + r * stride
         if let bias {
             for c in 0..<channels { row[c] += bias[c] }
         }

@@ -24,6 +24,21 @@ public struct Plan: Sendable {
     /// Shapes of nodes that folded to non-float constants (e.g. an int32 shape output).
     let foldedOutputs: [Int: Tensor]
 
+    /// Floating-point operations of one run: 2 per multiply-add of the convolutions and matrix
+    /// products (the usual GFLOP/s convention; element-wise work is not counted).
+    public var flops: Int {
+        steps.reduce(0) { total, step in
+            let out = shapes[step.output].reduce(1, *)
+            switch step.kernel {
+            case let .conv2d(g, _, _, _): return total + 2 * out * g.kernelH * g.kernelW * g.inC
+            case let .depthwise(g, _, _, _): return total + 2 * out * g.kernelH * g.kernelW
+            case let .conv2dTranspose(g, outC, inC, _, _): return total + 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
+            case let .matmul(m, k, n, _, _, _, _): return total + 2 * m * k * n
+            default: return total
+            }
+        }
+    }
+
     /// Number of kernel calls, for `--verbose` listings and tests.
     public var stepCount: Int { steps.count }
     /// The node names whose outputs a run hands to its observer, in execution order.

@@ -49,12 +49,14 @@ struct Planner {
     mutating func plan(outputs: [(name: String, ref: ValueRef)], inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
         let needed = graph.ancestors(of: outputs.map(\.ref.node))
         consumers = graph.consumers()
+        try foldPureConstants(needed)
         let preserved = options.preserve.union(outputs.map { graph[$0.ref.node].name })
         var planInputs: [Plan.Input] = []
         var inputSlots: [Int] = []
         for i in needed {
             let node = graph[i]
             if absorbed.contains(i) { continue }
+            if case .constant? = info[i] { continue }
             for input in node.inputs where input.output != 0 {
                 throw RuntimeError(node: node, "reads output \(input.output) of '\(graph[input.node].name)', which is not supported")
             }
@@ -108,6 +110,28 @@ struct Planner {
         computeReleases(keep: Set(planOutputs.map(\.1)))
         return Plan(inputs: planInputs, outputs: planOutputs, steps: steps, constants: constants, shapes: shapes,
                     inputSlots: inputSlots, foldedOutputs: folded)
+    }
+
+    /// Folds, up front, every node whose inputs are all constants (no run-time shape involved),
+    /// e.g. Keras's batch-norm factors `gamma * rsqrt(var + eps)`. Fusion then sees a conv's
+    /// follower parameters as constants although they come later in graph order.
+    mutating func foldPureConstants(_ needed: [Int]) throws(RuntimeError) {
+        for i in needed {
+            let node = graph[i]
+            if case let .constant(t) = node.op {
+                info[i] = .constant(Folding.Value(t))
+                continue
+            }
+            if case .shape = node.op { continue }
+            guard Folding.canFold(node.op), !node.inputs.isEmpty else { continue }
+            var values: [Folding.Value] = []
+            for input in node.inputs {
+                guard input.output == 0, case let .constant(v)? = info[input.node] else { break }
+                values.append(v)
+            }
+            guard values.count == node.inputs.count else { continue }
+            do { info[i] = .constant(try Folding.evaluate(node.op, values)) } catch { throw RuntimeError(node: node, error.reason) }
+        }
     }
 
     // MARK: slots

@@ -22,11 +22,19 @@ public final class Runtime: Sendable {
     public typealias Observer = (_ node: String, _ shape: [Int], _ values: UnsafeBufferPointer<Float>) -> Void
 
     public init(graph: Graph, outputs: [(name: String, ref: ValueRef)], options: PlanOptions = PlanOptions()) {
+        _ = Runtime.heap
         self.graph = graph
         self.outputNames = outputs.map(\.name)
         self.outputRefs = outputs.map(\.ref)
         self.options = options
     }
+
+    /// Activations are large and short-lived: keep glibc from returning them to the kernel with
+    /// munmap on every free, which made each run page-fault its whole working set again.
+    static let heap: Void = {
+        _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h)
+        _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+    }()
 
     /// The plan for these input shapes (made once, then cached).
     public func plan(for inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
@@ -63,3 +71,7 @@ public final class Runtime: Sendable {
         }
     }
 }
+
+/// glibc's mallopt(3); <malloc.h> is not part of the Glibc module.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32

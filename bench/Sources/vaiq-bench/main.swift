@@ -5,6 +5,8 @@
 //   vaiq-bench checkpoint PREFIX [RUNS]   read and CRC-check every tensor of a checkpoint
 //   vaiq-bench freeze GRAPH CKPT OUT NODES [RUNS]   the whole freeze command's work
 //   vaiq-bench engine CELLS ITERATIONS     a matrix of CPU-bound stages at -j1 and -j2
+//   vaiq-bench infer GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   float inference (median)
+//   vaiq-bench sgemm THREADS               OpenBLAS sgemm 1024^3 peak, and our tiled matmul
 import Foundation
 import TensorFlowIO
 
@@ -58,6 +60,12 @@ do {
         let one = try engineBenchmark(cells: cells, iterations: iterations, jobs: 1)
         let two = try engineBenchmark(cells: cells, iterations: iterations, jobs: 2)
         print(#"{"what": "engine", "cells": \#(cells), "j1": \#(one), "j2": \#(two)}"#)
+    case "infer":
+        try inferenceBenchmark(Array(args[2...]))
+    case "profile":
+        try profileBenchmark(Array(args[2...]))
+    case "sgemm":
+        sgemmBenchmark(threads: Int(args[2])!)
     default:
         FileHandle.standardError.write(Data("unknown measurement \(args[1])\n".utf8))
         exit(2)

@@ -1,0 +1,66 @@
+import COpenBLAS
+import Foundation
+import Kernels
+import Runtime
+import TensorFlowIO
+import Tensors
+
+/// Median time of `iters` runs (after 2 warm-up runs) of a frozen graph on the first `batch`
+/// images of an .npy file, with the runtime's thread budget; prints one JSON line.
+func inferenceBenchmark(_ a: [String]) throws {
+    let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
+    let (batch, threads, iters) = (Int(a[4])!, Int(a[5])!, Int(a[6])!)
+    let imported = try GraphImporter.importGraph(try GraphDefIO.read(graphPath), outputs: [outputNode], path: graphPath)
+    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])])
+    let all = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: inputPath))), name: inputPath)
+    let per = all.elementCount / all.shape[0]
+    let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
+    let flops = try runtime.plan(for: [inputNode: x.shape]).flops
+    for _ in 0..<2 { _ = try runtime.run([inputNode: x], threads: threads) }
+    var times: [Double] = []
+    for _ in 0..<iters { times.append(try seconds { _ = try runtime.run([inputNode: x], threads: threads) }) }
+    let median = times.sorted()[times.count / 2]
+    print(#"{"what": "infer", "graph": "\#(graphPath)", "batch": \#(batch), "threads": \#(threads), "median_ms": \#(median * 1e3), "images_per_s": \#(Double(batch) / median), "gflops": \#(Double(flops) / median / 1e9), "flops": \#(flops)}"#)
+}
+
+/// Best-of-10 GFLOP/s of a 1024^3 sgemm: OpenBLAS with its own `threads`, and our tiled matmul.
+func sgemmBenchmark(threads: Int) {
+    let n = 1024
+    let a = (0..<n * n).map { Float($0 % 7) - 3 }, b = (0..<n * n).map { Float($0 % 5) - 2 }
+    var c = [Float](repeating: 0, count: n * n)
+    let flops = 2.0 * Double(n * n * n)
+    openblas_set_num_threads(Int32(threads))
+    let blas = (0..<10).map { _ in
+        seconds { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n)) }
+    }.min()!
+    let ours = (0..<10).map { _ in
+        seconds {
+            c.withUnsafeMutableBufferPointer { out in
+                Fast.matmul(a: a, b: b, m: n, k: n, n: n, transposeA: false, transposeB: false, bias: nil, activation: .none,
+                            output: out.baseAddress!, threads: threads)
+            }
+        }
+    }.min()!
+    print(#"{"what": "sgemm", "threads": \#(threads), "openblas_gflops": \#(flops / blas / 1e9), "tiled_gflops": \#(flops / ours / 1e9)}"#)
+}
+
+/// Time per op type of one run (from the gaps between observer calls), largest first.
+func profileBenchmark(_ a: [String]) throws {
+    let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
+    let (batch, threads) = (Int(a[4])!, Int(a[5])!)
+    let imported = try GraphImporter.importGraph(try GraphDefIO.read(graphPath), outputs: [outputNode], path: graphPath)
+    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])])
+    let all = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: inputPath))), name: inputPath)
+    let per = all.elementCount / all.shape[0]
+    let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
+    _ = try runtime.run([inputNode: x], threads: threads)
+    nonisolated(unsafe) var last = DispatchTime.now().uptimeNanoseconds
+    nonisolated(unsafe) var byOp: [String: Double] = [:]
+    _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
+        let now = DispatchTime.now().uptimeNanoseconds
+        let op = imported.graph.index(of: name).map { imported.graph[$0].sourceOp } ?? "?"
+        byOp[op, default: 0] += Double(now - last) / 1e6
+        last = now
+    }
+    for (op, ms) in byOp.sorted(by: { $0.value > $1.value }) { print(String(format: "%-28@ %8.2f ms", op, ms)) }
+}
