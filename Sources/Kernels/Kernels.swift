@@ -135,16 +135,20 @@ extension Activation {
     }
 }
 
-/// Adds the per-channel bias and applies the activation to `rows` rows of `channels` values,
-/// `stride` floats apart.
+/// Adds the per-channel bias and the residual (same layout as `out`), then applies the
+/// activation, on `rows` rows of `channels` values `stride` floats apart.
 @inline(__always)
 func epilogue(_ out: UnsafeMutablePointer<Float>, rows: Int, channels: Int, stride: Int, bias: UnsafePointer<Float>?,
-              activation: Activation) {
-    if bias == nil && activation == .none { return }
+              residual: UnsafePointer<Float>? = nil, activation: Activation) {
+    if bias == nil && residual == nil && activation == .none { return }
     for r in 0..<rows {
         let row = out + r * stride
         if let bias {
             for c in 0..<channels { row[c] += bias[c] }
+        }
+        if let residual {
+            let add = residual + r * stride
+            for c in 0..<channels { row[c] += add[c] }
         }
         switch activation {
         case .none: break

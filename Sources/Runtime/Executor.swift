@@ -12,18 +12,19 @@ enum Executor {
             let o = out.baseAddress!
             withPointers(inputs) { p in
                 let bias: UnsafePointer<Float>? = p.count > 2 ? p[2] : nil
+                let residual: UnsafePointer<Float>? = p.count > 3 ? p[3] : nil
                 switch step.kernel {
-                case let .conv2d(g, outC, activation, _):
-                    Fast.conv2d(input: p[0], filter: p[1], bias: bias, activation: activation, geometry: g, outC: outC,
-                                output: o, threads: threads)
-                case let .depthwise(g, multiplier, activation, _):
-                    Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, activation: activation,
-                                         geometry: g, output: o, threads: threads)
-                case let .conv2dTranspose(g, outC, inC, activation, _):
-                    Fast.conv2dTranspose(input: p[0], filter: p[1], bias: bias, activation: activation, geometry: g, outC: outC,
-                                         inC: inC, output: o, threads: threads)
-                case let .matmul(m, k, n, ta, tb, activation, _):
-                    Fast.matmul(a: p[0], b: p[1], m: m, k: k, n: n, transposeA: ta, transposeB: tb, bias: bias,
+                case let .conv2d(g, outC, activation, _, _):
+                    Fast.conv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
+                                outC: outC, output: o, threads: threads)
+                case let .depthwise(g, multiplier, activation, _, _):
+                    Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, residual: residual,
+                                         activation: activation, geometry: g, output: o, threads: threads)
+                case let .conv2dTranspose(g, outC, inC, activation, _, _):
+                    Fast.conv2dTranspose(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
+                                         outC: outC, inC: inC, output: o, threads: threads)
+                case let .matmul(m, k, n, ta, tb, activation, _, _):
+                    Fast.matmul(a: p[0], b: p[1], m: m, k: k, n: n, transposeA: ta, transposeB: tb, bias: bias, residual: residual,
                                 activation: activation, output: o, threads: threads)
                 case let .binary(op, aShape, bShape, outShape):
                     Fast.binary(op, a: p[0], aShape: aShape, b: p[1], bShape: bShape, output: o, outShape: outShape)

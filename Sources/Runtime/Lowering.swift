@@ -223,57 +223,76 @@ extension Planner {
         return v.values.map { Float($0) }
     }
 
-    /// Absorbs batch norm / per-channel Mul / BiasAdd / per-channel Add / activation after node `i`.
-    /// Returns the last node of the chain, per-output-channel scale and bias, and the activation.
-    mutating func fusedChain(after i: Int, channels: Int, preserved: Set<String>)
-        -> (last: Int, scale: [Float]?, bias: [Float]?, activation: Activation) {
-        var last = i
+    /// What fusion absorbed after a conv/matmul: per-output-channel scale and bias folded into the
+    /// weights, an optional residual value added before the activation, and the activation.
+    struct Chain {
+        var last: Int
         var scale: [Float]? = nil
         var bias: [Float]? = nil
-        while let next = soleFollower(last, preserved: preserved) {
+        var residual: Int? = nil
+        var activation: Activation = .none
+    }
+
+    /// Absorbs batch norm / per-channel Mul / BiasAdd / per-channel Add / a residual Add of an
+    /// already computed value of the same shape / activation after node `i`.
+    mutating func fusedChain(after i: Int, channels: Int, outShape: [Int], preserved: Set<String>) -> Chain {
+        var chain = Chain(last: i)
+        while let next = soleFollower(chain.last, preserved: preserved) {
             let node = graph[next]
+            let last = chain.last
             switch node.op {
-            case let .batchNorm(epsilon) where node.inputs.first?.node == last:
+            case let .batchNorm(epsilon) where node.inputs.first?.node == last && chain.residual == nil:
                 let params = node.inputs.dropFirst().map { ref -> [Float]? in
                     guard let v = constantOf(ref), v.values.count == channels else { return nil }
                     return v.values.map { Float($0) }
                 }
                 guard params.count == 4, let g = params[0], let beta = params[1], let mean = params[2], let variance = params[3] else {
-                    return (last, scale, bias, .none)
+                    return chain
                 }
                 // y = (x - mean) * g / sqrt(var + eps) + beta, composed onto the current scale and bias.
                 let multiplier = (0..<channels).map { g[$0] / (variance[$0] + epsilon).squareRoot() }
-                scale = (0..<channels).map { (scale?[$0] ?? 1) * multiplier[$0] }
-                bias = (0..<channels).map { ((bias?[$0] ?? 0) - mean[$0]) * multiplier[$0] + beta[$0] }
-            case .binary(.mul):
-                guard let v = channelVector(next, from: last, channels: channels) else { return (last, scale, bias, .none) }
-                scale = (0..<channels).map { (scale?[$0] ?? 1) * v[$0] }
-                bias = bias.map { b in (0..<channels).map { b[$0] * v[$0] } }
-            case .biasAdd where node.inputs.first?.node == last, .binary(.add):
-                guard let v = channelVector(next, from: last, channels: channels) else { return (last, scale, bias, .none) }
-                bias = (0..<channels).map { (bias?[$0] ?? 0) + v[$0] }
+                chain.scale = (0..<channels).map { (chain.scale?[$0] ?? 1) * multiplier[$0] }
+                chain.bias = (0..<channels).map { ((chain.bias?[$0] ?? 0) - mean[$0]) * multiplier[$0] + beta[$0] }
+            case .binary(.mul) where chain.residual == nil:
+                guard let v = channelVector(next, from: last, channels: channels) else { return chain }
+                chain.scale = (0..<channels).map { (chain.scale?[$0] ?? 1) * v[$0] }
+                chain.bias = chain.bias.map { b in (0..<channels).map { b[$0] * v[$0] } }
+            case .biasAdd where node.inputs.first?.node == last && chain.residual == nil, .binary(.add) where chain.residual == nil:
+                if let v = channelVector(next, from: last, channels: channels) {
+                    chain.bias = (0..<channels).map { (chain.bias?[$0] ?? 0) + v[$0] }
+                } else if case .binary(.add) = node.op, let other = node.inputs.first(where: { $0.node != last }),
+                          case let .value(slot, shape)? = info[other.node], shape == outShape {
+                    chain.residual = slot
+                } else {
+                    return chain
+                }
             case .unary(.relu), .unary(.relu6), .unary(.leakyRelu):
                 absorbed.insert(next)
-                let activation: Activation = switch node.op {
+                chain.last = next
+                chain.activation = switch node.op {
                 case .unary(.relu): .relu
                 case .unary(.relu6): .relu6
                 case let .unary(.leakyRelu(alpha)): .leakyRelu(alpha: alpha)
                 default: .none
                 }
-                return (next, scale, bias, activation)
+                return chain
             default:
-                return (last, scale, bias, .none)
+                return chain
             }
             absorbed.insert(next)
-            last = next
+            chain.last = next
         }
-        return (last, scale, bias, .none)
+        return chain
     }
 
     mutating func lowerConvolution(_ i: Int, _ c: Convolution, _ ins: [Info], preserved: Set<String>) throws(RuntimeError) {
         let node = graph[i]
-        let x = try operand(node, 0, ins)
+        var x = try operand(node, 0, ins)
+        var c = c
         guard x.shape.count == 4 else { throw RuntimeError(node: node, "expects an NHWC input, got shape \(x.shape)") }
+        if let folded = foldPad(into: i, c, preserved: preserved) {
+            (x, c) = folded
+        }
         let filter = try constantInput(node, 1, ins, "filter")
         guard filter.shape.count == 4 else { throw RuntimeError(node: node, "filter shape \(filter.shape) is not 4-D") }
         let f = filter.shape
@@ -311,15 +330,18 @@ extension Planner {
             let inC = f[3]
             channelOf = { ($0 / inC) % channels }
         }
-        let chain = fusedChain(after: i, channels: channels, preserved: preserved)
+        let chain = fusedChain(after: i, channels: channels, outShape: outShape, preserved: preserved)
         if let scale = chain.scale { for k in weights.indices { weights[k] *= scale[channelOf(k)] } }
         let filterSlot = chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
         var inputs = [x.slot, filterSlot]
-        if let bias = chain.bias { inputs.append(constantSlot(bias, shape: [channels])) }
+        let hasBias = chain.bias != nil || chain.residual != nil
+        inputs.append(constantSlot(chain.bias ?? [Float](repeating: 0, count: channels), shape: [channels]))
+        if !hasBias { inputs.removeLast() }
+        if let residual = chain.residual { inputs.append(residual) }
         let kernel: Kernel = switch node.op {
-        case .conv2d: .conv2d(geometry, outC: channels, activation: chain.activation, hasBias: chain.bias != nil)
-        case .depthwiseConv2d: .depthwise(geometry, multiplier: f[3], activation: chain.activation, hasBias: chain.bias != nil)
-        default: .conv2dTranspose(geometry, outC: channels, inC: f[3], activation: chain.activation, hasBias: chain.bias != nil)
+        case .conv2d: .conv2d(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
+        case .depthwiseConv2d: .depthwise(geometry, multiplier: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
+        default: .conv2dTranspose(geometry, outC: channels, inC: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         }
         emit(graph[chain.last], chain.last, kernel, inputs: inputs, shape: outShape)
         for j in absorbedChain(from: i, to: chain.last) { info[j] = info[chain.last] }
@@ -333,22 +355,47 @@ extension Planner {
         if case let .constant(bv) = ins[1], bv.shape.count == 2 {
             let n = tb ? bv.shape[0] : bv.shape[1]
             guard (tb ? bv.shape[1] : bv.shape[0]) == k else { throw RuntimeError(node: node, "cannot multiply \(a.shape) by \(bv.shape)") }
-            let chain = fusedChain(after: i, channels: n, preserved: preserved)
+            let chain = fusedChain(after: i, channels: n, outShape: [m, n], preserved: preserved)
             var weights = bv.values.map { Float($0) }
             if let scale = chain.scale { for idx in weights.indices { weights[idx] *= scale[tb ? idx / k : idx % n] } }
             let bSlot = chain.scale == nil ? floatSlot(node.inputs[1], bv) : constantSlot(weights, shape: bv.shape)
             var inputs = [a.slot, bSlot]
-            if let bias = chain.bias { inputs.append(constantSlot(bias, shape: [n])) }
+            let hasBias = chain.bias != nil || chain.residual != nil
+            if hasBias { inputs.append(constantSlot(chain.bias ?? [Float](repeating: 0, count: n), shape: [n])) }
+            if let residual = chain.residual { inputs.append(residual) }
             emit(graph[chain.last], chain.last, .matmul(m: m, k: k, n: n, transposeA: ta, transposeB: tb, activation: chain.activation,
-                                                        hasBias: chain.bias != nil), inputs: inputs, shape: [m, n])
+                                                        hasBias: hasBias, residual: chain.residual != nil), inputs: inputs, shape: [m, n])
             for j in absorbedChain(from: i, to: chain.last) { info[j] = info[chain.last] }
             return
         }
         let b = try operand(node, 1, ins)
         guard b.shape.count == 2, (tb ? b.shape[1] : b.shape[0]) == k else { throw RuntimeError(node: node, "cannot multiply \(a.shape) by \(b.shape)") }
         let n = tb ? b.shape[0] : b.shape[1]
-        emit(node, i, .matmul(m: m, k: k, n: n, transposeA: ta, transposeB: tb, activation: .none, hasBias: false),
+        emit(node, i, .matmul(m: m, k: k, n: n, transposeA: ta, transposeB: tb, activation: .none, hasBias: false, residual: false),
              inputs: [a.slot, b.slot], shape: [m, n])
+    }
+
+    /// When the conv's input is a zero Pad of H and W that nothing else reads, drops the pad's
+    /// step and returns its input with the padding made explicit in the convolution (Keras's
+    /// ZeroPadding2D before a VALID stride-2 conv becomes one kernel call, no padded copy).
+    mutating func foldPad(into i: Int, _ c: Convolution, preserved: Set<String>) -> ((slot: Int, shape: [Int]), Convolution)? {
+        let padRef = graph[i].inputs[0]
+        guard options.fuse, case .pad = graph[padRef.node].op, consumers[padRef.node] == [i], !preserved.contains(graph[padRef.node].name),
+              case let .value(padSlot, _)? = info[padRef.node],
+              let stepIndex = steps.lastIndex(where: { $0.output == padSlot }), case let .pad(shape, p, value) = steps[stepIndex].kernel,
+              value == 0, p.count == 4, p[0].before == 0, p[0].after == 0, p[3].before == 0, p[3].after == 0
+        else { return nil }
+        var top = p[1].before, bottom = p[1].after, left = p[2].before, right = p[2].after
+        switch c.padding {
+        case .valid: break
+        case let .explicit(t, b, l, r): top += t; bottom += b; left += l; right += r
+        case .same: return nil
+        }
+        let input = steps[stepIndex].inputs[0]
+        steps.remove(at: stepIndex)
+        var folded = c
+        folded.padding = .explicit(top: top, bottom: bottom, left: left, right: right)
+        return ((input, shape), folded)
     }
 
     /// Nodes from `i` (exclusive) to `last` (inclusive) along sole-consumer links.

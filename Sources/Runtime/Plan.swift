@@ -30,12 +30,29 @@ public struct Plan: Sendable {
         steps.reduce(0) { total, step in
             let out = shapes[step.output].reduce(1, *)
             switch step.kernel {
-            case let .conv2d(g, _, _, _): return total + 2 * out * g.kernelH * g.kernelW * g.inC
-            case let .depthwise(g, _, _, _): return total + 2 * out * g.kernelH * g.kernelW
-            case let .conv2dTranspose(g, outC, inC, _, _): return total + 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
-            case let .matmul(m, k, n, _, _, _, _): return total + 2 * m * k * n
+            case let .conv2d(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW * g.inC
+            case let .depthwise(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW
+            case let .conv2dTranspose(g, outC, inC, _, _, _): return total + 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
+            case let .matmul(m, k, n, _, _, _, _, _): return total + 2 * m * k * n
             default: return total
             }
+        }
+    }
+
+    /// Each step's node name and kernel (e.g. `conv2d 3x3/1 +relu`), in execution order, for profiles.
+    public var stepKinds: [(name: String, kernel: String)] {
+        steps.map { step in
+            let kind: String = switch step.kernel {
+            case let .conv2d(g, _, a, _, r): "conv2d\(r ? "+res" : "") \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
+            case let .depthwise(g, _, a, _, _): "depthwise \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
+            case .conv2dTranspose: "conv2d_transpose"
+            case .matmul: "matmul"
+            case let .binary(op, _, _, _): "\(op)"
+            case let .unary(op, _): "\(op)"
+            case .alias: "alias"
+            default: "\(step.kernel)".prefix { $0 != "(" }.description
+            }
+            return (step.name, kind)
         }
     }
 
@@ -58,10 +75,11 @@ struct Step: Sendable {
 
 /// A kernel with every parameter resolved at planning time.
 enum Kernel: Sendable {
-    case conv2d(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool)
-    case depthwise(ConvGeometry, multiplier: Int, activation: Activation, hasBias: Bool)
-    case conv2dTranspose(ConvGeometry, outC: Int, inC: Int, activation: Activation, hasBias: Bool)
-    case matmul(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool, activation: Activation, hasBias: Bool)
+    // Inputs: x, weights, [bias], [residual: a value of the output's shape added before the activation].
+    case conv2d(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
+    case depthwise(ConvGeometry, multiplier: Int, activation: Activation, hasBias: Bool, residual: Bool)
+    case conv2dTranspose(ConvGeometry, outC: Int, inC: Int, activation: Activation, hasBias: Bool, residual: Bool)
+    case matmul(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool, activation: Activation, hasBias: Bool, residual: Bool)
     case binary(Kernels.BinaryOp, aShape: [Int], bShape: [Int], outShape: [Int])
     case unary(Kernels.UnaryOp, count: Int)
     case batchNorm(count: Int, channels: Int, epsilon: Float)

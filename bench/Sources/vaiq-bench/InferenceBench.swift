@@ -54,11 +54,12 @@ func profileBenchmark(_ a: [String]) throws {
     let per = all.elementCount / all.shape[0]
     let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
     _ = try runtime.run([inputNode: x], threads: threads)
+    let kinds = Dictionary(try runtime.plan(for: [inputNode: x.shape]).stepKinds.map { ($0.name, $0.kernel) }, uniquingKeysWith: { a, _ in a })
     nonisolated(unsafe) var last = DispatchTime.now().uptimeNanoseconds
     nonisolated(unsafe) var byOp: [String: Double] = [:]
     _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
         let now = DispatchTime.now().uptimeNanoseconds
-        let op = imported.graph.index(of: name).map { imported.graph[$0].sourceOp } ?? "?"
+        let op = kinds[name] ?? "input"
         byOp[op, default: 0] += Double(now - last) / 1e6
         last = now
     }
