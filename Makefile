@@ -70,6 +70,7 @@ example: venv
 bench: release venv
 	bash bench/run.sh $(PY)
 	bash bench/engine.sh $(PY)
+	bash bench/infer.sh $(PY)
 
 loc:
 	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1

@@ -50,5 +50,20 @@ done
 check "fixpos: Tests/Fixtures/fixpos/cases.json is the NumPy reference's output" \
   bash -c "'$PY' tools/fixpos_reference.py $OUT/fixpos.json >/dev/null && cmp $OUT/fixpos.json Tests/Fixtures/fixpos/cases.json"
 
+# The committed per-op fixtures are exactly what tools/make_op_fixtures.py makes with this TensorFlow.
+check "ops: Tests/Fixtures/ops is what make_op_fixtures.py writes" \
+  bash -c "'$PY' tools/make_op_fixtures.py $OUT/ops >/dev/null 2>&1 && diff -r $OUT/ops Tests/Fixtures/ops"
+
+# Whole Keras models frozen by TensorFlow (generated, ~115 MB, kept in bench/out/keras between runs):
+# vaiq-build run gives TensorFlow's logits within 1e-4 of their largest magnitude.
+KERAS=bench/out/keras
+[ -f $KERAS/resnet50_logits_b8.npy ] && [ -f $KERAS/mobilenet_v2_logits_b8.npy ] || "$PY" tools/make_keras_models.py --out $KERAS >/dev/null 2>&1
+for model in mobilenet_v2 resnet50; do
+  logits=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["logits"])' $KERAS/$model.json)
+  check "$model: vaiq-build run (batch 8) matches TensorFlow's logits" \
+    bash -c "'$VAIQ' run $KERAS/$model.pb --input input=$KERAS/${model}_input_b8.npy --outputs $logits -o $OUT/$model.npy \
+             && '$PY' -c 'import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); e = abs(a - b).max() / abs(b).max(); print(\"relative error\", e); sys.exit(e > 1e-4)' $OUT/$model.npy $KERAS/${model}_logits_b8.npy"
+done
+
 echo "oracle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

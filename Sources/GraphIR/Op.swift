@@ -65,6 +65,8 @@ public enum Op: Sendable, Equatable {
     case spaceToBatch
     /// [x, blockShape (2), crops (2 x 2)]: the inverse, BatchToSpaceND.
     case batchToSpace
+    /// [x]: NHWC depth-to-space (TensorFlow's DCR order).
+    case depthToSpace(blockSize: Int)
 
     /// A short lowercase name for messages and listings.
     public var name: String {
@@ -100,6 +102,7 @@ public enum Op: Sendable, Equatable {
         case .gather: "gather"
         case .spaceToBatch: "space_to_batch"
         case .batchToSpace: "batch_to_space"
+        case .depthToSpace: "depth_to_space"
         }
     }
 }

@@ -63,6 +63,12 @@ enum Executor {
                     gather(p[0], inShape, slice, o)
                 case let .spaceBatch(toBatch, inShape, block, pads):
                     spaceBatch(p[0], o, toBatch: toBatch, inShape, block, pads)
+                case let .depthToSpace(inShape, block):
+                    let (n, h, w, c) = (inShape[0], inShape[1], inShape[2], inShape[3] / (block * block))
+                    for b in 0..<n { for y in 0..<h { for x in 0..<w { for i in 0..<block { for j in 0..<block {
+                        let src = p[0] + ((b * h + y) * w + x) * inShape[3] + (i * block + j) * c
+                        (o + ((b * h * block + y * block + i) * w * block + x * block + j) * c).initialize(from: src, count: c)
+                    } } } } }
                 case .alias:
                     break
                 }

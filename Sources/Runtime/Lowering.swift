@@ -124,6 +124,11 @@ extension Planner {
                                             masks: StridedSliceMasks())
             } catch { throw shapeError(error) }
             emit(node, i, .stridedSlice(shape: x.shape, plan: plan), inputs: [x.slot], shape: plan.outputShape)
+        case let .depthToSpace(b):
+            let x = try operand(node, 0, ins)
+            guard x.shape.count == 4, x.shape[3] % (b * b) == 0 else { throw fail("depth \(x.shape) is not divisible by block \(b)x\(b)") }
+            emit(node, i, .depthToSpace(shape: x.shape, block: b), inputs: [x.slot],
+                 shape: [x.shape[0], x.shape[1] * b, x.shape[2] * b, x.shape[3] / (b * b)])
         case .spaceToBatch, .batchToSpace:
             let x = try operand(node, 0, ins)
             let block = try constantInput(node, 1, ins, "block shape").ints

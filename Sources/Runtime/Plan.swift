@@ -94,6 +94,8 @@ enum Kernel: Sendable {
     case stridedSlice(shape: [Int], plan: StridedSlicePlan)
     /// SpaceToBatchND (`toBatch`) or BatchToSpaceND over H and W of an NHWC value; `shape` is the input's.
     case spaceBatch(toBatch: Bool, shape: [Int], block: [Int], pads: [Int])
+    /// out[n, h*b + i, w*b + j, c] = in[n, h, w, (i*b + j)*C + c]; `shape` is the input's.
+    case depthToSpace(shape: [Int], block: Int)
     /// Reshape, squeeze, expand_dims, identity: the same values under a new shape.
     case alias
 }

@@ -17,7 +17,7 @@ public enum GraphImporter {
         "Round", "HardSwish", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "MaxPool", "AvgPool",
         "Mean", "Sum", "Max", "Min", "Prod", "Pad", "PadV2", "ConcatV2", "Concat", "Reshape", "Squeeze", "ExpandDims",
         "Softmax", "ResizeBilinear", "ResizeNearestNeighbor", "Transpose", "Shape", "StridedSlice", "Slice", "Pack",
-        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND",
+        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND", "AddN", "DepthToSpace",
     ]
 
     /// Imports what `outputs` (node names, `node:index` allowed) need; all sinks when `outputs` is empty.
@@ -292,6 +292,19 @@ public enum GraphImporter {
                 try arity(def, inputs, 3)
                 if let b = def.attr["batch_dims"]?.i, b != 0 { throw fail(def, "GatherV2 with batch_dims \(b) is not supported") }
                 return add(def, .gather, inputs)
+            case "AddN":
+                guard var sum = inputs.first else { throw fail(def, "AddN of no values") }
+                // A chain of binary adds; the last one carries the node's name.
+                for (k, next) in inputs.dropFirst().enumerated() {
+                    let name = k == inputs.count - 2 ? def.name : "\(def.name)/add_\(k)"
+                    sum = ValueRef(graph.add(Node(name: name, op: .binary(.add), inputs: [sum, next], sourceOp: def.op)))
+                }
+                return [sum]
+            case "DepthToSpace":
+                try arity(def, inputs, 1)
+                try requireNHWC(def)
+                guard let block = def.attr["block_size"]?.i, block >= 1 else { throw fail(def, "DepthToSpace needs a positive block_size") }
+                return add(def, .depthToSpace(blockSize: Int(block)), inputs)
             case "SpaceToBatchND", "BatchToSpaceND":
                 try arity(def, inputs, 3)
                 return add(def, def.op == "SpaceToBatchND" ? .spaceToBatch : .batchToSpace, inputs)

@@ -33,6 +33,9 @@ public struct GraphInspection: Codable, Sendable {
     public let outputs: [Output]
     public let nodes: [Node]
     public let roleCounts: [String: Int]
+    /// Op types vaiq-build's runtime cannot execute (variables and training ops excluded: freezing
+    /// removes them), with their node count. Calibration, evaluation and `run` need this empty.
+    public let runtimeUnsupported: [OpCount]
 
     /// Ops never counted as outputs even when nothing consumes them (as the vendor's inspect).
     static let nonOutputOps: Set<String> = ["Const", "Assign", "NoOp", "Placeholder"]
@@ -58,5 +61,6 @@ public struct GraphInspection: Codable, Sendable {
         var roles: [String: Int] = [:]
         for node in nodes { roles[node.role.rawValue, default: 0] += 1 }
         roleCounts = roles
+        runtimeUnsupported = ops.filter { ![.variable, .training].contains($0.role) && !GraphImporter.supportedOps.contains($0.op) }
     }
 }

@@ -66,6 +66,12 @@ struct Inspect: ParsableCommand {
         printTable(report.outputs.map { [$0.name, $0.op, shapeText($0.shape)] }, header: ["name", "op", "shape"])
         let roles = QuantizeRole.allCases.compactMap { role in report.roleCounts[role.rawValue].map { "\($0) \(role.rawValue)" } }
         print("\nquantization roles: " + roles.joined(separator: ", "))
+        if report.runtimeUnsupported.isEmpty {
+            print("runtime: every op can be run by vaiq-build (calibrate, evaluate, run)")
+        } else {
+            print("runtime: not supported by vaiq-build's runtime: "
+                  + report.runtimeUnsupported.map { "\($0.op) (\($0.count))" }.joined(separator: ", "))
+        }
         if !noNodes {
             print("\nnodes:")
             printTable(report.nodes.map { [$0.name, $0.op, shapeText($0.shape), $0.role.rawValue] },
@@ -96,7 +102,7 @@ private struct InspectJSON: Encodable {
     let inspection: GraphInspection
     let includeNodes: Bool
 
-    enum CodingKeys: String, CodingKey { case path, xxh3_128, nodeCount = "node_count", ops, inputs, outputs, roles, nodes }
+    enum CodingKeys: String, CodingKey { case path, xxh3_128, nodeCount = "node_count", ops, inputs, outputs, roles, runtimeUnsupported = "runtime_unsupported", nodes }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -107,6 +113,7 @@ private struct InspectJSON: Encodable {
         try c.encode(inspection.inputs, forKey: .inputs)
         try c.encode(inspection.outputs, forKey: .outputs)
         try c.encode(inspection.roleCounts, forKey: .roles)
+        try c.encode(inspection.runtimeUnsupported.map(\.op), forKey: .runtimeUnsupported)
         if includeNodes { try c.encode(inspection.nodes, forKey: .nodes) }
     }
 }
