@@ -34,12 +34,15 @@ let package = Package(
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
-        .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors"]),
+        .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer"]),
         // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
         .target(name: "Quantizer", dependencies: ["Tensors"]),
         // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
         .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // Post-training quantization passes on GraphDefs: optimize, locate, calibrate, quantize, export.
+        .target(name: "PTQ", dependencies: ["TFProto", "TensorFlowIO", "GraphIR", "Runtime", "Quantizer", "Tensors",
+                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The build engine: content digests (XXH3-128) now; DAG, store and executor as they land.
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
@@ -48,7 +51,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO"]),
         // The command-line tool: swift-argument-parser commands, a few lines each.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "GraphIR", "Runtime",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "GraphIR", "Runtime", "PTQ", "Quantizer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),

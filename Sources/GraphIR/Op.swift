@@ -67,6 +67,9 @@ public enum Op: Sendable, Equatable {
     case batchToSpace
     /// [x]: NHWC depth-to-space (TensorFlow's DCR order).
     case depthToSpace(blockSize: Int)
+    /// [x]: power-of-two quantization at a fixed position (vai_q's FixNeuron in evaluation phase);
+    /// `mode` 0 weight, 1 activation, 2 depthwise weight.
+    case fixNeuron(bitWidth: Int, position: Int, mode: Int)
 
     /// A short lowercase name for messages and listings.
     public var name: String {
@@ -103,6 +106,7 @@ public enum Op: Sendable, Equatable {
         case .spaceToBatch: "space_to_batch"
         case .batchToSpace: "batch_to_space"
         case .depthToSpace: "depth_to_space"
+        case .fixNeuron: "fix_neuron"
         }
     }
 }

@@ -1,5 +1,6 @@
 import GraphIR
 import Kernels
+import Quantizer
 import Tensors
 
 /// GraphIR node -> kernel call, with shapes checked and (for conv/matmul) the fusion of the chain
@@ -124,6 +125,11 @@ extension Planner {
                                             masks: StridedSliceMasks())
             } catch { throw shapeError(error) }
             emit(node, i, .stridedSlice(shape: x.shape, plan: plan), inputs: [x.slot], shape: plan.outputShape)
+        case let .fixNeuron(bits, position, mode):
+            let x = try operand(node, 0, ins)
+            let q = Pof2Quantizer(bitWidth: bits, mode: QuantizeMode(rawValue: mode) ?? .activation,
+                                  narrowActivations: options.narrowActivations)
+            emit(node, i, .fixNeuron(q, position: position), inputs: [x.slot], shape: x.shape)
         case let .depthToSpace(b):
             let x = try operand(node, 0, ins)
             guard x.shape.count == 4, x.shape[3] % (b * b) == 0 else { throw fail("depth \(x.shape) is not divisible by block \(b)x\(b)") }

@@ -1,5 +1,6 @@
 import GraphIR
 import Kernels
+import Quantizer
 import Tensors
 
 /// A graph specialized to concrete input shapes: shape computations folded to constants, every
@@ -96,6 +97,8 @@ enum Kernel: Sendable {
     case spaceBatch(toBatch: Bool, shape: [Int], block: [Int], pads: [Int])
     /// out[n, h*b + i, w*b + j, c] = in[n, h, w, (i*b + j)*C + c]; `shape` is the input's.
     case depthToSpace(shape: [Int], block: Int)
+    /// Power-of-two quantization (FixNeuron).
+    case fixNeuron(Pof2Quantizer, position: Int)
     /// Reshape, squeeze, expand_dims, identity: the same values under a new shape.
     case alias
 }

@@ -1,5 +1,6 @@
 import GraphIR
 import Kernels
+import Quantizer
 import Tensors
 
 /// One line naming the node, its op in the source file, and what is wrong.
@@ -16,9 +17,12 @@ public struct PlanOptions: Sendable {
     public var fuse = true
     /// Nodes whose own output must be observable (never fused into a later node).
     public var preserve: Set<String> = []
-    public init(fuse: Bool = true, preserve: Set<String> = []) {
+    /// DPUCADF8H: quantized activations saturate at -127 instead of -128 (the reference's ARCH_TYPE).
+    public var narrowActivations = false
+    public init(fuse: Bool = true, preserve: Set<String> = [], narrowActivations: Bool = false) {
         self.fuse = fuse
         self.preserve = preserve
+        self.narrowActivations = narrowActivations
     }
 }
 
@@ -123,6 +127,12 @@ struct Planner {
                 continue
             }
             if case .shape = node.op { continue }
+            if case let .fixNeuron(bits, position, mode) = node.op, case let .constant(v)? = info[node.inputs[0].node] {
+                // A quantized weight: folded to its quantized values, so convs still see constant filters.
+                let q = Pof2Quantizer(bitWidth: bits, mode: QuantizeMode(rawValue: mode) ?? .weight, narrowActivations: options.narrowActivations)
+                info[i] = .constant(Folding.Value(dtype: v.dtype, shape: v.shape, values: v.values.map { Double(q.quantize(Float($0), position: position)) }))
+                continue
+            }
             guard Folding.canFold(node.op), !node.inputs.isEmpty else { continue }
             var values: [Folding.Value] = []
             for input in node.inputs {

@@ -17,7 +17,7 @@ public enum GraphImporter {
         "Round", "HardSwish", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "MaxPool", "AvgPool",
         "Mean", "Sum", "Max", "Min", "Prod", "Pad", "PadV2", "ConcatV2", "Concat", "Reshape", "Squeeze", "ExpandDims",
         "Softmax", "ResizeBilinear", "ResizeNearestNeighbor", "Transpose", "Shape", "StridedSlice", "Slice", "Pack",
-        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND", "AddN", "DepthToSpace",
+        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND", "AddN", "DepthToSpace", "FixNeuron",
     ]
 
     /// Imports what `outputs` (node names, `node:index` allowed) need; all sinks when `outputs` is empty.
@@ -305,6 +305,17 @@ public enum GraphImporter {
                 try requireNHWC(def)
                 guard let block = def.attr["block_size"]?.i, block >= 1 else { throw fail(def, "DepthToSpace needs a positive block_size") }
                 return add(def, .depthToSpace(blockSize: Int(block)), inputs)
+            case "FixNeuron":
+                try arity(def, inputs, 1)
+                let a = def.attr
+                let bits = Int(a["bit_width"]?.i ?? 8), position = Int(a["quantize_pos"]?.i ?? 0), mode = Int(a["mode"]?.i ?? 1)
+                guard (1...32).contains(bits), (0...2).contains(mode) else {
+                    throw fail(def, "FixNeuron bit_width \(bits) / mode \(mode) out of range (1-32 / 0-2)")
+                }
+                if let phase = a["phase"]?.i, phase != 1 {
+                    throw fail(def, "FixNeuron in phase \(phase) (calibration or training); expected an evaluation model (phase 1)")
+                }
+                return add(def, .fixNeuron(bitWidth: bits, position: position, mode: mode), inputs)
             case "SpaceToBatchND", "BatchToSpaceND":
                 try arity(def, inputs, 3)
                 return add(def, def.op == "SpaceToBatchND" ? .spaceToBatch : .batchToSpace, inputs)

@@ -1,0 +1,200 @@
+import Quantizer
+import TFProto
+import TensorFlowIO
+
+/// Quantization settings read by `locate` and `quantize` (vai_q_tensorflow's flag names).
+public struct QuantizeConfig: Sendable, Equatable {
+    public var weightBit = 8
+    public var activationBit = 8
+    public var method = PositionMethod.minDiffs
+    /// Per-node overrides; a compute node's name means its weights.
+    public var nodesBit: [String: Int] = [:]
+    public var nodesMethod: [String: Int] = [:]
+    public var ignoreNodes: Set<String> = []
+    /// 0 = all concats, 1 = only concats among the output nodes, 2 = none.
+    public var alignConcat = 0
+    public var alignPool = 0
+    public var adjustShiftCut = true
+    /// 0 off, 1 static.
+    public var adjustShiftBias = 1
+    public init() {}
+}
+
+public enum TensorKind: String, Sendable, Codable { case weight, bias, activation }
+
+/// One quantized tensor: the output of `node`, with its FixNeuron's settings.
+public struct QuantTensor: Sendable, Codable, Equatable {
+    public let node: String
+    public let kind: TensorKind
+    public var mode: QuantizeMode
+    public var method: PositionMethod
+    public var bitWidth: Int
+    public var position: Int?
+    /// Why the calibrated position was changed (align_concat, shift_cut, ...), in order.
+    public var adjustedBy: [String] = []
+
+    public var fixNeuronName: String { node + (kind == .activation ? "/aquant" : "/wquant") }
+}
+
+/// A conv-like layer for the shift rules: [compute, input, output, weight, bias].
+public struct NodeGroup: Sendable, Codable, Equatable {
+    public let compute, input, output, weight: String
+    public let bias: String?
+}
+
+public struct QuantizePlan: Sendable, Codable, Equatable {
+    public var tensors: [QuantTensor]
+    public var groups: [NodeGroup]
+
+    public func index(of node: String) -> Int? { tensors.firstIndex { $0.node == node } }
+}
+
+/// Which tensors get a FixNeuron (spec 3.4-3.5): the pattern table matched in order, earlier
+/// matches winning, then the location fixpoint (a non-compute pattern is quantized only once its
+/// inputs are), then activation quantizers on the unquantized inputs of compute patterns and
+/// concatenations.
+public enum Locator {
+    struct Match {
+        let name: String
+        let isCompute: Bool
+        /// Nodes owned by the match (the conv, its bias add and activation, ...).
+        let owned: [String]
+        /// Tensors that must be quantized before a non-compute match applies.
+        let inputs: [String]
+        let quantize: [(node: String, kind: TensorKind, mode: QuantizeMode)]
+        let group: NodeGroup?
+    }
+
+    static let reluOps: Set<String> = ["Relu", "Relu6"]
+    static let otherOps: Set<String> = ["Max", "AvgPool", "MaxPool", "Mean", "Pad", "MirrorPad", "Transpose", "Concat", "ConcatV2",
+                                        "Squeeze", "Reshape", "ExpandDims", "Relu", "Relu6", "AddN"]
+
+    public static func locate(_ graph: Tensorflow_GraphDef, _ config: QuantizeConfig) -> QuantizePlan {
+        let g = GraphEdit(graph, path: "")
+        var consumers: [String: [String]] = [:]
+        for node in g.nodes { for input in g.inputs(of: node) { consumers[input, default: []].append(node.name) } }
+        func op(_ name: String) -> String { g[name]?.op ?? "" }
+        func isConst(_ name: String) -> Bool { op(name) == "Const" }
+        func follower(_ name: String, _ ops: Set<String>, _ where_: (Tensorflow_NodeDef) -> Bool = { _ in true }) -> Tensorflow_NodeDef? {
+            (consumers[name] ?? []).compactMap { g[$0] }.first { ops.contains($0.op) && where_($0) }
+        }
+
+        var matches: [Match] = []
+        for node in g.nodes where node.op == "Placeholder" {
+            matches.append(Match(name: "placeholder", isCompute: false, owned: [node.name], inputs: [], quantize: [(node.name, .activation, .activation)], group: nil))
+        }
+        // Conv-like layers: convfc / conv2d_backprop_input with optional bias and activation.
+        for node in g.nodes where Optimizer.convOps.contains(node.op) {
+            let ins = g.inputs(of: node)
+            guard ins.count >= 2, isConst(ins[1]) else { continue }
+            let x = node.op == "Conv2DBackpropInput" ? ins[2] : ins[0]
+            var owned = [node.name], last = node.name
+            var bias: String? = nil
+            if let add = follower(node.name, Optimizer.addOps, { g.inputs(of: $0).count == 2 && isConst(g.inputs(of: $0)[1]) && g.inputs(of: $0)[0] == node.name }) {
+                bias = g.inputs(of: add)[1]
+                owned.append(add.name)
+                last = add.name
+            }
+            var leaky = false
+            if let act = follower(last, reluOps.union(["LeakyRelu"])) {
+                leaky = act.op == "LeakyRelu"
+                owned.append(act.name)
+                last = act.name
+            }
+            let depthwise = node.op == "DepthwiseConv2dNative" && !leaky
+            var q: [(String, TensorKind, QuantizeMode)] = [(ins[1], .weight, depthwise ? .depthwiseWeight : .weight)]
+            if let bias { q.append((bias, .bias, .weight)) }
+            q.append((last, .activation, .activation))
+            matches.append(Match(name: node.op, isCompute: true, owned: owned, inputs: [x], quantize: q,
+                                 group: NodeGroup(compute: node.name, input: x, output: last, weight: ins[1], bias: bias)))
+        }
+        // Unfolded batch norm: Add(Mul(x, scale), offset) [+ Relu].
+        for node in g.nodes where ["Add", "AddV2", "BiasAdd"].contains(node.op) {
+            let ins = g.inputs(of: node)
+            guard ins.count == 2, isConst(ins[1]), let mul = g[ins[0]], mul.op == "Mul" else { continue }
+            let mins = g.inputs(of: mul)
+            guard mins.count == 2, isConst(mins[1]), !isConst(mins[0]) else { continue }
+            var owned = [mul.name, node.name], last = node.name
+            if let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
+            matches.append(Match(name: "batchnorm", isCompute: false, owned: owned, inputs: [mins[0]],
+                                 quantize: [(mins[1], .weight, .weight), (ins[1], .bias, .weight), (last, .activation, .activation)],
+                                 group: NodeGroup(compute: mul.name, input: mins[0], output: last, weight: mins[1], bias: ins[1])))
+        }
+        // Element-wise: array_relu, mul with a constant, array.
+        for node in g.nodes where ["Add", "AddV2", "Mul"].contains(node.op) {
+            let ins = g.inputs(of: node)
+            guard ins.count == 2 else { continue }
+            var owned = [node.name], last = node.name
+            if let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
+            if node.op == "Mul", let c = ins.first(where: isConst), let x = ins.first(where: { !isConst($0) }) {
+                matches.append(Match(name: "mul_const", isCompute: false, owned: owned, inputs: [x],
+                                     quantize: [(last, .activation, .activation), (c, .activation, .activation)], group: nil))
+            } else {
+                matches.append(Match(name: "array", isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
+            }
+        }
+        for node in g.nodes where ["ResizeBilinear", "ResizeNearestNeighbor", "DepthToSpace"].contains(node.op) {
+            matches.append(Match(name: "resize", isCompute: false, owned: [node.name], inputs: [g.inputs(of: node)[0]],
+                                 quantize: [(node.name, .activation, .activation)], group: nil))
+        }
+        for node in g.nodes where otherOps.contains(node.op) {
+            // The reference's "inputs": all but the last (drops axes, shapes, paddings; single-input ops: none).
+            let ins = Array(g.inputs(of: node).dropLast())
+            var owned = [node.name], last = node.name
+            if !reluOps.contains(node.op), let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
+            matches.append(Match(name: "other", isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
+        }
+
+        // Earlier matches win: drop a match owning a node an accepted one owns.
+        var claimed = Set<String>()
+        var accepted: [Match] = []
+        for m in matches where !m.owned.contains(where: claimed.contains) {
+            accepted.append(m)
+            claimed.formUnion(m.owned)
+        }
+        accepted.removeAll { m in m.owned.contains(where: config.ignoreNodes.contains) }
+
+        var plan = QuantizePlan(tensors: [], groups: [])
+        func isFloat(_ name: String) -> Bool {
+            guard let node = g[name] else { return false }
+            let t = node.attr["T"]?.type ?? node.attr["dtype"]?.type ?? .dtFloat
+            return t.baseType == .dtFloat
+        }
+        func add(_ node: String, _ kind: TensorKind, _ mode: QuantizeMode, placeholder: Bool = false) {
+            guard plan.index(of: node) == nil, isFloat(node) else { return }
+            var bits = kind == .activation ? config.activationBit : config.weightBit
+            var method = placeholder ? .nonOverflow : config.method
+            if let b = config.nodesBit[node] { bits = b }
+            if let m = config.nodesMethod[node].flatMap(PositionMethod.init(rawValue:)) { method = m }
+            if method == .minDiffsDepthwise && mode != .depthwiseWeight { method = .minDiffs }
+            plan.tensors.append(QuantTensor(node: node, kind: kind, mode: mode, method: method, bitWidth: bits))
+        }
+        func quantized(_ name: String) -> Bool { plan.tensors.contains { $0.node == name && $0.kind == .activation } }
+        var applied = Set<Int>()
+        var changed = true
+        while changed {
+            changed = false
+            for (k, m) in accepted.enumerated() where !applied.contains(k) && (m.isCompute || m.inputs.allSatisfy(quantized)) {
+                guard m.owned.allSatisfy(isFloat) else { applied.insert(k); continue }
+                for q in m.quantize { add(q.node, q.kind, q.mode, placeholder: m.name == "placeholder") }
+                if let group = m.group { plan.groups.append(group) }
+                applied.insert(k)
+                changed = true
+            }
+        }
+        for (k, m) in accepted.enumerated() where m.isCompute || (m.name == "other" && ["Concat", "ConcatV2"].contains(op(m.owned[0]))) {
+            _ = k
+            for input in m.inputs where !quantized(input) && isFloat(input) { add(input, .activation, .activation) }
+        }
+        // nodes_bit / nodes_method naming a compute node apply to its weights.
+        for group in plan.groups {
+            if let i = plan.index(of: group.weight) {
+                if let b = config.nodesBit[group.compute] { plan.tensors[i].bitWidth = b }
+                if let m = config.nodesMethod[group.compute].flatMap(PositionMethod.init(rawValue:)) {
+                    plan.tensors[i].method = m == .minDiffsDepthwise && plan.tensors[i].mode != .depthwiseWeight ? .minDiffs : m
+                }
+            }
+        }
+        return plan
+    }
+}

@@ -1,0 +1,208 @@
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// The float-graph preparation vai_q does before placing quantizers (spec 3.1-3.3), as a pure
+/// function of the frozen graph: keep the input..output range (inputs become placeholders),
+/// remove Identity/IdentityN/CheckNumerics, give shared weights private copies, and fold batch
+/// norms and per-channel scales into the convolutions. The result computes the same outputs.
+public struct OptimizeOptions: Sendable, Equatable {
+    public var inputNodes: [String]
+    public var outputNodes: [String]
+    /// Shapes of the input nodes (-1 for unknown dimensions), in `inputNodes` order.
+    public var inputShapes: [[Int]]
+    public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
+        self.inputNodes = inputNodes
+        self.outputNodes = outputNodes
+        self.inputShapes = inputShapes
+    }
+}
+
+public enum Optimizer {
+    static let convOps: Set<String> = ["Conv2D", "DepthwiseConv2dNative", "MatMul", "Conv2DBackpropInput"]
+    static let addOps: Set<String> = ["BiasAdd", "Add", "AddV2"]
+
+    public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
+        var g = try partition(graph, options, path: path)
+        removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
+        separateSharedConstants(&g)
+        batchNormsToScale(&g)
+        foldScales(&g, keep: Set(options.outputNodes))
+        return g.graphDef
+    }
+
+    /// The subgraph the output nodes need, cut at the input nodes, which become float placeholders.
+    static func partition(_ graph: Tensorflow_GraphDef, _ o: OptimizeOptions, path: String) throws(TensorFlowIOError) -> GraphEdit {
+        var byName: [String: Tensorflow_NodeDef] = [:]
+        for node in graph.node { byName[node.name] = node }
+        for name in o.inputNodes where byName[name] == nil { throw .unknownNode(name: name, role: "input node", path: path) }
+        for name in o.outputNodes where byName[name] == nil { throw .unknownNode(name: name, role: "output node", path: path) }
+        let inputs = Set(o.inputNodes)
+        var needed = Set<String>()
+        var stack = o.outputNodes
+        while let name = stack.popLast() {
+            guard needed.insert(name).inserted, !inputs.contains(name), let node = byName[name] else { continue }
+            stack += node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }
+        }
+        var edit = GraphEdit(Tensorflow_GraphDef(), path: path)
+        for node in GraphOrder.topological(graph) where needed.contains(node.name) {
+            if let k = o.inputNodes.firstIndex(of: node.name) {
+                var placeholder = Tensorflow_NodeDef()
+                placeholder.name = node.name
+                placeholder.op = "Placeholder"
+                placeholder.attr["dtype"] = attrType(.dtFloat)
+                var shape = Tensorflow_AttrValue()
+                shape.shape = Tensorflow_TensorShapeProto(dims: k < o.inputShapes.count ? o.inputShapes[k] : [])
+                if k < o.inputShapes.count { placeholder.attr["shape"] = shape }
+                edit.nodes.append(placeholder)
+            } else {
+                var copy = node
+                copy.input = node.input.filter { !$0.hasPrefix("^") }  // control edges do not survive freezing
+                copy.device = ""
+                edit.nodes.append(copy)
+            }
+        }
+        return edit
+    }
+
+    /// Identity, CheckNumerics, Snapshot, StopGradient (one input) and IdentityN are bypassed
+    /// (IdentityN: every use reads its first input, as the reference does); nodes named as inputs
+    /// or outputs stay.
+    static func removeIdentities(_ g: inout GraphEdit, keep: Set<String>) {
+        for node in g.nodes where ["Identity", "CheckNumerics", "Snapshot", "StopGradient", "IdentityN"].contains(node.op)
+            && !keep.contains(node.name) {
+            guard let first = node.input.first(where: { !$0.hasPrefix("^") }) else { continue }
+            for (i, k) in g.nodes.enumerated().flatMap({ i, n in n.input.indices.map { (i, $0) } })
+                where TensorName(g.nodes[i].input[k]).node == node.name && !g.nodes[i].input[k].hasPrefix("^") {
+                g.nodes[i].input[k] = first
+            }
+            g.remove(node.name)
+        }
+    }
+
+    /// Each conv/matmul/BiasAdd reading a Const already read by an earlier one gets a private copy
+    /// (`<const><k>`), so folding scales into one layer's weights cannot change another's.
+    static func separateSharedConstants(_ g: inout GraphEdit) {
+        var seen = Set<String>()
+        var copies: [(consumer: String, slot: Int, constant: String)] = []
+        for node in g.nodes where convOps.contains(node.op) || node.op == "BiasAdd" {
+            for (k, input) in node.input.enumerated() {
+                let name = TensorName(input).node
+                guard g[name]?.op == "Const" else { continue }
+                if !seen.insert(name).inserted { copies.append((node.name, k, name)) }
+            }
+        }
+        for (consumer, slot, name) in copies {
+            var copy = g[name]!
+            var n = 1
+            while g.index("\(name)\(n)") != nil { n += 1 }
+            copy.name = "\(name)\(n)"
+            g.nodes.insert(copy, at: g.index(name)! + 1)
+            g.nodes[g.index(consumer)!].input[slot] = copy.name
+        }
+    }
+
+    /// Step A: a FusedBatchNorm* with constant statistics becomes Mul(x, <bn>/scale) named
+    /// `<bn>/mul` and BiasAdd(., <bn>/offset) keeping the BN's name.
+    static func batchNormsToScale(_ g: inout GraphEdit) {
+        for node in g.nodes where ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"].contains(node.op) {
+            let ins = g.inputs(of: node)
+            guard ins.count == 5, let gamma = g.constant(ins[1])?.floatValues(), let beta = g.constant(ins[2])?.floatValues(),
+                  let mean = g.constant(ins[3])?.floatValues(), let variance = g.constant(ins[4])?.floatValues(),
+                  !(node.attr["is_training"]?.b ?? true) else { continue }
+            let eps = node.attr["epsilon"]?.f ?? 1e-4
+            let scale = gamma.indices.map { (1 / (variance[$0] + eps).squareRoot()) * gamma[$0] }
+            let offset = beta.indices.map { beta[$0] - mean[$0] * scale[$0] }
+            let at = g.index(node.name)!
+            g.addConstant("\(node.name)/scale", scale, shape: [scale.count], before: at)
+            g.addConstant("\(node.name)/offset", offset, shape: [offset.count], before: at + 1)
+            var mul = Tensorflow_NodeDef()
+            mul.name = "\(node.name)/mul"
+            mul.op = "Mul"
+            mul.input = [node.input[0], "\(node.name)/scale"]
+            mul.attr["T"] = attrType(.dtFloat)
+            var bias = Tensorflow_NodeDef()
+            bias.name = node.name
+            bias.op = "BiasAdd"
+            bias.input = [mul.name, "\(node.name)/offset"]
+            bias.attr["T"] = attrType(.dtFloat)
+            bias.attr["data_format"] = attrString("NHWC")
+            let i = g.index(node.name)!
+            g.nodes[i] = bias
+            g.nodes.insert(mul, at: i)
+        }
+    }
+
+    /// Steps B and C: a per-channel constant Mul after a conv (with or without bias) is folded into
+    /// the weights and bias, and a following constant Add into the bias. Skipped when an
+    /// intermediate value is used elsewhere.
+    static func foldScales(_ g: inout GraphEdit, keep: Set<String>) {
+        var changed = true
+        while changed {
+            changed = false
+            for mul in g.nodes where mul.op == "Mul" && !keep.contains(mul.name) {
+                let ins = g.inputs(of: mul)
+                guard ins.count == 2 else { continue }
+                let (valueName, factorName) = g.constant(ins[1]) != nil ? (ins[0], ins[1]) : (ins[1], ins[0])
+                guard let factor = g.constant(factorName)?.floatValues(), var producer = g[valueName],
+                      g.uses(of: valueName).count == 1 else { continue }
+                // Optional bias between the conv and the Mul.
+                var biasNode: Tensorflow_NodeDef? = nil
+                if addOps.contains(producer.op) {
+                    let pin = g.inputs(of: producer)
+                    guard pin.count == 2, g.constant(pin[1]) != nil, let conv = g[pin[0]], g.uses(of: conv.name).count == 1 else { continue }
+                    biasNode = producer
+                    producer = conv
+                }
+                guard convOps.contains(producer.op), let wName = weightName(producer), let w = g.constant(wName),
+                      g.uses(of: wName).count == 1 else { continue }
+                let channels = outputChannels(producer, w.shape)
+                guard factor.count == 1 || factor.count == channels else { continue }
+                let f = { (c: Int) in factor.count == 1 ? factor[0] : factor[c] }
+                var weights = w.floatValues()
+                for k in weights.indices { weights[k] *= f(channelOf(producer, w.shape, k)) }
+                g.setConstant(wName, weights, shape: w.shape)
+                if let biasNode {
+                    let bName = g.inputs(of: biasNode)[1]
+                    let b = g.constant(bName)!
+                    guard g.uses(of: bName).count == 1 else { continue }
+                    let values = b.floatValues()
+                    g.setConstant(bName, values.indices.map { values[$0] * f($0 % max(values.count, 1)) }, shape: b.shape)
+                    g.replaceUses(of: mul.name, with: biasNode.name)
+                    g.remove(mul.name)
+                } else {
+                    // Mul directly on the conv: it becomes the conv's output; a following constant Add is the bias.
+                    g.replaceUses(of: mul.name, with: producer.name)
+                    g.remove(mul.name)
+                }
+                changed = true
+                break
+            }
+        }
+    }
+
+    static func weightName(_ conv: Tensorflow_NodeDef) -> String? {
+        let ins = conv.input.filter { !$0.hasPrefix("^") }
+        return ins.count >= 2 ? TensorName(ins[1]).node : nil
+    }
+
+    /// Number of output channels of a conv-like op with weights of `shape`.
+    static func outputChannels(_ conv: Tensorflow_NodeDef, _ shape: [Int]) -> Int {
+        switch conv.op {
+        case "Conv2D": shape.count == 4 ? shape[3] : 0
+        case "DepthwiseConv2dNative": shape.count == 4 ? shape[2] * shape[3] : 0
+        case "Conv2DBackpropInput": shape.count == 4 ? shape[2] : 0
+        default: shape.count == 2 ? ((conv.attr["transpose_b"]?.b ?? false) ? shape[0] : shape[1]) : 0
+        }
+    }
+
+    /// The output channel that flat weight index `k` contributes to.
+    static func channelOf(_ conv: Tensorflow_NodeDef, _ shape: [Int], _ k: Int) -> Int {
+        switch conv.op {
+        case "Conv2D": k % shape[3]
+        case "DepthwiseConv2dNative": k % (shape[2] * shape[3])
+        case "Conv2DBackpropInput": (k / shape[3]) % shape[2]
+        default: (conv.attr["transpose_b"]?.b ?? false) ? k / shape[1] : k % shape[1]
+        }
+    }
+}

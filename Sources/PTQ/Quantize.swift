@@ -1,0 +1,164 @@
+import Foundation
+import GraphIR
+import Quantizer
+import Runtime
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// Calibration, position adjustments and the written models.
+///
+/// Calibration runs the optimized graph in float (vaiq-build's design: statistics that do not
+/// depend on any bit width upstream, so one float pass serves a whole matrix) and takes, per
+/// quantized tensor, each batch's position with the tensor's method; the final position is the
+/// most frequent one, ties to the smallest (the reference's histogram rule). The reference
+/// instead feeds each batch's already-quantized activations forward during calibration, so a
+/// layer's statistics there include upstream quantization noise; positions can differ where a
+/// tensor's range sits at a power-of-two boundary.
+public enum PostTrainingQuantizer {
+    public struct Failure: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+
+    /// Positions of every tensor of `plan`: weights from their values, activations from `batches`.
+    public static func calibrate(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, outputNodes: [String], batches: [[String: Tensor]],
+                                 narrowActivations: Bool, threads: Int, path: String) throws -> QuantizePlan {
+        var plan = plan
+        let edit = GraphEdit(graph, path: path)
+        var activations: [String: Int] = [:]
+        for (i, t) in plan.tensors.enumerated() {
+            let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
+            if let constant = edit.constant(t.node) {
+                plan.tensors[i].position = q.position(constant.floatValues(), method: t.method)
+            } else {
+                activations[t.node] = i
+            }
+        }
+        let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
+                              options: PlanOptions(preserve: Set(activations.keys)))
+        var histograms = [PositionHistogram](repeating: PositionHistogram(), count: plan.tensors.count)
+        let tensors = plan.tensors
+        for batch in batches {
+            nonisolated(unsafe) var seen = Set<String>()
+            _ = try runtime.run(batch, threads: threads) { name, _, values in
+                guard let i = activations[name] else { return }
+                let t = tensors[i]
+                let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
+                histograms[i].add(q.position(Array(values), method: t.method))
+                seen.insert(name)
+            }
+            for name in activations.keys where !seen.contains(name) {
+                throw Failure(message: "\(path): node '\(name)' is to be quantized but calibration never computed it")
+            }
+        }
+        for (name, i) in activations {
+            guard let mode = histograms[i].mode else { throw Failure(message: "\(path): no calibration batch reached node '\(name)'") }
+            plan.tensors[i].position = mode
+        }
+        return plan
+    }
+
+    /// The position rules of spec section 5, in the reference's order: align_concat, align_pool,
+    /// shift_cut, shift_bias.
+    public static func adjust(_ plan: QuantizePlan, graph: Tensorflow_GraphDef, config: QuantizeConfig, outputNodes: [String]) -> QuantizePlan {
+        var plan = plan
+        let g = GraphEdit(graph, path: "")
+        func activation(_ node: String) -> Int? { plan.tensors.firstIndex { $0.node == node && $0.kind == .activation } }
+        func set(_ i: Int, _ position: Int, _ why: String) {
+            if plan.tensors[i].position != position {
+                plan.tensors[i].position = position
+                plan.tensors[i].adjustedBy.append(why)
+            }
+        }
+        if config.alignConcat != 2 {
+            for node in g.nodes where ["Concat", "ConcatV2"].contains(node.op) && (config.alignConcat == 0 || outputNodes.contains(node.name)) {
+                guard let c = activation(node.name), let p = plan.tensors[c].position else { continue }
+                for input in g.inputs(of: node).dropLast() {
+                    var cur: String? = input
+                    while let name = cur {
+                        if let i = activation(name) { set(i, p, "align_concat(\(node.name))") }
+                        guard let n = g[name], ["Reshape", "ExpandDims"].contains(n.op) else { break }
+                        cur = g.inputs(of: n).first
+                    }
+                }
+            }
+        }
+        if config.alignPool != 2 {
+            for node in g.nodes where node.op == "MaxPool" && (config.alignPool == 0 || outputNodes.contains(node.name)) {
+                guard let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: node).first,
+                      let i = activation(input) else { continue }
+                set(i, p, "align_pool(\(node.name))")
+            }
+        }
+        for group in plan.groups {
+            guard let ii = activation(group.input), let oi = activation(group.output), let wi = plan.index(of: group.weight),
+                  let ipos = plan.tensors[ii].position, let opos = plan.tensors[oi].position, let wpos = plan.tensors[wi].position else { continue }
+            if config.adjustShiftCut {
+                let cut = wpos + ipos - opos
+                if cut < 0 { set(wi, opos - ipos, "shift_cut(\(group.compute)) >= 0") }
+                if cut > 16 { set(wi, 16 + opos - ipos, "shift_cut(\(group.compute)) <= 16") }
+            }
+            guard config.adjustShiftBias == 1, let b = group.bias, let bi = plan.index(of: b), let bpos = plan.tensors[bi].position,
+                  let w = plan.tensors[wi].position else { continue }
+            let minShiftBias = min(0, (w + ipos - opos) - 16)
+            let shiftBias = w + ipos - bpos
+            if shiftBias < minShiftBias { set(bi, w + ipos - minShiftBias, "shift_bias(\(group.compute)) >= \(minShiftBias)") }
+            if shiftBias > 16 { set(bi, w + ipos - 16, "shift_bias(\(group.compute)) <= 16") }
+        }
+        return plan
+    }
+
+    /// `quantize_eval_model.pb`: the optimized graph with a FixNeuron (phase 1, its final position)
+    /// after every quantized tensor, consumers rewired to it, as vai_q_tensorflow writes it.
+    public static func evalModel(_ graph: Tensorflow_GraphDef, plan: QuantizePlan) -> Tensorflow_GraphDef {
+        var g = GraphEdit(graph, path: "")
+        for t in plan.tensors {
+            guard let at = g.index(t.node) else { continue }
+            var fix = Tensorflow_NodeDef()
+            fix.name = t.fixNeuronName
+            fix.op = "FixNeuron"
+            fix.input = [t.node]
+            fix.attr["T"] = attrType(.dtFloat)
+            fix.attr["bit_width"] = attrInt(t.bitWidth)
+            fix.attr["method"] = attrInt(t.method.rawValue)
+            fix.attr["mode"] = attrInt(t.mode.rawValue)
+            fix.attr["phase"] = attrInt(1)
+            fix.attr["output_dir"] = attrString("")
+            fix.attr["quantize_pos"] = attrInt(t.position ?? 0)
+            g.replaceUses(of: t.node, with: fix.name)
+            g.nodes.insert(fix, at: at + 1)
+        }
+        return g.graphDef
+    }
+
+    /// The same model in stock TensorFlow ops: weights and biases stored already quantized
+    /// (round half away from zero, as FixNeuron does), activations through
+    /// FakeQuantWithMinMaxVars with min = qmin * 2^-p and max = qmax * 2^-p, whose round-half-up
+    /// equals the DPU's activation rounding (to within one step where float32 subtraction rounds).
+    public static func stockModel(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, narrowActivations: Bool) -> Tensorflow_GraphDef {
+        var g = GraphEdit(graph, path: "")
+        for t in plan.tensors {
+            guard let at = g.index(t.node), let p = t.position else { continue }
+            let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
+            if let constant = g.constant(t.node), t.kind != .activation {
+                g.setConstant(t.node, q.quantize(constant.floatValues(), position: p), shape: constant.shape)
+                continue
+            }
+            let step = Float(sign: .plus, exponent: -p, significand: 1)
+            let name = t.fixNeuronName
+            g.replaceUses(of: t.node, with: name)
+            var fake = Tensorflow_NodeDef()
+            fake.name = name
+            fake.op = "FakeQuantWithMinMaxVars"
+            fake.input = [t.node, "\(name)/min", "\(name)/max"]
+            fake.attr["num_bits"] = attrInt(t.bitWidth)
+            fake.attr["narrow_range"] = attrBool(narrowActivations)
+            g.nodes.insert(fake, at: at + 1)
+            g.addConstant("\(name)/min", [q.integerRange.lowerBound * step], shape: [], before: at + 1)
+            g.addConstant("\(name)/max", [q.integerRange.upperBound * step], shape: [], before: at + 2)
+        }
+        return g.graphDef
+    }
+}
