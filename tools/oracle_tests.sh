@@ -65,5 +65,11 @@ for model in mobilenet_v2 resnet50; do
              && '$PY' -c 'import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); e = abs(a - b).max() / abs(b).max(); print(\"relative error\", e); sys.exit(e > 1e-4)' $OUT/$model.npy $KERAS/${model}_logits_b8.npy"
 done
 
+# Post-training quantization: TensorFlow runs the stock-TF variant of each quantized fixture model
+# (and the digits example) and gets vaiq-build's own simulation of quantize_eval_model.pb to
+# within one step of the output's fix position.
+check "quantize: stock-TF models equal vaiq-build's quantized simulation within 1 LSB (32 models)" \
+  "$PY" tools/quantize_oracle.py "$VAIQ" Tests/Fixtures/ops examples/digits "$OUT/quantize"
+
 echo "oracle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -133,7 +133,8 @@ public enum Locator {
                 matches.append(Match(name: "array", isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
             }
         }
-        for node in g.nodes where ["ResizeBilinear", "ResizeNearestNeighbor", "DepthToSpace"].contains(node.op) {
+        // A LeakyRelu op on its own (fused_leakyrelu): output quantized, alpha stays an attribute.
+        for node in g.nodes where ["ResizeBilinear", "ResizeNearestNeighbor", "DepthToSpace", "LeakyRelu"].contains(node.op) {
             matches.append(Match(name: "resize", isCompute: false, owned: [node.name], inputs: [g.inputs(of: node)[0]],
                                  quantize: [(node.name, .activation, .activation)], group: nil))
         }
