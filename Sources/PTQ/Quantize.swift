@@ -6,6 +6,12 @@ import TFProto
 import TensorFlowIO
 import Tensors
 
+/// Per node, one `BatchStatistics` per calibration batch.
+public struct CalibrationStatistics: Sendable, Codable, Equatable {
+    public var batches: Int
+    public var tensors: [String: [BatchStatistics]]
+}
+
 /// Calibration, position adjustments and the written models.
 ///
 /// Calibration runs the optimized graph in float (vaiq-build's design: statistics that do not
@@ -21,41 +27,40 @@ public enum PostTrainingQuantizer {
         public var description: String { message }
     }
 
-    /// Positions of every tensor of `plan`: weights from their values, activations from `batches`.
-    public static func calibrate(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, outputNodes: [String], batches: [[String: Tensor]],
-                                 narrowActivations: Bool, threads: Int, path: String) throws -> QuantizePlan {
+    /// Float calibration: every node's output in every batch, summarized as `BatchStatistics`
+    /// (enough for any bit width, method and activation range). Fusion is off so every
+    /// intermediate value is seen; the result does not depend on any strategy.
+    public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
+                                 threads: Int, path: String) throws -> CalibrationStatistics {
+        let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)), options: PlanOptions(fuse: false))
+        var statistics = CalibrationStatistics(batches: batches.count, tensors: [:])
+        for batch in batches {
+            nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
+            _ = try runtime.run(batch, threads: threads) { name, _, values in seen[name] = BatchStatistics(values) }
+            for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
+        }
+        return statistics
+    }
+
+    /// Final positions: weights and biases from their values (the reference's exact search),
+    /// activations as the most frequent per-batch position (ties to the smallest).
+    public static func positions(_ plan: QuantizePlan, graph: Tensorflow_GraphDef, statistics: CalibrationStatistics,
+                                 narrowActivations: Bool, path: String) throws -> QuantizePlan {
         var plan = plan
         let edit = GraphEdit(graph, path: path)
-        var activations: [String: Int] = [:]
         for (i, t) in plan.tensors.enumerated() {
-            let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
             if let constant = edit.constant(t.node) {
-                plan.tensors[i].position = q.position(constant.floatValues(), method: t.method)
-            } else {
-                activations[t.node] = i
-            }
-        }
-        let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
-                              options: PlanOptions(preserve: Set(activations.keys)))
-        var histograms = [PositionHistogram](repeating: PositionHistogram(), count: plan.tensors.count)
-        let tensors = plan.tensors
-        for batch in batches {
-            nonisolated(unsafe) var seen = Set<String>()
-            _ = try runtime.run(batch, threads: threads) { name, _, values in
-                guard let i = activations[name] else { return }
-                let t = tensors[i]
                 let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
-                histograms[i].add(q.position(Array(values), method: t.method))
-                seen.insert(name)
+                plan.tensors[i].position = q.position(constant.floatValues(), method: t.method)
+                continue
             }
-            for name in activations.keys where !seen.contains(name) {
-                throw Failure(message: "\(path): node '\(name)' is to be quantized but calibration never computed it")
+            guard let batches = statistics.tensors[t.node], !batches.isEmpty else {
+                throw Failure(message: "\(path): node '\(t.node)' is to be quantized but calibration never computed it")
             }
-        }
-        for (name, i) in activations {
-            guard let mode = histograms[i].mode else { throw Failure(message: "\(path): no calibration batch reached node '\(name)'") }
-            plan.tensors[i].position = mode
+            var histogram = PositionHistogram()
+            for b in batches { histogram.add(b.position(bits: t.bitWidth, method: t.method, narrow: narrowActivations)) }
+            plan.tensors[i].position = histogram.mode
         }
         return plan
     }

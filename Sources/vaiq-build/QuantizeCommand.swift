@@ -101,8 +101,10 @@ struct QuantizeCommand: ParsableCommand {
         let batches = try calibrationBatches(inputs)
         let located = Locator.locate(optimized, config)
         let calibrated = try failing {
-            try PostTrainingQuantizer.calibrate(optimized, plan: located, outputNodes: outputs, batches: batches,
-                                                narrowActivations: narrow, threads: jobs, path: inputFrozenGraph)
+            let statistics = try PostTrainingQuantizer.calibrate(optimized, outputNodes: outputs, batches: batches, threads: jobs,
+                                                                 path: inputFrozenGraph)
+            return try PostTrainingQuantizer.positions(located, graph: optimized, statistics: statistics, narrowActivations: narrow,
+                                                       path: inputFrozenGraph)
         }
         let plan = PostTrainingQuantizer.adjust(calibrated, graph: optimized, config: config, outputNodes: outputs)
         try failing {

@@ -7,8 +7,8 @@
 bPlaceholder*
 dtype0*
 shape:
-
-AddAddV2ab*
+
+AddAddab*
 T0
 
 yIdentityAdd*

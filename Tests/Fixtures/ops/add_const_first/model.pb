@@ -7,8 +7,8 @@
 ConstConst*
 dtype0*!
 valueB"ný8¿×¾K¿ÛTM¿
-
-AddAddV2Constx*
+
+AddAddConstx*
 T0
 
 yIdentityAdd*

@@ -1,0 +1,110 @@
+/// What float calibration keeps of one activation tensor in one batch, enough to choose its
+/// position for any bit width (1-16), any method, and either activation range (DEFAULT or
+/// DPUCADF8H) without running the model again:
+///
+/// - min and max give the non-overflow position p0(b) of every bit width b (method 0);
+/// - for methods 1/2 the squared error of each candidate p0(b) ... p0(b)+4 is kept for every b,
+///   for both ranges. All of them come from one pass per distinct candidate position: values are
+///   bucketed by the bit length of their rounded integer, and since every clipping threshold
+///   (2^(b-1) - 1 above, -2^(b-1) or -(2^(b-1) - 1) below) falls on a bucket boundary, each
+///   bucket's count, sum and sum of squares give the clipped error, and its summed rounding
+///   error the rest, exactly.
+///
+/// Errors are summed in Double (the reference sums float32 in element order); the two can only
+/// disagree when two candidates' errors are equal to within float32 rounding.
+public struct BatchStatistics: Sendable, Codable, Equatable {
+    public let min: Float
+    public let max: Float
+    /// errors[b - 1] = squared errors of positions p0(b) ... p0(b)+4 (empty when p0 is the all-zero sentinel).
+    public let errors: [[Double]]
+    /// The same with activations saturating at -(2^(b-1) - 1) (DPUCADF8H).
+    public let narrowErrors: [[Double]]
+
+    public static let maxBits = 16
+
+    public init(_ values: UnsafeBufferPointer<Float>) {
+        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+        for v in values {
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
+        }
+        min = lo
+        max = hi
+        var byPosition: [Int: Buckets] = [:]
+        var errors: [[Double]] = [], narrow: [[Double]] = []
+        for b in 1...Self.maxBits {
+            let p0 = Pof2Quantizer(bitWidth: b, mode: .activation).nonOverflowPosition(min: lo, max: hi)
+            guard p0 != Pof2Quantizer.allZeroPosition else {
+                errors.append([]); narrow.append([])
+                continue
+            }
+            var e: [Double] = [], n: [Double] = []
+            for p in p0...(p0 + 4) {
+                if byPosition[p] == nil { byPosition[p] = Buckets(values, position: p) }
+                e.append(byPosition[p]!.squaredError(bits: b, narrow: false))
+                n.append(byPosition[p]!.squaredError(bits: b, narrow: true))
+            }
+            errors.append(e)
+            narrow.append(n)
+        }
+        self.errors = errors
+        narrowErrors = narrow
+    }
+
+    /// The position of this batch for `bits` and `method` (activation rounding), as
+    /// `Pof2Quantizer.position` would choose it from the values.
+    public func position(bits: Int, method: PositionMethod, narrow: Bool) -> Int {
+        let p0 = Pof2Quantizer(bitWidth: bits, mode: .activation).nonOverflowPosition(min: min, max: max)
+        if method == .nonOverflow || p0 == Pof2Quantizer.allZeroPosition { return p0 }
+        let table = (narrow ? narrowErrors : errors)[bits - 1]
+        var best = 0
+        for k in 1..<table.count where table[k] < table[best] { best = k }   // strict: ties keep the smaller position
+        return p0 + best
+    }
+
+    /// Per-bucket sums at one position. Positive integers k go to bucket bitLength(k) (0 for k = 0);
+    /// negative ones to `exact[j]` when |k| = 2^j and to `between[j]` when 2^j < |k| < 2^(j+1).
+    /// The last bucket of each kind collects everything beyond 2^16.
+    struct Buckets {
+        struct Sums { var n = 0.0, sum = 0.0, squares = 0.0, rounding = 0.0 }
+        var positive = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
+        var exact = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
+        var between = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
+        let step: Double
+
+        init(_ values: UnsafeBufferPointer<Float>, position p: Int) {
+            let q = Pof2Quantizer(bitWidth: 32, mode: .activation)
+            step = Double(Pof2Quantizer.step(p))
+            let top = BatchStatistics.maxBits + 1
+            for v in values {
+                let k = q.integer(v, position: p)   // DPU rounding; 32-bit range never clips here
+                let x = Double(v)
+                let d = Double(k) * step - x
+                func add(_ s: inout Sums) {
+                    s.n += 1; s.sum += x; s.squares += x * x; s.rounding += d * d
+                }
+                if k >= 0 {
+                    let bits = k < 1 ? 0 : Swift.min(Int(Float(k).exponent) + 1, top)
+                    add(&positive[bits])
+                } else {
+                    let m = -k
+                    let j = Swift.min(Int(m.exponent), top)
+                    if j < top && m == Float(sign: .plus, exponent: j, significand: 1) { add(&exact[j]) } else { add(&between[j]) }
+                }
+            }
+        }
+
+        /// Sum of squared errors at this position with a `bits`-wide integer range.
+        func squaredError(bits b: Int, narrow: Bool) -> Double {
+            let qmax = Double((1 << (b - 1)) - 1) * step
+            let qmin = (narrow ? -Double((1 << (b - 1)) - 1) : -Double(1 << (b - 1))) * step
+            func clipped(_ s: Sums, to c: Double) -> Double { s.n * c * c - 2 * c * s.sum + s.squares }
+            var total = 0.0
+            for (j, s) in positive.enumerated() where s.n > 0 { total += j >= b ? clipped(s, to: qmax) : s.rounding }
+            // |k| = 2^j clips when 2^j > 2^(b-1) (or >= in the narrow range); 2^j < |k| < 2^(j+1) when 2^(j+1) > 2^(b-1) + 1.
+            for (j, s) in exact.enumerated() where s.n > 0 { total += (j > b - 1 || (narrow && j == b - 1)) ? clipped(s, to: qmin) : s.rounding }
+            for (j, s) in between.enumerated() where s.n > 0 { total += j >= b - 1 ? clipped(s, to: qmin) : s.rounding }
+            return total
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Quantizer
+import XCTest
+
+/// Positions chosen from the kept statistics equal the positions chosen from the values
+/// themselves, for every bit width, method and activation range.
+final class ActivationStatisticsTests: XCTestCase {
+    func testStatisticsChooseThePositionsTheValuesWould() {
+        var state: UInt64 = 42
+        func uniform() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24)
+        }
+        var mismatches: [String] = []
+        for trial in 0..<40 {
+            let n = 50 + trial * 37
+            let scale = Float(1 << (trial % 9)) / 16
+            // Skewed, signed, with outliers and exact ties on the grid.
+            var values = (0..<n).map { _ in (uniform() * 2 - 1) * scale * (uniform() < 0.05 ? 8 : 1) }
+            if trial % 5 == 0 { values = values.map { ($0 * 64).rounded() / 64 } }
+            if trial % 7 == 0 { values = values.map { max($0, 0) } }
+            let stats = values.withUnsafeBufferPointer { BatchStatistics($0) }
+            for bits in 2...16 {
+                for method in [PositionMethod.nonOverflow, .minDiffs] {
+                    for narrow in [false, true] {
+                        let expected = Pof2Quantizer(bitWidth: bits, mode: .activation, narrowActivations: narrow).position(values, method: method)
+                        let got = stats.position(bits: bits, method: method, narrow: narrow)
+                        if got != expected { mismatches.append("trial \(trial) bits \(bits) \(method) narrow \(narrow): \(got) vs \(expected)") }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, [])
+    }
+
+    func testAllZeroTensorKeepsTheSentinel() {
+        let stats = [Float](repeating: 0, count: 10).withUnsafeBufferPointer { BatchStatistics($0) }
+        XCTAssertEqual(stats.position(bits: 8, method: .minDiffs, narrow: false), 127)
+    }
+}
