@@ -48,7 +48,7 @@ let package = Package(
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The only bridge between the halves: manifests -> stages wrapping the TensorFlow/quantizer passes.
-        .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO"]),
+        .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto"]),
         // The command-line tool: swift-argument-parser commands, a few lines each.
         .executableTarget(name: "vaiq-build", dependencies: [
             "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "GraphIR", "Runtime", "PTQ", "Quantizer",

@@ -20,10 +20,11 @@ public struct Materialization: Sendable, Equatable {
 /// Turns a repository's manifests into stages and targets. This is the only module that knows
 /// both the build engine and the TensorFlow/quantizer passes.
 ///
-/// Today: every model with a checkpoint gets `freeze/<model>`, materialized as
-/// `build/<model>/frozen_graph.pb`, and is a target named after the model. The matrix cells
-/// (`<build>/<strategy>/<target>`) are validated and listed; their quantize chain is added by the
-/// quantizer stages.
+/// Every model with a checkpoint gets `freeze/<model>`, materialized as
+/// `build/<model>/frozen_graph.pb`, and is a target named after the model. Every matrix cell
+/// (`<build>/<strategy>/<target>`) is a target whose chain optimize -> calibrate -> quantize
+/// (`StagePlanner`) writes `build/<cell>/quantize_eval_model[_<suffix>].pb`, its stock-TensorFlow
+/// twin and `quant_info.json`. (deploy is declared but not built yet.)
 public struct Pipeline: Sendable {
     public let root: String
     public let manifest: Manifest
@@ -59,6 +60,19 @@ public struct Pipeline: Sendable {
             targets.append(BuildTarget(name: model.name, stages: [freeze.id],
                                        outputs: [Materialization(stage: freeze.id, output: "frozen_graph.pb",
                                                                  path: "build/\(model.name)/frozen_graph.pb")]))
+        }
+        let built: Set<String> = ["optimize", "calibrate", "quantize"]
+        var planned: [StageID: PlannedStage] = [:]
+        for declaration in StagePlanner.declarations(for: manifest, suffixes: suffixes) where built.contains(declaration.kind) {
+            planned[declaration.id] = PlannedStage(declaration: declaration)
+        }
+        stages += planned.keys.sorted().map { planned[$0]! }
+        for cell in manifest.cells {
+            guard let quantize = planned[StageID("quantize/\(cell.name)")] else { continue }
+            targets.append(BuildTarget(name: cell.name, stages: [quantize.id],
+                                       outputs: quantize.declaration.materialize.sorted { $0.key < $1.key }.map {
+                                           Materialization(stage: quantize.id, output: $0.key, path: $0.value)
+                                       }))
         }
         self.stages = stages
         self.targets = targets

@@ -69,6 +69,7 @@ public enum StagePlanner {
                                         inputs: ["graph": .output(optimize, "optimized_graph.pb"),
                                                  "statistics": .output(calibrate, "statistics")],
                                         materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
+                                                      "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
                                                       OutputNames.quantInfo: "\(folder)/\(OutputNames.quantInfo)"])
             let deploy = StageID("deploy/\(cell.name)")
             out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields),

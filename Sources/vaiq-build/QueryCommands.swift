@@ -95,7 +95,7 @@ struct Targets: ParsableCommand {
         }
         print("targets:")
         printTable(pipeline.targets.map { [$0.name, $0.outputs.map(\.path).joined(separator: ", ")] }, header: ["name", "outputs"])
-        print("\nmatrix cells (validated; built by the quantize stages):")
+        print("\nmatrix cells:")
         printTable(pipeline.manifest.cells.map { [$0.name, $0.model, $0.strategyName, $0.target] },
                    header: ["name", "model", "strategy", "target"])
     }

@@ -15,7 +15,7 @@ final class BuildCLITests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
 
-    private func manifest(output: String) throws {
+    private func manifest(output: String, w4Bits: Int = 4) throws {
         try """
             models:
               allops:
@@ -25,10 +25,12 @@ final class BuildCLITests: XCTestCase {
                 output_nodes: [\(output)]
             calibration:
               calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
+            strategies:
+              w4a8: {extends: pof2s, weight_bit: \(w4Bits)}
             builds:
               - model: allops
                 calibration: calib
-                matrix: {strategy: [pof2s, fs], target: [DPUCZDX8G, DPUCADF8H]}
+                matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}
 
             """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
     }
@@ -38,13 +40,19 @@ final class BuildCLITests: XCTestCase {
     func testBuildThenNoOpThenCheckpointSwitch() throws {
         let first = try CLITests.run(["all", "-C", repo, "-j2"])
         XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stdout.hasPrefix("[1/1] ran freeze/allops ("), first.stdout)
+        XCTAssertTrue(first.stdout.hasPrefix("[1/7] ran freeze/allops ("), first.stdout)
+        for stage in ["optimize/allops/", "calibrate/allops/calib/", "quantize/allops/pof2s/DPUCZDX8G", "quantize/allops/w4a8/DPUCADF8H"] {
+            XCTAssertTrue(first.stdout.contains("ran \(stage)"), first.stdout)
+        }
         XCTAssertTrue(first.stdout.contains("updated build/allops/frozen_graph.pb"), first.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/frozen_graph.pb"))
+        for file in ["quantize_eval_model_2.pb", "quantize_eval_model_tf_2.pb", "quant_info.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/w4a8/DPUCADF8H/\(file)"), file)
+        }
 
         let noop = try CLITests.run(["all", "-C", repo])
         XCTAssertEqual(noop.status, 0)
-        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (1 stages up to date, "), noop.stdout)
+        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (7 stages up to date, "), noop.stdout)
 
         // The same bytes rewritten: nothing reruns.
         let index = "\(repo)/models/allops/train_dir/model.ckpt-2.index"
@@ -67,12 +75,30 @@ final class BuildCLITests: XCTestCase {
             """)
         let dry = try vaiq("-n")
         XCTAssertTrue(dry.stdout.contains("would run freeze/allops"), dry.stdout)
-        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 1 of 1 stages would run\n"), dry.stdout)
+        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 7 of 7 stages would run\n"), dry.stdout)
         let rebuilt = try vaiq("--json")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["ran"] as? Int, 1)
+        XCTAssertEqual(json["ran"] as? Int, 7)
         XCTAssertEqual(json["ok"] as? Bool, true)
-        XCTAssertEqual(try vaiq("status").stdout, "  target  state\n  allops  up to date\n")
+        XCTAssertEqual(try vaiq("status").stdout, """
+              target                  state
+              allops                  up to date
+              allops/pof2s/DPUCADF8H  up to date
+              allops/pof2s/DPUCZDX8G  up to date
+              allops/w4a8/DPUCADF8H   up to date
+              allops/w4a8/DPUCZDX8G   up to date
+
+            """)
+    }
+
+    func testWeightBitChangeRerunsOnlyThatStrategysQuantizeStages() throws {
+        XCTAssertEqual(try vaiq("all", "-j2").status, 0)
+        try manifest(output: "logits", w4Bits: 3)
+        let r = try vaiq("all", "--explain", "-j1")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("vaiq-build: 2 ran, 5 cached;"), r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 2, r.stdout)
+        XCTAssertFalse(r.stdout.contains("ran calibrate/") || r.stdout.contains("ran freeze/") || r.stdout.contains("ran optimize/"), r.stdout)
     }
 
     func testParameterChangeIsExplained() throws {
@@ -94,7 +120,8 @@ final class BuildCLITests: XCTestCase {
     func testUnknownTargetAndBadJobs() throws {
         let r = try vaiq("nope*")
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "error: no target matches 'nope*'; targets: allops\n")
+        XCTAssertEqual(r.stderr, "error: no target matches 'nope*'; targets: allops, allops/pof2s/DPUCADF8H, allops/pof2s/DPUCZDX8G, "
+                       + "allops/w4a8/DPUCADF8H, allops/w4a8/DPUCZDX8G\n")
         XCTAssertEqual(try vaiq("all", "-j0").status, 2)
     }
 
@@ -130,7 +157,7 @@ final class BuildCLITests: XCTestCase {
 
     func testTargetsListsMatrixCellsAndGraphIsDot() throws {
         let t = try vaiq("targets")
-        XCTAssertTrue(t.stdout.contains("allops/fs/DPUCADF8H"), t.stdout)
+        XCTAssertTrue(t.stdout.contains("allops/w4a8/DPUCADF8H   build/allops/w4a8/DPUCADF8H/quant_info.json, "), t.stdout)
         XCTAssertTrue(t.stdout.contains("allops/pof2s/DPUCZDX8G"), t.stdout)
         let g = try vaiq("graph", "--dot")
         XCTAssertTrue(g.stdout.hasPrefix("digraph vaiq_build {"), g.stdout)

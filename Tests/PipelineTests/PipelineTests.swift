@@ -34,7 +34,8 @@ final class PipelineTests: XCTestCase {
 
     func testFreezeReadsTheGraphEveryShardAndOnlyItsOwnParameters() throws {
         let pipeline = try Pipeline(root: repo)
-        XCTAssertEqual(pipeline.stages.map(\.id), [StageID("freeze/sharded")])
+        XCTAssertEqual(pipeline.stages.map(\.id.rawValue), ["freeze/sharded", "calibrate/sharded/c/a561b688", "optimize/sharded/a561b688",
+                                                          "quantize/sharded/pof2s/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
         let freeze = pipeline.stages[0]
         XCTAssertEqual(freeze.inputs, [
             "graph": .file("models/sharded/inference_graph.pb"),
@@ -45,7 +46,13 @@ final class PipelineTests: XCTestCase {
         // Bit widths, strategies and targets never reach freeze.
         XCTAssertEqual(Set(freeze.parameters.keys), ["output_nodes", "graph_format"])
         XCTAssertEqual(pipeline.manifest.cells.map(\.name), ["sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
-        XCTAssertEqual(pipeline.targets.map(\.name), ["sharded"])
+        XCTAssertEqual(pipeline.targets.map(\.name), ["sharded", "sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
+        // One optimize and one float calibration serve both strategies; weight_bit reaches only quantize.
+        let byKind = Dictionary(grouping: pipeline.stages, by: \.kind)
+        XCTAssertEqual(byKind["calibrate"]?.count, 1)
+        XCTAssertEqual(Set(byKind["calibrate"]![0].parameters.keys), ["batch_size", "calib_iter"])
+        XCTAssertFalse(byKind["optimize"]![0].parameters.keys.contains("weight_bit"))
+        XCTAssertEqual(byKind["quantize"]?.map { $0.parameters["weight_bit"] }, [.int(8), .int(4)])
     }
 
     func testFreezeStageRunsThroughTheEngine() throws {
@@ -109,9 +116,9 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(glob("*", matches: ""))
         let pipeline = try Pipeline(root: repo)
         XCTAssertThrowsError(try pipeline.targets(matching: ["x*"])) {
-            XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded")
+            XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded, sharded/pof2s/DPUCZDX8G, sharded/w4/DPUCZDX8G")
         }
-        XCTAssertEqual(try pipeline.targets(matching: ["all"]).map(\.name), ["sharded"])
+        XCTAssertEqual(try pipeline.targets(matching: ["*/w4/*"]).map(\.name), ["sharded/w4/DPUCZDX8G"])
     }
 }
 

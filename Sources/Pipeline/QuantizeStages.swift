@@ -1,0 +1,163 @@
+import BuildCore
+import FileIO
+import Foundation
+import PTQ
+import Quantizer
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// The stages of a matrix cell's chain after freeze, each a thin wrapper of a PTQ pass. A stage
+/// reads exactly the parameters of its declaration (see `StagePlanner`), which are its key.
+struct PlannedStage: Stage {
+    let declaration: StagePlanner.Declaration
+    var id: StageID { declaration.id }
+    var kind: String { declaration.kind }
+    let version = 1
+    var parameters: [String: ParameterValue] { declaration.parameters }
+    var inputs: [String: StageInput] { declaration.inputs }
+    var outputNames: [String] {
+        switch kind {
+        case "optimize": ["optimized_graph.pb"]
+        case "calibrate": ["statistics"]
+        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo]
+        }
+    }
+    var maxThreads: Int { kind == "calibrate" ? 64 : 1 }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let p = Parameters(values: parameters, stage: id)
+        switch kind {
+        case "optimize":
+            if p.bool("do_cle") { throw Failure(description: "\(id): do_cle (cross-layer equalization) is not implemented yet; set do_cle: false") }
+            let path = context.inputPaths["graph"]!
+            let graph = try GraphDefIO.read(path)
+            let optimized = try Optimizer.optimize(graph, OptimizeOptions(inputNodes: p.strings("input_nodes"), outputNodes: p.strings("output_nodes"),
+                                                                          inputShapes: p.shapes("input_shapes")), path: path)
+            return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path)]
+        case "calibrate":
+            let path = context.inputPaths["graph"]!
+            let graph = try GraphDefIO.read(path)
+            let outputs = Self.outputNodes(of: graph)
+            let batches = try Self.batches(context.inputPaths, batchSize: p.int("batch_size"), iterations: p.int("calib_iter"))
+            let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: outputs, batches: batches,
+                                                                 threads: context.threadBudget, path: path)
+            return ["statistics": try Self.json(statistics)]
+        default:
+            let scheme = p.string("quantize_scheme") ?? "pof2s"
+            guard scheme.hasPrefix("pof2s") else {
+                throw Failure(description: "\(id): quantize_scheme \(scheme) (float scales) is not implemented yet; use a pof2s strategy")
+            }
+            let path = context.inputPaths["graph"]!
+            let graph = try GraphDefIO.read(path)
+            let statistics = try JSONDecoder().decode(CalibrationStatistics.self,
+                                                      from: Data(try FileIO.read(context.inputPaths["statistics"]!)))
+            let config = try p.quantizeConfig()
+            let narrow = p.string("arch_type") == "DPUCADF8H"
+            let outputs = Self.outputNodes(of: graph)
+            let located = Locator.locate(graph, config)
+            let positioned = try PostTrainingQuantizer.positions(located, graph: graph, statistics: statistics, narrowActivations: narrow, path: path)
+            let plan = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+            return [
+                "quantize_eval_model.pb": try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(graph, plan: plan), path: path),
+                "quantize_eval_model_tf.pb": try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(graph, plan: plan, narrowActivations: narrow),
+                                                                      path: path),
+                OutputNames.quantInfo: try Self.json(plan),
+            ]
+        }
+    }
+
+    /// The optimized graph's sinks are its output nodes (partitioning kept nothing else).
+    static func outputNodes(of graph: Tensorflow_GraphDef) -> [String] {
+        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
+        return graph.node.filter { !consumed.contains($0.name) && !["Const", "Placeholder", "NoOp"].contains($0.op) }.map(\.name)
+    }
+
+    static func json<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(value)) + [0x0A]
+    }
+
+    /// `calib_iter` batches of `batch_size` rows from each `data:<node>` input.
+    static func batches(_ paths: [String: String], batchSize: Int, iterations: Int) throws -> [[String: Tensor]] {
+        var arrays: [String: Tensor] = [:]
+        for (key, path) in paths where key.hasPrefix("data:") {
+            arrays[String(key.dropFirst(5))] = try NPY.decode(try FileIO.read(path), name: path)
+        }
+        let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
+        let count = min(iterations, rows / max(batchSize, 1))
+        guard count >= 1 else {
+            throw Failure(description: "calibration data has \(rows) rows, fewer than one batch of \(batchSize)")
+        }
+        return (0..<count).map { b in
+            arrays.mapValues { t in
+                let values = t.floatValues(), per = t.elementCount / max(t.shape[0], 1)
+                return Tensor(Array(values[(b * batchSize * per)..<((b + 1) * batchSize * per)]), shape: [batchSize] + t.shape.dropFirst())
+            }
+        }
+    }
+}
+
+/// Typed reads of a stage's canonical parameters.
+struct Parameters {
+    let values: [String: ParameterValue]
+    let stage: StageID
+
+    func int(_ key: String, default value: Int = 0) -> Int {
+        switch values[key] {
+        case let .int(i)?: i
+        case let .bool(b)?: b ? 1 : 0
+        case let .double(d)?: Int(d)
+        default: value
+        }
+    }
+    func bool(_ key: String) -> Bool {
+        switch values[key] {
+        case let .bool(b)?: b
+        case let .int(i)?: i != 0
+        default: false
+        }
+    }
+    func string(_ key: String) -> String? { if case let .string(s)? = values[key] { s } else { nil } }
+    func strings(_ key: String) -> [String] {
+        guard case let .list(items)? = values[key] else { return [] }
+        return items.compactMap { if case let .string(s) = $0 { s } else { nil } }
+    }
+    func shapes(_ key: String) -> [[Int]] {
+        guard case let .list(items)? = values[key] else { return [] }
+        return items.map { item in
+            guard case let .list(dims) = item else { return [] }
+            return dims.map { if case let .int(d) = $0 { d } else { -1 } }
+        }
+    }
+    func intMap(_ key: String) -> [String: Int] {
+        guard case let .map(entries)? = values[key] else { return [:] }
+        return entries.compactMapValues { if case let .int(i) = $0 { i } else { nil } }
+    }
+
+    func quantizeConfig() throws -> QuantizeConfig {
+        var c = QuantizeConfig()
+        c.weightBit = int("weight_bit", default: 8)
+        c.activationBit = int("activation_bit", default: 8)
+        guard let method = PositionMethod(rawValue: int("method", default: 1)) else {
+            throw PlannedStage.Failure(description: "\(stage): method must be 0, 1 or 2")
+        }
+        guard (1...16).contains(c.weightBit), (1...16).contains(c.activationBit) else {
+            throw PlannedStage.Failure(description: "\(stage): weight_bit and activation_bit must be 1-16")
+        }
+        c.method = method
+        c.nodesBit = intMap("nodes_bit")
+        c.nodesMethod = intMap("nodes_method")
+        c.ignoreNodes = Set(strings("ignore_nodes"))
+        c.alignConcat = int("align_concat")
+        c.alignPool = int("align_pool")
+        c.adjustShiftCut = int("adjust_shift_cut", default: 1) != 0
+        c.adjustShiftBias = min(int("adjust_shift_bias", default: 1), 1)
+        return c
+    }
+}
