@@ -24,6 +24,7 @@ public enum OutputNames {
     /// The stock-TensorFlow twin of the eval model (vaiq-build's own addition).
     public static func stockModel(suffix: String?) -> String { name("quantize_eval_model_tf", suffix) }
     public static let quantInfo = "quant_info.json"
+    public static let metrics = "metrics.json"
 
     private static func name(_ base: String, _ suffix: String?) -> String {
         suffix.map { "\(base)_\($0).pb" } ?? "\(base).pb"

@@ -61,7 +61,7 @@ public struct Pipeline: Sendable {
                                        outputs: [Materialization(stage: freeze.id, output: "frozen_graph.pb",
                                                                  path: "build/\(model.name)/frozen_graph.pb")]))
         }
-        let built: Set<String> = ["optimize", "calibrate", "quantize"]
+        let built: Set<String> = ["optimize", "calibrate", "quantize", "evaluate"]
         var planned: [StageID: PlannedStage] = [:]
         for declaration in StagePlanner.declarations(for: manifest, suffixes: suffixes) where built.contains(declaration.kind) {
             planned[declaration.id] = PlannedStage(declaration: declaration)
@@ -69,9 +69,12 @@ public struct Pipeline: Sendable {
         stages += planned.keys.sorted().map { planned[$0]! }
         for cell in manifest.cells {
             guard let quantize = planned[StageID("quantize/\(cell.name)")] else { continue }
-            targets.append(BuildTarget(name: cell.name, stages: [quantize.id],
-                                       outputs: quantize.declaration.materialize.sorted { $0.key < $1.key }.map {
-                                           Materialization(stage: quantize.id, output: $0.key, path: $0.value)
+            let chain = [quantize] + (planned[StageID("evaluate/\(cell.name)")].map { [$0] } ?? [])
+            targets.append(BuildTarget(name: cell.name, stages: chain.map(\.id),
+                                       outputs: chain.flatMap { stage in
+                                           stage.declaration.materialize.sorted { $0.key < $1.key }.map {
+                                               Materialization(stage: stage.id, output: $0.key, path: $0.value)
+                                           }
                                        }))
         }
         self.stages = stages

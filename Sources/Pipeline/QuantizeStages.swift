@@ -20,10 +20,11 @@ struct PlannedStage: Stage {
         switch kind {
         case "optimize": ["optimized_graph.pb"]
         case "calibrate": ["statistics"]
+        case "evaluate": [OutputNames.metrics]
         default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo]
         }
     }
-    var maxThreads: Int { kind == "calibrate" ? 64 : 1 }
+    var maxThreads: Int { ["calibrate", "evaluate"].contains(kind) ? 64 : 1 }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -47,6 +48,16 @@ struct PlannedStage: Stage {
             let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: outputs, batches: batches,
                                                                  threads: context.threadBudget, path: path)
             return ["statistics": try Self.json(statistics)]
+        case "evaluate":
+            let batches = try Self.batches(context.inputPaths, batchSize: p.int("batch_size", default: 50), iterations: Int.max,
+                                           allowPartial: true)
+            let labels = try NPY.decode(try FileIO.read(context.inputPaths["labels"]!), name: context.inputPaths["labels"]!)
+            let metrics = try Evaluator.evaluate(quantized: try GraphDefIO.read(context.inputPaths["model"]!),
+                                                 float: try GraphDefIO.read(context.inputPaths["float"]!),
+                                                 outputNodes: p.strings("output_nodes"), batches: batches,
+                                                 labels: labels.floatValues().map { Int($0) },
+                                                 narrowActivations: p.string("arch_type") == "DPUCADF8H", threads: context.threadBudget)
+            return [OutputNames.metrics: try Self.json(metrics)]
         default:
             let scheme = p.string("quantize_scheme") ?? "pof2s"
             guard scheme.hasPrefix("pof2s") else {
@@ -83,21 +94,24 @@ struct PlannedStage: Stage {
         return Array(try encoder.encode(value)) + [0x0A]
     }
 
-    /// `calib_iter` batches of `batch_size` rows from each `data:<node>` input.
-    static func batches(_ paths: [String: String], batchSize: Int, iterations: Int) throws -> [[String: Tensor]] {
+    /// `calib_iter` batches of `batch_size` rows from each `data:<node>` input (with
+    /// `allowPartial`, a last shorter batch takes the remaining rows).
+    static func batches(_ paths: [String: String], batchSize: Int, iterations: Int, allowPartial: Bool = false) throws -> [[String: Tensor]] {
         var arrays: [String: Tensor] = [:]
         for (key, path) in paths where key.hasPrefix("data:") {
             arrays[String(key.dropFirst(5))] = try NPY.decode(try FileIO.read(path), name: path)
         }
         let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
-        let count = min(iterations, rows / max(batchSize, 1))
+        let full = rows / max(batchSize, 1)
+        let count = min(iterations, allowPartial && rows % batchSize != 0 ? full + 1 : full)
         guard count >= 1 else {
-            throw Failure(description: "calibration data has \(rows) rows, fewer than one batch of \(batchSize)")
+            throw Failure(description: "the data has \(rows) rows, fewer than one batch of \(batchSize)")
         }
         return (0..<count).map { b in
             arrays.mapValues { t in
                 let values = t.floatValues(), per = t.elementCount / max(t.shape[0], 1)
-                return Tensor(Array(values[(b * batchSize * per)..<((b + 1) * batchSize * per)]), shape: [batchSize] + t.shape.dropFirst())
+                let n = min(batchSize, rows - b * batchSize)
+                return Tensor(Array(values[(b * batchSize * per)..<((b * batchSize + n) * per)]), shape: [n] + t.shape.dropFirst())
             }
         }
     }

@@ -71,6 +71,19 @@ public enum StagePlanner {
                                         materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
                                                       "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
                                                       OutputNames.quantInfo: "\(folder)/\(OutputNames.quantInfo)"])
+            if let evalName = cell.evaluation, let evaluation = manifest.evaluations[evalName] {
+                let evaluate = StageID("evaluate/\(cell.name)")
+                var inputs: [String: StageInput] = ["model": .output(quantize, "quantize_eval_model.pb"),
+                                                    "float": .output(optimize, "optimized_graph.pb"),
+                                                    "labels": .file(evaluation.labels)]
+                for (node, file) in evaluation.inputs { inputs["data:\(node)"] = .file(file) }
+                out[evaluate] = Declaration(id: evaluate, kind: "evaluate",
+                                            parameters: ["batch_size": .int(evaluation.batchSize), "metric": .string(evaluation.metric),
+                                                         "output_nodes": .list(model.outputNodes.map { .string($0) })]
+                                                .merging(pick(cell.targetSettings, quantizeTargetFields)) { a, _ in a },
+                                            inputs: inputs,
+                                            materialize: [OutputNames.metrics: "\(folder)/\(OutputNames.metrics)"])
+            }
             let deploy = StageID("deploy/\(cell.name)")
             out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields),
                                       inputs: ["model": .output(quantize, "quantize_eval_model.pb")],

@@ -81,6 +81,13 @@ func performBuild(_ repository: RepositoryOptions, targets: [String], options: B
         }
     }
     try? statCache.save()
+    if !options.dryRun {
+        var cells: [StageID: [String]] = [:]
+        for target in pipeline.targets where target.name.contains("/") {
+            for stage in plan.closure(of: target.stages) { cells[stage, default: []].append(target.name) }
+        }
+        BuildLog.record(report, cells: cells, repo: repository.repo)
+    }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     if json {
         try printJSON(BuildJSON(report: report, plan: plan, written: written, seconds: seconds))
