@@ -62,7 +62,7 @@ for model in mobilenet_v2 resnet50; do
   logits=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["logits"])' $KERAS/$model.json)
   check "$model: vaiq-build run (batch 8) matches TensorFlow's logits" \
     bash -c "'$VAIQ' run $KERAS/$model.pb --input input=$KERAS/${model}_input_b8.npy --outputs $logits -o $OUT/$model.npy \
-             && '$PY' -c 'import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); e = abs(a - b).max() / abs(b).max(); print(\"relative error\", e); sys.exit(e > 1e-4)' $OUT/$model.npy $KERAS/${model}_logits_b8.npy"
+             && '$PY' -c 'import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); e = abs(a - b).max() / abs(b).max(); print(\"relative error\", e); sys.exit(int(e > 1e-4))' $OUT/$model.npy $KERAS/${model}_logits_b8.npy"
 done
 
 # Post-training quantization: TensorFlow runs the stock-TF variant of each quantized fixture model
