@@ -1,0 +1,119 @@
+import Foundation
+import GraphIR
+@testable import PTQ
+import Quantizer
+import Runtime
+import TFProto
+import TensorFlowIO
+import Tensors
+import XCTest
+
+final class PTQTests: XCTestCase {
+    static let ops = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/ops").standardized.path
+
+    func fixture(_ name: String) throws -> (Tensorflow_GraphDef, Tensor) {
+        let graph = try GraphDefIO.read("\(Self.ops)/\(name)/model.pb")
+        let x = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: "\(Self.ops)/\(name)/in_x.npy"))), name: name)
+        return (graph, x)
+    }
+
+    func run(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> [Float] {
+        let imported = try GraphImporter.importGraph(graph, outputs: ["y"], path: "m")
+        return try Runtime(graph: imported.graph, outputs: [("y", imported.outputs[0])], options: PlanOptions(fuse: false))
+            .run(["x": x])[0].tensor.floatValues()
+    }
+
+    func optimize(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> Tensorflow_GraphDef {
+        try Optimizer.optimize(graph, OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape]), path: "m")
+    }
+
+    func testOptimizedGraphsComputeTheSameOutputsWithBatchNormsFolded() throws {
+        for name in ["block_conv_bn_relu6", "block_residual", "fusedbatchnormv3", "block_inverted_residual", "block_classifier"] {
+            let (graph, x) = try fixture(name)
+            let optimized = try optimize(graph, x)
+            let a = try run(graph, x), b = try run(optimized, x)
+            let scale = a.map(abs).max() ?? 1
+            XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 0, 1e-5 * scale, name)
+            XCTAssertFalse(optimized.node.contains { $0.op.hasPrefix("FusedBatchNorm") && name != "fusedbatchnormv3" }, name)
+            XCTAssertFalse(optimized.node.contains { $0.op == "Identity" && $0.name != "y" }, name)
+        }
+        // conv -> BN -> relu6: the BN's scale went into the weights, its offset became the bias.
+        let (graph, x) = try fixture("block_conv_bn_relu6")
+        let ops = try optimize(graph, x).node.map(\.op)
+        XCTAssertEqual(ops.filter { $0 == "Mul" }.count, 0, "\(ops)")
+        XCTAssertEqual(ops.filter { $0 == "BiasAdd" }.count, 1, "\(ops)")
+    }
+
+    func testLocateFindsTheConvPatternAndItsGroup() throws {
+        let (graph, x) = try fixture("block_conv_bn_relu6")
+        let optimized = try optimize(graph, x)
+        let plan = Locator.locate(optimized, QuantizeConfig())
+        let kinds = plan.tensors.map { "\($0.kind.rawValue):\($0.mode.rawValue):\($0.method.rawValue)" }
+        XCTAssertEqual(kinds, ["activation:1:0", "weight:0:1", "bias:0:1", "activation:1:1"], "\(plan.tensors)")
+        XCTAssertEqual(plan.groups.count, 1)
+        XCTAssertEqual(plan.groups[0].input, "x")
+        // Ignoring the conv leaves only the input quantized.
+        var config = QuantizeConfig()
+        config.ignoreNodes = [plan.groups[0].compute]
+        XCTAssertEqual(Locator.locate(optimized, config).tensors.map(\.node), ["x"])
+        // nodes_bit on the compute node sets its weights' bit width.
+        config = QuantizeConfig()
+        config.nodesBit = [plan.groups[0].compute: 4]
+        XCTAssertEqual(Locator.locate(optimized, config).tensors[1].bitWidth, 4)
+    }
+
+    func testShiftCutAndShiftBiasMoveTheWeightAndBiasPositions() throws {
+        let (graph, x) = try fixture("block_conv_bn_relu6")
+        let optimized = try optimize(graph, x)
+        var plan = Locator.locate(optimized, QuantizeConfig())
+        // input 7, weights 12, bias 30, output 0: shift_cut = 19 > 16 and the bias shift is far too low.
+        for (i, p) in [7, 12, 30, 0].enumerated() { plan.tensors[i].position = p }
+        let adjusted = PostTrainingQuantizer.adjust(plan, graph: optimized, config: QuantizeConfig(), outputNodes: ["y"])
+        XCTAssertEqual(adjusted.tensors.map(\.position), [7, 9, 16, 0])
+        XCTAssertEqual(adjusted.tensors[1].adjustedBy.count, 1)
+        XCTAssertTrue(adjusted.tensors[1].adjustedBy[0].hasPrefix("shift_cut("), "\(adjusted.tensors[1].adjustedBy)")
+        XCTAssertTrue(adjusted.tensors[2].adjustedBy[0].hasPrefix("shift_bias("), "\(adjusted.tensors[2].adjustedBy)")
+        var off = QuantizeConfig()
+        off.adjustShiftCut = false
+        off.adjustShiftBias = 0
+        XCTAssertEqual(PostTrainingQuantizer.adjust(plan, graph: optimized, config: off, outputNodes: ["y"]).tensors.map(\.position), [7, 12, 30, 0])
+    }
+
+    func testAlignConcatGivesTheInputsTheConcatsPosition() throws {
+        let (graph, x) = try fixture("block_concat_branches")
+        let optimized = try optimize(graph, x)
+        let located = Locator.locate(optimized, QuantizeConfig())
+        let statistics = try PostTrainingQuantizer.calibrate(optimized, outputNodes: ["y"], batches: [["x": x]], threads: 1, path: "m")
+        let plan = try PostTrainingQuantizer.positions(located, graph: optimized, statistics: statistics, narrowActivations: false, path: "m")
+        let adjusted = PostTrainingQuantizer.adjust(plan, graph: optimized, config: QuantizeConfig(), outputNodes: ["y"])
+        let concat = try XCTUnwrap(optimized.node.first { $0.op == "ConcatV2" })
+        let p = adjusted.tensors.first { $0.node == concat.name }!.position
+        for input in concat.input.dropLast() {
+            XCTAssertEqual(adjusted.tensors.first { $0.node == input && $0.kind == .activation }?.position, p, input)
+        }
+        var none = QuantizeConfig()
+        none.alignConcat = 2
+        XCTAssertEqual(PostTrainingQuantizer.adjust(plan, graph: optimized, config: none, outputNodes: ["y"]).tensors.map(\.position),
+                       plan.tensors.map(\.position))
+    }
+
+    func testEvalModelCarriesFixNeuronsAndUnknownNodesAreErrors() throws {
+        let (graph, x) = try fixture("block_residual")
+        let optimized = try optimize(graph, x)
+        var plan = Locator.locate(optimized, QuantizeConfig())
+        for i in plan.tensors.indices { plan.tensors[i].position = 5 }
+        let model = PostTrainingQuantizer.evalModel(optimized, plan: plan)
+        let fixes = model.node.filter { $0.op == "FixNeuron" }
+        XCTAssertEqual(fixes.count, plan.tensors.count)
+        XCTAssertEqual(fixes.filter { $0.name.hasSuffix("/aquant") }.count, plan.tensors.filter { $0.kind == .activation }.count)
+        XCTAssertTrue(fixes.allSatisfy { $0.attr["phase"]?.i == 1 && $0.attr["quantize_pos"]?.i == 5 && $0.attr["bit_width"]?.i == 8 })
+        // Every consumer reads the FixNeuron, not the float tensor.
+        for t in plan.tensors {
+            let readers = model.node.filter { $0.input.contains(t.node) }.map(\.name)
+            XCTAssertEqual(readers, [t.fixNeuronName], t.node)
+        }
+        XCTAssertThrowsError(try Optimizer.optimize(graph, OptimizeOptions(inputNodes: ["nope"], outputNodes: ["y"], inputShapes: [[1]]), path: "m.pb")) {
+            XCTAssertEqual("\($0)", "m.pb: input node 'nope' is not a node of the graph")
+        }
+    }
+}
