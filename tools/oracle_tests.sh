@@ -71,5 +71,10 @@ done
 check "quantize: stock-TF models equal vaiq-build's quantized simulation within 1 LSB (32 models)" \
   "$PY" tools/quantize_oracle.py "$VAIQ" Tests/Fixtures/ops examples/digits "$OUT/quantize"
 
+# Quantize-aware training: TensorFlow fine-tunes vaiq-build's quantize_train_graph.pb, vaiq-build
+# quantizes the new checkpoints, and 4-bit-weight accuracy is not worse than post-training's.
+check "qat: TensorFlow trains quantize_train_graph.pb; 4-bit QAT top-1 >= PTQ top-1" \
+  bash tools/qat_loop_test.sh "$OUT/qat"
+
 echo "oracle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

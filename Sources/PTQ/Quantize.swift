@@ -167,3 +167,81 @@ public enum PostTrainingQuantizer {
         return g.graphDef
     }
 }
+
+/// Quantize-aware training graphs (spec 7.4/8, in stock TensorFlow ops).
+extension PostTrainingQuantizer {
+    /// `quantize_train_graph.pb` and its float twin `qat_inference_graph.pb`. Both are the
+    /// optimized graph (batch norms folded) with every quantized weight and bias turned back into
+    /// a variable (`W` VariableV2, `W/initial_value`, `W/Assign`, `W/read`, and an `init` op that
+    /// assigns them all), so TensorFlow can train them after `import_graph_def` and save them
+    /// under their own names. The training graph also quantizes, through
+    /// FakeQuantWithMinMaxVars (straight-through gradient inside the range), every tensor of the
+    /// plan at its calibrated position. A checkpoint of these variables plus
+    /// `qat_inference_graph.pb` is an ordinary model for `vaiq-build` to freeze and quantize.
+    public static func trainingGraphs(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, narrowActivations: Bool)
+        -> (train: Tensorflow_GraphDef, inference: Tensorflow_GraphDef) {
+        var inference = GraphEdit(graph, path: "")
+        var assigns: [String] = []
+        for t in plan.tensors where t.kind != .activation {
+            guard let at = inference.index(t.node), let value = inference.constant(t.node) else { continue }
+            let name = t.node
+            var variable = Tensorflow_NodeDef()
+            variable.name = name
+            variable.op = "VariableV2"
+            variable.attr["dtype"] = attrType(.dtFloat)
+            var shape = Tensorflow_AttrValue()
+            shape.shape = Tensorflow_TensorShapeProto(dims: value.shape)
+            variable.attr["shape"] = shape
+            variable.attr["container"] = attrString("")
+            variable.attr["shared_name"] = attrString("")
+            var initial = Tensorflow_NodeDef()
+            initial.name = "\(name)/initial_value"
+            initial.op = "Const"
+            initial.attr["dtype"] = attrType(.dtFloat)
+            initial.attr["value"] = attrTensor(value)
+            var assign = Tensorflow_NodeDef()
+            assign.name = "\(name)/Assign"
+            assign.op = "Assign"
+            assign.input = [name, initial.name]
+            assign.attr["T"] = attrType(.dtFloat)
+            assign.attr["use_locking"] = attrBool(true)
+            assign.attr["validate_shape"] = attrBool(true)
+            var read = Tensorflow_NodeDef()
+            read.name = "\(name)/read"
+            read.op = "Identity"
+            read.input = [name]
+            read.attr["T"] = attrType(.dtFloat)
+            inference.replaceUses(of: name, with: read.name)
+            inference.nodes[at] = variable
+            inference.nodes.insert(contentsOf: [initial, assign, read], at: at + 1)
+            assigns.append(assign.name)
+        }
+        var initOp = Tensorflow_NodeDef()
+        initOp.name = inference.freshName("init")
+        initOp.op = "NoOp"
+        initOp.input = assigns.map { "^\($0)" }
+        inference.nodes.append(initOp)
+
+        // The training graph: fake quantization after every quantized tensor (weights via their read).
+        var train = inference
+        for t in plan.tensors {
+            guard let p = t.position else { continue }
+            let source = t.kind == .activation ? t.node : "\(t.node)/read"
+            guard let at = train.index(source) else { continue }
+            let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
+            let step = Float(sign: .plus, exponent: -p, significand: 1)
+            let name = t.fixNeuronName
+            train.replaceUses(of: source, with: name)
+            var fake = Tensorflow_NodeDef()
+            fake.name = name
+            fake.op = "FakeQuantWithMinMaxVars"
+            fake.input = [source, "\(name)/min", "\(name)/max"]
+            fake.attr["num_bits"] = attrInt(t.bitWidth)
+            fake.attr["narrow_range"] = attrBool(t.mode == .activation && narrowActivations)
+            train.nodes.insert(fake, at: at + 1)
+            train.addConstant("\(name)/min", [q.integerRange.lowerBound * step], shape: [], before: at + 1)
+            train.addConstant("\(name)/max", [q.integerRange.upperBound * step], shape: [], before: at + 2)
+        }
+        return (train.graphDef, inference.graphDef)
+    }
+}

@@ -21,7 +21,7 @@ struct PlannedStage: Stage {
         case "optimize": ["optimized_graph.pb"]
         case "calibrate": ["statistics"]
         case "evaluate": [OutputNames.metrics]
-        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo]
+        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb", "qat_inference_graph.pb"]
         }
     }
     var maxThreads: Int { ["calibrate", "evaluate"].contains(kind) ? 64 : 1 }
@@ -73,7 +73,10 @@ struct PlannedStage: Stage {
             let located = Locator.locate(graph, config)
             let positioned = try PostTrainingQuantizer.positions(located, graph: graph, statistics: statistics, narrowActivations: narrow, path: path)
             let plan = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+            let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: narrow)
             return [
+                "quantize_train_graph.pb": try GraphDefIO.serialize(qat.train, path: path),
+                "qat_inference_graph.pb": try GraphDefIO.serialize(qat.inference, path: path),
                 "quantize_eval_model.pb": try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(graph, plan: plan), path: path),
                 "quantize_eval_model_tf.pb": try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(graph, plan: plan, narrowActivations: narrow),
                                                                       path: path),

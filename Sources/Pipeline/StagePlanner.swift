@@ -70,6 +70,8 @@ public enum StagePlanner {
                                                  "statistics": .output(calibrate, "statistics")],
                                         materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
                                                       "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
+                                                      "quantize_train_graph.pb": "\(folder)/quantize_train_graph.pb",
+                                                      "qat_inference_graph.pb": "\(folder)/qat_inference_graph.pb",
                                                       OutputNames.quantInfo: "\(folder)/\(OutputNames.quantInfo)"])
             if let evalName = cell.evaluation, let evaluation = manifest.evaluations[evalName] {
                 let evaluate = StageID("evaluate/\(cell.name)")

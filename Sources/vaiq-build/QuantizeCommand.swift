@@ -17,8 +17,11 @@ struct QuantizeCommand: ParsableCommand {
             Writes OUTPUT_DIR/quantize_eval_model.pb (FixNeuron nodes with the final positions, as \
             vai_q_tensorflow writes it), OUTPUT_DIR/quantize_eval_model_tf.pb (the same model in stock \
             TensorFlow ops: weights stored quantized, activations through FakeQuantWithMinMaxVars, so \
-            unmodified TensorFlow scripts evaluate it) and OUTPUT_DIR/quant_info.json (every quantized \
-            tensor: node, kind, mode, bit width, method, position, and which rule adjusted it). \
+            unmodified TensorFlow scripts evaluate it), OUTPUT_DIR/quant_info.json (every quantized \
+            tensor: node, kind, mode, bit width, method, position, and which rule adjusted it), and the \
+            quantize-aware training pair OUTPUT_DIR/quantize_train_graph.pb (weights as variables, \
+            FakeQuant at every position) and qat_inference_graph.pb (the same variables, no FakeQuant: \
+            freeze it with the fine-tuned checkpoint). \
             Calibration runs the optimized float graph over --calib_iter batches of --calib_batch_size \
             rows of the --calib_data arrays (default batch: rows / calib_iter).
             """
@@ -112,6 +115,9 @@ struct QuantizeCommand: ParsableCommand {
             try GraphDefIO.write(PostTrainingQuantizer.evalModel(optimized, plan: plan), to: "\(outputDir)/quantize_eval_model.pb")
             try GraphDefIO.write(PostTrainingQuantizer.stockModel(optimized, plan: plan, narrowActivations: narrow),
                                  to: "\(outputDir)/quantize_eval_model_tf.pb")
+            let qat = PostTrainingQuantizer.trainingGraphs(optimized, plan: plan, narrowActivations: narrow)
+            try GraphDefIO.write(qat.train, to: "\(outputDir)/quantize_train_graph.pb")
+            try GraphDefIO.write(qat.inference, to: "\(outputDir)/qat_inference_graph.pb")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try FileIO.writeAtomically(Array(try encoder.encode(plan)) + [0x0A], to: "\(outputDir)/quant_info.json")
