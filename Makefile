@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench clean loc
+.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench clean loc report-check
 
 all: build
 
@@ -45,6 +45,18 @@ test: swift-test oracle-test
 
 demo: release
 	bash examples/demo.sh $(RELEASE_BIN)
+
+# The demo's HTML report rendered by a real headless browser (Debian's chromium, installed if
+# missing): the screenshot must show both plots.
+report-check: release
+	@dpkg-query -W -f='$${Status}' chromium 2>/dev/null | grep -q 'ok installed' || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium)
+	cd examples/digits && ../../$(RELEASE_BIN) all -j2 >/dev/null && ../../$(RELEASE_BIN) report >/dev/null
+	chromium --headless --no-sandbox --disable-gpu --window-size=1100,900 --screenshot=examples/digits/build/report.png \
+	  file://$(CURDIR)/examples/digits/build/report.html 2>/dev/null
+	chromium --headless --no-sandbox --disable-gpu --dump-dom file://$(CURDIR)/examples/digits/build/report.html \
+	  > examples/digits/build/report.dom.html 2>/dev/null
+	python3 tools/check_report_png.py examples/digits/build/report.png examples/digits/build/report.dom.html
 
 # Regenerate the committed Swift code from Protos/ (Debian's protoc + protoc-gen-swift built from the dependency).
 proto: deps

@@ -47,4 +47,30 @@ final class RunCLITests: XCTestCase {
         r = try vaiq("run", "\(conv)/model.pb", "--input", "x=\(conv)/in_x.npy", "--outputs", "nope")
         XCTAssertEqual(r.stderr, "error: \(conv)/model.pb: output node 'nope' is not a node of the graph\n")
     }
+
+    func testQuantizeThenDumpWritesIntegerFilesPerFixNeuron() throws {
+        let dir = NSTemporaryDirectory() + "vaiq-dump-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let model = "\(ops)/block_residual"
+        let q = try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                         "--input_shapes", "2,9,9,6", "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1", "--output_dir", dir)
+        XCTAssertEqual(q.status, 0, q.stderr)
+        for file in ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", "quant_info.json", "quantize_train_graph.pb", "qat_inference_graph.pb"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), file)
+        }
+        let d = try vaiq("dump", "--input_frozen_graph", "\(dir)/quantize_eval_model.pb", "--calib_data", "x=\(model)/in_x.npy",
+                         "--batch_size", "2", "--output_dir", "\(dir)/dump")
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertTrue(d.stdout.hasPrefix("dumped 4 weights and 4 activations x 1 batches"), d.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/dump/dump_results_0").sorted()
+        XCTAssertEqual(files.filter { $0.hasSuffix(".bin") }.count, 4, "\(files)")
+        // One int8 per value, and the text form lists the same count.
+        let input = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/dump/dump_results_0/x_aquant.bin"))
+        XCTAssertEqual(input.count, 2 * 9 * 9 * 6)
+        let text = try String(contentsOfFile: "\(dir)/dump/dump_results_0/x_aquant.txt", encoding: .utf8)
+        XCTAssertEqual(text.split(separator: "\n").count, input.count)
+        XCTAssertEqual(Int8(text.split(separator: "\n")[0]), Int8(bitPattern: input[0]))
+        let bad = try vaiq("dump", "--input_frozen_graph", "\(model)/model.pb", "--calib_data", "x=\(model)/in_x.npy")
+        XCTAssertEqual(bad.stderr, "error: \(model)/model.pb: no FixNeuron nodes; expected a quantize_eval_model.pb\n")
+    }
 }
