@@ -28,7 +28,21 @@ public enum Optimizer {
         separateSharedConstants(&g)
         batchNormsToScale(&g)
         foldScales(&g, keep: Set(options.outputNodes))
+        pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
         return g.graphDef
+    }
+
+    /// Drops what folding left unreachable from the outputs (a folded batch norm's statistics).
+    static func pruneUnused(_ g: inout GraphEdit, outputs: [String], inputs: [String]) {
+        var needed = Set(inputs)
+        var stack = outputs
+        var byName: [String: Tensorflow_NodeDef] = [:]
+        for node in g.nodes { byName[node.name] = node }
+        while let name = stack.popLast() {
+            guard needed.insert(name).inserted || outputs.contains(name), let node = byName[name] else { continue }
+            stack += g.inputs(of: node).filter { !needed.contains($0) }
+        }
+        g.nodes.removeAll { !needed.contains($0.name) }
     }
 
     /// The subgraph the output nodes need, cut at the input nodes, which become float placeholders.
@@ -53,7 +67,11 @@ public enum Optimizer {
                 placeholder.attr["dtype"] = attrType(.dtFloat)
                 var shape = Tensorflow_AttrValue()
                 shape.shape = Tensorflow_TensorShapeProto(dims: k < o.inputShapes.count ? o.inputShapes[k] : [])
-                if k < o.inputShapes.count { placeholder.attr["shape"] = shape }
+                if k < o.inputShapes.count {
+                    placeholder.attr["shape"] = shape
+                } else if node.op == "Placeholder", let original = node.attr["shape"] {
+                    placeholder.attr["shape"] = original   // no --input_shapes: keep the graph's own
+                }
                 edit.nodes.append(placeholder)
             } else {
                 var copy = node

@@ -24,7 +24,7 @@ public struct Materialization: Sendable, Equatable {
 /// `build/<model>/frozen_graph.pb`, and is a target named after the model. Every matrix cell
 /// (`<build>/<strategy>/<target>`) is a target whose chain optimize -> calibrate -> quantize
 /// (`StagePlanner`) writes `build/<cell>/quantize_eval_model[_<suffix>].pb`, its stock-TensorFlow
-/// twin and `quant_info.json`. (deploy is declared but not built yet.)
+/// twin, `quant_info.json`, `deploy_model[_<suffix>].pb` and (with an evaluation set) `metrics.json`.
 public struct Pipeline: Sendable {
     public let root: String
     public let manifest: Manifest
@@ -61,7 +61,7 @@ public struct Pipeline: Sendable {
                                        outputs: [Materialization(stage: freeze.id, output: "frozen_graph.pb",
                                                                  path: "build/\(model.name)/frozen_graph.pb")]))
         }
-        let built: Set<String> = ["optimize", "calibrate", "quantize", "evaluate"]
+        let built: Set<String> = ["optimize", "calibrate", "quantize", "evaluate", "deploy"]
         var planned: [StageID: PlannedStage] = [:]
         for declaration in StagePlanner.declarations(for: manifest, suffixes: suffixes) where built.contains(declaration.kind) {
             planned[declaration.id] = PlannedStage(declaration: declaration)
@@ -69,7 +69,7 @@ public struct Pipeline: Sendable {
         stages += planned.keys.sorted().map { planned[$0]! }
         for cell in manifest.cells {
             guard let quantize = planned[StageID("quantize/\(cell.name)")] else { continue }
-            let chain = [quantize] + (planned[StageID("evaluate/\(cell.name)")].map { [$0] } ?? [])
+            let chain = [quantize] + ["deploy", "evaluate"].compactMap { planned[StageID("\($0)/\(cell.name)")] }
             targets.append(BuildTarget(name: cell.name, stages: chain.map(\.id),
                                        outputs: chain.flatMap { stage in
                                            stage.declaration.materialize.sorted { $0.key < $1.key }.map {

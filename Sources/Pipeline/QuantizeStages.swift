@@ -21,6 +21,7 @@ struct PlannedStage: Stage {
         case "optimize": ["optimized_graph.pb"]
         case "calibrate": ["statistics"]
         case "evaluate": [OutputNames.metrics]
+        case "deploy": ["deploy_model.pb"]
         default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb", "qat_inference_graph.pb"]
         }
     }
@@ -48,6 +49,10 @@ struct PlannedStage: Stage {
             let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: outputs, batches: batches,
                                                                  threads: context.threadBudget, path: path)
             return ["statistics": try Self.json(statistics)]
+        case "deploy":
+            let path = context.inputPaths["model"]!
+            let label = "\(id)"
+            return ["deploy_model.pb": try GraphDefIO.serialize(try Deployer.deployModel(try GraphDefIO.read(path), path: label), path: label)]
         case "evaluate":
             let batches = try Self.batches(context.inputPaths, batchSize: p.int("batch_size", default: 50), iterations: Int.max,
                                            allowPartial: true)

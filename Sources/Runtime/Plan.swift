@@ -61,6 +61,13 @@ public struct Plan: Sendable {
     public var stepCount: Int { steps.count }
     /// The node names whose outputs a run hands to its observer, in execution order.
     public var observedNames: [String] { inputs.map(\.name) + steps.map(\.name) }
+    /// The concrete output shape of every input and step, by node name.
+    public var shapesByName: [String: [Int]] {
+        var out: [String: [Int]] = [:]
+        for (input, slot) in zip(inputs, inputSlots) { out[input.name] = shapes[slot] }
+        for step in steps { out[step.name] = shapes[step.output] }
+        return out
+    }
 }
 
 /// One kernel call.

@@ -21,7 +21,9 @@ struct QuantizeCommand: ParsableCommand {
             tensor: node, kind, mode, bit width, method, position, and which rule adjusted it), and the \
             quantize-aware training pair OUTPUT_DIR/quantize_train_graph.pb (weights as variables, \
             FakeQuant at every position) and qat_inference_graph.pb (the same variables, no FakeQuant: \
-            freeze it with the fine-tuned checkpoint). \
+            freeze it with the fine-tuned checkpoint), and OUTPUT_DIR/deploy_model.pb (the legacy \
+            extended format: no FixNeurons, positions as wpos/bpos/opos/ipos attributes, weights inside \
+            the conv nodes). \
             Calibration runs the optimized float graph over --calib_iter batches of --calib_batch_size \
             rows of the --calib_data arrays (default batch: rows / calib_iter).
             """
@@ -115,6 +117,8 @@ struct QuantizeCommand: ParsableCommand {
             try GraphDefIO.write(PostTrainingQuantizer.evalModel(optimized, plan: plan), to: "\(outputDir)/quantize_eval_model.pb")
             try GraphDefIO.write(PostTrainingQuantizer.stockModel(optimized, plan: plan, narrowActivations: narrow),
                                  to: "\(outputDir)/quantize_eval_model_tf.pb")
+            let eval = PostTrainingQuantizer.evalModel(optimized, plan: plan)
+            try GraphDefIO.write(try Deployer.deployModel(eval, path: "\(outputDir)/quantize_eval_model.pb"), to: "\(outputDir)/deploy_model.pb")
             let qat = PostTrainingQuantizer.trainingGraphs(optimized, plan: plan, narrowActivations: narrow)
             try GraphDefIO.write(qat.train, to: "\(outputDir)/quantize_train_graph.pb")
             try GraphDefIO.write(qat.inference, to: "\(outputDir)/qat_inference_graph.pb")

@@ -40,19 +40,19 @@ final class BuildCLITests: XCTestCase {
     func testBuildThenNoOpThenCheckpointSwitch() throws {
         let first = try CLITests.run(["all", "-C", repo, "-j2"])
         XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stdout.hasPrefix("[1/7] ran freeze/allops ("), first.stdout)
+        XCTAssertTrue(first.stdout.hasPrefix("[1/11] ran freeze/allops ("), first.stdout)
         for stage in ["optimize/allops/", "calibrate/allops/calib/", "quantize/allops/pof2s/DPUCZDX8G", "quantize/allops/w4a8/DPUCADF8H"] {
             XCTAssertTrue(first.stdout.contains("ran \(stage)"), first.stdout)
         }
         XCTAssertTrue(first.stdout.contains("updated build/allops/frozen_graph.pb"), first.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/frozen_graph.pb"))
-        for file in ["quantize_eval_model_2.pb", "quantize_eval_model_tf_2.pb", "quant_info.json"] {
+        for file in ["quantize_eval_model_2.pb", "quantize_eval_model_tf_2.pb", "quant_info.json", "deploy_model_2.pb", "quantize_train_graph.pb"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/w4a8/DPUCADF8H/\(file)"), file)
         }
 
         let noop = try CLITests.run(["all", "-C", repo])
         XCTAssertEqual(noop.status, 0)
-        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (7 stages up to date, "), noop.stdout)
+        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (11 stages up to date, "), noop.stdout)
 
         // The same bytes rewritten: nothing reruns.
         let index = "\(repo)/models/allops/train_dir/model.ckpt-2.index"
@@ -75,10 +75,10 @@ final class BuildCLITests: XCTestCase {
             """)
         let dry = try vaiq("-n")
         XCTAssertTrue(dry.stdout.contains("would run freeze/allops"), dry.stdout)
-        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 7 of 7 stages would run\n"), dry.stdout)
+        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 11 of 11 stages would run\n"), dry.stdout)
         let rebuilt = try vaiq("--json")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["ran"] as? Int, 7)
+        XCTAssertEqual(json["ran"] as? Int, 11)
         XCTAssertEqual(json["ok"] as? Bool, true)
         XCTAssertEqual(try vaiq("status").stdout, """
               target                  state
@@ -96,7 +96,8 @@ final class BuildCLITests: XCTestCase {
         try manifest(output: "logits", w4Bits: 3)
         let r = try vaiq("all", "--explain", "-j1")
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("vaiq-build: 2 ran, 5 cached;"), r.stdout)
+        // Its 2 quantize stages and their 2 deploy stages.
+        XCTAssertTrue(r.stdout.contains("vaiq-build: 4 ran, 7 cached;"), r.stdout)
         XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 2, r.stdout)
         XCTAssertFalse(r.stdout.contains("ran calibrate/") || r.stdout.contains("ran freeze/") || r.stdout.contains("ran optimize/"), r.stdout)
     }
@@ -157,7 +158,7 @@ final class BuildCLITests: XCTestCase {
 
     func testTargetsListsMatrixCellsAndGraphIsDot() throws {
         let t = try vaiq("targets")
-        XCTAssertTrue(t.stdout.contains("allops/w4a8/DPUCADF8H   build/allops/w4a8/DPUCADF8H/quant_info.json, "), t.stdout)
+        XCTAssertTrue(t.stdout.contains("allops/w4a8/DPUCADF8H   build/allops/w4a8/DPUCADF8H/qat_inference_graph.pb, "), t.stdout)
         XCTAssertTrue(t.stdout.contains("allops/pof2s/DPUCZDX8G"), t.stdout)
         let g = try vaiq("graph", "--dot")
         XCTAssertTrue(g.stdout.hasPrefix("digraph vaiq_build {"), g.stdout)

@@ -11,7 +11,10 @@ import XCTest
 final class PTQTests: XCTestCase {
     static let ops = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/ops").standardized.path
 
-    func fixture(_ name: String) throws -> (Tensorflow_GraphDef, Tensor) {
+    func fixture(_ name: String) throws -> (Tensorflow_GraphDef, Tensor) { try Self.fixture(name) }
+    func optimize(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> Tensorflow_GraphDef { try Self.optimize(graph, x) }
+
+    static func fixture(_ name: String) throws -> (Tensorflow_GraphDef, Tensor) {
         let graph = try GraphDefIO.read("\(Self.ops)/\(name)/model.pb")
         let x = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: "\(Self.ops)/\(name)/in_x.npy"))), name: name)
         return (graph, x)
@@ -23,7 +26,7 @@ final class PTQTests: XCTestCase {
             .run(["x": x])[0].tensor.floatValues()
     }
 
-    func optimize(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> Tensorflow_GraphDef {
+    static func optimize(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> Tensorflow_GraphDef {
         try Optimizer.optimize(graph, OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape]), path: "m")
     }
 
@@ -115,5 +118,30 @@ final class PTQTests: XCTestCase {
         XCTAssertThrowsError(try Optimizer.optimize(graph, OptimizeOptions(inputNodes: ["nope"], outputNodes: ["y"], inputShapes: [[1]]), path: "m.pb")) {
             XCTAssertEqual("\($0)", "m.pb: input node 'nope' is not a node of the graph")
         }
+    }
+}
+
+final class DeployTests: XCTestCase {
+    func testDeployModelFoldsFixNeuronsIntoAttributesAndConvsAbsorbTheirWeights() throws {
+        let (graph, x) = try PTQTests.fixture("block_conv_bn_relu6")
+        let optimized = try PTQTests.optimize(graph, x)
+        var plan = Locator.locate(optimized, QuantizeConfig())
+        for (i, p) in [6, 7, 5, 4].enumerated() { plan.tensors[i].position = p }
+        let deploy = try Deployer.deployModel(PostTrainingQuantizer.evalModel(optimized, plan: plan), path: "m")
+        XCTAssertFalse(deploy.node.contains { $0.op == "FixNeuron" || $0.op == "BiasAdd" })
+        let conv = try XCTUnwrap(deploy.node.first { $0.op == "Conv2D" })
+        XCTAssertEqual(conv.input, ["x"])
+        XCTAssertEqual(conv.attr["wpos"]?.list.i, [8, 7])
+        XCTAssertEqual(conv.attr["bpos"]?.list.i, [8, 5])
+        XCTAssertEqual(conv.attr["ipos"]?.list.i, [8, 6])
+        XCTAssertNotNil(conv.attr["weights"]?.tensor)
+        let relu = try XCTUnwrap(deploy.node.first { $0.op == "Relu6" })
+        XCTAssertEqual(relu.attr["opos"]?.list.i, [8, 4])
+        // Weights inside the conv are the quantized values: integers times 2^-7.
+        let w: [Float] = try TensorProtoCodec.decode(conv.attr["weights"]!.tensor, context: "w").floatValues()
+        let integers = w.map { $0 * 128 }
+        XCTAssertTrue(integers.allSatisfy { $0.rounded() == $0 && abs($0) <= 128 })
+        let placeholder = try XCTUnwrap(deploy.node.first { $0.op == "Placeholder" })
+        if case let .shape(s)? = placeholder.attr["shape"]?.value { XCTAssertEqual(s.dims?.first, 1) } else { XCTFail("no shape") }
     }
 }

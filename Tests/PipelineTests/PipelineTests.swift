@@ -34,7 +34,8 @@ final class PipelineTests: XCTestCase {
 
     func testFreezeReadsTheGraphEveryShardAndOnlyItsOwnParameters() throws {
         let pipeline = try Pipeline(root: repo)
-        XCTAssertEqual(pipeline.stages.map(\.id.rawValue), ["freeze/sharded", "calibrate/sharded/c/a561b688", "optimize/sharded/a561b688",
+        XCTAssertEqual(pipeline.stages.map(\.id.rawValue), ["freeze/sharded", "calibrate/sharded/c/a561b688", "deploy/sharded/pof2s/DPUCZDX8G",
+                                                          "deploy/sharded/w4/DPUCZDX8G", "optimize/sharded/a561b688",
                                                           "quantize/sharded/pof2s/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
         let freeze = pipeline.stages[0]
         XCTAssertEqual(freeze.inputs, [
