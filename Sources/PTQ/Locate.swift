@@ -108,6 +108,31 @@ public enum Locator {
             matches.append(Match(name: node.op, isCompute: true, owned: owned, inputs: [x], quantize: q,
                                  group: NodeGroup(compute: node.name, input: x, output: last, weight: ins[1], bias: bias)))
         }
+        // DPU-simulation patterns: hard swish / hard sigmoid (after simulate_dpu's scale Mul) and AvgPool's scale.
+        func hardSigmoid(_ name: String) -> (nodes: [String], input: String)? {
+            guard let outer = g[name], outer.op == "Mul", name.hasSuffix("/vitis_hard_sigmoid_mul"), let div = g[g.inputs(of: outer)[0]],
+                  ["Mul", "RealDiv"].contains(div.op), let relu = g[g.inputs(of: div)[0]], relu.op == "Relu6",
+                  let add = g[g.inputs(of: relu)[0]], ["Add", "AddV2"].contains(add.op) else { return nil }
+            return ([outer.name, div.name, relu.name, add.name], g.inputs(of: add)[0])
+        }
+        for node in g.nodes where node.op == "Mul" {
+            let ins = g.inputs(of: node)
+            guard ins.count == 2, let hs = ins.lazy.compactMap(hardSigmoid).first else { continue }
+            let x = ins.first { hardSigmoid($0) == nil } ?? hs.input
+            matches.append(Match(name: "hard_swish", isCompute: false, owned: [node.name] + hs.nodes, inputs: [x],
+                                 quantize: [(node.name, .activation, .activation), (hs.nodes[0], .activation, .activation)], group: nil))
+        }
+        for node in g.nodes {
+            guard let hs = hardSigmoid(node.name) else { continue }
+            matches.append(Match(name: "hard_sigmoid", isCompute: false, owned: hs.nodes, inputs: [hs.input],
+                                 quantize: [(node.name, .activation, .activation)], group: nil))
+        }
+        for node in g.nodes where node.op == "Mul" {
+            let ins = g.inputs(of: node)
+            guard ins.count == 2, let pool = g[ins[0]], pool.op == "AvgPool", isConst(ins[1]) else { continue }
+            matches.append(Match(name: "avgpool_mul", isCompute: false, owned: [pool.name, node.name], inputs: [g.inputs(of: pool)[0]],
+                                 quantize: [(node.name, .activation, .activation)], group: nil))
+        }
         // Unfolded batch norm: Add(Mul(x, scale), offset) [+ Relu].
         for node in g.nodes where ["Add", "AddV2", "BiasAdd"].contains(node.op) {
             let ins = g.inputs(of: node)

@@ -11,6 +11,13 @@ public struct OptimizeOptions: Sendable, Equatable {
     public var outputNodes: [String]
     /// Shapes of the input nodes (-1 for unknown dimensions), in `inputNodes` order.
     public var inputShapes: [[Int]]
+    /// Rewrite the graph to compute what the DPU computes (spec 4): Mean -> AvgPool, large pools
+    /// split, AvgPool's multiply-and-shift factor, LeakyRelu alpha 26/256, DPU hard sigmoid.
+    public var simulateDPU = true
+    /// Scale every AvgPool (not only 3x3, 5x5, 6x6, 7x7, 14x14) to the DPU's factor.
+    public var scaleAllAvgPool = true
+    /// Sigmoid -> hard sigmoid.
+    public var replaceSigmoid = false
     public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
         self.inputNodes = inputNodes
         self.outputNodes = outputNodes
@@ -29,6 +36,7 @@ public enum Optimizer {
         batchNormsToScale(&g)
         foldScales(&g, keep: Set(options.outputNodes))
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
+        if options.simulateDPU { DPUSimulation.apply(&g, options, path: path) }
         return g.graphDef
     }
 

@@ -91,10 +91,15 @@ public enum PostTrainingQuantizer {
             }
         }
         if config.alignPool != 2 {
-            for node in g.nodes where node.op == "MaxPool" && (config.alignPool == 0 || outputNodes.contains(node.name)) {
-                guard let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: node).first,
+            for node in g.nodes {
+                // A MaxPool, or the scale Mul of an AvgPool (DPU simulation): its input takes its position.
+                var pool = node
+                if node.op == "Mul", let first = g.inputs(of: node).first, let avg = g[first], avg.op == "AvgPool" { pool = avg }
+                guard pool.op == "MaxPool" || (pool.op == "AvgPool" && node.op == "Mul"),
+                      config.alignPool == 0 || outputNodes.contains(pool.name),
+                      let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: pool).first,
                       let i = activation(input) else { continue }
-                set(i, p, "align_pool(\(node.name))")
+                set(i, p, "align_pool(\(pool.name))")
             }
         }
         for group in plan.groups {
@@ -111,6 +116,16 @@ public enum PostTrainingQuantizer {
             let shiftBias = w + ipos - bpos
             if shiftBias < minShiftBias { set(bi, w + ipos - minShiftBias, "shift_bias(\(group.compute)) >= \(minShiftBias)") }
             if shiftBias > 16 { set(bi, w + ipos - 16, "shift_bias(\(group.compute)) <= 16") }
+        }
+        // 5.7 (last, as in the reference): a DPU hard sigmoid needs
+        // its input position >= 0 and its output position >= 7.
+        do {
+            for node in g.nodes where node.name.hasSuffix("/vitis_hard_sigmoid_mul") {
+                guard let o = activation(node.name), let div = g[g.inputs(of: node)[0]], let relu = g[g.inputs(of: div)[0]],
+                      let add = g[g.inputs(of: relu)[0]], let input = g.inputs(of: add).first else { continue }
+                if let p = plan.tensors[o].position, p < 7 { set(o, 7, "hard_sigmoid output >= 7") }
+                if let i = activation(input), let p = plan.tensors[i].position, p < 0 { set(i, 0, "hard_sigmoid input >= 0") }
+            }
         }
         return plan
     }

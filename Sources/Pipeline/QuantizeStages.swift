@@ -38,8 +38,12 @@ struct PlannedStage: Stage {
             if p.bool("do_cle") { throw Failure(description: "\(id): do_cle (cross-layer equalization) is not implemented yet; set do_cle: false") }
             let path = context.inputPaths["graph"]!
             let graph = try GraphDefIO.read(path)
-            let optimized = try Optimizer.optimize(graph, OptimizeOptions(inputNodes: p.strings("input_nodes"), outputNodes: p.strings("output_nodes"),
-                                                                          inputShapes: p.shapes("input_shapes")), path: path)
+            var options = OptimizeOptions(inputNodes: p.strings("input_nodes"), outputNodes: p.strings("output_nodes"),
+                                          inputShapes: p.shapes("input_shapes"))
+            options.simulateDPU = p.values["simulate_dpu"] == nil || p.bool("simulate_dpu")
+            options.scaleAllAvgPool = p.values["scale_all_avgpool"] == nil || p.bool("scale_all_avgpool")
+            options.replaceSigmoid = p.bool("replace_sigmoid")
+            let optimized = try Optimizer.optimize(graph, options, path: path)
             return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path)]
         case "calibrate":
             let path = context.inputPaths["graph"]!

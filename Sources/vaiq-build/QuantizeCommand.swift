@@ -61,6 +61,12 @@ struct QuantizeCommand: ParsableCommand {
     var adjustShiftBias = 1
     @Option(name: .customLong("adjust_shift_cut"), help: "0 off, 1 on.")
     var adjustShiftCut = 1
+    @Option(name: .customLong("simulate_dpu"), help: "1: rewrite the graph to compute what the DPU computes (Mean -> AvgPool, AvgPool scale, LeakyRelu 26/256, hard sigmoid).")
+    var simulateDPU = 1
+    @Option(name: .customLong("scale_all_avgpool"), help: "1: every AvgPool gets the DPU's factor, not only 3/5/6/7/14.")
+    var scaleAllAvgPool = 1
+    @Option(name: .customLong("replace_sigmoid"), help: "1: Sigmoid -> hard sigmoid.")
+    var replaceSigmoid = 0
     @Option(name: .customLong("arch_type"), help: "DEFAULT or DPUCADF8H (activations saturate at -127).")
     var archType = "DEFAULT"
     @Option(name: .customLong("output_dir"), help: "Where the models and quant_info.json are written.")
@@ -100,9 +106,11 @@ struct QuantizeCommand: ParsableCommand {
         let narrow = archType == "DPUCADF8H"
 
         let graph = try failing { try GraphDefIO.read(inputFrozenGraph) }
-        let optimized = try failing {
-            try Optimizer.optimize(graph, OptimizeOptions(inputNodes: inputs, outputNodes: outputs, inputShapes: shapes), path: inputFrozenGraph)
-        }
+        var optimizeOptions = OptimizeOptions(inputNodes: inputs, outputNodes: outputs, inputShapes: shapes)
+        optimizeOptions.simulateDPU = simulateDPU != 0
+        optimizeOptions.scaleAllAvgPool = scaleAllAvgPool != 0
+        optimizeOptions.replaceSigmoid = replaceSigmoid != 0
+        let optimized = try failing { try Optimizer.optimize(graph, optimizeOptions, path: inputFrozenGraph) }
         let batches = try calibrationBatches(inputs)
         let located = Locator.locate(optimized, config)
         let calibrated = try failing {

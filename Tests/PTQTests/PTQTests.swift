@@ -145,3 +145,30 @@ final class DeployTests: XCTestCase {
         if case let .shape(s)? = placeholder.attr["shape"]?.value { XCTAssertEqual(s.dims?.first, 1) } else { XCTFail("no shape") }
     }
 }
+
+final class DPUSimulationTests: XCTestCase {
+    func testAvgPoolFactorsMatchTheSpec() {
+        XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 3, kw: 3, all: false), 63.0 / 64)
+        XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 7, kw: 7, all: false), 1029.0 / 1024)
+        XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 2, kw: 2, all: true), 1)
+        XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 10, kw: 10, all: true), 4100.0 / 4096)
+        XCTAssertNil(DPUSimulation.avgPoolScale(kh: 10, kw: 10, all: false))
+    }
+
+    func testMeanBecomesAScaledAvgPoolAndLeakyAlphaBecomes26Over256() throws {
+        let (graph, x) = try PTQTests.fixture("mean_spatial")
+        let optimized = try PTQTests.optimize(graph, x)
+        let ops = optimized.node.map(\.op)
+        XCTAssertTrue(ops.contains("AvgPool") && ops.contains("Squeeze") && !ops.contains("Mean"), "\(ops)")
+        let pool = try XCTUnwrap(optimized.node.first { $0.op == "AvgPool" })
+        XCTAssertEqual(pool.attr["ksize"]?.list.i, [1, 7, 9, 1])
+        XCTAssertTrue(optimized.node.contains { $0.name == "\(pool.name)/mul" })
+        let (leaky, lx) = try PTQTests.fixture("unary_leakyrelu")
+        let alpha = try PTQTests.optimize(leaky, lx).node.first { $0.op == "LeakyRelu" }?.attr["alpha"]?.f
+        XCTAssertEqual(alpha, 26.0 / 256)
+        // simulate_dpu 0 leaves the graph as TensorFlow computes it.
+        var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
+        options.simulateDPU = false
+        XCTAssertTrue(try Optimizer.optimize(graph, options, path: "m").node.contains { $0.op == "Mean" })
+    }
+}
