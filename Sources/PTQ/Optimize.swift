@@ -18,6 +18,9 @@ public struct OptimizeOptions: Sendable, Equatable {
     public var scaleAllAvgPool = true
     /// Sigmoid -> hard sigmoid.
     public var replaceSigmoid = false
+    /// Cross-layer equalization of conv chains (spec 6.1), and with it Relu6 -> Relu.
+    public var doCLE = false
+    public var replaceRelu6 = true
     public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
         self.inputNodes = inputNodes
         self.outputNodes = outputNodes
@@ -36,6 +39,7 @@ public enum Optimizer {
         batchNormsToScale(&g)
         foldScales(&g, keep: Set(options.outputNodes))
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
+        if options.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: options.replaceRelu6) }
         if options.simulateDPU { DPUSimulation.apply(&g, options, path: path) }
         return g.graphDef
     }

@@ -35,7 +35,6 @@ struct PlannedStage: Stage {
         let p = Parameters(values: parameters, stage: id)
         switch kind {
         case "optimize":
-            if p.bool("do_cle") { throw Failure(description: "\(id): do_cle (cross-layer equalization) is not implemented yet; set do_cle: false") }
             let path = context.inputPaths["graph"]!
             let graph = try GraphDefIO.read(path)
             var options = OptimizeOptions(inputNodes: p.strings("input_nodes"), outputNodes: p.strings("output_nodes"),
@@ -43,6 +42,8 @@ struct PlannedStage: Stage {
             options.simulateDPU = p.values["simulate_dpu"] == nil || p.bool("simulate_dpu")
             options.scaleAllAvgPool = p.values["scale_all_avgpool"] == nil || p.bool("scale_all_avgpool")
             options.replaceSigmoid = p.bool("replace_sigmoid")
+            options.doCLE = p.bool("do_cle")
+            options.replaceRelu6 = p.values["replace_relu6"] == nil || p.bool("replace_relu6")
             let optimized = try Optimizer.optimize(graph, options, path: path)
             return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path)]
         case "calibrate":

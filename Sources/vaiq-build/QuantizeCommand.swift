@@ -67,6 +67,10 @@ struct QuantizeCommand: ParsableCommand {
     var scaleAllAvgPool = 1
     @Option(name: .customLong("replace_sigmoid"), help: "1: Sigmoid -> hard sigmoid.")
     var replaceSigmoid = 0
+    @Option(name: .customLong("do_cle"), help: "1: cross-layer equalization of conv chains before quantizing.")
+    var doCLE = 0
+    @Option(name: .customLong("replace_relu6"), help: "1 (with do_cle): Relu6 -> Relu, as equalization needs.")
+    var replaceRelu6 = 1
     @Option(name: .customLong("arch_type"), help: "DEFAULT or DPUCADF8H (activations saturate at -127).")
     var archType = "DEFAULT"
     @Option(name: .customLong("output_dir"), help: "Where the models and quant_info.json are written.")
@@ -110,6 +114,8 @@ struct QuantizeCommand: ParsableCommand {
         optimizeOptions.simulateDPU = simulateDPU != 0
         optimizeOptions.scaleAllAvgPool = scaleAllAvgPool != 0
         optimizeOptions.replaceSigmoid = replaceSigmoid != 0
+        optimizeOptions.doCLE = doCLE != 0
+        optimizeOptions.replaceRelu6 = replaceRelu6 != 0
         let optimized = try failing { try Optimizer.optimize(graph, optimizeOptions, path: inputFrozenGraph) }
         let batches = try calibrationBatches(inputs)
         let located = Locator.locate(optimized, config)

@@ -20,7 +20,8 @@ final class PTQTests: XCTestCase {
         return (graph, x)
     }
 
-    func run(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> [Float] {
+    func run(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> [Float] { try Self.run(graph, x) }
+    static func run(_ graph: Tensorflow_GraphDef, _ x: Tensor) throws -> [Float] {
         let imported = try GraphImporter.importGraph(graph, outputs: ["y"], path: "m")
         return try Runtime(graph: imported.graph, outputs: [("y", imported.outputs[0])], options: PlanOptions(fuse: false))
             .run(["x": x])[0].tensor.floatValues()
@@ -170,5 +171,30 @@ final class DPUSimulationTests: XCTestCase {
         var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
         options.simulateDPU = false
         XCTAssertTrue(try Optimizer.optimize(graph, options, path: "m").node.contains { $0.op == "Mean" })
+    }
+}
+
+final class CrossLayerEqualizationTests: XCTestCase {
+    func testEqualizationKeepsTheFunctionAndBalancesTheRanges() throws {
+        let (graph, x) = try PTQTests.fixture("block_residual")
+        var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
+        let plain = try Optimizer.optimize(graph, options, path: "m")
+        options.doCLE = true
+        let equalized = try Optimizer.optimize(graph, options, path: "m")
+        let a = try PTQTests.run(plain, x), b = try PTQTests.run(equalized, x)
+        let scale = a.map(abs).max()!
+        XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max()!, 1e-5 * scale)
+        // The two convs' per-channel ranges (head output channel, tail input channel) now agree.
+        let convs = equalized.node.filter { $0.op == "Conv2D" }
+        XCTAssertEqual(convs.count, 2)
+        let edit = GraphEdit(equalized, path: "m")
+        let head = edit.constant(edit.inputs(of: convs[0])[1])!, tail = edit.constant(edit.inputs(of: convs[1])[1])!
+        let c = head.shape[3]
+        var r1 = [Float](repeating: 0, count: c), r2 = r1
+        for (k, v) in head.floatValues().enumerated() { r1[k % c] = max(r1[k % c], abs(v)) }
+        let bias = edit.constant(edit.inputs(of: edit.nodes.first { edit.inputs(of: $0).first == convs[0].name }!)[1])!.floatValues()
+        for (k, v) in bias.enumerated() { r1[k] = max(r1[k], abs(v)) }
+        for (k, v) in tail.floatValues().enumerated() { r2[(k / tail.shape[3]) % c] = max(r2[(k / tail.shape[3]) % c], abs(v)) }
+        for ch in 0..<c where r1[ch] + r2[ch] >= 0.5 { XCTAssertEqual(r1[ch], r2[ch], accuracy: 1e-3 * max(r1[ch], 1), "channel \(ch)") }
     }
 }
