@@ -185,7 +185,8 @@ public enum PostTrainingQuantizer {
 
 /// Quantize-aware training graphs (spec 7.4/8, in stock TensorFlow ops).
 extension PostTrainingQuantizer {
-    /// `quantize_train_graph.pb` and its float twin `qat_inference_graph.pb`. Both are the
+    /// `quantize_train_graph.pb`, its float twin `qat_inference_graph.pb`, and the evaluation graph
+    /// (the same variables with FixNeurons: `quantize_eval_graph.pb`). Both are the
     /// optimized graph (batch norms folded) with every quantized weight and bias turned back into
     /// a variable (`W` VariableV2, `W/initial_value`, `W/Assign`, `W/read`, and an `init` op that
     /// assigns them all), so TensorFlow can train them after `import_graph_def` and save them
@@ -194,7 +195,7 @@ extension PostTrainingQuantizer {
     /// plan at its calibrated position. A checkpoint of these variables plus
     /// `qat_inference_graph.pb` is an ordinary model for `vaiq-build` to freeze and quantize.
     public static func trainingGraphs(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, narrowActivations: Bool)
-        -> (train: Tensorflow_GraphDef, inference: Tensorflow_GraphDef) {
+        -> (train: Tensorflow_GraphDef, inference: Tensorflow_GraphDef, eval: Tensorflow_GraphDef) {
         var inference = GraphEdit(graph, path: "")
         var assigns: [String] = []
         for t in plan.tensors where t.kind != .activation {
@@ -257,6 +258,13 @@ extension PostTrainingQuantizer {
             train.addConstant("\(name)/min", [q.integerRange.lowerBound * step], shape: [], before: at + 1)
             train.addConstant("\(name)/max", [q.integerRange.upperBound * step], shape: [], before: at + 2)
         }
-        return (train.graphDef, inference.graphDef)
+        // The evaluation graph (the reference's quantize_eval_graph): variables kept, FixNeurons at the positions.
+        var evalPlan = plan
+        for i in evalPlan.tensors.indices where evalPlan.tensors[i].kind != .activation {
+            evalPlan.tensors[i] = QuantTensor(node: "\(plan.tensors[i].node)/read", kind: plan.tensors[i].kind, mode: plan.tensors[i].mode,
+                                              method: plan.tensors[i].method, bitWidth: plan.tensors[i].bitWidth,
+                                              position: plan.tensors[i].position)
+        }
+        return (train.graphDef, inference.graphDef, evalModel(inference.graphDef, plan: evalPlan))
     }
 }

@@ -21,6 +21,8 @@ public enum OutputNames {
 
     public static func quantizeEvalModel(suffix: String?) -> String { name("quantize_eval_model", suffix) }
     public static func deployModel(suffix: String?) -> String { name("deploy_model", suffix) }
+    /// The evaluation graph: variables (not frozen) with FixNeurons, as vai_q's QAT flow names it.
+    public static func evalGraph(suffix: String?) -> String { name("quantize_eval_graph", suffix) }
     /// The stock-TensorFlow twin of the eval model (vaiq-build's own addition).
     public static func stockModel(suffix: String?) -> String { name("quantize_eval_model_tf", suffix) }
     public static let quantInfo = "quant_info.json"

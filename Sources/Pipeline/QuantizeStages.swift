@@ -22,7 +22,7 @@ struct PlannedStage: Stage {
         case "calibrate": ["statistics"]
         case "evaluate": [OutputNames.metrics]
         case "deploy": ["deploy_model.pb"]
-        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb", "qat_inference_graph.pb"]
+        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb", "qat_inference_graph.pb", "quantize_eval_graph.pb"]
         }
     }
     var maxThreads: Int { ["calibrate", "evaluate"].contains(kind) ? 64 : 1 }
@@ -87,6 +87,7 @@ struct PlannedStage: Stage {
             return [
                 "quantize_train_graph.pb": try GraphDefIO.serialize(qat.train, path: path),
                 "qat_inference_graph.pb": try GraphDefIO.serialize(qat.inference, path: path),
+                "quantize_eval_graph.pb": try GraphDefIO.serialize(qat.eval, path: path),
                 "quantize_eval_model.pb": try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(graph, plan: plan), path: path),
                 "quantize_eval_model_tf.pb": try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(graph, plan: plan, narrowActivations: narrow),
                                                                       path: path),

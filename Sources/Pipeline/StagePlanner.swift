@@ -72,6 +72,7 @@ public enum StagePlanner {
                                                       "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
                                                       "quantize_train_graph.pb": "\(folder)/quantize_train_graph.pb",
                                                       "qat_inference_graph.pb": "\(folder)/qat_inference_graph.pb",
+                                                      "quantize_eval_graph.pb": "\(folder)/\(OutputNames.evalGraph(suffix: suffix))",
                                                       OutputNames.quantInfo: "\(folder)/\(OutputNames.quantInfo)"])
             if let evalName = cell.evaluation, let evaluation = manifest.evaluations[evalName] {
                 let evaluate = StageID("evaluate/\(cell.name)")

@@ -136,6 +136,7 @@ struct QuantizeCommand: ParsableCommand {
             let qat = PostTrainingQuantizer.trainingGraphs(optimized, plan: plan, narrowActivations: narrow)
             try GraphDefIO.write(qat.train, to: "\(outputDir)/quantize_train_graph.pb")
             try GraphDefIO.write(qat.inference, to: "\(outputDir)/qat_inference_graph.pb")
+            try GraphDefIO.write(qat.eval, to: "\(outputDir)/quantize_eval_graph.pb")
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try FileIO.writeAtomically(Array(try encoder.encode(plan)) + [0x0A], to: "\(outputDir)/quant_info.json")
