@@ -78,29 +78,4 @@ public enum Shapes {
         }
         return perm.map { shape[$0] }
     }
-
-    /// Output size and leading padding along one spatial axis, by TensorFlow's rules.
-    public static func window(input: Int, kernel: Int, stride: Int, dilation: Int, padding: Padding,
-                              explicit: (Int, Int)) throws(Failure) -> (output: Int, padBefore: Int) {
-        guard kernel >= 1, stride >= 1, dilation >= 1 else {
-            throw Failure("kernel \(kernel), stride \(stride), dilation \(dilation) must be positive")
-        }
-        let effective = (kernel - 1) * dilation + 1
-        let output: Int, before: Int
-        switch padding {
-        case .valid:
-            output = input >= effective ? (input - effective) / stride + 1 : 0
-            before = 0
-        case .same:
-            output = (input + stride - 1) / stride
-            before = max((output - 1) * stride + effective - input, 0) / 2
-        case .explicit:
-            output = (input + explicit.0 + explicit.1 - effective) / stride + 1
-            before = explicit.0
-        }
-        guard output > 0 else {
-            throw Failure("a window of \(kernel) (dilation \(dilation)) does not fit an input of \(input)")
-        }
-        return (output, before)
-    }
 }

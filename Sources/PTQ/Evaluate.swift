@@ -62,3 +62,32 @@ public enum Evaluator {
         return scores.filter { $0 > s }.count
     }
 }
+
+/// Rows of NumPy arrays (one sample per row, all arrays alike) cut into batches.
+public enum DataBatches {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Up to `limit` batches of `batchSize` rows; with `allowPartial` a last shorter batch takes
+    /// the remaining rows.
+    public static func split(_ arrays: [String: Tensor], batchSize: Int, limit: Int = .max, allowPartial: Bool = false)
+        throws(Failure) -> [[String: Tensor]] {
+        for (name, t) in arrays where t.rank < 1 || !t.dtype.isFloatingPoint {
+            throw Failure(description: "input '\(name)': expected float rows (shape [N, ...]), got \(t.dtype) \(t.shape)")
+        }
+        let rows = arrays.values.map { $0.shape[0] }.min() ?? 0
+        let size = max(batchSize, 1)
+        let count = min(limit, allowPartial && rows % size != 0 ? rows / size + 1 : rows / size)
+        guard count >= 1 else { throw Failure(description: "the data has \(rows) rows, fewer than one batch of \(size)") }
+        let values = arrays.mapValues { $0.floatValues() }
+        return (0..<count).map { b in
+            var batch: [String: Tensor] = [:]
+            for (name, t) in arrays {
+                let per = t.elementCount / max(t.shape[0], 1), n = min(size, rows - b * size)
+                batch[name] = Tensor(Array(values[name]![(b * size * per)..<((b * size + n) * per)]), shape: [n] + t.shape.dropFirst())
+            }
+            return batch
+        }
+    }
+}

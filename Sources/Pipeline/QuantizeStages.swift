@@ -108,26 +108,13 @@ struct PlannedStage: Stage {
         return Array(try encoder.encode(value)) + [0x0A]
     }
 
-    /// `calib_iter` batches of `batch_size` rows from each `data:<node>` input (with
-    /// `allowPartial`, a last shorter batch takes the remaining rows).
+    /// Batches of `batch_size` rows from each `data:<node>` input.
     static func batches(_ paths: [String: String], batchSize: Int, iterations: Int, allowPartial: Bool = false) throws -> [[String: Tensor]] {
         var arrays: [String: Tensor] = [:]
         for (key, path) in paths where key.hasPrefix("data:") {
             arrays[String(key.dropFirst(5))] = try NPY.decode(try FileIO.read(path), name: path)
         }
-        let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
-        let full = rows / max(batchSize, 1)
-        let count = min(iterations, allowPartial && rows % batchSize != 0 ? full + 1 : full)
-        guard count >= 1 else {
-            throw Failure(description: "the data has \(rows) rows, fewer than one batch of \(batchSize)")
-        }
-        return (0..<count).map { b in
-            arrays.mapValues { t in
-                let values = t.floatValues(), per = t.elementCount / max(t.shape[0], 1)
-                let n = min(batchSize, rows - b * batchSize)
-                return Tensor(Array(values[(b * batchSize * per)..<((b * batchSize + n) * per)]), shape: [n] + t.shape.dropFirst())
-            }
-        }
+        return try DataBatches.split(arrays, batchSize: batchSize, limit: iterations, allowPartial: allowPartial)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FileIO
+import PTQ
 import Foundation
 import Runtime
 import TFProto
@@ -105,13 +106,6 @@ struct Dump: ParsableCommand {
             let file = String(spec[spec.index(after: eq)...])
             arrays[String(spec[..<eq])] = try failing { try NPY.decode(try FileIO.read(file), name: file) }
         }
-        let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
-        guard rows >= batchSize else { throw CommandFailure(message: "--calib_data: \(rows) rows, fewer than one batch of \(batchSize)") }
-        return (0..<(rows / batchSize)).map { b in
-            arrays.mapValues { t in
-                let values = t.floatValues(), per = t.elementCount / t.shape[0]
-                return Tensor(Array(values[(b * batchSize * per)..<((b + 1) * batchSize * per)]), shape: [batchSize] + t.shape.dropFirst())
-            }
-        }
+        return try failing { try DataBatches.split(arrays, batchSize: batchSize) }
     }
 }

@@ -163,22 +163,10 @@ struct QuantizeCommand: ParsableCommand {
             guard let eq = spec.firstIndex(of: "=") else { throw CommandFailure(message: "--calib_data: '\(spec)' is not NAME=FILE.npy") }
             let name = String(spec[..<eq]), file = String(spec[spec.index(after: eq)...])
             guard inputs.contains(name) else { throw CommandFailure(message: "--calib_data: '\(name)' is not one of --input_nodes (\(inputs.joined(separator: ",")))") }
-            let tensor = try failing { try NPY.decode(try FileIO.read(file), name: file) }
-            guard tensor.dtype.isFloatingPoint, tensor.rank >= 1, tensor.shape[0] >= 1 else {
-                throw CommandFailure(message: "\(file): expected float rows (shape [N, ...]), got \(tensor.dtype) \(tensor.shape)")
-            }
-            arrays[name] = tensor
+            arrays[name] = try failing { try NPY.decode(try FileIO.read(file), name: file) }
         }
         for name in inputs where arrays[name] == nil { throw CommandFailure(message: "--calib_data: no data for input node '\(name)'") }
-        let rows = arrays.values.map { $0.shape[0] }.min()!
-        let batch = calibBatchSize ?? max(1, rows / calibIter)
-        let count = min(calibIter, rows / batch)
-        guard count >= 1 else { throw CommandFailure(message: "--calib_data: \(rows) rows cannot fill one batch of \(batch)") }
-        return (0..<count).map { b in
-            arrays.mapValues { t in
-                let values = t.floatValues(), per = t.elementCount / t.shape[0]
-                return Tensor(Array(values[(b * batch * per)..<((b + 1) * batch * per)]), shape: [batch] + t.shape.dropFirst())
-            }
-        }
+        let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
+        return try failing { try DataBatches.split(arrays, batchSize: calibBatchSize ?? max(1, rows / calibIter), limit: calibIter) }
     }
 }
