@@ -73,4 +73,27 @@ final class RunCLITests: XCTestCase {
         let bad = try vaiq("dump", "--input_frozen_graph", "\(model)/model.pb", "--calib_data", "x=\(model)/in_x.npy")
         XCTAssertEqual(bad.stderr, "error: \(model)/model.pb: no FixNeuron nodes; expected a quantize_eval_model.pb\n")
     }
+
+    func testEvaluateReportsAccuracyAndSQNR() throws {
+        let dir = NSTemporaryDirectory() + "vaiq-eval-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        let model = "\(ops)/block_classifier"
+        XCTAssertEqual(try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                                "--input_shapes", "3,9,9,2", "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1", "--output_dir", dir).status, 0)
+        let labels = "\(dir)/labels.npy"
+        // np.save of int64 [0, 1, 2]: the header, then the values.
+        let header: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        var dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }"
+        dict += String(repeating: " ", count: 64 - (10 + dict.utf8.count + 1) % 64) + "\n"
+        let count = dict.utf8.count
+        var bytes = header + [UInt8(count & 0xFF), UInt8(count >> 8)] + Array(dict.utf8)
+        for v: Int64 in [0, 1, 2] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        try Data(bytes).write(to: URL(fileURLWithPath: labels))
+        let r = try vaiq("evaluate", "--quantized", "\(dir)/quantize_eval_model.pb", "--float", "\(model)/model.pb", "--input",
+                         "x=\(model)/in_x.npy", "--labels", labels, "--output_nodes", "y", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["samples"] as? Int, 3)
+        XCTAssertGreaterThan(json["sqnrDB"] as? Double ?? 0, 10)
+    }
 }
