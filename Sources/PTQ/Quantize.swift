@@ -27,17 +27,24 @@ public enum PostTrainingQuantizer {
         public var description: String { message }
     }
 
-    /// Float calibration: every node's output in every batch, summarized as `BatchStatistics`
-    /// (enough for any bit width, method and activation range). Fusion is off so every
-    /// intermediate value is seen; the result does not depend on any strategy.
+    /// Float calibration: every tensor any strategy could quantize (the activations the pattern
+    /// table places with default settings, and the inputs of every conv-like layer; per-node
+    /// settings only ever remove tensors from that set), in every batch, summarized as
+    /// `BatchStatistics` (enough for any bit width, method and activation range). The result
+    /// depends on no strategy field.
     public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
                                  threads: Int, path: String) throws -> CalibrationStatistics {
+        let candidates = Locator.locate(graph, QuantizeConfig())
+        let observed = Set(candidates.tensors.filter { $0.kind == .activation }.map(\.node) + candidates.groups.map(\.input))
         let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)), options: PlanOptions(fuse: false))
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
+                              options: PlanOptions(preserve: observed))
         var statistics = CalibrationStatistics(batches: batches.count, tensors: [:])
         for batch in batches {
             nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
-            _ = try runtime.run(batch, threads: threads) { name, _, values in seen[name] = BatchStatistics(values) }
+            _ = try runtime.run(batch, threads: threads) { name, _, values in
+                if observed.contains(name) { seen[name] = BatchStatistics(values) }
+            }
             for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
         }
         return statistics

@@ -23,17 +23,17 @@ func inferenceBenchmark(_ a: [String]) throws {
     print(#"{"what": "infer", "graph": "\#(graphPath)", "batch": \#(batch), "threads": \#(threads), "median_ms": \#(median * 1e3), "images_per_s": \#(Double(batch) / median), "gflops": \#(Double(flops) / median / 1e9), "flops": \#(flops)}"#)
 }
 
-/// Best-of-10 GFLOP/s of a 1024^3 sgemm: OpenBLAS with its own `threads`, and our tiled matmul.
+/// Best-of-30 GFLOP/s of a 1024^3 sgemm: OpenBLAS with its own `threads`, and our tiled matmul.
 func sgemmBenchmark(threads: Int) {
     let n = 1024
     let a = (0..<n * n).map { Float($0 % 7) - 3 }, b = (0..<n * n).map { Float($0 % 5) - 2 }
     var c = [Float](repeating: 0, count: n * n)
     let flops = 2.0 * Double(n * n * n)
     openblas_set_num_threads(Int32(threads))
-    let blas = (0..<10).map { _ in
+    let blas = (0..<30).map { _ in
         seconds { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n)) }
     }.min()!
-    let ours = (0..<10).map { _ in
+    let ours = (0..<30).map { _ in
         seconds {
             c.withUnsafeMutableBufferPointer { out in
                 Fast.matmul(a: a, b: b, m: n, k: n, n: n, transposeA: false, transposeB: false, bias: nil, activation: .none,
