@@ -96,4 +96,24 @@ final class RunCLITests: XCTestCase {
         XCTAssertEqual(json["samples"] as? Int, 3)
         XCTAssertGreaterThan(json["sqnrDB"] as? Double ?? 0, 10)
     }
+
+    func testQuantizeBadInputsGiveOneLine() throws {
+        let model = "\(ops)/conv2d_0"
+        func quantize(_ extra: [String]) throws -> CLITests.Run {
+            try CLITests.run(["quantize", "--input_frozen_graph", "\(model)/model.pb", "--output_nodes", "y", "--calib_iter", "1",
+                              "--output_dir", NSTemporaryDirectory() + "vaiq-q-\(UUID().uuidString)"] + extra)
+        }
+        var r = try quantize(["--input_nodes", "nope", "--input_shapes", "1,9,9,3", "--calib_data", "nope=\(model)/in_x.npy"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "error: \(model)/model.pb: input node 'nope' is not a node of the graph\n")
+        r = try quantize(["--input_nodes", "x", "--input_shapes", "1,9,9,3", "--calib_data", "z=\(model)/in_x.npy"])
+        XCTAssertEqual(r.stderr, "error: --calib_data: 'z' is not one of --input_nodes (x)\n")
+        r = try quantize(["--input_nodes", "x", "--input_shapes", "1,9,9,3:1,2", "--calib_data", "x=\(model)/in_x.npy"])
+        XCTAssertEqual(r.stderr, "error: --input_shapes gives 2 shapes for 1 input nodes\n")
+        r = try quantize(["--input_nodes", "x", "--input_shapes", "1,9,9,3", "--calib_data", "x=\(model)/in_x.npy", "--method", "3"])
+        XCTAssertEqual(r.status, 2)
+        r = try quantize(["--input_nodes", "x", "--input_shapes", "1,9,9,3", "--calib_data", "x=\(model)/missing.npy"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(model)/missing.npy: "), r.stderr)
+    }
 }
