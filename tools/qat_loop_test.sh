@@ -42,7 +42,7 @@ manifest "  digits_qat:
     output_nodes: [logits]
     input_shapes: [[-1, 32, 32, 1]]" \
          "  - {model: digits_qat, calibration: calib, evaluation: test, strategy: w4a8, target: DPUCZDX8G}"
-out=$("$VAIQ" all -C "$WORK" -j2)
+out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
 echo "$out" | grep -q "ran quantize/digits_qat/w4a8/DPUCZDX8G" || { echo "QAT model was not quantized"; exit 1; }
 echo "$out" | grep -q "ran quantize/digits/" && { echo "the PTQ chain reran"; exit 1; }
 ls "$WORK"/build/digits_qat/w4a8/DPUCZDX8G/quantize_eval_model_300_*.pb >/dev/null

@@ -72,7 +72,7 @@ enum DPUSimulation {
     }
 
     static func replaceSigmoids(_ g: inout GraphEdit) {
-        for sig in g.nodes where sig.op == "Sigmoid" {
+        for sig in g.nodes where sig.op == "Sigmoid" && g["\(sig.name)/offset"] == nil {
             guard let x = g.inputs(of: sig).first, let at = g.index(sig.name) else { continue }
             let base = "\(sig.name)/h_sigmoid"
             g.addConstant("\(sig.name)/offset", [3], shape: [], before: at)
@@ -96,7 +96,7 @@ enum DPUSimulation {
             let at = g.index(mean.name)!
             g.nodes[at] = pooled
             if !keep {
-                let squeeze = node("\(mean.name)/squeeze", "Squeeze", [mean.name], ["T": attrType(.dtFloat), "squeeze_dims": ints([1, 2])])
+                let squeeze = node(g.freshName("\(mean.name)/squeeze"), "Squeeze", [mean.name], ["T": attrType(.dtFloat), "squeeze_dims": ints([1, 2])])
                 g.replaceUses(of: mean.name, with: squeeze.name, except: [squeeze.name])
                 g.nodes.insert(squeeze, at: at + 1)
             }
@@ -113,7 +113,7 @@ enum DPUSimulation {
         }
         for p in g.nodes where ["MaxPool", "AvgPool"].contains(p.op) {
             guard let k = p.attr["ksize"]?.list.i.map(Int.init), k.count == 4, k[1] * k[2] >= 512,
-                  let input = g.inputs(of: p).first, let at = g.index(p.name) else { continue }
+                  g["\(p.name)_viti_split"] == nil, let input = g.inputs(of: p).first, let at = g.index(p.name) else { continue }
             let (h1, h2) = factors(k[1]), (w1, w2) = factors(k[2])
             let padding = p.attr["padding"].map { String(decoding: $0.s, as: UTF8.self) } ?? "VALID"
             let first = pool("\(p.name)_viti_split", p.op, input, kh: h1, kw: w1, padding: padding)
@@ -142,7 +142,9 @@ enum DPUSimulation {
 
     static func scaleAvgPools(_ g: inout GraphEdit, all: Bool) {
         for p in g.nodes where p.op == "AvgPool" {
-            guard let k = p.attr["ksize"]?.list.i.map(Int.init), k.count == 4, let scale = avgPoolScale(kh: k[1], kw: k[2], all: all),
+            // Once only: a graph written by vaiq-build (e.g. a QAT model) already has the factor.
+            guard g["\(p.name)/mul"] == nil, g["\(p.name)/scale_value"] == nil,
+                  let k = p.attr["ksize"]?.list.i.map(Int.init), k.count == 4, let scale = avgPoolScale(kh: k[1], kw: k[2], all: all),
                   let at = g.index(p.name) else { continue }
             let constant = "\(p.name)/scale_value"
             let mul = node("\(p.name)/mul", "Mul", [p.name, constant], ["T": attrType(.dtFloat)])

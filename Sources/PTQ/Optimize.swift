@@ -40,7 +40,10 @@ public enum Optimizer {
         foldScales(&g, keep: Set(options.outputNodes))
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
         if options.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: options.replaceRelu6) }
-        if options.simulateDPU { DPUSimulation.apply(&g, options, path: path) }
+        if options.simulateDPU {
+            DPUSimulation.apply(&g, options, path: path)
+            pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
+        }
         return g.graphDef
     }
 

@@ -52,7 +52,7 @@ struct PlannedStage: Stage {
             let outputs = Self.outputNodes(of: graph)
             let batches = try Self.batches(context.inputPaths, batchSize: p.int("batch_size"), iterations: p.int("calib_iter"))
             let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: outputs, batches: batches,
-                                                                 threads: context.threadBudget, path: path)
+                                                                 threads: context.threadBudget, path: "optimized graph of \(id)")
             return ["statistics": try Self.json(statistics)]
         case "deploy":
             let path = context.inputPaths["model"]!

@@ -198,3 +198,16 @@ final class CrossLayerEqualizationTests: XCTestCase {
         for ch in 0..<c where r1[ch] + r2[ch] >= 0.5 { XCTAssertEqual(r1[ch], r2[ch], accuracy: 1e-3 * max(r1[ch], 1), "channel \(ch)") }
     }
 }
+
+final class DPUSimulationIdempotenceTests: XCTestCase {
+    /// A graph vaiq-build already rewrote (a QAT model's inference graph) is not rewritten twice.
+    func testSimulatingTwiceChangesNothing() throws {
+        for name in ["avgpool_4", "mean_spatial", "unary_hardsigmoid", "block_squeeze_excite"] {
+            let (graph, x) = try PTQTests.fixture(name)
+            let once = try PTQTests.optimize(graph, x)
+            let twice = try PTQTests.optimize(once, x)
+            XCTAssertEqual(once.node.map(\.name).sorted(), twice.node.map(\.name).sorted(), name)
+            XCTAssertEqual(Set(twice.node.map(\.name)).count, twice.node.count, "\(name): duplicate names")
+        }
+    }
+}
