@@ -13,7 +13,9 @@ struct PlannedStage: Stage {
     let declaration: StagePlanner.Declaration
     var id: StageID { declaration.id }
     var kind: String { declaration.kind }
-    let version = 1
+    /// Part of every key: bump it when a pass computes different bytes from the same inputs
+    /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors).
+    var version: Int { 2 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
     var outputNames: [String] {

@@ -19,6 +19,7 @@ struct ReportRow: Codable, Equatable {
     let quantizedTop5: Double?
     let sqnrDB: Double?
     let evalModelBytes: Int?
+    let deployModelBytes: Int?
     /// Stage kind -> seconds it took when it last ran, and whether this build ran or reused it.
     let stageSeconds: [String: Double]
     let stageOutcome: [String: String]
@@ -50,7 +51,9 @@ struct Report: ParsableCommand {
         for cell in pipeline.manifest.cells {
             let folder = FileIO.resolve("build/\(cell.name)", relativeTo: repository.repo)
             let metrics = (try? FileIO.read("\(folder)/\(OutputNames.metrics)")).flatMap { try? JSONDecoder().decode(EvaluationMetrics.self, from: Data($0)) }
-            let model = (try? FileIO.listDirectory(folder))?.sorted().first { $0.hasPrefix("quantize_eval_model") && !$0.hasPrefix("quantize_eval_model_tf") }
+            let files = (try? FileIO.listDirectory(folder))?.sorted() ?? []
+            let model = files.first { $0.hasPrefix("quantize_eval_model") && !$0.hasPrefix("quantize_eval_model_tf") }
+            let deploy = files.first { $0.hasPrefix("deploy_model") }
             var seconds: [String: Double] = [:], outcome: [String: String] = [:]
             for (stage, entry) in log.stages where entry.cells.contains(cell.name) {
                 let kind = String(stage.prefix { $0 != "/" })
@@ -62,6 +65,7 @@ struct Report: ParsableCommand {
                                   weightBit: bits("weight_bit"), activationBit: bits("activation_bit"),
                                   floatTop1: metrics?.floatTop1, quantizedTop1: metrics?.quantizedTop1, quantizedTop5: metrics?.quantizedTop5,
                                   sqnrDB: metrics?.sqnrDB, evalModelBytes: model.flatMap { FileIO.size("\(folder)/\($0)") },
+                                  deployModelBytes: deploy.flatMap { FileIO.size("\(folder)/\($0)") },
                                   stageSeconds: seconds, stageOutcome: outcome))
         }
         let markdown = Self.markdown(rows)
@@ -86,8 +90,8 @@ struct Report: ParsableCommand {
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
 
     static func markdown(_ rows: [ReportRow]) -> String {
-        var lines = ["| cell | W/A bits | float top-1 | quantized top-1 | top-5 | SQNR (dB) | eval model | optimize | calibrate | quantize | evaluate |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| cell | W/A bits | float top-1 | quantized top-1 | top-5 | SQNR (dB) | deploy model | optimize | calibrate | quantize | deploy | evaluate |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows {
             func stage(_ k: String) -> String {
                 guard let s = r.stageSeconds[k] else { return "-" }
@@ -95,8 +99,8 @@ struct Report: ParsableCommand {
             }
             lines.append("| \(r.cell) | \(r.weightBit)/\(r.activationBit) | \(percent(r.floatTop1)) | \(percent(r.quantizedTop1)) | "
                          + "\(percent(r.quantizedTop5)) | \(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-") | "
-                         + "\(r.evalModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-") | "
-                         + "\(stage("optimize")) | \(stage("calibrate")) | \(stage("quantize")) | \(stage("evaluate")) |")
+                         + "\(r.deployModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-") | "
+                         + "\(stage("optimize")) | \(stage("calibrate")) | \(stage("quantize")) | \(stage("deploy")) | \(stage("evaluate")) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

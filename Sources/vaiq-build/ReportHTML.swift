@@ -60,12 +60,12 @@ enum ReportHTML {
             """
         html += plot(rows, title: "Quantized top-1 vs weight bit width", id: "top1-plot", value: { $0.quantizedTop1.map { $0 * 100 } }, unit: "top-1 (%)")
         html += plot(rows, title: "SQNR of outputs vs weight bit width", id: "sqnr-plot", value: { $0.sqnrDB }, unit: "SQNR (dB)")
-        html += "<table><tr><th>cell</th><th>W/A bits</th><th>float top-1</th><th>quantized top-1</th><th>top-5</th><th>SQNR (dB)</th><th>eval model</th></tr>"
+        html += "<table><tr><th>cell</th><th>W/A bits</th><th>float top-1</th><th>quantized top-1</th><th>top-5</th><th>SQNR (dB)</th><th>deploy model</th></tr>"
         for r in rows {
             html += "<tr><td>\(escape(r.cell))</td><td class=\"n\">\(r.weightBit)/\(r.activationBit)</td>"
                 + "<td class=\"n\">\(Report.percent(r.floatTop1))</td><td class=\"n\">\(Report.percent(r.quantizedTop1))</td>"
                 + "<td class=\"n\">\(Report.percent(r.quantizedTop5))</td><td class=\"n\">\(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-")</td>"
-                + "<td class=\"n\">\(r.evalModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-")</td></tr>"
+                + "<td class=\"n\">\(r.deployModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-")</td></tr>"
         }
         return html + "</table></body></html>\n"
     }
