@@ -71,6 +71,14 @@ def check(vaiq, name, graph, inputs, outputs, work, calib_iter=1):
         lsb = 2.0 ** -pos if pos is not None else 1e-4 * max(np.abs(t).max(), 1e-6)
         err = float(np.abs(ours[output].astype(np.float64) - t).max())
         worst.append((err / lsb, output, pos))
+    # vaiq-build's runtime on the stock-TF twin (FakeQuant ops) gives TensorFlow's numbers too.
+    run([vaiq, "run", f"{out_dir}/quantize_eval_model_tf.pb", *sum((["--input", f"{n}={p}"] for n, p in inputs.items()), []),
+         "--outputs", ",".join(outputs), "-o", f"{out_dir}/ours_tf.npz"])
+    ours_tf = np.load(f"{out_dir}/ours_tf.npz")
+    for output, t in zip(outputs, theirs):
+        pos = output_position(graph_def, info, output)
+        lsb = 2.0 ** -pos if pos is not None else 1e-4 * max(np.abs(t).max(), 1e-6)
+        worst.append((float(np.abs(ours_tf[output].astype(np.float64) - t).max()) / lsb, output + " (stock twin)", pos))
     lsbs, output, pos = max(worst)
     ok = lsbs <= 1.0 + 1e-6
     quantized = sum(1 for t in info["tensors"] if t["kind"] == "activation")

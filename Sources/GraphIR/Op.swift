@@ -70,6 +70,9 @@ public enum Op: Sendable, Equatable {
     /// [x]: power-of-two quantization at a fixed position (vai_q's FixNeuron in evaluation phase);
     /// `mode` 0 weight, 1 activation, 2 depthwise weight.
     case fixNeuron(bitWidth: Int, position: Int, mode: Int)
+    /// [x, min, max] (per tensor, or per last-axis channel): TensorFlow's FakeQuantWithMinMaxVars
+    /// (PerChannel); FakeQuantWithMinMaxArgs imports with constant min/max inputs.
+    case fakeQuant(numBits: Int, narrowRange: Bool)
 
     /// A short lowercase name for messages and listings.
     public var name: String {
@@ -107,6 +110,7 @@ public enum Op: Sendable, Equatable {
         case .batchToSpace: "batch_to_space"
         case .depthToSpace: "depth_to_space"
         case .fixNeuron: "fix_neuron"
+        case .fakeQuant: "fake_quant"
         }
     }
 }

@@ -69,6 +69,9 @@ enum Executor {
                         let src = p[0] + ((b * h + y) * w + x) * inShape[3] + (i * block + j) * c
                         (o + ((b * h * block + y * block + i) * w * block + x * block + j) * c).initialize(from: src, count: c)
                     } } } } }
+                case let .fakeQuant(r):
+                    let channels = r.scale.count
+                    for k in 0..<count { o[k] = r.quantize(p[0][k], channel: channels == 1 ? 0 : k % channels) }
                 case let .fixNeuron(q, position):
                     for k in 0..<count { o[k] = q.quantize(p[0][k], position: position) }
                 case .alias:

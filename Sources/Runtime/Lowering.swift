@@ -125,6 +125,14 @@ extension Planner {
                                             masks: StridedSliceMasks())
             } catch { throw shapeError(error) }
             emit(node, i, .stridedSlice(shape: x.shape, plan: plan), inputs: [x.slot], shape: plan.outputShape)
+        case let .fakeQuant(bits, narrow):
+            let x = try operand(node, 0, ins)
+            let lo = try constantInput(node, 1, ins, "min").values.map { Float($0) }
+            let hi = try constantInput(node, 2, ins, "max").values.map { Float($0) }
+            guard lo.count == hi.count, lo.count == 1 || lo.count == x.shape.last else {
+                throw fail("min/max of \(lo.count)/\(hi.count) values do not fit input \(x.shape)")
+            }
+            emit(node, i, .fakeQuant(FakeQuantRanges(min: lo, max: hi, bits: bits, narrow: narrow)), inputs: [x.slot], shape: x.shape)
         case let .fixNeuron(bits, position, mode):
             let x = try operand(node, 0, ins)
             let q = Pof2Quantizer(bitWidth: bits, mode: QuantizeMode(rawValue: mode) ?? .activation,

@@ -104,6 +104,8 @@ enum Kernel: Sendable {
     case spaceBatch(toBatch: Bool, shape: [Int], block: [Int], pads: [Int])
     /// out[n, h*b + i, w*b + j, c] = in[n, h, w, (i*b + j)*C + c]; `shape` is the input's.
     case depthToSpace(shape: [Int], block: Int)
+    /// TensorFlow's fake quantization with nudged ranges, per tensor or per last-axis channel.
+    case fakeQuant(FakeQuantRanges)
     /// Power-of-two quantization (FixNeuron).
     case fixNeuron(Pof2Quantizer, position: Int)
     /// Reshape, squeeze, expand_dims, identity: the same values under a new shape.

@@ -133,6 +133,17 @@ struct Planner {
                 info[i] = .constant(Folding.Value(dtype: v.dtype, shape: v.shape, values: v.values.map { Double(q.quantize(Float($0), position: position)) }))
                 continue
             }
+            if case let .fakeQuant(bits, narrow) = node.op, node.inputs.count == 3,
+               case let .constant(v)? = info[node.inputs[0].node], case let .constant(lo)? = info[node.inputs[1].node],
+               case let .constant(hi)? = info[node.inputs[2].node], lo.values.count == hi.values.count,
+               lo.values.count == 1 || lo.values.count == v.shape.last {
+                let r = FakeQuantRanges(min: lo.values.map { Float($0) }, max: hi.values.map { Float($0) }, bits: bits, narrow: narrow)
+                let n = lo.values.count
+                info[i] = .constant(Folding.Value(dtype: v.dtype, shape: v.shape, values: v.values.indices.map {
+                    Double(r.quantize(Float(v.values[$0]), channel: n == 1 ? 0 : $0 % n))
+                }))
+                continue
+            }
             guard Folding.canFold(node.op), !node.inputs.isEmpty else { continue }
             var values: [Folding.Value] = []
             for input in node.inputs {

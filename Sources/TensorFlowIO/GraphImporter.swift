@@ -18,6 +18,7 @@ public enum GraphImporter {
         "Mean", "Sum", "Max", "Min", "Prod", "Pad", "PadV2", "ConcatV2", "Concat", "Reshape", "Squeeze", "ExpandDims",
         "Softmax", "ResizeBilinear", "ResizeNearestNeighbor", "Transpose", "Shape", "StridedSlice", "Slice", "Pack",
         "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND", "AddN", "DepthToSpace", "FixNeuron",
+        "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel", "FakeQuantWithMinMaxArgs",
     ]
 
     /// Imports what `outputs` (node names, `node:index` allowed) need; all sinks when `outputs` is empty.
@@ -316,6 +317,18 @@ public enum GraphImporter {
                     throw fail(def, "FixNeuron in phase \(phase) (calibration or training); expected an evaluation model (phase 1)")
                 }
                 return add(def, .fixNeuron(bitWidth: bits, position: position, mode: mode), inputs)
+            case "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel", "FakeQuantWithMinMaxArgs":
+                let bits = Int(def.attr["num_bits"]?.i ?? 8), narrow = def.attr["narrow_range"]?.b ?? false
+                guard (2...16).contains(bits) else { throw fail(def, "num_bits \(bits) is outside 2-16") }
+                var ins = inputs
+                if def.op == "FakeQuantWithMinMaxArgs" {
+                    try arity(def, inputs, 1)
+                    ins.append(constant("\(def.name)/min", Tensor([def.attr["min"]?.f ?? -6], shape: [])))
+                    ins.append(constant("\(def.name)/max", Tensor([def.attr["max"]?.f ?? 6], shape: [])))
+                } else {
+                    try arity(def, inputs, 3)
+                }
+                return add(def, .fakeQuant(numBits: bits, narrowRange: narrow), ins)
             case "SpaceToBatchND", "BatchToSpaceND":
                 try arity(def, inputs, 3)
                 return add(def, def.op == "SpaceToBatchND" ? .spaceToBatch : .batchToSpace, inputs)
