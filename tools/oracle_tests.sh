@@ -71,6 +71,10 @@ done
 check "quantize: stock-TF models equal vaiq-build's quantized simulation within 1 LSB (32 models)" \
   "$PY" tools/quantize_oracle.py "$VAIQ" Tests/Fixtures/ops examples/digits "$OUT/quantize"
 
+# Float-scale strategies (fs, fsx): TensorFlow runs the written stock-TF model and agrees with vaiq-build.
+check "fs/fsx: TensorFlow runs the float-scale models and gets vaiq-build's outputs" \
+  bash tools/fs_oracle_test.sh "$OUT/fs"
+
 # Quantize-aware training: TensorFlow fine-tunes vaiq-build's quantize_train_graph.pb, vaiq-build
 # quantizes the new checkpoints, and 4-bit-weight accuracy is not worse than post-training's.
 check "qat: TensorFlow trains quantize_train_graph.pb; 4-bit QAT top-1 >= PTQ top-1" \

@@ -20,6 +20,8 @@ public struct OptimizeOptions: Sendable, Equatable {
     public var replaceSigmoid = false
     /// Cross-layer equalization of conv chains (spec 6.1), and with it Relu6 -> Relu.
     public var doCLE = false
+    /// Fold batch norms and per-channel scales into the convolutions (off in the float-scale `fs` strategy).
+    public var foldBN = true
     public var replaceRelu6 = true
     public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
         self.inputNodes = inputNodes
@@ -36,8 +38,10 @@ public enum Optimizer {
         var g = try partition(graph, options, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
         separateSharedConstants(&g)
-        batchNormsToScale(&g)
-        foldScales(&g, keep: Set(options.outputNodes))
+        if options.foldBN {
+            batchNormsToScale(&g)
+            foldScales(&g, keep: Set(options.outputNodes))
+        }
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
         if options.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: options.replaceRelu6) }
         if options.simulateDPU {

@@ -24,7 +24,10 @@ struct PlannedStage: Stage {
         case "calibrate": ["statistics"]
         case "evaluate": [OutputNames.metrics]
         case "deploy": ["deploy_model.pb"]
-        default: ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb", "qat_inference_graph.pb", "quantize_eval_graph.pb"]
+        default:
+            Self.isFloatScale(parameters) ? ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo]
+                : ["quantize_eval_model.pb", "quantize_eval_model_tf.pb", OutputNames.quantInfo, "quantize_train_graph.pb",
+                   "qat_inference_graph.pb", "quantize_eval_graph.pb"]
         }
     }
     var maxThreads: Int { ["calibrate", "evaluate"].contains(kind) ? 64 : 1 }
@@ -45,6 +48,7 @@ struct PlannedStage: Stage {
             options.scaleAllAvgPool = p.values["scale_all_avgpool"] == nil || p.bool("scale_all_avgpool")
             options.replaceSigmoid = p.bool("replace_sigmoid")
             options.doCLE = p.bool("do_cle")
+            options.foldBN = p.values["fold_bn"] == nil || p.bool("fold_bn")
             options.replaceRelu6 = p.values["replace_relu6"] == nil || p.bool("replace_relu6")
             let optimized = try Optimizer.optimize(graph, options, path: path)
             return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path)]
@@ -72,14 +76,22 @@ struct PlannedStage: Stage {
             return [OutputNames.metrics: try Self.json(metrics)]
         default:
             let scheme = p.string("quantize_scheme") ?? "pof2s"
-            guard scheme.hasPrefix("pof2s") else {
-                throw Failure(description: "\(id): quantize_scheme \(scheme) (float scales) is not implemented yet; use a pof2s strategy")
-            }
             let path = context.inputPaths["graph"]!
             let graph = try GraphDefIO.read(path)
             let statistics = try JSONDecoder().decode(CalibrationStatistics.self,
                                                       from: Data(try FileIO.read(context.inputPaths["statistics"]!)))
             let config = try p.quantizeConfig()
+            if Self.isFloatScale(parameters) {
+                let method = p.string("calib_method") ?? "minmax"
+                guard method == "minmax" else {
+                    throw Failure(description: "\(id): calib_method \(method) is not implemented for float scales yet; set calib_method: minmax")
+                }
+                let plan = try FloatScaleQuantizer.plan(graph, config: config, activations: scheme == "fsx", perChannel: p.bool("per_channel"),
+                                                        statistics: statistics, path: "\(id)")
+                let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(graph, plan: plan), path: path)
+                return ["quantize_eval_model.pb": model, "quantize_eval_model_tf.pb": model, OutputNames.quantInfo: try Self.json(plan)]
+            }
+            guard scheme.hasPrefix("pof2s") else { throw Failure(description: "\(id): unknown quantize_scheme \(scheme)") }
             let narrow = p.string("arch_type") == "DPUCADF8H"
             let outputs = Self.outputNodes(of: graph)
             let located = Locator.locate(graph, config)
@@ -96,6 +108,12 @@ struct PlannedStage: Stage {
                 OutputNames.quantInfo: try Self.json(plan),
             ]
         }
+    }
+
+    /// fs / fsx: float scales and TensorFlow's fake quantization instead of power-of-two positions.
+    static func isFloatScale(_ parameters: [String: ParameterValue]) -> Bool {
+        if case let .string(s)? = parameters["quantize_scheme"] { return s == "fs" || s == "fsx" }
+        return false
     }
 
     /// The optimized graph's sinks are its output nodes (partitioning kept nothing else).

@@ -87,6 +87,8 @@ public enum StagePlanner {
                                             inputs: inputs,
                                             materialize: [OutputNames.metrics: "\(folder)/\(OutputNames.metrics)"])
             }
+            // Float-scale strategies target CPUs/GPUs: no DPU deploy model.
+            if case let .string(scheme)? = cell.strategy["quantize_scheme"], scheme == "fs" || scheme == "fsx" { continue }
             let deploy = StageID("deploy/\(cell.name)")
             out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields),
                                       inputs: ["model": .output(quantize, "quantize_eval_model.pb")],

@@ -1,0 +1,77 @@
+import Quantizer
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// The float-scale strategies `fs` and `fsx` (spec 9.4) for CPU/GPU targets: symmetric ranges,
+/// weights per output channel (`per_channel`) or per tensor, and TensorFlow's own fake
+/// quantization (nudged ranges, round half up) as the arithmetic, so the written model is stock
+/// TensorFlow. `fs` quantizes weights and the inputs of conv-like layers; `fsx` also every
+/// activation the pof2s pattern table places. Ranges come from calibration's per-batch minima and
+/// maxima (calib_method minmax: the extremes over all batches).
+public enum FloatScaleQuantizer {
+    public struct Tensor: Sendable, Codable, Equatable {
+        public let node: String
+        public let kind: TensorKind
+        public let bitWidth: Int
+        /// Symmetric range per channel (one value when per tensor): [-amax, amax].
+        public let amax: [Float]
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func plan(_ graph: Tensorflow_GraphDef, config: QuantizeConfig, activations all: Bool, perChannel: Bool,
+                            statistics: CalibrationStatistics, path: String) throws -> [Tensor] {
+        let g = GraphEdit(graph, path: path)
+        let located = Locator.locate(graph, config)
+        var out: [Tensor] = []
+        var seen = Set<String>()
+        func add(_ t: Tensor) { if seen.insert(t.node).inserted { out.append(t) } }
+        for group in located.groups {
+            guard let w = g.constant(group.weight), let conv = g[group.compute] else { continue }
+            // TensorFlow's per-channel fake quantization runs along the last axis: output channels of
+            // Conv2D (HWIO) and MatMul; depthwise and transposed-conv weights stay per tensor.
+            let lastIsOutput = ["Conv2D", "MatMul"].contains(conv.op) && !(conv.attr["transpose_b"]?.b ?? false)
+            let values = w.floatValues()
+            let channels = perChannel && lastIsOutput ? (w.shape.last ?? 1) : 1
+            var amax = [Float](repeating: 0, count: channels)
+            for (k, v) in values.enumerated() { amax[k % channels] = max(amax[k % channels], abs(v)) }
+            add(Tensor(node: group.weight, kind: .weight, bitWidth: config.weightBit, amax: amax))
+            try addActivation(group.input)
+        }
+        if all { for t in located.tensors where t.kind == .activation { try addActivation(t.node) } }
+        func addActivation(_ node: String) throws {
+            guard !seen.contains(node), g.constant(node) == nil else { return }
+            guard let batches = statistics.tensors[node], !batches.isEmpty else {
+                throw Failure(description: "\(path): node '\(node)' is to be quantized but calibration never computed it")
+            }
+            let lo = batches.map(\.min).min()!, hi = batches.map(\.max).max()!
+            add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(abs(lo), abs(hi), 1e-12)]))
+        }
+        return out
+    }
+
+    /// The quantized model: FakeQuantWithMinMaxVars after every activation, and
+    /// FakeQuantWithMinMaxVars(PerChannel) on every weight, consumers rewired.
+    public static func model(_ graph: Tensorflow_GraphDef, plan: [Tensor]) -> Tensorflow_GraphDef {
+        var g = GraphEdit(graph, path: "")
+        for t in plan {
+            guard let at = g.index(t.node) else { continue }
+            let name = t.node + (t.kind == .activation ? "/aquant" : "/wquant")
+            g.replaceUses(of: t.node, with: name)
+            var fake = Tensorflow_NodeDef()
+            fake.name = name
+            fake.op = t.amax.count > 1 ? "FakeQuantWithMinMaxVarsPerChannel" : "FakeQuantWithMinMaxVars"
+            fake.input = [t.node, "\(name)/min", "\(name)/max"]
+            fake.attr["num_bits"] = attrInt(t.bitWidth)
+            fake.attr["narrow_range"] = attrBool(false)
+            g.nodes.insert(fake, at: at + 1)
+            let shape = t.amax.count > 1 ? [t.amax.count] : []
+            g.addConstant("\(name)/min", t.amax.map { -$0 }, shape: shape, before: at + 1)
+            g.addConstant("\(name)/max", t.amax, shape: shape, before: at + 2)
+        }
+        return g.graphDef
+    }
+}

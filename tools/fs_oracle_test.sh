@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Float-scale strategies (fs, fsx with calib_method minmax) on the digits example: the written
+# model is stock TensorFlow (FakeQuantWithMinMaxVars[PerChannel]); TensorFlow running it must give
+# vaiq-build's own outputs. Tolerance: the two engines sum convolutions in different orders, so
+# an activation sitting on a rounding tie may land one fake-quantization step apart and carry
+# that downstream: max |vaiq - TF| <= 2% of max |logits| and the same class for >= 99.5% of rows.
+#   VAIQ=... PY=... tools/fs_oracle_test.sh WORK_DIR
+set -euo pipefail
+VAIQ=$(realpath "$VAIQ"); PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
+WORK=$1
+SRC=$(cd "$(dirname "$0")/../examples/digits" && pwd)
+rm -rf "$WORK" && mkdir -p "$WORK/manifests"
+cp -r "$SRC/models" "$SRC/data" "$WORK/"
+cat > "$WORK/manifests/m.yaml" <<'YAML'
+models:
+  digits:
+    graph: models/digits/inference_graph.pb
+    checkpoint: models/digits/train_dir
+    input_nodes: [input]
+    output_nodes: [logits]
+    input_shapes: [[-1, 32, 32, 1]]
+calibration:
+  calib: {inputs: {input: data/calib.npy}, batch_size: 20, calib_iter: 10}
+evaluation:
+  test: {inputs: {input: data/eval_x.npy}, labels: data/eval_y.npy, metric: top1}
+strategies:
+  fs_minmax: {extends: fs, calib_method: minmax}
+  fsx_minmax: {extends: fsx, calib_method: minmax}
+builds:
+  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax], target: [DPUCZDX8G]}}
+YAML
+out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
+for s in fs_minmax fsx_minmax; do
+  dir="$WORK/build/digits/$s/DPUCZDX8G"
+  model=$(ls "$dir"/quantize_eval_model_[0-9]*.pb)
+  "$VAIQ" run "$model" --input input="$WORK/data/eval_x.npy" --outputs logits -o "$dir/ours.npy" >/dev/null
+  "$PY" - "$model" "$dir" "$WORK/data/eval_x.npy" <<'PYEOF'
+import json, os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np, tensorflow as tf
+model, folder, data = sys.argv[1:4]
+g = tf.compat.v1.GraphDef(); g.ParseFromString(open(model, "rb").read())
+assert not any(n.op == "FixNeuron" for n in g.node)
+with tf.Graph().as_default() as graph:
+    tf.import_graph_def(g, name="")
+    with tf.compat.v1.Session(graph=graph) as s:
+        theirs = s.run("logits:0", {"input:0": np.load(data)})
+ours = np.load(f"{folder}/ours.npy")
+metrics = json.load(open(f"{folder}/metrics.json"))
+rel = float(np.abs(ours - theirs).max() / np.abs(theirs).max())
+same = float((ours.argmax(1) == theirs.argmax(1)).mean())
+print(f"{os.path.basename(os.path.dirname(folder))}: max |vaiq - TF| = {rel:.3g} of max |logits|, same class {same:.4f}; "
+      f"top-1 {metrics['quantizedTop1']:.4f} (float {metrics['floatTop1']:.4f}), SQNR {metrics['sqnrDB']:.2f} dB")
+sys.exit(0 if rel <= 0.02 and same >= 0.995 else 1)
+PYEOF
+done
