@@ -25,12 +25,13 @@ evaluation:
   test: {inputs: {input: data/eval_x.npy}, labels: data/eval_y.npy, metric: top1}
 strategies:
   fs_minmax: {extends: fs, calib_method: minmax}
+  fs_kl: {extends: fs}
   fsx_minmax: {extends: fsx, calib_method: minmax}
 builds:
-  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax], target: [DPUCZDX8G]}}
+  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax, fs_kl], target: [DPUCZDX8G]}}
 YAML
 out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
-for s in fs_minmax fsx_minmax; do
+for s in fs_minmax fsx_minmax fs_kl; do
   dir="$WORK/build/digits/$s/DPUCZDX8G"
   model=$(ls "$dir"/quantize_eval_model_[0-9]*.pb)
   "$VAIQ" run "$model" --input input="$WORK/data/eval_x.npy" --outputs logits -o "$dir/ours.npy" >/dev/null

@@ -7,8 +7,8 @@ import Tensors
 /// weights per output channel (`per_channel`) or per tensor, and TensorFlow's own fake
 /// quantization (nudged ranges, round half up) as the arithmetic, so the written model is stock
 /// TensorFlow. `fs` quantizes weights and the inputs of conv-like layers; `fsx` also every
-/// activation the pof2s pattern table places. Ranges come from calibration's per-batch minima and
-/// maxima (calib_method minmax: the extremes over all batches).
+/// activation the pof2s pattern table places. Weight ranges are their extremes; activation ranges
+/// follow calib_method: minmax (extremes over all batches), kl or percentile (of the |x| histogram).
 public enum FloatScaleQuantizer {
     public struct Tensor: Sendable, Codable, Equatable {
         public let node: String
@@ -22,8 +22,15 @@ public enum FloatScaleQuantizer {
         public let description: String
     }
 
+    /// How activation ranges are chosen: the extremes over all batches, the KL-optimal clipping of
+    /// the |x| histogram, or a percentile of it.
+    public enum Calibration: Sendable, Equatable {
+        case minmax, kl
+        case percentile(Double)
+    }
+
     public static func plan(_ graph: Tensorflow_GraphDef, config: QuantizeConfig, activations all: Bool, perChannel: Bool,
-                            statistics: CalibrationStatistics, path: String) throws -> [Tensor] {
+                            calibration: Calibration = .minmax, statistics: CalibrationStatistics, path: String) throws -> [Tensor] {
         let g = GraphEdit(graph, path: path)
         let located = Locator.locate(graph, config)
         var out: [Tensor] = []
@@ -48,7 +55,15 @@ public enum FloatScaleQuantizer {
                 throw Failure(description: "\(path): node '\(node)' is to be quantized but calibration never computed it")
             }
             let lo = batches.map(\.min).min()!, hi = batches.map(\.max).max()!
-            add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(abs(lo), abs(hi), 1e-12)]))
+            var amax = max(abs(lo), abs(hi))
+            if let histogram = statistics.histograms[node] {
+                switch calibration {
+                case .minmax: break
+                case .kl: amax = Float(histogram.klAmax())
+                case let .percentile(p): amax = Float(histogram.percentileAmax(p))
+                }
+            }
+            add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(amax, 1e-12)]))
         }
         return out
     }

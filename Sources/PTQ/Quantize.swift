@@ -10,6 +10,8 @@ import Tensors
 public struct CalibrationStatistics: Sendable, Codable, Equatable {
     public var batches: Int
     public var tensors: [String: [BatchStatistics]]
+    /// |x| histograms over all batches (for the float-scale strategies' KL and percentile ranges).
+    public var histograms: [String: AbsHistogram] = [:]
 }
 
 /// Calibration, position adjustments and the written models.
@@ -42,9 +44,14 @@ public enum PostTrainingQuantizer {
         var statistics = CalibrationStatistics(batches: batches.count, tensors: [:])
         for batch in batches {
             nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
+            nonisolated(unsafe) var histograms = statistics.histograms
             _ = try runtime.run(batch, threads: threads) { name, _, values in
-                if observed.contains(name) { seen[name] = BatchStatistics(values) }
+                if observed.contains(name) {
+                    seen[name] = BatchStatistics(values)
+                    histograms[name, default: AbsHistogram()].add(values)
+                }
             }
+            statistics.histograms = histograms
             for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
         }
         return statistics

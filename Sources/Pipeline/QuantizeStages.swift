@@ -14,8 +14,9 @@ struct PlannedStage: Stage {
     var id: StageID { declaration.id }
     var kind: String { declaration.kind }
     /// Part of every key: bump it when a pass computes different bytes from the same inputs
-    /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors).
-    var version: Int { 2 }
+    /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors;
+    /// 3: float-scale strategies, |x| histograms in the statistics).
+    var version: Int { 3 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
     var outputNames: [String] {
@@ -82,12 +83,17 @@ struct PlannedStage: Stage {
                                                       from: Data(try FileIO.read(context.inputPaths["statistics"]!)))
             let config = try p.quantizeConfig()
             if Self.isFloatScale(parameters) {
-                let method = p.string("calib_method") ?? "minmax"
-                guard method == "minmax" else {
-                    throw Failure(description: "\(id): calib_method \(method) is not implemented for float scales yet; set calib_method: minmax")
+                let calibration: FloatScaleQuantizer.Calibration
+                switch p.string("calib_method") ?? "minmax" {
+                case "minmax": calibration = .minmax
+                case "kl": calibration = .kl
+                case "percentile":
+                    let value: Double = if case let .double(d)? = p.values["calib_percentile"] { d } else { 99.9999 }
+                    calibration = .percentile(value)
+                case let other: throw Failure(description: "\(id): calib_method '\(other)' is not minmax, kl or percentile")
                 }
                 let plan = try FloatScaleQuantizer.plan(graph, config: config, activations: scheme == "fsx", perChannel: p.bool("per_channel"),
-                                                        statistics: statistics, path: "\(id)")
+                                                        calibration: calibration, statistics: statistics, path: "\(id)")
                 let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(graph, plan: plan), path: path)
                 return ["quantize_eval_model.pb": model, "quantize_eval_model_tf.pb": model, OutputNames.quantInfo: try Self.json(plan)]
             }

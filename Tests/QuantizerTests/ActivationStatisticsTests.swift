@@ -1,3 +1,4 @@
+import Foundation
 import Quantizer
 import XCTest
 
@@ -35,5 +36,27 @@ final class ActivationStatisticsTests: XCTestCase {
     func testAllZeroTensorKeepsTheSentinel() {
         let stats = [Float](repeating: 0, count: 10).withUnsafeBufferPointer { BatchStatistics($0) }
         XCTAssertEqual(stats.position(bits: 8, method: .minDiffs, narrow: false), 127)
+    }
+}
+
+final class AbsHistogramTests: XCTestCase {
+    func testHistogramExtendsWithTheFirstBatchsWidthAndPicksThresholds() {
+        var h = AbsHistogram()
+        let first: [Float] = (0..<2048).map { Float($0) / 2047 }      // max 1
+        first.withUnsafeBufferPointer { h.add($0) }
+        XCTAssertEqual(h.counts.count, 2048)
+        XCTAssertEqual(h.counts.reduce(0, +), 2048)
+        let second: [Float] = [-3, 0.5]                                 // |x| up to 3: edges extend at the same width
+        second.withUnsafeBufferPointer { h.add($0) }
+        XCTAssertEqual(h.counts.count, 6144)
+        XCTAssertEqual(h.counts.reduce(0, +), 2050)
+        XCTAssertEqual(h.percentileAmax(100), h.edge(6143))
+        XCTAssertLessThan(h.percentileAmax(99), 1.0)
+        // An exponential distribution (max ~9.9): the TensorRT/pytorch-quantization entropy
+        // algorithm in NumPy + scipy (np.histogram, 2048 bins, start bin 128, last minimum) gives 9.211984.
+        var g = AbsHistogram()
+        let values: [Float] = (1..<20000).map { i in -Foundation.log(Float(i) / Float(20000)) }
+        values.withUnsafeBufferPointer { g.add($0) }
+        XCTAssertEqual(g.klAmax(), 9.211984, accuracy: 1e-5)
     }
 }
