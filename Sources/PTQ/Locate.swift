@@ -15,7 +15,7 @@ public struct QuantizeConfig: Sendable, Equatable {
     public var alignConcat = 0
     public var alignPool = 0
     public var adjustShiftCut = true
-    /// 0 off, 1 static.
+    /// 0 off, 1 static, 2 dynamic.
     public var adjustShiftBias = 1
     public init() {}
 }

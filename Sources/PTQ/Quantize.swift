@@ -124,9 +124,16 @@ public enum PostTrainingQuantizer {
                 if cut < 0 { set(wi, opos - ipos, "shift_cut(\(group.compute)) >= 0") }
                 if cut > 16 { set(wi, 16 + opos - ipos, "shift_cut(\(group.compute)) <= 16") }
             }
-            guard config.adjustShiftBias == 1, let b = group.bias, let bi = plan.index(of: b), let bpos = plan.tensors[bi].position,
+            guard config.adjustShiftBias != 0, let b = group.bias, let bi = plan.index(of: b), let bpos = plan.tensors[bi].position,
                   let w = plan.tensors[wi].position else { continue }
-            let minShiftBias = min(0, (w + ipos - opos) - 16)
+            let minShiftBias: Int
+            if config.adjustShiftBias == 2 {
+                // Dynamic: the accumulator grows with the reduction length kh * kw * ic.
+                guard let length = reductionLength(g, group) else { continue }
+                minShiftBias = min(0, Int(Foundation.log2(Double(length)).rounded(.up)) - 16)
+            } else {
+                minShiftBias = min(0, (w + ipos - opos) - 16)
+            }
             let shiftBias = w + ipos - bpos
             if shiftBias < minShiftBias { set(bi, w + ipos - minShiftBias, "shift_bias(\(group.compute)) >= \(minShiftBias)") }
             if shiftBias > 16 { set(bi, w + ipos - 16, "shift_bias(\(group.compute)) <= 16") }
@@ -142,6 +149,42 @@ public enum PostTrainingQuantizer {
             }
         }
         return plan
+    }
+
+    /// kh * kw * ic of a group's weights for dynamic shift_bias (spec 5.6): dims 0-2 of a conv's
+    /// weights; for MatMul the input length K factored into three bounded factors (h < 16,
+    /// w < 16, c < 4096; primes ascending, round-robin), nil when it does not factor so.
+    static func reductionLength(_ g: GraphEdit, _ group: NodeGroup) -> Int? {
+        guard let conv = g[group.compute], let w = g.constant(group.weight) else { return nil }
+        switch conv.op {
+        case "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput":
+            return w.rank == 4 ? w.shape[0] * w.shape[1] * w.shape[2] : nil
+        case "MatMul":
+            guard w.rank == 2 else { return nil }
+            var k = w.shape[0], primes: [Int] = [], d = 2
+            while k > 1 && d * d <= k { while k % d == 0 { primes.append(d); k /= d }; d += 1 }
+            if k > 1 { primes.append(k) }
+            guard primes.count >= 3 else { return nil }
+            var factors = [1, 1, 1]
+            let bounds = [16, 16, 4096]
+            var next = 0
+            for p in primes {
+                var placed = false
+                for attempt in 0..<3 {
+                    let f = (next + attempt) % 3
+                    if factors[f] * p < bounds[f] {
+                        factors[f] *= p
+                        next = (f + 1) % 3
+                        placed = true
+                        break
+                    }
+                }
+                if !placed { return nil }
+            }
+            return factors.reduce(1, *)
+        default:
+            return nil
+        }
     }
 
     /// `quantize_eval_model.pb`: the optimized graph with a FixNeuron (phase 1, its final position)

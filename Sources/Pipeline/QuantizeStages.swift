@@ -198,7 +198,8 @@ struct Parameters {
         c.alignConcat = int("align_concat")
         c.alignPool = int("align_pool")
         c.adjustShiftCut = int("adjust_shift_cut", default: 1) != 0
-        c.adjustShiftBias = min(int("adjust_shift_bias", default: 1), 1)
+        c.adjustShiftBias = int("adjust_shift_bias", default: 1)
+        guard (0...2).contains(c.adjustShiftBias) else { throw PlannedStage.Failure(description: "\(stage): adjust_shift_bias must be 0, 1 or 2") }
         return c
     }
 }

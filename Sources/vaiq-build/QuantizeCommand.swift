@@ -57,7 +57,7 @@ struct QuantizeCommand: ParsableCommand {
     var alignConcat = 0
     @Option(name: .customLong("align_pool"), help: "0 all max pools, 1 output pools, 2 none.")
     var alignPool = 0
-    @Option(name: .customLong("adjust_shift_bias"), help: "0 off, 1 static.")
+    @Option(name: .customLong("adjust_shift_bias"), help: "0 off, 1 static, 2 dynamic (bound from the reduction length).")
     var adjustShiftBias = 1
     @Option(name: .customLong("adjust_shift_cut"), help: "0 off, 1 on.")
     var adjustShiftCut = 1
@@ -82,8 +82,8 @@ struct QuantizeCommand: ParsableCommand {
         guard (0...2).contains(method) else { throw ValidationError("--method must be 0, 1 or 2") }
         guard (1...16).contains(weightBit), (1...16).contains(activationBit) else { throw ValidationError("bit widths must be 1-16") }
         guard ["DEFAULT", "DPUCADF8H"].contains(archType) else { throw ValidationError("--arch_type must be DEFAULT or DPUCADF8H") }
-        guard (0...2).contains(alignConcat), (0...2).contains(alignPool), (0...1).contains(adjustShiftBias), (0...1).contains(adjustShiftCut) else {
-            throw ValidationError("--align_concat/--align_pool take 0-2, --adjust_shift_bias/--adjust_shift_cut 0-1")
+        guard (0...2).contains(alignConcat), (0...2).contains(alignPool), (0...2).contains(adjustShiftBias), (0...1).contains(adjustShiftCut) else {
+            throw ValidationError("--align_concat/--align_pool/--adjust_shift_bias take 0-2, --adjust_shift_cut 0-1")
         }
         guard calibIter >= 1, calibBatchSize.map({ $0 >= 1 }) ?? true, jobs >= 1 else {
             throw ValidationError("--calib_iter, --calib_batch_size and -j must be positive")

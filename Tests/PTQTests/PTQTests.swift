@@ -211,3 +211,19 @@ final class DPUSimulationIdempotenceTests: XCTestCase {
         }
     }
 }
+
+final class DynamicShiftBiasTests: XCTestCase {
+    func testDynamicBoundComesFromTheReductionLength() throws {
+        let (graph, x) = try PTQTests.fixture("block_conv_bn_relu6")   // 3x3x3 filter: length 27, bound min(0, 5 - 16) = -11
+        let optimized = try PTQTests.optimize(graph, x)
+        var plan = Locator.locate(optimized, QuantizeConfig())
+        for (i, p) in [7, 9, 30, 4].enumerated() { plan.tensors[i].position = p }
+        var config = QuantizeConfig()
+        config.adjustShiftBias = 2
+        config.adjustShiftCut = false
+        // shift_bias = 9 + 7 - 30 = -14 < -11: bpos := 9 + 7 + 11 = 27.
+        XCTAssertEqual(PostTrainingQuantizer.adjust(plan, graph: optimized, config: config, outputNodes: ["y"]).tensors[2].position, 27)
+        let edit = GraphEdit(optimized, path: "m")
+        XCTAssertEqual(PostTrainingQuantizer.reductionLength(edit, plan.groups[0]), 27)
+    }
+}
