@@ -94,7 +94,8 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(count("optimize"), 2)
         XCTAssertEqual(count("calibrate"), 2)
         XCTAssertEqual(count("quantize"), 12)
-        XCTAssertEqual(count("deploy"), 12)
+        XCTAssertEqual(count("deploy"), 8)   // fs targets CPUs/GPUs: no DPU deploy model
+        XCTAssertNil(declarations.first { $0.id == StageID("deploy/sharded/fs/DPUCZDX8G") })
         let quantize = try XCTUnwrap(declarations.first { $0.id == StageID("quantize/sharded/w4/DPUCADF8H") })
         XCTAssertEqual(quantize.parameters["weight_bit"], .int(4))
         XCTAssertEqual(quantize.parameters["arch_type"], .string("DPUCADF8H"))
