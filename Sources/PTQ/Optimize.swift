@@ -64,6 +64,25 @@ public enum Optimizer {
         g.nodes.removeAll { !needed.contains($0.name) }
     }
 
+    /// What lies outside input_nodes..output_nodes (pre- and post-processing), with the original
+    /// definitions of input nodes that were not placeholders: kept aside in float and merged back
+    /// into the written models (`PostTrainingQuantizer.merge`), as the reference does.
+    public static func auxiliary(_ graph: Tensorflow_GraphDef, _ o: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
+        let main = Set(try partition(graph, o, path: path).nodes.map(\.name))
+        var aux = Tensorflow_GraphDef()
+        aux.node = graph.node.filter { node in
+            !main.contains(node.name) || (o.inputNodes.contains(node.name) && node.op != "Placeholder")
+        }
+        return aux
+    }
+
+    /// The subgraph `outputs` need, cut at `inputs` (which become float placeholders): how a model
+    /// with pre-/post-processing is reduced to its quantized range for deploy and evaluation.
+    public static func cut(_ graph: Tensorflow_GraphDef, inputs: [String], outputs: [String], inputShapes: [[Int]] = [],
+                           path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
+        try partition(graph, OptimizeOptions(inputNodes: inputs, outputNodes: outputs, inputShapes: inputShapes), path: path).graphDef
+    }
+
     /// The subgraph the output nodes need, cut at the input nodes, which become float placeholders.
     static func partition(_ graph: Tensorflow_GraphDef, _ o: OptimizeOptions, path: String) throws(TensorFlowIOError) -> GraphEdit {
         var byName: [String: Tensorflow_NodeDef] = [:]

@@ -187,6 +187,24 @@ public enum PostTrainingQuantizer {
         }
     }
 
+    /// The optimized range with the graph around it (`Optimizer.auxiliary`) put back: input nodes
+    /// regain their original definitions, pre- and post-processing nodes follow in float.
+    public static func merge(_ main: Tensorflow_GraphDef, aux: Tensorflow_GraphDef) -> Tensorflow_GraphDef {
+        guard !aux.node.isEmpty else { return main }
+        var byName: [String: Tensorflow_NodeDef] = [:]
+        for node in aux.node { byName[node.name] = node }
+        var merged = main
+        var used = Set<String>()
+        for i in merged.node.indices where merged.node[i].op == "Placeholder" {
+            if let original = byName[merged.node[i].name] {
+                merged.node[i] = original
+                used.insert(original.name)
+            }
+        }
+        merged.node += aux.node.filter { !used.contains($0.name) }
+        return merged
+    }
+
     /// `quantize_eval_model.pb`: the optimized graph with a FixNeuron (phase 1, its final position)
     /// after every quantized tensor, consumers rewired to it, as vai_q_tensorflow writes it.
     public static func evalModel(_ graph: Tensorflow_GraphDef, plan: QuantizePlan) -> Tensorflow_GraphDef {

@@ -15,13 +15,13 @@ struct PlannedStage: Stage {
     var kind: String { declaration.kind }
     /// Part of every key: bump it when a pass computes different bytes from the same inputs
     /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors;
-    /// 3: float-scale strategies, |x| histograms in the statistics).
-    var version: Int { 3 }
+    /// 3: float-scale strategies, |x| histograms in the statistics; 4: pre-/post-processing kept).
+    var version: Int { 4 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
     var outputNames: [String] {
         switch kind {
-        case "optimize": ["optimized_graph.pb"]
+        case "optimize": ["optimized_graph.pb", "aux_graph.pb"]
         case "calibrate": ["statistics"]
         case "evaluate": [OutputNames.metrics]
         case "deploy": ["deploy_model.pb"]
@@ -41,6 +41,7 @@ struct PlannedStage: Stage {
         let p = Parameters(values: parameters, stage: id)
         switch kind {
         case "optimize":
+            if p.bool("replace_softmax") { throw Failure(description: "\(id): replace_softmax (the DPU's bfloat16 softmax) is not implemented; set replace_softmax: false") }
             let path = context.inputPaths["graph"]!
             let graph = try GraphDefIO.read(path)
             var options = OptimizeOptions(inputNodes: p.strings("input_nodes"), outputNodes: p.strings("output_nodes"),
@@ -52,7 +53,8 @@ struct PlannedStage: Stage {
             options.foldBN = p.values["fold_bn"] == nil || p.bool("fold_bn")
             options.replaceRelu6 = p.values["replace_relu6"] == nil || p.bool("replace_relu6")
             let optimized = try Optimizer.optimize(graph, options, path: path)
-            return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path)]
+            return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path),
+                    "aux_graph.pb": try GraphDefIO.serialize(try Optimizer.auxiliary(graph, options, path: path), path: path)]
         case "calibrate":
             let path = context.inputPaths["graph"]!
             let graph = try GraphDefIO.read(path)
@@ -64,12 +66,17 @@ struct PlannedStage: Stage {
         case "deploy":
             let path = context.inputPaths["model"]!
             let label = "\(id)"
-            return ["deploy_model.pb": try GraphDefIO.serialize(try Deployer.deployModel(try GraphDefIO.read(path), path: label), path: label)]
+            // The quantized range only (the reference's deploy strips pre- and post-processing).
+            let range = try Optimizer.cut(try GraphDefIO.read(path), inputs: p.strings("input_nodes"), outputs: p.strings("output_nodes"),
+                                          inputShapes: p.shapes("input_shapes"), path: label)
+            return ["deploy_model.pb": try GraphDefIO.serialize(try Deployer.deployModel(range, path: label), path: label)]
         case "evaluate":
             let batches = try Self.batches(context.inputPaths, batchSize: p.int("batch_size", default: 50), iterations: Int.max,
                                            allowPartial: true)
             let labels = try NPY.decode(try FileIO.read(context.inputPaths["labels"]!), name: context.inputPaths["labels"]!)
-            let metrics = try Evaluator.evaluate(quantized: try GraphDefIO.read(context.inputPaths["model"]!),
+            let quantized = try Optimizer.cut(try GraphDefIO.read(context.inputPaths["model"]!), inputs: p.strings("input_nodes"),
+                                              outputs: p.strings("output_nodes"), path: "\(id)")
+            let metrics = try Evaluator.evaluate(quantized: quantized,
                                                  float: try GraphDefIO.read(context.inputPaths["float"]!),
                                                  outputNodes: p.strings("output_nodes"), batches: batches,
                                                  labels: labels.floatValues().map { Int($0) },
@@ -82,6 +89,7 @@ struct PlannedStage: Stage {
             let statistics = try JSONDecoder().decode(CalibrationStatistics.self,
                                                       from: Data(try FileIO.read(context.inputPaths["statistics"]!)))
             let config = try p.quantizeConfig()
+            let aux = try GraphDefIO.read(context.inputPaths["aux"]!)
             if Self.isFloatScale(parameters) {
                 let calibration: FloatScaleQuantizer.Calibration
                 switch p.string("calib_method") ?? "minmax" {
@@ -94,7 +102,7 @@ struct PlannedStage: Stage {
                 }
                 let plan = try FloatScaleQuantizer.plan(graph, config: config, activations: scheme == "fsx", perChannel: p.bool("per_channel"),
                                                         calibration: calibration, statistics: statistics, path: "\(id)")
-                let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(graph, plan: plan), path: path)
+                let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(PostTrainingQuantizer.merge(graph, aux: aux), plan: plan), path: path)
                 return ["quantize_eval_model.pb": model, "quantize_eval_model_tf.pb": model, OutputNames.quantInfo: try Self.json(plan)]
             }
             guard scheme.hasPrefix("pof2s") else { throw Failure(description: "\(id): unknown quantize_scheme \(scheme)") }
@@ -108,8 +116,10 @@ struct PlannedStage: Stage {
                 "quantize_train_graph.pb": try GraphDefIO.serialize(qat.train, path: path),
                 "qat_inference_graph.pb": try GraphDefIO.serialize(qat.inference, path: path),
                 "quantize_eval_graph.pb": try GraphDefIO.serialize(qat.eval, path: path),
-                "quantize_eval_model.pb": try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(graph, plan: plan), path: path),
-                "quantize_eval_model_tf.pb": try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(graph, plan: plan, narrowActivations: narrow),
+                "quantize_eval_model.pb": try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(PostTrainingQuantizer.merge(graph, aux: aux),
+                                                                                                   plan: plan), path: path),
+                "quantize_eval_model_tf.pb": try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(PostTrainingQuantizer.merge(graph, aux: aux),
+                                                                                                                       plan: plan, narrowActivations: narrow),
                                                                       path: path),
                 OutputNames.quantInfo: try Self.json(plan),
             ]

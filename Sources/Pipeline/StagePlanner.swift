@@ -67,6 +67,7 @@ public enum StagePlanner {
             out[quantize] = Declaration(id: quantize, kind: "quantize",
                                         parameters: pick(cell.strategy, quantizeFields).merging(pick(cell.targetSettings, quantizeTargetFields)) { a, _ in a },
                                         inputs: ["graph": .output(optimize, "optimized_graph.pb"),
+                                                 "aux": .output(optimize, "aux_graph.pb"),
                                                  "statistics": .output(calibrate, "statistics")],
                                         materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
                                                       "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
@@ -82,6 +83,7 @@ public enum StagePlanner {
                 for (node, file) in evaluation.inputs { inputs["data:\(node)"] = .file(file) }
                 out[evaluate] = Declaration(id: evaluate, kind: "evaluate",
                                             parameters: ["batch_size": .int(evaluation.batchSize), "metric": .string(evaluation.metric),
+                                                         "input_nodes": .list(model.inputNodes.map { .string($0) }),
                                                          "output_nodes": .list(model.outputNodes.map { .string($0) })]
                                                 .merging(pick(cell.targetSettings, quantizeTargetFields)) { a, _ in a },
                                             inputs: inputs,
@@ -90,7 +92,10 @@ public enum StagePlanner {
             // Float-scale strategies target CPUs/GPUs: no DPU deploy model.
             if case let .string(scheme)? = cell.strategy["quantize_scheme"], scheme == "fs" || scheme == "fsx" { continue }
             let deploy = StageID("deploy/\(cell.name)")
-            out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields),
+            let range: [String: ParameterValue] = ["input_nodes": .list(model.inputNodes.map { .string($0) }),
+                                                   "output_nodes": .list(model.outputNodes.map { .string($0) }),
+                                                   "input_shapes": .list(model.inputShapes.map { .list($0.map { .int($0) }) })]
+            out[deploy] = Declaration(id: deploy, kind: "deploy", parameters: pick(cell.targetSettings, deployTargetFields).merging(range) { a, _ in a },
                                       inputs: ["model": .output(quantize, "quantize_eval_model.pb")],
                                       materialize: ["deploy_model.pb": "\(folder)/\(OutputNames.deployModel(suffix: suffix))"])
         }

@@ -128,11 +128,13 @@ struct QuantizeCommand: ParsableCommand {
         let plan = PostTrainingQuantizer.adjust(calibrated, graph: optimized, config: config, outputNodes: outputs)
         try failing {
             try FileIO.createDirectories(outputDir)
-            try GraphDefIO.write(PostTrainingQuantizer.evalModel(optimized, plan: plan), to: "\(outputDir)/quantize_eval_model.pb")
-            try GraphDefIO.write(PostTrainingQuantizer.stockModel(optimized, plan: plan, narrowActivations: narrow),
+            let whole = PostTrainingQuantizer.merge(optimized, aux: try Optimizer.auxiliary(graph, optimizeOptions, path: inputFrozenGraph))
+            let eval = PostTrainingQuantizer.evalModel(whole, plan: plan)
+            try GraphDefIO.write(eval, to: "\(outputDir)/quantize_eval_model.pb")
+            try GraphDefIO.write(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow),
                                  to: "\(outputDir)/quantize_eval_model_tf.pb")
-            let eval = PostTrainingQuantizer.evalModel(optimized, plan: plan)
-            try GraphDefIO.write(try Deployer.deployModel(eval, path: "\(outputDir)/quantize_eval_model.pb"), to: "\(outputDir)/deploy_model.pb")
+            let range = try Optimizer.cut(eval, inputs: inputs, outputs: outputs, inputShapes: shapes, path: "\(outputDir)/quantize_eval_model.pb")
+            try GraphDefIO.write(try Deployer.deployModel(range, path: "\(outputDir)/quantize_eval_model.pb"), to: "\(outputDir)/deploy_model.pb")
             let qat = PostTrainingQuantizer.trainingGraphs(optimized, plan: plan, narrowActivations: narrow)
             try GraphDefIO.write(qat.train, to: "\(outputDir)/quantize_train_graph.pb")
             try GraphDefIO.write(qat.inference, to: "\(outputDir)/qat_inference_graph.pb")

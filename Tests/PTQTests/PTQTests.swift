@@ -227,3 +227,26 @@ final class DynamicShiftBiasTests: XCTestCase {
         XCTAssertEqual(PostTrainingQuantizer.reductionLength(edit, plan.groups[0]), 27)
     }
 }
+
+final class AuxiliaryGraphTests: XCTestCase {
+    /// Post-processing outside input..output nodes stays in the written model, in float, reading
+    /// the quantized output; the deploy model keeps only the quantized range.
+    func testPostProcessingIsKeptInFloatAroundTheQuantizedRange() throws {
+        let (graph, x) = try PTQTests.fixture("block_classifier")
+        let options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["BiasAdd"], inputShapes: [x.shape])
+        let optimized = try Optimizer.optimize(graph, options, path: "m")
+        XCTAssertFalse(optimized.node.contains { $0.op == "Softmax" })
+        let aux = try Optimizer.auxiliary(graph, options, path: "m")
+        XCTAssertEqual(Set(aux.node.map(\.name)), ["Softmax", "y"])
+        var plan = Locator.locate(optimized, QuantizeConfig())
+        for i in plan.tensors.indices { plan.tensors[i].position = 4 }
+        let eval = PostTrainingQuantizer.evalModel(PostTrainingQuantizer.merge(optimized, aux: aux), plan: plan)
+        let softmax = try XCTUnwrap(eval.node.first { $0.op == "Softmax" })
+        XCTAssertEqual(softmax.input, ["BiasAdd/aquant"])
+        let range = try Optimizer.cut(eval, inputs: ["x"], outputs: ["BiasAdd"], path: "m")
+        XCTAssertFalse(range.node.contains { $0.op == "Softmax" })
+        // Nothing outside: merging is the identity.
+        let whole = try Optimizer.auxiliary(graph, OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape]), path: "m")
+        XCTAssertEqual(whole.node.count, 0)
+    }
+}
