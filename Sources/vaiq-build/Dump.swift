@@ -34,10 +34,13 @@ struct Dump: ParsableCommand {
     var archType = "DEFAULT"
     @Option(name: .customLong("output_dir"))
     var outputDir = "dump_results"
+    @Option(help: "File layout: code (what vai_q_tensorflow's code writes: <name>.bin, dump_results_0, <name>_float.bin) or guide (its user guide: <name>_int8.bin, dump_results_1, <name>.bin for floats).")
+    var naming = "code"
 
     func validate() throws {
-        guard batchSize >= 1, maxDumpBatches >= 1, [0, 1].contains(dumpFloat), ["DEFAULT", "DPUCADF8H"].contains(archType) else {
-            throw ValidationError("--batch_size and --max_dump_batches must be positive, --dump_float 0 or 1, --arch_type DEFAULT or DPUCADF8H")
+        guard batchSize >= 1, maxDumpBatches >= 1, [0, 1].contains(dumpFloat), ["DEFAULT", "DPUCADF8H"].contains(archType),
+              ["code", "guide"].contains(naming) else {
+            throw ValidationError("--batch_size and --max_dump_batches must be positive, --dump_float 0 or 1, --arch_type DEFAULT or DPUCADF8H, --naming code or guide")
         }
     }
 
@@ -66,7 +69,7 @@ struct Dump: ParsableCommand {
         }
         let batches = try inputBatches()
         for (i, batch) in batches.prefix(maxDumpBatches).enumerated() {
-            let dir = "\(outputDir)/dump_results_\(i)"
+            let dir = "\(outputDir)/dump_results_\(naming == "guide" ? i + 1 : i)"
             try failing { try FileIO.createDirectories(dir) }
             nonisolated(unsafe) var dumped: [(String, [Float])] = []
             nonisolated(unsafe) var floats: [(String, [Float])] = []
@@ -78,7 +81,7 @@ struct Dump: ParsableCommand {
             }
             for (name, values) in dumped { try write(values, position: position[name]!, name: name, to: dir) }
             for (name, values) in floats {
-                let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))_float"
+                let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))" + (naming == "guide" ? "" : "_float")
                 let bytes = values.withUnsafeBytes { Array($0) }
                 try failing {
                     try FileIO.writeAtomically(bytes, to: file + ".bin")
@@ -92,7 +95,7 @@ struct Dump: ParsableCommand {
     private func write(_ values: [Float], position: Int, name: String, to dir: String) throws {
         let scale = Float(sign: .plus, exponent: position, significand: 1)
         let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
-        let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))"
+        let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))" + (naming == "guide" ? "_int8" : "")
         try failing {
             try FileIO.writeAtomically(ints.map { UInt8(bitPattern: $0) }, to: file + ".bin")
             try FileIO.writeAtomically(Array(ints.map { "\($0)\n" }.joined().utf8), to: file + ".txt")

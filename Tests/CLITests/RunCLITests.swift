@@ -70,6 +70,12 @@ final class RunCLITests: XCTestCase {
         let text = try String(contentsOfFile: "\(dir)/dump/dump_results_0/x_aquant.txt", encoding: .utf8)
         XCTAssertEqual(text.split(separator: "\n").count, input.count)
         XCTAssertEqual(Int8(text.split(separator: "\n")[0]), Int8(bitPattern: input[0]))
+        // The user guide's layout: _int8 names, batches from 1, floats without a suffix.
+        let guide = try vaiq("dump", "--input_frozen_graph", "\(dir)/quantize_eval_model.pb", "--calib_data", "x=\(model)/in_x.npy",
+                             "--batch_size", "2", "--naming", "guide", "--dump_float", "1", "--output_dir", "\(dir)/guide")
+        XCTAssertEqual(guide.status, 0, guide.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/guide/dump_results_1/x_aquant_int8.bin"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/guide/dump_results_1/x_aquant.bin"))
         let bad = try vaiq("dump", "--input_frozen_graph", "\(model)/model.pb", "--calib_data", "x=\(model)/in_x.npy")
         XCTAssertEqual(bad.stderr, "error: \(model)/model.pb: no FixNeuron nodes; expected a quantize_eval_model.pb\n")
     }
