@@ -22,6 +22,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-pthread-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it; TF checkpoints use it.
         .target(name: "CCRC32C"),
+        // Hot loops in C with AVX2+FMA bodies chosen at run time and bit-identical portable fallbacks.
+        // -O2 even in debug builds: the tests run these kernels on real shapes.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"])]),
 
         // Generated from Protos/ by `make proto` (protoc + protoc-gen-swift); committed.
         .target(name: "TFProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -30,7 +33,7 @@ let package = Package(
         // Dense host tensors, dtypes, shapes, and NumPy .npy/.npz files. Knows no graphs.
         .target(name: "Tensors", dependencies: ["CZlib"]),
         // Float kernels: scalar reference kernels (the spec) and fast paths (im2col + sgemm, Dispatch).
-        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
+        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS", "CKernels"]),
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
@@ -62,7 +65,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "CKernels"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "TensorFlowIO", "TFProto", "Runtime", "GraphIR", "Quantizer", "Tensors"]),

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CKernels
 
 /// The production kernels. Convolutions and matrix products go through im2col + OpenBLAS sgemm
 /// on tiles of output rows; depthwise convolution and pooling are tight loops over contiguous
