@@ -32,6 +32,12 @@ public struct QuantTensor: Sendable, Codable, Equatable {
     public var position: Int?
     /// Why the calibrated position was changed (align_concat, shift_cut, ...), in order.
     public var adjustedBy: [String] = []
+    /// pof2s_tqt: the trained log2 threshold the position came from (p = b - 1 - ceil(log_th)).
+    public var trainedLogThreshold: Float? = nil
+    /// The activation whose position an align rule (align_concat, align_pool) last copied into
+    /// this one, recorded whether or not the position changed: the rules' structure, which
+    /// pof2s_tqt training uses to share one threshold between tensors that must agree.
+    public var alignedWith: String? = nil
 
     public var fixNeuronName: String { node + (kind == .activation ? "/aquant" : "/wquant") }
 }

@@ -97,7 +97,10 @@ public enum PostTrainingQuantizer {
                 for input in g.inputs(of: node).dropLast() {
                     var cur: String? = input
                     while let name = cur {
-                        if let i = activation(name) { set(i, p, "align_concat(\(node.name))") }
+                        if let i = activation(name) {
+                            set(i, p, "align_concat(\(node.name))")
+                            plan.tensors[i].alignedWith = node.name
+                        }
                         guard let n = g[name], ["Reshape", "ExpandDims"].contains(n.op) else { break }
                         cur = g.inputs(of: n).first
                     }
@@ -114,6 +117,7 @@ public enum PostTrainingQuantizer {
                       let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: pool).first,
                       let i = activation(input) else { continue }
                 set(i, p, "align_pool(\(pool.name))")
+                plan.tensors[i].alignedWith = node.name
             }
         }
         for group in plan.groups {
@@ -269,7 +273,12 @@ extension PostTrainingQuantizer {
     /// FakeQuantWithMinMaxVars (straight-through gradient inside the range), every tensor of the
     /// plan at its calibrated position. A checkpoint of these variables plus
     /// `qat_inference_graph.pb` is an ordinary model for `vaiq-build` to freeze and quantize.
-    public static func trainingGraphs(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, narrowActivations: Bool)
+    ///
+    /// With `thresholds` (pof2s_tqt: initial log2 thresholds by FixNeuron name, see
+    /// `TrainedThresholds.initial`) each quantizer is instead a TQT quantizer in stock ops with a
+    /// trainable `<FixNeuron>/log_th` variable (`TrainedThresholds`, `tqtQuantizer`).
+    public static func trainingGraphs(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, narrowActivations: Bool,
+                                      thresholds: [String: Float]? = nil, ties: [String: String] = [:])
         -> (train: Tensorflow_GraphDef, inference: Tensorflow_GraphDef, eval: Tensorflow_GraphDef) {
         var inference = GraphEdit(graph, path: "")
         var assigns: [String] = []
@@ -323,6 +332,18 @@ extension PostTrainingQuantizer {
             let step = Float(sign: .plus, exponent: -p, significand: 1)
             let name = t.fixNeuronName
             train.replaceUses(of: source, with: name)
+            if let thresholds {
+                let logTh = thresholds[name] ?? Float(t.bitWidth - 1 - p) - 0.5
+                let shared = ties[name].map { TrainedThresholds.variableName($0) + "/read" }
+                let nodes = tqtQuantizer(name: name, source: source, bits: t.bitWidth, range: q.integerRange,
+                                         roundHalfUp: t.mode == .activation, initialLogThreshold: logTh, sharedThreshold: shared)
+                train.nodes.insert(contentsOf: nodes, at: at + 1)
+                if shared == nil {
+                    let initIndex = train.index(initOp.name)!
+                    train.nodes[initIndex].input.append("^\(TrainedThresholds.variableName(name))/Assign")
+                }
+                continue
+            }
             var fake = Tensorflow_NodeDef()
             fake.name = name
             fake.op = "FakeQuantWithMinMaxVars"
@@ -341,5 +362,90 @@ extension PostTrainingQuantizer {
                                               position: plan.tensors[i].position)
         }
         return (train.graphDef, inference.graphDef, evalModel(inference.graphDef, plan: evalPlan))
+    }
+
+    /// A TQT quantizer (spec 9.6) in stock TensorFlow ops, named under `name/` and ending in the
+    /// node `name` (a RealDiv): with c = ceil(log_th) through a straight-through estimator and
+    /// s = 2^(b - 1 - c),
+    ///
+    ///     y = clamp(x*s + stop_gradient(round(x*s) - x*s), qmin, qmax) / s
+    ///
+    /// whose gradients are TQT's: dy/dx = 1 where round(x*s) is in range, else 0; dy/dlog_th =
+    /// ln2 * (y - x) in range and ln2 * q / s where clipped. Activations round half up
+    /// (floor(t + 0.5)), weights and biases half away from zero (sign(t) * floor(|t| + 0.5)), as
+    /// the written models do.
+    static func tqtQuantizer(name: String, source: String, bits: Int, range: ClosedRange<Float>, roundHalfUp: Bool,
+                             initialLogThreshold: Float, sharedThreshold: String? = nil) -> [Tensorflow_NodeDef] {
+        var nodes: [Tensorflow_NodeDef] = []
+        func op(_ suffix: String?, _ type: String, _ inputs: [String]) -> String {
+            var n = Tensorflow_NodeDef()
+            n.name = suffix.map { "\(name)/\($0)" } ?? name
+            n.op = type
+            n.input = inputs
+            n.attr["T"] = attrType(.dtFloat)
+            nodes.append(n)
+            return n.name
+        }
+        func constant(_ suffix: String, _ value: Float) -> String {
+            var n = Tensorflow_NodeDef()
+            n.name = "\(name)/\(suffix)"
+            n.op = "Const"
+            n.attr["dtype"] = attrType(.dtFloat)
+            n.attr["value"] = attrTensor(Tensor([value], shape: []))
+            nodes.append(n)
+            return n.name
+        }
+        let variable = TrainedThresholds.variableName(name)
+        var readName = "\(variable)/read"
+        if let sharedThreshold {
+            readName = sharedThreshold
+        } else {
+        var v = Tensorflow_NodeDef()
+        v.name = variable
+        v.op = "VariableV2"
+        v.attr["dtype"] = attrType(.dtFloat)
+        var shape = Tensorflow_AttrValue()
+        shape.shape = Tensorflow_TensorShapeProto(dims: [])
+        v.attr["shape"] = shape
+        v.attr["container"] = attrString("")
+        v.attr["shared_name"] = attrString("")
+        nodes.append(v)
+        let initial = constant("log_th/initial_value", initialLogThreshold)
+        var assign = Tensorflow_NodeDef()
+        assign.name = "\(variable)/Assign"
+        assign.op = "Assign"
+        assign.input = [variable, initial]
+        assign.attr["T"] = attrType(.dtFloat)
+        assign.attr["use_locking"] = attrBool(true)
+        assign.attr["validate_shape"] = attrBool(true)
+        nodes.append(assign)
+        var read = Tensorflow_NodeDef()
+        read.name = "\(variable)/read"
+        read.op = "Identity"
+        read.input = [variable]
+        read.attr["T"] = attrType(.dtFloat)
+        nodes.append(read)
+        }
+
+        let ceil = op("ceil", "Ceil", [readName])
+        let ceilStep = op("ceil_sg", "StopGradient", [op("ceil_delta", "Sub", [ceil, readName])])
+        let c = op("ceil_ste", "AddV2", [readName, ceilStep])
+        let position = op("position", "Sub", [constant("bits_minus_1", Float(bits - 1)), c])
+        let scale = op("scale", "Pow", [constant("two", 2), position])
+        let scaled = op("scaled", "Mul", [source, scale])
+        let half = constant("half", 0.5)
+        let rounded: String
+        if roundHalfUp {
+            rounded = op("round", "Floor", [op("plus_half", "AddV2", [scaled, half])])
+        } else {
+            let magnitude = op("floor", "Floor", [op("abs_plus_half", "AddV2", [op("abs", "Abs", [scaled]), half])])
+            rounded = op("round", "Mul", [op("sign", "Sign", [scaled]), magnitude])
+        }
+        let roundStep = op("round_sg", "StopGradient", [op("round_delta", "Sub", [rounded, scaled])])
+        let ste = op("round_ste", "AddV2", [scaled, roundStep])
+        let upper = op("clip_max", "Minimum", [ste, constant("qmax", range.upperBound)])
+        let clipped = op("clip_min", "Maximum", [upper, constant("qmin", range.lowerBound)])
+        _ = op(nil, "RealDiv", [clipped, scale])
+        return nodes
     }
 }

@@ -1,5 +1,6 @@
 import BuildCore
 import FileIO
+import PTQ
 import TFProto
 import TensorFlowIO
 
@@ -7,14 +8,18 @@ import TensorFlowIO
 ///
 /// Reads: the graph file, the checkpoint's `.index` and data shards (resolved from the training
 /// directory's state file when the plan is made, so a new checkpoint changes the inputs), and the
-/// output node names. Nothing about strategies or targets reaches it.
+/// output node names. Nothing about strategies or targets reaches it. Besides the frozen graph it
+/// writes the checkpoint's trained quantization thresholds (`<FixNeuron>/log_th` variables of a
+/// pof2s_tqt training graph; `{}` for an ordinary checkpoint), which pof2s_tqt quantize stages read.
 struct FreezeStage: Stage {
     let id: StageID
     let kind = "freeze"
-    let version = 1
+    /// 2: trained thresholds output.
+    let version = 2
     let parameters: [String: ParameterValue]
     let inputs: [String: StageInput]
-    let outputNames = ["frozen_graph.pb"]
+    let outputNames = ["frozen_graph.pb", Self.thresholdsOutput]
+    static let thresholdsOutput = "trained_thresholds.json"
     let maxThreads = 1
     let outputNodes: [String]
     let graphPath: String
@@ -42,6 +47,7 @@ struct FreezeStage: Stage {
         let index = context.inputPaths["checkpoint.index"]!
         let reader = try CheckpointReader(prefix: String(index.dropLast(".index".count)))
         let result = try GraphFreezer.freeze(graph, checkpoint: reader, outputNodes: outputNodes, graphPath: graphPath)
-        return ["frozen_graph.pb": try GraphDefIO.serialize(result.graph, path: graphPath)]
+        return ["frozen_graph.pb": try GraphDefIO.serialize(result.graph, path: graphPath),
+                Self.thresholdsOutput: try TrainedThresholds.encode(try TrainedThresholds.read(reader))]
     }
 }

@@ -15,8 +15,9 @@ struct PlannedStage: Stage {
     var kind: String { declaration.kind }
     /// Part of every key: bump it when a pass computes different bytes from the same inputs
     /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors;
-    /// 3: float-scale strategies, |x| histograms in the statistics; 4: pre-/post-processing kept).
-    var version: Int { 4 }
+    /// 3: float-scale strategies, |x| histograms in the statistics; 4: pre-/post-processing kept;
+    /// 5: pof2s_tqt training graphs with trainable thresholds, positions from trained thresholds).
+    var version: Int { 5 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
     var outputNames: [String] {
@@ -109,9 +110,21 @@ struct PlannedStage: Stage {
             let narrow = p.string("arch_type") == "DPUCADF8H"
             let outputs = Self.outputNodes(of: graph)
             let located = Locator.locate(graph, config)
-            let positioned = try PostTrainingQuantizer.positions(located, graph: graph, statistics: statistics, narrowActivations: narrow, path: path)
+            var positioned = try PostTrainingQuantizer.positions(located, graph: graph, statistics: statistics, narrowActivations: narrow, path: path)
+            var thresholds: [String: Float]?
+            var ties: [String: String] = [:]
+            if scheme == "pof2s_tqt" {
+                // The align rules' structure (which tensors must share a position) from a first pass.
+                let calibrated = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+                ties = TrainedThresholds.ties(calibrated)
+                let initial = TrainedThresholds.initial(calibrated, graph: graph, statistics: statistics, narrowActivations: narrow)
+                let trained = try context.inputPaths["thresholds"].map { try TrainedThresholds.decode(try FileIO.read($0), path: $0) } ?? [:]
+                positioned = try TrainedThresholds.apply(trained, to: positioned, ties: ties, path: "\(id)")
+                // Training again continues from the trained thresholds.
+                thresholds = initial.merging(trained) { _, t in t }
+            }
             let plan = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
-            let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: narrow)
+            let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: narrow, thresholds: thresholds, ties: ties)
             return [
                 "quantize_train_graph.pb": try GraphDefIO.serialize(qat.train, path: path),
                 "qat_inference_graph.pb": try GraphDefIO.serialize(qat.inference, path: path),

@@ -64,11 +64,16 @@ public enum StagePlanner {
             let folder = "build/\(cell.name)"
             let suffix = suffixes[model.name]
             let quantize = StageID("quantize/\(cell.name)")
+            var quantizeInputs: [String: StageInput] = ["graph": .output(optimize, "optimized_graph.pb"),
+                                                        "aux": .output(optimize, "aux_graph.pb"),
+                                                        "statistics": .output(calibrate, "statistics")]
+            // pof2s_tqt takes positions from the thresholds a quantize-aware training run saved.
+            if model.checkpoint != nil, case .string("pof2s_tqt")? = cell.strategy["quantize_scheme"] {
+                quantizeInputs["thresholds"] = .output(StageID("freeze/\(model.name)"), "trained_thresholds.json")
+            }
             out[quantize] = Declaration(id: quantize, kind: "quantize",
                                         parameters: pick(cell.strategy, quantizeFields).merging(pick(cell.targetSettings, quantizeTargetFields)) { a, _ in a },
-                                        inputs: ["graph": .output(optimize, "optimized_graph.pb"),
-                                                 "aux": .output(optimize, "aux_graph.pb"),
-                                                 "statistics": .output(calibrate, "statistics")],
+                                        inputs: quantizeInputs,
                                         materialize: ["quantize_eval_model.pb": "\(folder)/\(OutputNames.quantizeEvalModel(suffix: suffix))",
                                                       "quantize_eval_model_tf.pb": "\(folder)/\(OutputNames.stockModel(suffix: suffix))",
                                                       "quantize_train_graph.pb": "\(folder)/quantize_train_graph.pb",
