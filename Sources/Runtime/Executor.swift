@@ -17,6 +17,9 @@ enum Executor {
                 case let .conv2d(g, outC, activation, _, _):
                     Fast.conv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
                                 outC: outC, output: o, threads: threads)
+                case let .winograd(g, outC, activation, _, _):
+                    Fast.winogradConv2d(input: p[0], transformedFilter: p[1], bias: bias, residual: residual, activation: activation,
+                                        geometry: g, outC: outC, output: o, threads: threads)
                 case let .depthwise(g, multiplier, activation, _, _):
                     Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, residual: residual,
                                          activation: activation, geometry: g, output: o, threads: threads)

@@ -351,13 +351,21 @@ extension Planner {
         }
         let chain = fusedChain(after: i, channels: channels, outShape: outShape, preserved: preserved)
         if let scale = chain.scale { for k in weights.indices { weights[k] *= scale[channelOf(k)] } }
-        let filterSlot = chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
+        let winograd = options.winograd && node.op.isConv2D && Fast.usesWinograd(geometry, outC: channels)
+        let filterSlot = if winograd {
+            constantSlot(weights.withUnsafeBufferPointer { Fast.winogradFilter($0.baseAddress!, inC: f[2], outC: channels) },
+                         shape: [36, f[2], channels])
+        } else {
+            chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
+        }
         var inputs = [x.slot, filterSlot]
         let hasBias = chain.bias != nil || chain.residual != nil
         inputs.append(constantSlot(chain.bias ?? [Float](repeating: 0, count: channels), shape: [channels]))
         if !hasBias { inputs.removeLast() }
         if let residual = chain.residual { inputs.append(residual) }
         let kernel: Kernel = switch node.op {
+        case .conv2d where winograd:
+            .winograd(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .conv2d: .conv2d(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .depthwiseConv2d: .depthwise(geometry, multiplier: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         default: .conv2dTranspose(geometry, outC: channels, inC: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
@@ -433,4 +441,5 @@ extension Planner {
 
 extension Op {
     var constantValue: Tensor? { if case let .constant(t) = self { t } else { nil } }
+    var isConv2D: Bool { if case .conv2d = self { true } else { false } }
 }

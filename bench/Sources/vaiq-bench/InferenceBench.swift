@@ -49,7 +49,8 @@ func profileBenchmark(_ a: [String]) throws {
     let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
     let (batch, threads) = (Int(a[4])!, Int(a[5])!)
     let imported = try GraphImporter.importGraph(try GraphDefIO.read(graphPath), outputs: [outputNode], path: graphPath)
-    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])])
+    let options = PlanOptions(winograd: ProcessInfo.processInfo.environment["VAIQ_WINOGRAD"] != "0")
+    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])], options: options)
     let all = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: inputPath))), name: inputPath)
     let per = all.elementCount / all.shape[0]
     let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())

@@ -7,6 +7,9 @@
 //   vaiq-bench engine CELLS ITERATIONS     a matrix of CPU-bound stages at -j1 and -j2
 //   vaiq-bench infer GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   float inference (median)
 //   vaiq-bench sgemm THREADS               OpenBLAS sgemm 1024^3 peak, and our tiled matmul
+//   vaiq-bench profile GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS   ms per op kind (VAIQ_WINOGRAD=0: direct 3x3 convs)
+//   vaiq-bench infer-ab GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   direct vs Winograd 3x3 convs, alternating
+//   vaiq-bench winograd BATCH THREADS [ITERS [BLOCKS [HWxINCxOUTC;...]]]   ResNet50's 3x3 convs, direct vs Winograd
 import Foundation
 import TensorFlowIO
 
@@ -64,6 +67,10 @@ do {
         try inferenceBenchmark(Array(args[2...]))
     case "profile":
         try profileBenchmark(Array(args[2...]))
+    case "infer-ab":
+        try inferenceABBenchmark(Array(args[2...]))
+    case "winograd":
+        winogradBenchmark(Array(args[2...]))
     case "sgemm":
         sgemmBenchmark(threads: Int(args[2])!)
     default:
