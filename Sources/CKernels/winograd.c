@@ -56,18 +56,25 @@ void ck_wino43_filter(const float *hwio, int cin, int cout, float *u) {
         {1.0 / 24, -1.0 / 12, 1.0 / 6},
         {0, 0, 1},
     };
+    enum { B = 64 };
     const size_t plane = (size_t)cin * cout;
+    /* Blocks of B output channels, contiguous in both the filter and U (the loops vectorize). */
     for (int ci = 0; ci < cin; ci++) {
-        for (int co = 0; co < cout; co++) {
-            double g[3][3], t[6][3];
-            for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) g[kh][kw] = hwio[((size_t)(kh * 3 + kw) * cin + ci) * cout + co];
+        for (int co0 = 0; co0 < cout; co0 += B) {
+            int nb = cout - co0 < B ? cout - co0 : B;
+            double t[6][3][B];
             for (int i = 0; i < 6; i++)
-                for (int kw = 0; kw < 3; kw++) t[i][kw] = G[i][0] * g[0][kw] + G[i][1] * g[1][kw] + G[i][2] * g[2][kw];
+                for (int kw = 0; kw < 3; kw++) {
+                    const float *g0 = hwio + ((size_t)(0 * 3 + kw) * cin + ci) * cout + co0;
+                    const float *g1 = hwio + ((size_t)(1 * 3 + kw) * cin + ci) * cout + co0;
+                    const float *g2 = hwio + ((size_t)(2 * 3 + kw) * cin + ci) * cout + co0;
+                    for (int k = 0; k < nb; k++)
+                        t[i][kw][k] = G[i][0] * (double)g0[k] + G[i][1] * (double)g1[k] + G[i][2] * (double)g2[k];
+                }
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++) {
-                    double s = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-                    u[(size_t)(i * 6 + j) * plane + (size_t)ci * cout + co] = (float)s;
+                    float *dst = u + (size_t)(i * 6 + j) * plane + (size_t)ci * cout + co0;
+                    for (int k = 0; k < nb; k++) dst[k] = (float)(t[i][0][k] * G[j][0] + t[i][1][k] * G[j][1] + t[i][2][k] * G[j][2]);
                 }
         }
     }

@@ -11,14 +11,15 @@ import CKernels
 /// 5 in B^T): max |winograd - exact| is around 1e-6..1e-5 of max |output| on random data,
 /// against ~1e-7 for direct convolution (see WinogradTests).
 extension Fast {
-    /// Whether `conv2d` takes the Winograd path: 3x3/1 undilated, with enough channels for the
-    /// transforms to pay (measured on ResNet50's layers, see bench `winograd`).
+    /// Whether `conv2d` takes the Winograd path: 3x3/1 undilated, with at least 16 input and
+    /// output channels and 8 output tiles. With fewer tiles (7x7 at batch 1) streaming the
+    /// transformed filter (4x the original's size) costs more than the saved multiplies (measured
+    /// with bench `winograd`: ResNet50's 7x7x512 layer at batch 1, 4 tiles: 4.4 ms direct, 7.0 ms
+    /// Winograd; at batch 8, 32 tiles: 27 ms direct, 11 ms Winograd).
     public static func usesWinograd(_ g: ConvGeometry, outC: Int) -> Bool {
         g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
-            && g.inC >= winogradMinChannels && outC >= winogradMinChannels
+            && g.inC >= 16 && outC >= 16 && g.batch * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) >= 8
     }
-
-    static let winogradMinChannels = 16
 
     /// The transformed filter U[36][inC][outC] of an HWIO 3x3 filter (done once per plan).
     public static func winogradFilter(_ filter: UnsafePointer<Float>, inC: Int, outC: Int) -> [Float] {
@@ -38,30 +39,44 @@ extension Fast {
     /// take at most `stagedBytes`): all tiles are transformed first (units of `tileBlock` tiles),
     /// then each of the 36 sgemms is one unit over all tiles (each transformed filter plane read
     /// once), then the outputs are transformed.
+    ///
+    /// Fused is taken when it gives at least 4 blocks (both cores busy) and a transformed filter
+    /// plane (inC x outC, which each block's sgemms pack again) is at most 128 KiB; staged
+    /// otherwise. On ResNet50 this picks fused for 56x56x64 and 28x28x128, staged for 14x14x256
+    /// and 7x7x512, each the faster schedule measured at batch 8 (bench `winograd`, tile block -1
+    /// forces staged).
     struct WinogradGrid {
         let tilesH, tilesW, tiles, tileBlock, tileBlocks: Int
         let staged: Bool
-        static let stagedBytes = 16 << 20
 
         init(_ g: ConvGeometry, outC: Int, tileBlock requested: Int? = nil) {
             tilesH = (g.outH + 3) / 4
             tilesW = (g.outW + 3) / 4
             tiles = g.batch * tilesH * tilesW
+            let fusedBlocks = WinogradGrid.blocks(tiles, wanted: requested.flatMap { $0 > 0 ? $0 : nil }
+                                                  ?? WinogradGrid.defaultBlock(inC: g.inC, outC: outC))
             if let requested {
                 staged = requested < 0
             } else {
-                staged = 36 * tiles * (g.inC + outC) * 4 <= WinogradGrid.stagedBytes
+                staged = fusedBlocks < 4 || g.inC * outC > 32_768
             }
-            let wanted = staged ? 16 : requested ?? WinogradGrid.defaultBlock(inC: g.inC, outC: outC)
-            // Equal blocks: the last one is not a sliver.
-            let count = max(1, (tiles + wanted - 1) / wanted)
+            // Staged: the transforms run in units of about 16 tiles.
+            let count = staged ? WinogradGrid.blocks(tiles, wanted: 16) : fusedBlocks
             tileBlock = (tiles + count - 1) / count
             tileBlocks = (tiles + tileBlock - 1) / tileBlock
         }
 
+        /// Blocks of about `wanted` tiles, all of nearly equal size (the last is no sliver); an even
+        /// number below 16 so that two cores finish together.
+        static func blocks(_ tiles: Int, wanted: Int) -> Int {
+            let count = max(1, (tiles + wanted - 1) / wanted)
+            return count > 1 && count < 16 && count % 2 == 1 ? count + 1 : count
+        }
+
         static func defaultBlock(inC: Int, outC: Int) -> Int {
-            // About 512 KiB of transformed input + products per unit, 32...128 tiles.
-            max(32, min(128, 131_072 / (36 * (inC + outC))))
+            // About 768 KiB of transformed input + products per block (L2 is 1 MiB per core), 32...64
+            // tiles (measured: 32-128 alike for 56x56x64, 32 best for 28x28x128 at batch 8).
+            max(32, min(64, 196_608 / (36 * (inC + outC))))
         }
 
         func block(_ b: Int) -> (tile0: Int, count: Int) {

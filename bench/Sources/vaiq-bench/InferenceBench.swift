@@ -44,7 +44,8 @@ func sgemmBenchmark(threads: Int) {
     print(#"{"what": "sgemm", "threads": \#(threads), "openblas_gflops": \#(flops / blas / 1e9), "tiled_gflops": \#(flops / ours / 1e9)}"#)
 }
 
-/// Time per op type of one run (from the gaps between observer calls), largest first.
+/// Time per op type (from the gaps between observer calls), largest first: wall and process CPU
+/// ms, each the minimum over ITERS runs (default 1) per step.
 func profileBenchmark(_ a: [String]) throws {
     let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
     let (batch, threads) = (Int(a[4])!, Int(a[5])!)
@@ -56,13 +57,24 @@ func profileBenchmark(_ a: [String]) throws {
     let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
     _ = try runtime.run([inputNode: x], threads: threads)
     let kinds = Dictionary(try runtime.plan(for: [inputNode: x.shape]).stepKinds.map { ($0.name, $0.kernel) }, uniquingKeysWith: { a, _ in a })
-    nonisolated(unsafe) var last = DispatchTime.now().uptimeNanoseconds
-    nonisolated(unsafe) var byOp: [String: Double] = [:]
-    _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
-        let now = DispatchTime.now().uptimeNanoseconds
-        let op = kinds[name] ?? "input"
-        byOp[op, default: 0] += Double(now - last) / 1e6
-        last = now
+    let iters = a.count > 6 ? Int(a[6])! : 1
+    nonisolated(unsafe) var wall: [String: Double] = [:], cpu: [String: Double] = [:]
+    for _ in 0..<iters {
+        nonisolated(unsafe) var last = DispatchTime.now().uptimeNanoseconds, lastCPU = cpuSeconds()
+        _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
+            let now = DispatchTime.now().uptimeNanoseconds, nowCPU = cpuSeconds()
+            wall[name] = min(wall[name] ?? .infinity, Double(now - last) / 1e6)
+            cpu[name] = min(cpu[name] ?? .infinity, (nowCPU - lastCPU) * 1e3)
+            last = now
+            lastCPU = nowCPU
+        }
     }
-    for (op, ms) in byOp.sorted(by: { $0.value > $1.value }) { print(String(format: "%-28@ %8.2f ms", op, ms)) }
+    var byOp: [String: (Double, Double)] = [:]
+    for (name, ms) in wall {
+        let op = kinds[name] ?? "input"
+        byOp[op] = ((byOp[op]?.0 ?? 0) + ms, (byOp[op]?.1 ?? 0) + cpu[name]!)
+    }
+    for (op, ms) in byOp.sorted(by: { $0.value.0 > $1.value.0 }) { print(String(format: "%-34@ %8.2f ms  cpu %8.2f ms", op, ms.0, ms.1)) }
+    let total = byOp.values.reduce((0.0, 0.0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    print(String(format: "%-34@ %8.2f ms  cpu %8.2f ms", "total", total.0, total.1))
 }
