@@ -27,15 +27,19 @@ public struct Plan: Sendable {
 
     /// Floating-point operations of one run: 2 per multiply-add of the convolutions and matrix
     /// products (the usual GFLOP/s convention; element-wise work is not counted).
-    public var flops: Int {
-        steps.reduce(0) { total, step in
+    /// Winograd convolutions count the direct convolution's flops (the work done, not the multiplies).
+    public var flops: Int { stepFlops.reduce(0, +) }
+
+    /// `flops` per step, in execution order (matching `stepKinds`).
+    public var stepFlops: [Int] {
+        steps.map { step in
             let out = shapes[step.output].reduce(1, *)
             switch step.kernel {
-            case let .conv2d(g, _, _, _, _), let .winograd(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW * g.inC
-            case let .depthwise(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW
-            case let .conv2dTranspose(g, outC, inC, _, _, _): return total + 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
-            case let .matmul(m, k, n, _, _, _, _, _): return total + 2 * m * k * n
-            default: return total
+            case let .conv2d(g, _, _, _, _), let .winograd(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW * g.inC
+            case let .depthwise(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW
+            case let .conv2dTranspose(g, outC, inC, _, _, _): return 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
+            case let .matmul(m, k, n, _, _, _, _, _): return 2 * m * k * n
+            default: return 0
             }
         }
     }

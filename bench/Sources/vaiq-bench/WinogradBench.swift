@@ -18,7 +18,8 @@ func winogradBenchmark(_ a: [String]) {
     for s in shapes {
         let (hw, inC, outC) = (s[0], s[1], s[2])
         let g = try! ConvGeometry.make(batch: batch, inH: hw, inW: hw, inC: inC, kernelH: 3, kernelW: 3, padding: .same)
-        let x = (0..<batch * hw * hw * inC).map { _ in Float.random(in: -1...1) }
+        let relu = ProcessInfo.processInfo.environment["VAIQ_BENCH_RELU"] == "1"
+        let x = (0..<batch * hw * hw * inC).map { _ in relu ? max(0, Float.random(in: -1...1)) : Float.random(in: -1...1) }
         let w = (0..<9 * inC * outC).map { _ in Float.random(in: -0.1...0.1) }
         let bias = (0..<outC).map { _ in Float.random(in: -0.1...0.1) }
         var out = [Float](repeating: 0, count: batch * hw * hw * outC), ref = out

@@ -13,10 +13,18 @@
 import Foundation
 import TensorFlowIO
 
+/// CLOCK_MONOTONIC seconds. (DispatchTime.now() on Linux reads a coarse clock, ticking every
+/// few ms: per-step and per-kernel times taken with it were off by up to a tick.)
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+    let start = now()
     try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return now() - start
 }
 
 /// CPU seconds of the whole process (all threads): steadier than wall time when other jobs share the cores.
