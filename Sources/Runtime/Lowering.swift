@@ -352,6 +352,7 @@ extension Planner {
         let chain = fusedChain(after: i, channels: channels, outShape: outShape, preserved: preserved)
         if let scale = chain.scale { for k in weights.indices { weights[k] *= scale[channelOf(k)] } }
         let winograd = options.winograd && node.op.isConv2D && Fast.usesWinograd(geometry, outC: channels)
+            && !isQuantizedWeight(node.inputs[1])
         let filterSlot = if winograd {
             constantSlot(weights.withUnsafeBufferPointer { Fast.winogradFilter($0.baseAddress!, inC: f[2], outC: channels) },
                          shape: [36, f[2], channels])
@@ -423,6 +424,19 @@ extension Planner {
         var folded = c
         folded.padding = .explicit(top: top, bottom: bottom, left: left, right: right)
         return ((input, shape), folded)
+    }
+
+    /// Whether a conv's filter comes from a FixNeuron or FakeQuant (through Identity nodes). Such
+    /// convolutions stay direct: with power-of-two quantized weights and activations the float
+    /// sums are exact integer arithmetic (what a DPU computes), which Winograd's fractional
+    /// transforms would round.
+    func isQuantizedWeight(_ ref: ValueRef) -> Bool {
+        var node = graph[ref.node]
+        while case .identity = node.op, let input = node.inputs.first { node = graph[input.node] }
+        switch node.op {
+        case .fixNeuron, .fakeQuant: return true
+        default: return false
+        }
     }
 
     /// Nodes from `i` (exclusive) to `last` (inclusive) along sole-consumer links.
