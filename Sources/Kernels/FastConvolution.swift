@@ -40,7 +40,7 @@ public enum Fast {
     }
 
     /// `residual` (optional, the output's layout) is added after the bias, before the activation.
-    /// 3x3/1 convolutions with enough channels go through Winograd F(4x4, 3x3) (FastWinograd.swift).
+    /// 3x3/1 convolutions with at least 8 output tiles go through Winograd F(4x4, 3x3) (FastWinograd.swift).
     public static func conv2d(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               residual: UnsafePointer<Float>? = nil, activation: Activation, geometry g: ConvGeometry, outC: Int,
                               output: UnsafeMutablePointer<Float>, threads: Int) {

@@ -11,14 +11,16 @@ import CKernels
 /// 5 in B^T): max |winograd - exact| is around 1e-6..1e-5 of max |output| on random data,
 /// against ~1e-7 for direct convolution (see WinogradTests).
 extension Fast {
-    /// Whether `conv2d` takes the Winograd path: 3x3/1 undilated, with at least 16 input and
-    /// output channels and 8 output tiles. With fewer tiles (7x7 at batch 1) streaming the
-    /// transformed filter (4x the original's size) costs more than the saved multiplies (measured
-    /// with bench `winograd`: ResNet50's 7x7x512 layer at batch 1, 4 tiles: 4.4 ms direct, 7.0 ms
-    /// Winograd; at batch 8, 32 tiles: 27 ms direct, 11 ms Winograd).
+    /// Whether `conv2d` takes the Winograd path: 3x3/1 undilated with at least 8 output tiles.
+    /// With fewer tiles (7x7 at batch 1) streaming the transformed filter (4x the original's size)
+    /// costs more than the saved multiplies (bench `winograd`, 2 threads: ResNet50's 7x7x512 layer
+    /// at batch 1, 4 tiles: 2.4 ms direct, 2.9 ms Winograd; at batch 8, 32 tiles: 13-18 ms direct,
+    /// 6-8 ms Winograd). Any channel count pays: im2col dominates direct convolutions with few
+    /// channels (56x56, batch 1: 1->8 channels 0.14 vs 0.06 ms, 3->16 at 112x112 0.59 vs 0.28,
+    /// 16->16 0.24 vs 0.08).
     public static func usesWinograd(_ g: ConvGeometry, outC: Int) -> Bool {
         g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1
-            && g.inC >= 16 && outC >= 16 && g.batch * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) >= 8
+            && g.batch * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) >= 8
     }
 
     /// The transformed filter U[36][inC][outC] of an HWIO 3x3 filter (done once per plan).

@@ -128,7 +128,8 @@ final class WinogradTests: XCTestCase {
         var r = Random(state: 14)
         let g = try ConvGeometry.make(batch: 1, inH: 10, inW: 11, inC: 16, kernelH: 3, kernelW: 3, padding: .same)
         XCTAssertTrue(Fast.usesWinograd(g, outC: 16))
-        XCTAssertFalse(Fast.usesWinograd(g, outC: 8))
+        let few = try ConvGeometry.make(batch: 1, inH: 7, inW: 7, inC: 16, kernelH: 3, kernelW: 3, padding: .same)
+        XCTAssertFalse(Fast.usesWinograd(few, outC: 16), "4 tiles: direct")
         var dilated = g
         dilated.dilationH = 2
         XCTAssertFalse(Fast.usesWinograd(dilated, outC: 16))
