@@ -13,8 +13,7 @@
 import Foundation
 import TensorFlowIO
 
-/// CLOCK_MONOTONIC seconds. (DispatchTime.now() on Linux reads a coarse clock, ticking every
-/// few ms: per-step and per-kernel times taken with it were off by up to a tick.)
+/// CLOCK_MONOTONIC seconds.
 func now() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_MONOTONIC, &t)
