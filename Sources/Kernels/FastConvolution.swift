@@ -40,9 +40,25 @@ public enum Fast {
     }
 
     /// `residual` (optional, the output's layout) is added after the bias, before the activation.
+    /// 3x3/1 convolutions with at least 8 output tiles go through Winograd F(4x4, 3x3) (FastWinograd.swift).
     public static func conv2d(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                               residual: UnsafePointer<Float>? = nil, activation: Activation, geometry g: ConvGeometry, outC: Int,
                               output: UnsafeMutablePointer<Float>, threads: Int) {
+        if usesWinograd(g, outC: outC) {
+            // Callers without a plan: the filter is transformed per call (the runtime does it once).
+            let u = winogradFilter(filter, inC: g.inC, outC: outC)
+            winogradConv2d(input: input, transformedFilter: u, bias: bias, residual: residual, activation: activation,
+                           geometry: g, outC: outC, output: output, threads: threads)
+            return
+        }
+        directConv2d(input: input, filter: filter, bias: bias, residual: residual, activation: activation, geometry: g,
+                     outC: outC, output: output, threads: threads)
+    }
+
+    /// im2col + sgemm (1x1/1 convolutions skip im2col).
+    public static func directConv2d(input: UnsafePointer<Float>, filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                    residual: UnsafePointer<Float>? = nil, activation: Activation, geometry g: ConvGeometry, outC: Int,
+                                    output: UnsafeMutablePointer<Float>, threads: Int) {
         let k = g.kernelH * g.kernelW * g.inC
         let m = g.batch * g.outH * g.outW
         let pointwise = g.kernelH == 1 && g.kernelW == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padLeft == 0

@@ -15,8 +15,12 @@ enum Executor {
                 let residual: UnsafePointer<Float>? = p.count > 3 ? p[3] : nil
                 switch step.kernel {
                 case let .conv2d(g, outC, activation, _, _):
-                    Fast.conv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
+                    // The planner chose: Winograd steps are `.winograd` (PlanOptions.winograd off keeps them all direct).
+                    Fast.directConv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
                                 outC: outC, output: o, threads: threads)
+                case let .winograd(g, outC, activation, _, _):
+                    Fast.winogradConv2d(input: p[0], transformedFilter: p[1], bias: bias, residual: residual, activation: activation,
+                                        geometry: g, outC: outC, output: o, threads: threads)
                 case let .depthwise(g, multiplier, activation, _, _):
                     Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, residual: residual,
                                          activation: activation, geometry: g, output: o, threads: threads)

@@ -351,13 +351,22 @@ extension Planner {
         }
         let chain = fusedChain(after: i, channels: channels, outShape: outShape, preserved: preserved)
         if let scale = chain.scale { for k in weights.indices { weights[k] *= scale[channelOf(k)] } }
-        let filterSlot = chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
+        let winograd = options.winograd && node.op.isConv2D && Fast.usesWinograd(geometry, outC: channels)
+            && !isQuantizedWeight(node.inputs[1])
+        let filterSlot = if winograd {
+            constantSlot(weights.withUnsafeBufferPointer { Fast.winogradFilter($0.baseAddress!, inC: f[2], outC: channels) },
+                         shape: [36, f[2], channels])
+        } else {
+            chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
+        }
         var inputs = [x.slot, filterSlot]
         let hasBias = chain.bias != nil || chain.residual != nil
         inputs.append(constantSlot(chain.bias ?? [Float](repeating: 0, count: channels), shape: [channels]))
         if !hasBias { inputs.removeLast() }
         if let residual = chain.residual { inputs.append(residual) }
         let kernel: Kernel = switch node.op {
+        case .conv2d where winograd:
+            .winograd(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .conv2d: .conv2d(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .depthwiseConv2d: .depthwise(geometry, multiplier: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         default: .conv2dTranspose(geometry, outC: channels, inC: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
@@ -417,6 +426,19 @@ extension Planner {
         return ((input, shape), folded)
     }
 
+    /// Whether a conv's filter comes from a FixNeuron or FakeQuant (through Identity nodes). Such
+    /// convolutions stay direct: with power-of-two quantized weights and activations the float
+    /// sums are exact integer arithmetic (what a DPU computes), which Winograd's fractional
+    /// transforms would round.
+    func isQuantizedWeight(_ ref: ValueRef) -> Bool {
+        var node = graph[ref.node]
+        while case .identity = node.op, let input = node.inputs.first { node = graph[input.node] }
+        switch node.op {
+        case .fixNeuron, .fakeQuant: return true
+        default: return false
+        }
+    }
+
     /// Nodes from `i` (exclusive) to `last` (inclusive) along sole-consumer links.
     func absorbedChain(from i: Int, to last: Int) -> [Int] {
         var out: [Int] = []
@@ -433,4 +455,5 @@ extension Planner {
 
 extension Op {
     var constantValue: Tensor? { if case let .constant(t) = self { t } else { nil } }
+    var isConv2D: Bool { if case .conv2d = self { true } else { false } }
 }

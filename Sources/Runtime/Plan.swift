@@ -27,15 +27,19 @@ public struct Plan: Sendable {
 
     /// Floating-point operations of one run: 2 per multiply-add of the convolutions and matrix
     /// products (the usual GFLOP/s convention; element-wise work is not counted).
-    public var flops: Int {
-        steps.reduce(0) { total, step in
+    /// Winograd convolutions count the direct convolution's flops (the work done, not the multiplies).
+    public var flops: Int { stepFlops.reduce(0, +) }
+
+    /// `flops` per step, in execution order (matching `stepKinds`).
+    public var stepFlops: [Int] {
+        steps.map { step in
             let out = shapes[step.output].reduce(1, *)
             switch step.kernel {
-            case let .conv2d(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW * g.inC
-            case let .depthwise(g, _, _, _, _): return total + 2 * out * g.kernelH * g.kernelW
-            case let .conv2dTranspose(g, outC, inC, _, _, _): return total + 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
-            case let .matmul(m, k, n, _, _, _, _, _): return total + 2 * m * k * n
-            default: return total
+            case let .conv2d(g, _, _, _, _), let .winograd(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW * g.inC
+            case let .depthwise(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW
+            case let .conv2dTranspose(g, outC, inC, _, _, _): return 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
+            case let .matmul(m, k, n, _, _, _, _, _): return 2 * m * k * n
+            default: return 0
             }
         }
     }
@@ -45,6 +49,7 @@ public struct Plan: Sendable {
         steps.map { step in
             let kind: String = switch step.kernel {
             case let .conv2d(g, _, a, _, r): "conv2d\(r ? "+res" : "") \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
+            case let .winograd(_, _, a, _, r): "conv2d\(r ? "+res" : "") 3x3/1 winograd\(a == .none ? "" : " +act")"
             case let .depthwise(g, _, a, _, _): "depthwise \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
             case .conv2dTranspose: "conv2d_transpose"
             case .matmul: "matmul"
@@ -85,6 +90,8 @@ struct Step: Sendable {
 enum Kernel: Sendable {
     // Inputs: x, weights, [bias], [residual: a value of the output's shape added before the activation].
     case conv2d(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
+    /// A 3x3/1 Conv2D by Winograd F(4x4, 3x3); its weights input is the transformed filter [36, inC, outC].
+    case winograd(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
     case depthwise(ConvGeometry, multiplier: Int, activation: Activation, hasBias: Bool, residual: Bool)
     case conv2dTranspose(ConvGeometry, outC: Int, inC: Int, activation: Activation, hasBias: Bool, residual: Bool)
     case matmul(m: Int, k: Int, n: Int, transposeA: Bool, transposeB: Bool, activation: Activation, hasBias: Bool, residual: Bool)

@@ -19,10 +19,16 @@ public struct PlanOptions: Sendable {
     public var preserve: Set<String> = []
     /// DPUCADF8H: quantized activations saturate at -127 instead of -128 (the reference's ARCH_TYPE).
     public var narrowActivations = false
-    public init(fuse: Bool = true, preserve: Set<String> = [], narrowActivations: Bool = false) {
+    /// Run eligible 3x3/1 Conv2Ds by Winograd F(4x4, 3x3) (filters transformed when planning);
+    /// off: every Conv2D by im2col + sgemm (slower, rounding closer to a direct sum). Convs whose
+    /// filter is quantized (FixNeuron/FakeQuant) are always direct, so quantized simulation keeps
+    /// exact integer sums.
+    public var winograd = true
+    public init(fuse: Bool = true, preserve: Set<String> = [], narrowActivations: Bool = false, winograd: Bool = true) {
         self.fuse = fuse
         self.preserve = preserve
         self.narrowActivations = narrowActivations
+        self.winograd = winograd
     }
 }
 

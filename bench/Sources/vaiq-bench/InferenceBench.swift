@@ -7,11 +7,13 @@ import Tensors
 
 /// Median time of `iters` runs (after 2 warm-up runs) of a frozen graph on the first `batch`
 /// images of an .npy file, with the runtime's thread budget; prints one JSON line.
+/// VAIQ_WINOGRAD=0 runs 3x3 convolutions by im2col + sgemm (PlanOptions.winograd off).
 func inferenceBenchmark(_ a: [String]) throws {
     let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
     let (batch, threads, iters) = (Int(a[4])!, Int(a[5])!, Int(a[6])!)
     let imported = try GraphImporter.importGraph(try GraphDefIO.read(graphPath), outputs: [outputNode], path: graphPath)
-    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])])
+    let options = PlanOptions(winograd: ProcessInfo.processInfo.environment["VAIQ_WINOGRAD"] != "0")
+    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])], options: options)
     let all = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: inputPath))), name: inputPath)
     let per = all.elementCount / all.shape[0]
     let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
@@ -44,24 +46,48 @@ func sgemmBenchmark(threads: Int) {
     print(#"{"what": "sgemm", "threads": \#(threads), "openblas_gflops": \#(flops / blas / 1e9), "tiled_gflops": \#(flops / ours / 1e9)}"#)
 }
 
-/// Time per op type of one run (from the gaps between observer calls), largest first.
+/// Time per op type (from the gaps between observer calls), largest first: wall and process CPU
+/// ms, each the minimum over ITERS runs (default 1) per step.
 func profileBenchmark(_ a: [String]) throws {
     let (graphPath, inputPath, inputNode, outputNode) = (a[0], a[1], a[2], a[3])
     let (batch, threads) = (Int(a[4])!, Int(a[5])!)
     let imported = try GraphImporter.importGraph(try GraphDefIO.read(graphPath), outputs: [outputNode], path: graphPath)
-    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])])
+    let options = PlanOptions(winograd: ProcessInfo.processInfo.environment["VAIQ_WINOGRAD"] != "0")
+    let runtime = Runtime(graph: imported.graph, outputs: [(outputNode, imported.outputs[0])], options: options)
     let all = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: inputPath))), name: inputPath)
     let per = all.elementCount / all.shape[0]
     let x = Tensor(Array(all.scalars(as: Float.self).prefix(batch * per)), shape: [batch] + all.shape.dropFirst())
     _ = try runtime.run([inputNode: x], threads: threads)
-    let kinds = Dictionary(try runtime.plan(for: [inputNode: x.shape]).stepKinds.map { ($0.name, $0.kernel) }, uniquingKeysWith: { a, _ in a })
-    nonisolated(unsafe) var last = DispatchTime.now().uptimeNanoseconds
-    nonisolated(unsafe) var byOp: [String: Double] = [:]
-    _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
-        let now = DispatchTime.now().uptimeNanoseconds
-        let op = kinds[name] ?? "input"
-        byOp[op, default: 0] += Double(now - last) / 1e6
-        last = now
+    let plan = try runtime.plan(for: [inputNode: x.shape])
+    let kinds = Dictionary(plan.stepKinds.map { ($0.name, $0.kernel) }, uniquingKeysWith: { a, _ in a })
+    let stepFlops = Dictionary(zip(plan.stepKinds.map(\.name), plan.stepFlops).map { ($0, $1) }, uniquingKeysWith: +)
+    let iters = a.count > 6 ? Int(a[6])! : 1
+    nonisolated(unsafe) var wall: [String: Double] = [:], cpu: [String: Double] = [:]
+    for _ in 0..<iters {
+        nonisolated(unsafe) var last = now(), lastCPU = cpuSeconds()
+        _ = try runtime.run([inputNode: x], threads: threads) { name, shape, _ in
+            let now = now(), nowCPU = cpuSeconds()
+            wall[name] = min(wall[name] ?? .infinity, (now - last) * 1e3)
+            cpu[name] = min(cpu[name] ?? .infinity, (nowCPU - lastCPU) * 1e3)
+            last = now
+            lastCPU = nowCPU
+        }
     }
-    for (op, ms) in byOp.sorted(by: { $0.value > $1.value }) { print(String(format: "%-28@ %8.2f ms", op, ms)) }
+    var byOp: [String: (Double, Double, Int, Int)] = [:]
+    for (name, ms) in wall {
+        let op = kinds[name] ?? "input"
+        byOp[op] = ((byOp[op]?.0 ?? 0) + ms, (byOp[op]?.1 ?? 0) + cpu[name]!, (byOp[op]?.2 ?? 0) + 1,
+                    (byOp[op]?.3 ?? 0) + (stepFlops[name] ?? 0))
+    }
+    for (op, ms) in byOp.sorted(by: { $0.value.0 > $1.value.0 }) {
+        print(String(format: "%-34@ %8.2f ms  cpu %8.2f ms  %3d steps %8.1f GFLOP/s", op, ms.0, ms.1, ms.2, Double(ms.3) / ms.0 / 1e6))
+    }
+    let total = byOp.values.reduce((0.0, 0.0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    if ProcessInfo.processInfo.environment["VAIQ_PROFILE_STEPS"] == "1" {
+        let shapes = plan.shapesByName
+        for (name, ms) in wall.sorted(by: { $0.value > $1.value }) {
+            print(String(format: "  %-60@ %8.2f ms  %@ %@ %.2f GFLOP", name, ms, kinds[name] ?? "", "\(shapes[name] ?? [])", Double(stepFlops[name] ?? 0) / 1e9))
+        }
+    }
+    print(String(format: "%-34@ %8.2f ms  cpu %8.2f ms", "total", total.0, total.1))
 }

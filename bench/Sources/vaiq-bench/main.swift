@@ -7,13 +7,30 @@
 //   vaiq-bench engine CELLS ITERATIONS     a matrix of CPU-bound stages at -j1 and -j2
 //   vaiq-bench infer GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   float inference (median)
 //   vaiq-bench sgemm THREADS               OpenBLAS sgemm 1024^3 peak, and our tiled matmul
+//   vaiq-bench profile GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS   ms per op kind (VAIQ_WINOGRAD=0: direct 3x3 convs)
+//   vaiq-bench infer-ab GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   direct vs Winograd 3x3 convs, alternating
+//   vaiq-bench winograd BATCH THREADS [ITERS [BLOCKS [HWxINCxOUTC;...]]]   ResNet50's 3x3 convs, direct vs Winograd
 import Foundation
 import TensorFlowIO
 
+/// CLOCK_MONOTONIC seconds.
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+    let start = now()
     try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return now() - start
+}
+
+/// CPU seconds of the whole process (all threads): steadier than wall time when other jobs share the cores.
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 func best(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
@@ -64,6 +81,10 @@ do {
         try inferenceBenchmark(Array(args[2...]))
     case "profile":
         try profileBenchmark(Array(args[2...]))
+    case "infer-ab":
+        try inferenceABBenchmark(Array(args[2...]))
+    case "winograd":
+        winogradBenchmark(Array(args[2...]))
     case "sgemm":
         sgemmBenchmark(threads: Int(args[2])!)
     default:
