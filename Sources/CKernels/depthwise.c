@@ -170,6 +170,65 @@ interior_block_avx2(const int full, const __m256i mask, const float *x, long pix
     STORE(out + 3 * C, activation_avx2(a3, activation, alpha));
 }
 
+/* Hides a value from the optimizer so that addresses base + k * v are formed in the loop (one
+ * lea each) instead of being hoisted into dozens of spilled pointers. */
+#define OPAQUE(v) __asm__("" : "+r"(v))
+
+/* 3x3, dilation 1, all three kernel rows inside the input: `pixels` (4 or 1) interior output pixels
+ * at column stride `sw` (1 or 2), eight (or the masked tail of) channels. Each kernel row's input
+ * columns are loaded once and shared by the pixels' accumulators. */
+CK_AVX2 static inline __attribute__((always_inline)) void
+block_3x3_avx2(const int full, const __m256i mask, const int pixels, const int sw, const float *x, long row_step, long C,
+               const float *w, const float *bias, const float *res, float *out, int activation, __m256 alpha) {
+    long cs = C;
+    OPAQUE(cs);
+    __m256 a[4];
+    a[0] = bias ? LOAD(bias) : _mm256_setzero_ps();
+    for (int j = 1; j < pixels; j++) a[j] = a[0];
+    for (int kh = 0; kh < 3; kh++) {
+        const float *xr = x + kh * row_step;
+        __m256 col[9];
+        const int columns = (pixels - 1) * sw + 3;
+        for (int t = 0; t < columns; t++) col[t] = LOAD(xr + t * cs);
+        for (int kw = 0; kw < 3; kw++) {
+            const __m256 f = LOAD(w + (kh * 3 + kw) * cs);
+            for (int j = 0; j < pixels; j++) a[j] = _mm256_fmadd_ps(col[j * sw + kw], f, a[j]);
+        }
+    }
+    for (int j = 0; j < pixels; j++) {
+        __m256 v = a[j];
+        if (res) v = _mm256_add_ps(v, LOAD(res + j * cs));
+        STORE(out + j * cs, activation_avx2(v, activation, alpha));
+    }
+}
+
+CK_AVX2 static inline __attribute__((always_inline)) void
+pixels_3x3_avx2(const int pixels, const int sw, const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
+                const float *res, float *out, __m256 alpha) {
+    const long C = p->channels, row_step = p->in_w * C;
+    const __m256i all = _mm256_set1_epi32(-1);
+    long c = 0;
+    for (; c + 8 <= C; c += 8)
+        block_3x3_avx2(1, all, pixels, sw, x + c, row_step, C, w + c, bias ? bias + c : NULL, res ? res + c : NULL, out + c,
+                       p->activation, alpha);
+    if (c < C)
+        block_3x3_avx2(0, lanes(C - c), pixels, sw, x + c, row_step, C, w + c, bias ? bias + c : NULL, res ? res + c : NULL,
+                       out + c, p->activation, alpha);
+}
+
+CK_AVX2 static void pixels4_3x3_s1_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
+                                        const float *res, float *out, __m256 alpha) {
+    pixels_3x3_avx2(4, 1, p, x, w, bias, res, out, alpha);
+}
+CK_AVX2 static void pixels4_3x3_s2_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
+                                        const float *res, float *out, __m256 alpha) {
+    pixels_3x3_avx2(4, 2, p, x, w, bias, res, out, alpha);
+}
+CK_AVX2 static void pixel1_3x3_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
+                                    const float *res, float *out, __m256 alpha) {
+    pixels_3x3_avx2(1, 1, p, x, w, bias, res, out, alpha);
+}
+
 /* PIXELS interior pixels from ow, all channels; nkh and kw_count are constants in the 3x3 instance. */
 CK_AVX2 static inline __attribute__((always_inline)) void
 interior_pixels_avx2(const ck_depthwise_params *p, const float *x, const float *w, long nkh, long kw_count,
@@ -185,11 +244,6 @@ interior_pixels_avx2(const ck_depthwise_params *p, const float *x, const float *
     if (c < C)
         interior_block_avx2(0, lanes(C - c), x + c, pixel_step, row_step, col_step, w + c, w_row_step, C, nkh, kw_count,
                             bias ? bias + c : NULL, res ? res + c : NULL, out + c, p->activation, alpha);
-}
-
-CK_AVX2 static void interior_pixels_3x3_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
-                                             const float *res, float *out, __m256 alpha) {
-    interior_pixels_avx2(p, x, w, 3, 3, bias, res, out, alpha);
 }
 
 CK_AVX2 static void interior_pixels_any_avx2(const ck_depthwise_params *p, const float *x, const float *w, long nkh,
@@ -216,7 +270,8 @@ CK_AVX2 static void row_avx2(const ck_depthwise_params *p, const float *input, c
     if (hi > p->out_w) hi = p->out_w;
     if (hi < lo) hi = lo;
     const long nkh = kh1 - kh0;
-    const int three = p->kernel_h == 3 && p->kernel_w == 3 && nkh == 3;
+    const int three = p->kernel_h == 3 && p->kernel_w == 3 && nkh == 3 && p->dilation_h == 1 && p->dilation_w == 1;
+    const int three_s = three && (p->stride_w == 1 || p->stride_w == 2);
     const float *w = filter + kh0 * p->kernel_w * C;
     long ow = 0;
     for (; ow < lo; ow++)
@@ -224,11 +279,18 @@ CK_AVX2 static void row_avx2(const ck_depthwise_params *p, const float *input, c
     for (; ow + PIXELS <= hi; ow += PIXELS) {
         const float *x = image + ((ihb + kh0 * p->dilation_h) * p->in_w + ow * p->stride_w - p->pad_left) * C;
         const float *res = res_row ? res_row + ow * C : NULL;
-        if (three)
-            interior_pixels_3x3_avx2(p, x, w, bias, res, out_row + ow * C, alpha);
+        if (three_s && p->stride_w == 1)
+            pixels4_3x3_s1_avx2(p, x, w, bias, res, out_row + ow * C, alpha);
+        else if (three_s)
+            pixels4_3x3_s2_avx2(p, x, w, bias, res, out_row + ow * C, alpha);
         else
             interior_pixels_any_avx2(p, x, w, nkh, bias, res, out_row + ow * C, alpha);
     }
+    if (three)
+        for (; ow < hi; ow++) {
+            const float *x = image + (ihb * p->in_w + ow * p->stride_w - p->pad_left) * C;
+            pixel1_3x3_avx2(p, x, w, bias, res_row ? res_row + ow * C : NULL, out_row + ow * C, alpha);
+        }
     for (; ow < p->out_w; ow++)
         pixel_avx2(p, image, filter, bias, res_row ? res_row + ow * C : NULL, out_row + ow * C, ihb, kh0, kh1, ow, alpha);
 }
