@@ -116,12 +116,7 @@ public enum Fast {
         (p.out_h, p.out_w, p.kernel_h, p.kernel_w) = (g.outH, g.outW, g.kernelH, g.kernelW)
         (p.stride_h, p.stride_w, p.dilation_h, p.dilation_w) = (g.strideH, g.strideW, g.dilationH, g.dilationW)
         (p.pad_top, p.pad_left) = (g.padTop, g.padLeft)
-        switch activation {
-        case .none: p.activation = CK_ACTIVATION_NONE
-        case .relu: p.activation = CK_ACTIVATION_RELU
-        case .relu6: p.activation = CK_ACTIVATION_RELU6
-        case let .leakyRelu(alpha): (p.activation, p.alpha) = (CK_ACTIVATION_LEAKY_RELU, alpha)
-        }
+        (p.activation, p.alpha) = activation.ckCode
         return p
     }
 
