@@ -216,14 +216,32 @@ pixels_3x3_avx2(const int pixels, const int sw, const ck_depthwise_params *p, co
                        out + c, p->activation, alpha);
 }
 
-CK_AVX2 static void pixels4_3x3_s1_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
-                                        const float *res, float *out, __m256 alpha) {
-    pixels_3x3_avx2(4, 1, p, x, w, bias, res, out, alpha);
-}
-CK_AVX2 static void pixels4_3x3_s2_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
-                                        const float *res, float *out, __m256 alpha) {
-    pixels_3x3_avx2(4, 2, p, x, w, bias, res, out, alpha);
-}
+/* The 4-pixel 3x3 blocks, one instance per column stride and activation (the activation switch
+ * leaves the channel loop). */
+typedef void (*block4_fn)(const ck_depthwise_params *, const float *, const float *, const float *, const float *, float *,
+                          __m256);
+#define BLOCK4(sw, act)                                                                                                     \
+    CK_AVX2 static __attribute__((noinline)) void pixels4_3x3_s##sw##_##act(const ck_depthwise_params *p, const float *x,    \
+                                                                            const float *w, const float *bias,              \
+                                                                            const float *res, float *out, __m256 alpha) {   \
+        ck_depthwise_params q = *p;                                                                                         \
+        q.activation = act;                                                                                                 \
+        pixels_3x3_avx2(4, sw, &q, x, w, bias, res, out, alpha);                                                            \
+    }
+BLOCK4(1, 0)
+BLOCK4(1, 1)
+BLOCK4(1, 2)
+BLOCK4(1, 3)
+BLOCK4(2, 0)
+BLOCK4(2, 1)
+BLOCK4(2, 2)
+BLOCK4(2, 3)
+#undef BLOCK4
+static const block4_fn blocks4_3x3[2][4] = {
+    {pixels4_3x3_s1_0, pixels4_3x3_s1_1, pixels4_3x3_s1_2, pixels4_3x3_s1_3},
+    {pixels4_3x3_s2_0, pixels4_3x3_s2_1, pixels4_3x3_s2_2, pixels4_3x3_s2_3},
+};
+
 CK_AVX2 static void pixel1_3x3_avx2(const ck_depthwise_params *p, const float *x, const float *w, const float *bias,
                                     const float *res, float *out, __m256 alpha) {
     pixels_3x3_avx2(1, 1, p, x, w, bias, res, out, alpha);
@@ -273,16 +291,15 @@ CK_AVX2 static void row_avx2(const ck_depthwise_params *p, const float *input, c
     const int three = p->kernel_h == 3 && p->kernel_w == 3 && nkh == 3 && p->dilation_h == 1 && p->dilation_w == 1;
     const int three_s = three && (p->stride_w == 1 || p->stride_w == 2);
     const float *w = filter + kh0 * p->kernel_w * C;
+    const block4_fn block4 = three_s && p->activation >= 0 && p->activation <= 3 ? blocks4_3x3[p->stride_w - 1][p->activation] : NULL;
     long ow = 0;
     for (; ow < lo; ow++)
         pixel_avx2(p, image, filter, bias, res_row ? res_row + ow * C : NULL, out_row + ow * C, ihb, kh0, kh1, ow, alpha);
     for (; ow + PIXELS <= hi; ow += PIXELS) {
         const float *x = image + ((ihb + kh0 * p->dilation_h) * p->in_w + ow * p->stride_w - p->pad_left) * C;
         const float *res = res_row ? res_row + ow * C : NULL;
-        if (three_s && p->stride_w == 1)
-            pixels4_3x3_s1_avx2(p, x, w, bias, res, out_row + ow * C, alpha);
-        else if (three_s)
-            pixels4_3x3_s2_avx2(p, x, w, bias, res, out_row + ow * C, alpha);
+        if (block4)
+            block4(p, x, w, bias, res, out_row + ow * C, alpha);
         else
             interior_pixels_any_avx2(p, x, w, nkh, bias, res, out_row + ow * C, alpha);
     }
