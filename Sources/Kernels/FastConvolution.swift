@@ -7,6 +7,12 @@ import CKernels
 public enum Fast {
     /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
     static let blas: Void = { openblas_set_num_threads(1) }()
+    /// 1x1 convolutions reducing over at most this many input channels go to the C kernel
+    /// (Sources/CKernels/pointwise.c: bias, residual and activation fused, the output written once)
+    /// instead of sgemm (which zeroes the output, accumulates, and leaves the epilogue to another
+    /// pass). MobileNetV2 batch 8: the expansion 1x1 convs (K 16...160) measured ~10% faster, a
+    /// cut-off of 400 or no cut-off no better than 160.
+    static let pointwiseMaxK = 160
 
     /// How an M x N product (reduction K) is cut into tiles: about 16 row blocks of at least 128
     /// rows (so each sgemm call amortizes packing the weights) whose im2col block stays under
@@ -53,6 +59,13 @@ public enum Fast {
         parallelFor(tiles: grid.count, threads: threads) { t in
             let (rowRange, colRange) = grid.tile(t)
             let dst = out.p + rowRange.lowerBound * outC + colRange.lowerBound
+            if pointwise && k <= pointwiseMaxK {
+                let (code, alpha) = activation.ckCode
+                ck_pointwise(x.p + rowRange.lowerBound * k, k, w.p + colRange.lowerBound, outC, b.map { UnsafePointer($0.p + colRange.lowerBound) },
+                             res.map { UnsafePointer($0.p + rowRange.lowerBound * outC + colRange.lowerBound) }, dst, outC,
+                             rowRange.count, colRange.count, k, code, alpha)
+                return
+            }
             if pointwise {
                 sgemm(rowRange.count, colRange.count, k, x.p + rowRange.lowerBound * k, k, transA: false,
                       w.p + colRange.lowerBound, outC, transB: false, dst, outC)
