@@ -7,9 +7,9 @@ import CKernels
 public enum Fast {
     /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
     static let blas: Void = { openblas_set_num_threads(1) }()
-    /// 1x1 convolutions reducing over at most this many input channels go to the C kernel
-    /// (Sources/CKernels/pointwise.c: bias, residual and activation fused, the output written once)
-    /// instead of sgemm (which zeroes the output, accumulates, and leaves the epilogue to another
+    /// Convolutions reducing over at most this many values (kh * kw * inC) go to the C kernel
+    /// (Sources/CKernels/pointwise.c: bias, residual and activation fused, the output written once),
+    /// on the input for 1x1 convolutions and on the im2col block otherwise, instead of sgemm (which zeroes the output, accumulates, and leaves the epilogue to another
     /// pass). MobileNetV2 batch 8: the expansion 1x1 convs (K 16...160) measured ~10% faster, a
     /// cut-off of 400 or no cut-off no better than 160.
     static let pointwiseMaxK = 160
@@ -59,9 +59,14 @@ public enum Fast {
         parallelFor(tiles: grid.count, threads: threads) { t in
             let (rowRange, colRange) = grid.tile(t)
             let dst = out.p + rowRange.lowerBound * outC + colRange.lowerBound
-            if pointwise && k <= pointwiseMaxK {
+            if k <= pointwiseMaxK {
+                // Short reductions: the C kernel on the input (1x1) or on the im2col block.
+                let columns = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: rowRange.count * k)
+                defer { columns?.deallocate() }
+                if let columns { im2col(x.p, g, rows: rowRange, into: columns) }
                 let (code, alpha) = activation.ckCode
-                ck_pointwise(x.p + rowRange.lowerBound * k, k, w.p + colRange.lowerBound, outC, b.map { UnsafePointer($0.p + colRange.lowerBound) },
+                ck_pointwise(columns ?? x.p + rowRange.lowerBound * k, k, w.p + colRange.lowerBound, outC,
+                             b.map { UnsafePointer($0.p + colRange.lowerBound) },
                              res.map { UnsafePointer($0.p + rowRange.lowerBound * outC + colRange.lowerBound) }, dst, outC,
                              rowRange.count, colRange.count, k, code, alpha)
                 return
