@@ -3,7 +3,7 @@ import CKernels
 import XCTest
 
 /// The C kernel behind 1x1 convolutions with a short reduction (K <= `Fast.pointwiseMaxK`):
-/// - `Fast.conv2d` on 1x1 shapes against the scalar reference (Double): max |fast - reference| <=
+/// - `Fast.conv2d` (1x1, 3x3, 1x3) against the scalar reference (Double): max |fast - reference| <=
 ///   1e-5 * max |reference|, with bias / residual / every activation, K on both sides of the cut-off;
 /// - `ck_pointwise` bit-identical to a Swift model of its documented order (bias, fused
 ///   multiply-adds over k, + residual, activation), with the AVX2 body and with the portable one;
@@ -12,14 +12,17 @@ final class PointwiseCTests: XCTestCase {
     typealias Random = FastKernelTests.Random
     static let activations: [Activation] = [.none, .relu, .relu6, .leakyRelu(alpha: 0.2)]
 
-    func testConv2D1x1MatchesReference() throws {
+    /// 1x1 convolutions (the input itself is the matrix) and 3x3 / 1x3 ones (through im2col), K on both
+    /// sides of the cut-off.
+    func testConv2DMatchesReference() throws {
         var r = Random(state: 31)
-        for trial in 0..<40 {
+        for trial in 0..<60 {
             let inC = [1, 3, 16, 24, 37, 160, 161, 200][trial % 8], outC = [1, 7, 8, 13, 16, 24, 37, 96][r.int(0...7)]
-            let g = try ConvGeometry.make(batch: r.int(1...3), inH: r.int(1...9), inW: r.int(1...11), inC: inC, kernelH: 1, kernelW: 1,
-                                          padding: .valid)
+            let (kh, kw) = [(1, 1), (3, 3), (1, 3)][trial % 3]
+            let g = try ConvGeometry.make(batch: r.int(1...3), inH: r.int(kh...9), inW: r.int(kw...11), inC: inC, kernelH: kh, kernelW: kw,
+                                          strideH: r.int(1...2), strideW: r.int(1...2), padding: kh == 1 && kw == 1 ? .valid : .same)
             let n = g.batch * g.outH * g.outW * outC
-            let x = r.floats(g.batch * g.inH * g.inW * inC), w = r.floats(inC * outC), b = r.floats(outC), res = r.floats(n)
+            let x = r.floats(g.batch * g.inH * g.inW * inC), w = r.floats(kh * kw * inC * outC), b = r.floats(outC), res = r.floats(n)
             let activation = Self.activations[r.int(0...3)]
             let hasBias = r.int(0...3) != 0, hasResidual = r.int(0...1) == 0
             var reference = [Float](repeating: .nan, count: n)
@@ -37,7 +40,7 @@ final class PointwiseCTests: XCTestCase {
                 } }
                 outs.append(out)
             }
-            let what = "\(g.batch)x\(g.inH)x\(g.inW)x\(inC) -> \(outC) \(activation) bias \(hasBias) residual \(hasResidual)"
+            let what = "\(g.batch)x\(g.inH)x\(g.inW)x\(inC) k\(kh)x\(kw)/\(g.strideH),\(g.strideW) -> \(outC) \(activation) bias \(hasBias) residual \(hasResidual)"
             let scale = max(reference.map(abs).max() ?? 0, 1e-6)
             let error = zip(outs[0], reference).map { abs($0 - $1) }.max() ?? 0
             XCTAssertLessThanOrEqual(error, 1e-5 * scale, "\(what): max error \(error), max |reference| \(scale)")
