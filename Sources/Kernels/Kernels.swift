@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Synchronization
 
@@ -136,25 +137,25 @@ extension Activation {
 }
 
 /// Adds the per-channel bias and the residual (same layout as `out`), then applies the
-/// activation, on `rows` rows of `channels` values `stride` floats apart.
+/// activation, on `rows` rows of `channels` values `stride` floats apart: one pass in C
+/// (Sources/CKernels/epilogue.c), v + bias + residual then max(v, 0) / min(r, 6) / leaky exactly as
+/// scalar Swift would, on any machine.
 @inline(__always)
 func epilogue(_ out: UnsafeMutablePointer<Float>, rows: Int, channels: Int, stride: Int, bias: UnsafePointer<Float>?,
               residual: UnsafePointer<Float>? = nil, activation: Activation) {
     if bias == nil && residual == nil && activation == .none { return }
-    for r in 0..<rows {
-        let row = out + r * stride
-        if let bias {
-            for c in 0..<channels { row[c] += bias[c] }
-        }
-        if let residual {
-            let add = residual + r * stride
-            for c in 0..<channels { row[c] += add[c] }
-        }
-        switch activation {
-        case .none: break
-        case .relu: for c in 0..<channels { row[c] = max(row[c], 0) }
-        case .relu6: for c in 0..<channels { row[c] = min(max(row[c], 0), 6) }
-        case let .leakyRelu(alpha): for c in 0..<channels { let v = row[c]; row[c] = v >= 0 ? v : alpha * v }
+    let (code, alpha) = activation.ckCode
+    ck_epilogue(out, rows, channels, stride, bias, residual, code, alpha)
+}
+
+extension Activation {
+    /// The CK_ACTIVATION_* code and leaky slope the C kernels take.
+    var ckCode: (Int32, Float) {
+        switch self {
+        case .none: (CK_ACTIVATION_NONE, 0)
+        case .relu: (CK_ACTIVATION_RELU, 0)
+        case .relu6: (CK_ACTIVATION_RELU6, 0)
+        case let .leakyRelu(alpha): (CK_ACTIVATION_LEAKY_RELU, alpha)
         }
     }
 }
