@@ -3,7 +3,7 @@ import CKernels
 import XCTest
 
 /// The C kernel behind 1x1 convolutions with a short reduction (K <= `Fast.pointwiseMaxK`):
-/// - `Fast.conv2d` (1x1, 3x3, 1x3) against the scalar reference (Double): max |fast - reference| <=
+/// - `Fast.directConv2d` (1x1, 3x3, 1x3; the Winograd route has its own tests) against the scalar reference (Double): max |fast - reference| <=
 ///   1e-5 * max |reference|, with bias / residual / every activation, K on both sides of the cut-off;
 /// - `ck_pointwise` bit-identical to a Swift model of its documented order (bias, fused
 ///   multiply-adds over k, + residual, activation), with the AVX2 body and with the portable one;
@@ -35,7 +35,7 @@ final class PointwiseCTests: XCTestCase {
             for threads in [1, 2] {
                 var out = [Float](repeating: .nan, count: n)
                 b.withUnsafeBufferPointer { bp in res.withUnsafeBufferPointer { rp in
-                    Fast.conv2d(input: x, filter: w, bias: hasBias ? bp.baseAddress : nil, residual: hasResidual ? rp.baseAddress : nil,
+                    Fast.directConv2d(input: x, filter: w, bias: hasBias ? bp.baseAddress : nil, residual: hasResidual ? rp.baseAddress : nil,
                                 activation: activation, geometry: g, outC: outC, output: &out, threads: threads)
                 } }
                 outs.append(out)
