@@ -7,18 +7,6 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-static inline float activation_scalar(float v, int activation, float alpha) {
-    switch (activation) {
-    case CK_ACTIVATION_RELU: return 0.f >= v ? 0.f : v;
-    case CK_ACTIVATION_RELU6: {
-        float r = 0.f >= v ? 0.f : v;
-        return 6.f < r ? 6.f : r;
-    }
-    case CK_ACTIVATION_LEAKY_RELU: return v >= 0.f ? v : alpha * v;
-    default: return v;
-    }
-}
-
 static void epilogue_scalar(float *out, long rows, long channels, long stride, const float *bias, const float *residual,
                             int activation, float alpha) {
     for (long r = 0; r < rows; r++) {
@@ -28,7 +16,7 @@ static void epilogue_scalar(float *out, long rows, long channels, long stride, c
             float v = o[c];
             if (bias) v = v + bias[c];
             if (res) v = v + res[c];
-            o[c] = activation_scalar(v, activation, alpha);
+            o[c] = ck_activation_scalar(v, activation, alpha);
         }
     }
 }
@@ -66,7 +54,7 @@ epilogue_avx2_body(float *out, long rows, long channels, long stride, const floa
             float v = o[c];
             if (bias) v = v + bias[c];
             if (res) v = v + res[c];
-            o[c] = activation_scalar(v, activation, alpha_s);
+            o[c] = ck_activation_scalar(v, activation, alpha_s);
         }
     }
 }

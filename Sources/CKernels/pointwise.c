@@ -10,18 +10,6 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-static inline float activation_scalar(float v, int activation, float alpha) {
-    switch (activation) {
-    case CK_ACTIVATION_RELU: return 0.f >= v ? 0.f : v;
-    case CK_ACTIVATION_RELU6: {
-        float r = 0.f >= v ? 0.f : v;
-        return 6.f < r ? 6.f : r;
-    }
-    case CK_ACTIVATION_LEAKY_RELU: return v >= 0.f ? v : alpha * v;
-    default: return v;
-    }
-}
-
 static void pointwise_scalar(const float *x, long ldx, const float *w, long ldw, const float *bias, const float *residual,
                              float *out, long ldo, long rows, long cols, long k, int activation, float alpha) {
     for (long i = 0; i < rows; i++) {
@@ -35,7 +23,7 @@ static void pointwise_scalar(const float *x, long ldx, const float *w, long ldw,
         for (long j = 0; j < cols; j++) {
             float v = o[j];
             if (residual) v = v + residual[i * ldo + j];
-            o[j] = activation_scalar(v, activation, alpha);
+            o[j] = ck_activation_scalar(v, activation, alpha);
         }
     }
 }
