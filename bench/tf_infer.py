@@ -55,7 +55,7 @@ def run(graph_path, model, x, input_node, output_node, threads, warmup, iters):
                       "warmup": warmup, "iters": iters, "median_ms": median * 1e3, "images_per_s": batch / median,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "onednn": env if env else "default (on)", "onednn_enabled": onednn_enabled(),
-                      "tensorflow": tf.__version__}))
+                      "tensorflow": tf.__version__, "times_ms": [round(t * 1e3, 3) for t in times]}))
 
 
 def main(argv):

@@ -22,7 +22,7 @@ func inferenceBenchmark(_ a: [String]) throws {
     var times: [Double] = []
     for _ in 0..<iters { times.append(try seconds { _ = try runtime.run([inputNode: x], threads: threads) }) }
     let median = times.sorted()[times.count / 2]
-    print(#"{"what": "infer", "graph": "\#(graphPath)", "batch": \#(batch), "threads": \#(threads), "median_ms": \#(median * 1e3), "images_per_s": \#(Double(batch) / median), "gflops": \#(Double(flops) / median / 1e9), "flops": \#(flops)}"#)
+    print(#"{"what": "infer", "graph": "\#(graphPath)", "batch": \#(batch), "threads": \#(threads), "median_ms": \#(median * 1e3), "images_per_s": \#(Double(batch) / median), "gflops": \#(Double(flops) / median / 1e9), "flops": \#(flops), "times_ms": [\#(times.map { String(format: "%.3f", $0 * 1e3) }.joined(separator: ", "))]}"#)
 }
 
 /// Best-of-30 GFLOP/s of a 1024^3 sgemm: OpenBLAS with its own `threads`, and our tiled matmul.
