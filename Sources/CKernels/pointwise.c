@@ -56,6 +56,13 @@ CK_AVX2 static inline __attribute__((always_inline)) void
 block(const int mr, const int nv, const int full, const __m256i mask, const float *x, long ldx, const float *w, long ldw,
       const float *bias, const float *res, float *out, long ldo, long k, const int activation, __m256 alpha) {
     __m256 acc[6][2];
+    /* The residual is read once, after the reduction: start fetching it now (a demand miss per row
+       at the end cost ~40% on ResNet50's 56x56x256 residual convs). */
+    if (res)
+        for (int r = 0; r < mr; r++) {
+            _mm_prefetch((const char *)(res + r * ldo), _MM_HINT_T0);
+            if (nv == 2) _mm_prefetch((const char *)(res + r * ldo + 15), _MM_HINT_T0);
+        }
     for (int v = 0; v < nv; v++) {
         const __m256 b = bias ? LOADV(bias + 8 * v, v) : _mm256_setzero_ps();
         for (int r = 0; r < mr; r++) acc[r][v] = b;

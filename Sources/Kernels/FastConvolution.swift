@@ -209,15 +209,19 @@ public enum Fast {
         }
     }
 
-    public static func maxPool(input: UnsafePointer<Float>, geometry g: ConvGeometry, output: UnsafeMutablePointer<Float>, threads: Int) {
-        pool(input, g, output, threads, average: false)
+    /// `padValue`: windows reaching past the input also take the max with this value (a folded
+    /// constant Pad); nil ignores cells outside the input, as TensorFlow's SAME max pooling does.
+    public static func maxPool(input: UnsafePointer<Float>, geometry g: ConvGeometry, padValue: Float? = nil,
+                               output: UnsafeMutablePointer<Float>, threads: Int) {
+        pool(input, g, output, threads, average: false, padValue: padValue)
     }
 
     public static func avgPool(input: UnsafePointer<Float>, geometry g: ConvGeometry, output: UnsafeMutablePointer<Float>, threads: Int) {
         pool(input, g, output, threads, average: true)
     }
 
-    static func pool(_ input: UnsafePointer<Float>, _ g: ConvGeometry, _ output: UnsafeMutablePointer<Float>, _ threads: Int, average: Bool) {
+    static func pool(_ input: UnsafePointer<Float>, _ g: ConvGeometry, _ output: UnsafeMutablePointer<Float>, _ threads: Int, average: Bool,
+                     padValue: Float? = nil) {
         let c = g.inC
         let x = SendablePointer(input), out = SendablePointer(output)
         parallelFor(tiles: g.batch * g.outH, threads: threads) { t in
@@ -226,7 +230,8 @@ public enum Fast {
             for ow in 0..<g.outW {
                 let w0 = max(ow * g.strideW - g.padLeft, 0), w1 = min(ow * g.strideW - g.padLeft + g.kernelW, g.inW)
                 let o = out.p + ((n * g.outH + oh) * g.outW + ow) * c
-                o.initialize(repeating: average ? 0 : -.infinity, count: c)
+                let clipped = h1 - h0 < g.kernelH || w1 - w0 < g.kernelW
+                o.initialize(repeating: average ? 0 : (clipped ? padValue : nil) ?? -.infinity, count: c)
                 for ih in h0..<max(h0, h1) {
                     for iw in w0..<max(w0, w1) {
                         let i = x.p + ((n * g.inH + ih) * g.inW + iw) * c

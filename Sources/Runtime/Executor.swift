@@ -37,8 +37,8 @@ enum Executor {
                 case let .batchNorm(n, channels, epsilon):
                     Fast.batchNorm(input: p[0], count: n, channels: channels, scale: p[1], offset: p[2], mean: p[3],
                                    variance: p[4], epsilon: epsilon, output: o)
-                case let .maxPool(g):
-                    Fast.maxPool(input: p[0], geometry: g, output: o, threads: threads)
+                case let .maxPool(g, padValue):
+                    Fast.maxPool(input: p[0], geometry: g, padValue: padValue, output: o, threads: threads)
                 case let .avgPool(g):
                     Fast.avgPool(input: p[0], geometry: g, output: o, threads: threads)
                 case let .reduce(op, inShape, axes):

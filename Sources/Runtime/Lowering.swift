@@ -41,12 +41,18 @@ extension Planner {
             }
             emit(node, i, .batchNorm(count: Tensor.elementCount(x.shape), channels: x.shape.last!, epsilon: epsilon), inputs: slots, shape: x.shape)
         case let .pool(kind, w):
-            let x = try operand(node, 0, ins)
+            var x = try operand(node, 0, ins)
             guard x.shape.count == 4 else { throw fail("pooling needs an NHWC input, got shape \(x.shape)") }
-            let g = try geometry(node, x.shape, kernelH: w.sizeH, kernelW: w.sizeW,
-                                 Convolution(strideH: w.strideH, strideW: w.strideW, padding: w.padding))
+            var window = Convolution(strideH: w.strideH, strideW: w.strideW, padding: w.padding)
+            // Pad -> MaxPool (Keras ResNet's ZeroPadding2D + MaxPooling2D): the padded cells take
+            // part in the max as the pad value, so any constant pad folds exactly.
+            var padValue: Float? = nil
+            if kind == .max, let folded = foldPad(into: i, window, preserved: preserved, anyValue: true) {
+                (x, window, padValue) = (folded.0, folded.1, folded.value)
+            }
+            let g = try geometry(node, x.shape, kernelH: w.sizeH, kernelW: w.sizeW, window)
             let shape = [x.shape[0], g.outH, g.outW, x.shape[3]]
-            emit(node, i, kind == .max ? .maxPool(g) : .avgPool(g), inputs: [x.slot], shape: shape)
+            emit(node, i, kind == .max ? .maxPool(g, padValue: padValue) : .avgPool(g), inputs: [x.slot], shape: shape)
         case let .reduce(op, keepDims):
             let x = try operand(node, 0, ins)
             let rank = x.shape.count
@@ -309,7 +315,7 @@ extension Planner {
         var x = try operand(node, 0, ins)
         var c = c
         guard x.shape.count == 4 else { throw RuntimeError(node: node, "expects an NHWC input, got shape \(x.shape)") }
-        if let folded = foldPad(into: i, c, preserved: preserved) {
+        if let folded = foldPad(into: i, c, preserved: preserved).map({ ($0.0, $0.1) }) {
             (x, c) = folded
         }
         let filter = try constantInput(node, 1, ins, "filter")
@@ -406,12 +412,14 @@ extension Planner {
     /// When the conv's input is a zero Pad of H and W that nothing else reads, drops the pad's
     /// step and returns its input with the padding made explicit in the convolution (Keras's
     /// ZeroPadding2D before a VALID stride-2 conv becomes one kernel call, no padded copy).
-    mutating func foldPad(into i: Int, _ c: Convolution, preserved: Set<String>) -> ((slot: Int, shape: [Int]), Convolution)? {
+    /// `anyValue`: the consumer handles a non-zero pad value (returned as `value`).
+    mutating func foldPad(into i: Int, _ c: Convolution, preserved: Set<String>,
+                          anyValue: Bool = false) -> ((slot: Int, shape: [Int]), Convolution, value: Float)? {
         let padRef = graph[i].inputs[0]
         guard options.fuse, case .pad = graph[padRef.node].op, consumers[padRef.node] == [i], !preserved.contains(graph[padRef.node].name),
               case let .value(padSlot, _)? = info[padRef.node],
               let stepIndex = steps.lastIndex(where: { $0.output == padSlot }), case let .pad(shape, p, value) = steps[stepIndex].kernel,
-              value == 0, p.count == 4, p[0].before == 0, p[0].after == 0, p[3].before == 0, p[3].after == 0
+              value == 0 || anyValue, p.count == 4, p[0].before == 0, p[0].after == 0, p[3].before == 0, p[3].after == 0
         else { return nil }
         var top = p[1].before, bottom = p[1].after, left = p[2].before, right = p[2].after
         switch c.padding {
@@ -423,7 +431,7 @@ extension Planner {
         steps.remove(at: stepIndex)
         var folded = c
         folded.padding = .explicit(top: top, bottom: bottom, left: left, right: right)
-        return ((input, shape), folded)
+        return ((input, shape), folded, value)
     }
 
     /// Whether a conv's filter comes from a FixNeuron or FakeQuant (through Identity nodes). Such

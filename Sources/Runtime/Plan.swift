@@ -98,7 +98,8 @@ enum Kernel: Sendable {
     case binary(Kernels.BinaryOp, aShape: [Int], bShape: [Int], outShape: [Int])
     case unary(Kernels.UnaryOp, count: Int)
     case batchNorm(count: Int, channels: Int, epsilon: Float)
-    case maxPool(ConvGeometry)
+    /// `padValue`: a folded Pad's constant, which padded cells contribute to the max (nil: TF's SAME, cells outside are ignored).
+    case maxPool(ConvGeometry, padValue: Float?)
     case avgPool(ConvGeometry)
     case reduce(GraphIR.ReduceOp, shape: [Int], axes: [Int])
     case pad(shape: [Int], paddings: [(before: Int, after: Int)], value: Float)
