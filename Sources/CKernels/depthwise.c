@@ -46,7 +46,7 @@ static void pixel_scalar(const ck_depthwise_params *p, const float *image, const
     tap_range(iwb, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
     for (long oc = 0; oc < OC; oc++) out[oc] = bias ? bias[oc] : 0.f;
     for (long kh = kh0; kh < kh1; kh++) {
-        const float *row = image + (ihb + kh * p->dilation_h) * p->in_w * C;
+        const float *row = image + (ihb - p->in_row_begin + kh * p->dilation_h) * p->in_w * C;
         for (long kw = kw0; kw < kw1; kw++) {
             const float *x = row + (iwb + kw * p->dilation_w) * C;
             const float *w = filter + (kh * p->kernel_w + kw) * OC;
@@ -121,7 +121,7 @@ CK_AVX2 static void pixel_avx2(const ck_depthwise_params *p, const float *image,
     long kw0, kw1;
     tap_range(iwb, p->dilation_w, p->kernel_w, p->in_w, &kw0, &kw1);
     /* x + kw * col_step is tap (kh0, kw)'s input pixel. */
-    const float *x = image + ((ihb + kh0 * p->dilation_h) * p->in_w + iwb) * C;
+    const float *x = image + ((ihb - p->in_row_begin + kh0 * p->dilation_h) * p->in_w + iwb) * C;
     const long row_step = p->dilation_h * p->in_w * C, col_step = p->dilation_w * C;
     const float *w = filter + kh0 * p->kernel_w * C;
     const long w_row_step = p->kernel_w * C;
@@ -296,7 +296,7 @@ CK_AVX2 static void row_avx2(const ck_depthwise_params *p, const float *input, c
     for (; ow < lo; ow++)
         pixel_avx2(p, image, filter, bias, res_row ? res_row + ow * C : NULL, out_row + ow * C, ihb, kh0, kh1, ow, alpha);
     for (; ow + PIXELS <= hi; ow += PIXELS) {
-        const float *x = image + ((ihb + kh0 * p->dilation_h) * p->in_w + ow * p->stride_w - p->pad_left) * C;
+        const float *x = image + ((ihb - p->in_row_begin + kh0 * p->dilation_h) * p->in_w + ow * p->stride_w - p->pad_left) * C;
         const float *res = res_row ? res_row + ow * C : NULL;
         if (block4)
             block4(p, x, w, bias, res, out_row + ow * C, alpha);
@@ -305,7 +305,7 @@ CK_AVX2 static void row_avx2(const ck_depthwise_params *p, const float *input, c
     }
     if (three)
         for (; ow < hi; ow++) {
-            const float *x = image + (ihb * p->in_w + ow * p->stride_w - p->pad_left) * C;
+            const float *x = image + ((ihb - p->in_row_begin) * p->in_w + ow * p->stride_w - p->pad_left) * C;
             pixel1_3x3_avx2(p, x, w, bias, res_row ? res_row + ow * C : NULL, out_row + ow * C, alpha);
         }
     for (; ow < p->out_w; ow++)

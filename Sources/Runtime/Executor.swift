@@ -24,6 +24,17 @@ enum Executor {
                 case let .depthwise(g, multiplier, activation, _, _):
                     Fast.depthwiseConv2d(input: p[0], filter: p[1], multiplier: multiplier, bias: bias, residual: residual,
                                          activation: activation, geometry: g, output: o, threads: threads)
+                case let .expandDepthwise(g, inC, expandActivation, expandBias, activation, hasBias, hasResidual):
+                    var k = 2
+                    let b1: UnsafePointer<Float>? = expandBias ? p[k] : nil
+                    if expandBias { k += 1 }
+                    let w2 = p[k]
+                    k += 1
+                    let b2: UnsafePointer<Float>? = hasBias ? p[k] : nil
+                    if hasBias { k += 1 }
+                    Fast.expandDepthwise(input: p[0], inC: inC, expandFilter: p[1], expandBias: b1, expandActivation: expandActivation,
+                                         depthwiseFilter: w2, depthwiseBias: b2, residual: hasResidual ? p[k] : nil,
+                                         activation: activation, geometry: g, output: o, threads: threads)
                 case let .conv2dTranspose(g, outC, inC, activation, _, _):
                     Fast.conv2dTranspose(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
                                          outC: outC, inC: inC, output: o, threads: threads)

@@ -117,6 +117,7 @@ struct Planner {
                 planOutputs.append((name, slot))
             }
         }
+        fuseExpandDepthwise(keep: Set(planOutputs.map(\.1)), preserved: preserved)
         computeReleases(keep: Set(planOutputs.map(\.1)))
         return Plan(inputs: planInputs, outputs: planOutputs, steps: steps, constants: constants, shapes: shapes,
                     inputSlots: inputSlots, foldedOutputs: folded)
@@ -206,6 +207,34 @@ struct Planner {
         let out = newSlot(shape)
         steps.append(Step(name: node.name, sourceOp: node.sourceOp, kernel: kernel, inputs: inputs, output: out))
         info[index] = .value(slot: out, shape: shape)
+    }
+
+    /// Merges each 1x1/1 conv step whose only reader is a multiplier-1 depthwise step into that
+    /// step (`expandDepthwise`): the expanded tensor (MobileNetV2's inverted residuals) is then never
+    /// written out whole. Only when the 1x1's value is not a plan output, not preserved, and read by
+    /// nothing else; the fused call gives bit-identical values (see Fast.expandDepthwise).
+    mutating func fuseExpandDepthwise(keep: Set<Int>, preserved: Set<String>) {
+        guard options.fuse else { return }
+        var readers: [Int: Int] = [:]
+        for step in steps { for slot in step.inputs { readers[slot, default: 0] += 1 } }
+        var merged: [Step] = []
+        for step in steps {
+            guard case let .depthwise(g, multiplier, activation, hasBias, residual) = step.kernel,
+                  let e = merged.lastIndex(where: { $0.output == step.inputs[0] }),
+                  case let .conv2d(eg, outC, expandActivation, expandBias, false) = merged[e].kernel, outC == g.inC,
+                  Fast.canFuseExpandDepthwise(expand: eg, depthwise: g, multiplier: multiplier),
+                  readers[step.inputs[0]] == 1, !keep.contains(step.inputs[0]), !preserved.contains(merged[e].name)
+            else {
+                merged.append(step)
+                continue
+            }
+            let expand = merged.remove(at: e)
+            merged.append(Step(name: step.name, sourceOp: step.sourceOp,
+                               kernel: .expandDepthwise(g, inC: eg.inC, expandActivation: expandActivation, expandBias: expandBias,
+                                                        activation: activation, hasBias: hasBias, residual: residual),
+                               inputs: expand.inputs + step.inputs.dropFirst(), output: step.output))
+        }
+        steps = merged
     }
 
     mutating func computeReleases(keep: Set<Int>) {

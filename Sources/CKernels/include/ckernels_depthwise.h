@@ -29,6 +29,10 @@ typedef struct {
     long pad_top, pad_left;
     int activation;  /* CK_ACTIVATION_* */
     float alpha;     /* leaky relu slope */
+    /* The first input row held in `input` (0: whole images). With batch 1, `input` may hold only
+     * rows in_row_begin... of the image (a band): rows and padding are still those of the full
+     * in_h-row image, and a call must only compute output rows whose taps lie in the band. */
+    long in_row_begin;
 } ck_depthwise_params;
 
 /* Computes the output rows row_begin..<row_end, a row being a flat index n * out_h + oh.
