@@ -14,7 +14,9 @@ struct Run: ParsableCommand {
             graph's sinks are computed. `-o out.npz` writes every output (keys are node names), \
             `-o out.npy` the single output; without `-o` each output's shape and statistics are printed. \
             Shape computations (Shape, StridedSlice, Pack, ...) are folded once the input shapes are \
-            known; conv/matmul chains with batch norm, bias and ReLU run as one fused kernel. Results \
+            known; conv/matmul chains with batch norm, bias and ReLU run as one fused kernel, a \
+            constant Pad becomes the next conv's or MaxPool's padding, a 1x1 conv feeding a depthwise \
+            conv runs in the same call, and float 3x3 stride-1 convs use Winograd F(4x4,3x3). Results \
             are identical for any -j.
             """
     )
