@@ -25,4 +25,19 @@ static inline float ck_activation_scalar(float v, int activation, float alpha) {
     default: return v;
     }
 }
+#if CK_X86
+#include <immintrin.h>
+/* ck_activation_scalar on 8 lanes (same results, lane by lane). */
+CK_AVX2 static inline __attribute__((always_inline)) __m256 ck_activation_avx2(__m256 v, int activation, __m256 alpha) {
+    const __m256 zero = _mm256_setzero_ps();
+    switch (activation) {
+    case CK_ACTIVATION_RELU: return _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
+    case CK_ACTIVATION_RELU6:
+        return _mm256_min_ps(_mm256_set1_ps(6.f), _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ)));
+    case CK_ACTIVATION_LEAKY_RELU:
+        return _mm256_blendv_ps(_mm256_mul_ps(alpha, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
+    default: return v;
+    }
+}
+#endif
 #endif

@@ -22,20 +22,6 @@ static void epilogue_scalar(float *out, long rows, long channels, long stride, c
 }
 
 #if CK_X86
-CK_AVX2 static inline __attribute__((always_inline)) __m256 activation_avx2(__m256 v, int activation, __m256 alpha) {
-    const __m256 zero = _mm256_setzero_ps();
-    switch (activation) {
-    case CK_ACTIVATION_RELU: return _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ)); /* 0 >= v ? 0 : v */
-    case CK_ACTIVATION_RELU6: {
-        const __m256 r = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
-        return _mm256_min_ps(_mm256_set1_ps(6.f), r); /* 6 < r ? 6 : r */
-    }
-    case CK_ACTIVATION_LEAKY_RELU:
-        return _mm256_blendv_ps(_mm256_mul_ps(alpha, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
-    default: return v;
-    }
-}
-
 CK_AVX2 static inline __attribute__((always_inline)) void
 epilogue_avx2_body(float *out, long rows, long channels, long stride, const float *bias, const float *residual,
                    const int activation, float alpha_s) {
@@ -48,7 +34,7 @@ epilogue_avx2_body(float *out, long rows, long channels, long stride, const floa
             __m256 v = _mm256_loadu_ps(o + c);
             if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + c));
             if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + c));
-            _mm256_storeu_ps(o + c, activation_avx2(v, activation, alpha));
+            _mm256_storeu_ps(o + c, ck_activation_avx2(v, activation, alpha));
         }
         for (; c < channels; c++) {
             float v = o[c];

@@ -31,17 +31,6 @@ static void pointwise_scalar(const float *x, long ldx, const float *w, long ldw,
 #if CK_X86
 static const int tail_masks[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-CK_AVX2 static inline __attribute__((always_inline)) __m256 activation_avx2(__m256 v, int activation, __m256 alpha) {
-    const __m256 zero = _mm256_setzero_ps();
-    switch (activation) {
-    case CK_ACTIVATION_RELU: return _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ));
-    case CK_ACTIVATION_RELU6:
-        return _mm256_min_ps(_mm256_set1_ps(6.f), _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LE_OQ)));
-    case CK_ACTIVATION_LEAKY_RELU:
-        return _mm256_blendv_ps(_mm256_mul_ps(alpha, v), v, _mm256_cmp_ps(v, zero, _CMP_GE_OQ));
-    default: return v;
-    }
-}
 
 /* Vector v of a block: the last one masked when `full` is 0. */
 #define LOADV(ptr, v) ((full || (v) < nv - 1) ? _mm256_loadu_ps(ptr) : _mm256_maskload_ps((ptr), mask))
@@ -79,7 +68,7 @@ block(const int mr, const int nv, const int full, const __m256i mask, const floa
         for (int v = 0; v < nv; v++) {
             __m256 val = acc[r][v];
             if (res) val = _mm256_add_ps(val, LOADV(res + r * ldo + 8 * v, v));
-            STOREV(out + r * ldo + 8 * v, v, activation_avx2(val, activation, alpha));
+            STOREV(out + r * ldo + 8 * v, v, ck_activation_avx2(val, activation, alpha));
         }
 }
 

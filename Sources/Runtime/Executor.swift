@@ -18,6 +18,9 @@ enum Executor {
                     // The planner chose: Winograd steps are `.winograd` (PlanOptions.winograd off keeps them all direct).
                     Fast.directConv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
                                 outC: outC, output: o, threads: threads)
+                case let .packedProduct(g, outC, activation, _, _):
+                    Fast.packedProduct(input: p[0], packed: p[1], m: g.batch * g.outH * g.outW, k: g.inC, n: outC, bias: bias,
+                                       residual: residual, activation: activation, output: o, threads: threads)
                 case let .winograd(g, outC, activation, _, _):
                     Fast.winogradConv2d(input: p[0], transformedFilter: p[1], bias: bias, residual: residual, activation: activation,
                                         geometry: g, outC: outC, output: o, threads: threads)
@@ -32,7 +35,7 @@ enum Executor {
                     k += 1
                     let b2: UnsafePointer<Float>? = hasBias ? p[k] : nil
                     if hasBias { k += 1 }
-                    Fast.expandDepthwise(input: p[0], inC: inC, expandFilter: p[1], expandBias: b1, expandActivation: expandActivation,
+                    Fast.expandDepthwise(input: p[0], inC: inC, packedExpandFilter: p[1], expandBias: b1, expandActivation: expandActivation,
                                          depthwiseFilter: w2, depthwiseBias: b2, residual: hasResidual ? p[k] : nil,
                                          activation: activation, geometry: g, output: o, threads: threads)
                 case let .conv2dTranspose(g, outC, inC, activation, _, _):

@@ -209,7 +209,7 @@ struct Planner {
         info[index] = .value(slot: out, shape: shape)
     }
 
-    /// Merges each 1x1/1 conv step whose only reader is a multiplier-1 depthwise step into that
+    /// Merges each packed 1x1/1 conv step whose only reader is a multiplier-1 depthwise step into that
     /// step (`expandDepthwise`): the expanded tensor (MobileNetV2's inverted residuals) is then never
     /// written out whole. Only when the 1x1's value is not a plan output, not preserved, and read by
     /// nothing else; the fused call gives bit-identical values (see Fast.expandDepthwise).
@@ -221,7 +221,7 @@ struct Planner {
         for step in steps {
             guard case let .depthwise(g, multiplier, activation, hasBias, residual) = step.kernel,
                   let e = merged.lastIndex(where: { $0.output == step.inputs[0] }),
-                  case let .conv2d(eg, outC, expandActivation, expandBias, false) = merged[e].kernel, outC == g.inC,
+                  case let .packedProduct(eg, outC, expandActivation, expandBias, false) = merged[e].kernel, outC == g.inC,
                   Fast.canFuseExpandDepthwise(expand: eg, depthwise: g, multiplier: multiplier),
                   readers[step.inputs[0]] == 1, !keep.contains(step.inputs[0]), !preserved.contains(merged[e].name)
             else {

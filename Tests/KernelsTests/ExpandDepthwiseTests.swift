@@ -2,8 +2,8 @@ import CKernels
 @testable import Kernels
 import XCTest
 
-/// `Fast.expandDepthwise` (a 1x1/1 conv and the depthwise conv after it, with the expanded rows
-/// kept in a band buffer) is bit-identical to `directConv2d` followed by `depthwiseConv2d`:
+/// `Fast.expandDepthwise` (a 1x1/1 conv with packed weights and the depthwise conv after it, with the expanded rows
+/// kept in a band buffer) is bit-identical to `packedProduct` followed by `depthwiseConv2d`:
 /// odd sizes, strides 1/2, SAME/VALID/explicit padding, dilation 2, 3x3 and 5x5 windows, batch 1
 /// and 3, with and without biases and residual, every activation, band buffers from one output
 /// row to whole images (wide rows force several bands and carried-over rows), at 1 and 2 threads,
@@ -14,9 +14,9 @@ final class ExpandDepthwiseTests: XCTestCase {
 
     func separate(_ x: [Float], inC: Int, _ w1: [Float], _ b1: [Float]?, _ a1: Activation, _ w2: [Float], _ b2: [Float]?,
                   _ res: [Float]?, _ a2: Activation, _ g: ConvGeometry) throws -> [Float] {
-        let e = try ConvGeometry.make(batch: g.batch, inH: g.inH, inW: g.inW, inC: inC, kernelH: 1, kernelW: 1, padding: .valid)
         var mid = [Float](repeating: 0, count: g.batch * g.inH * g.inW * g.inC)
-        Fast.directConv2d(input: x, filter: w1, bias: b1, activation: a1, geometry: e, outC: g.inC, output: &mid, threads: 2)
+        Fast.packedProduct(input: x, packed: Fast.packWeights(w1, k: inC, n: g.inC), m: g.batch * g.inH * g.inW, k: inC, n: g.inC,
+                           bias: b1, residual: nil, activation: a1, output: &mid, threads: 2)
         var out = [Float](repeating: 0, count: g.batch * g.outH * g.outW * g.inC)
         Fast.depthwiseConv2d(input: mid, filter: w2, multiplier: 1, bias: b2, residual: res, activation: a2, geometry: g,
                              output: &out, threads: 2)
@@ -26,7 +26,7 @@ final class ExpandDepthwiseTests: XCTestCase {
     func fused(_ x: [Float], inC: Int, _ w1: [Float], _ b1: [Float]?, _ a1: Activation, _ w2: [Float], _ b2: [Float]?,
                _ res: [Float]?, _ a2: Activation, _ g: ConvGeometry, threads: Int) -> [Float] {
         var out = [Float](repeating: .nan, count: g.batch * g.outH * g.outW * g.inC)
-        Fast.expandDepthwise(input: x, inC: inC, expandFilter: w1, expandBias: b1, expandActivation: a1, depthwiseFilter: w2,
+        Fast.expandDepthwise(input: x, inC: inC, packedExpandFilter: Fast.packWeights(w1, k: inC, n: g.inC), expandBias: b1, expandActivation: a1, depthwiseFilter: w2,
                              depthwiseBias: b2, residual: res, activation: a2, geometry: g, output: &out, threads: threads)
         return out
     }
@@ -39,7 +39,7 @@ final class ExpandDepthwiseTests: XCTestCase {
             let k = [3, 3, 5][trial % 3], stride = 1 + trial % 2, dilation = trial % 5 == 4 ? 2 : 1
             // Wide rows of many channels make the band hold only a few rows (several bands per image).
             let (h, w, mid) = trial % 4 == 0 ? (r.int(9...17), r.int(40...70), r.int(300...520)) : (r.int(5...19), r.int(3...23), r.int(1...40))
-            let inC = [1, 3, 16, 24, 160][r.int(0...4)]
+            let inC = [1, 3, 16, 24, 160, 300][r.int(0...5)]
             guard let g = try? ConvGeometry.make(batch: [1, 3][trial % 2], inH: h, inW: w, inC: mid, kernelH: k, kernelW: k,
                                                  strideH: stride, strideW: stride, dilationH: dilation, dilationW: dilation,
                                                  padding: paddings[trial % paddings.count]) else { continue }
@@ -61,13 +61,13 @@ final class ExpandDepthwiseTests: XCTestCase {
         XCTAssertGreaterThan(checked, 40)
     }
 
-    func testOnlyShortOneByOneConvsWithMultiplierOneFuse() throws {
+    func testOnlyOneByOneStrideOneConvsWithMultiplierOneFuse() throws {
         let d = try ConvGeometry.make(batch: 1, inH: 8, inW: 8, inC: 32, kernelH: 3, kernelW: 3, padding: .same)
         let e = try ConvGeometry.make(batch: 1, inH: 8, inW: 8, inC: 16, kernelH: 1, kernelW: 1, padding: .valid)
         XCTAssertTrue(Fast.canFuseExpandDepthwise(expand: e, depthwise: d, multiplier: 1))
         XCTAssertFalse(Fast.canFuseExpandDepthwise(expand: e, depthwise: d, multiplier: 2))
-        let long = try ConvGeometry.make(batch: 1, inH: 8, inW: 8, inC: Fast.pointwiseMaxK + 1, kernelH: 1, kernelW: 1, padding: .valid)
-        XCTAssertFalse(Fast.canFuseExpandDepthwise(expand: long, depthwise: d, multiplier: 1), "sgemm path: other rounding")
+        let long = try ConvGeometry.make(batch: 1, inH: 8, inW: 8, inC: 600, kernelH: 1, kernelW: 1, padding: .valid)
+        XCTAssertTrue(Fast.canFuseExpandDepthwise(expand: long, depthwise: d, multiplier: 1), "any reduction (packed product)")
         let strided = try ConvGeometry.make(batch: 1, inH: 15, inW: 15, inC: 16, kernelH: 1, kernelW: 1, strideH: 2, strideW: 2, padding: .valid)
         XCTAssertFalse(Fast.canFuseExpandDepthwise(expand: strided, depthwise: d, multiplier: 1))
     }
