@@ -1,9 +1,11 @@
 import COpenBLAS
 import CKernels
 
-/// The production kernels. Convolutions and matrix products go through im2col + OpenBLAS sgemm
-/// on tiles of output rows; depthwise convolution is a C kernel (CKernels); pooling is a tight loop
-/// over contiguous channels, which the compiler vectorizes.
+/// The production kernels. Planned Conv2Ds run against weights packed once (`packedConv2d`,
+/// FastFused.swift) or by Winograd (FastWinograd.swift); `directConv2d` (callers without a plan)
+/// and matrix products go through im2col + OpenBLAS sgemm on tiles of output rows; depthwise
+/// convolution is a C kernel (CKernels); pooling is a tight loop over contiguous channels, which
+/// the compiler vectorizes.
 public enum Fast {
     /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
     static let blas: Void = { openblas_set_num_threads(1) }()
@@ -116,6 +118,13 @@ public enum Fast {
                     continue
                 }
                 let rowBase = input + (n * g.inH + ih) * g.inW * c
+                let iw0 = ow * g.strideW - g.padLeft
+                if g.dilationW == 1, iw0 >= 0, iw0 + g.kernelW <= g.inW {
+                    // The window's row is contiguous: one copy (7x7 on 3 channels: 21 floats, not 7 of 3).
+                    dst.initialize(from: rowBase + iw0 * c, count: g.kernelW * c)
+                    dst += g.kernelW * c
+                    continue
+                }
                 for kw in 0..<g.kernelW {
                     let iw = ow * g.strideW - g.padLeft + kw * g.dilationW
                     if iw < 0 || iw >= g.inW {

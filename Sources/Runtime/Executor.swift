@@ -15,12 +15,8 @@ enum Executor {
                 let residual: UnsafePointer<Float>? = p.count > 3 ? p[3] : nil
                 switch step.kernel {
                 case let .conv2d(g, outC, activation, _, _):
-                    // The planner chose: Winograd steps are `.winograd` (PlanOptions.winograd off keeps them all direct).
-                    Fast.directConv2d(input: p[0], filter: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
-                                outC: outC, output: o, threads: threads)
-                case let .packedProduct(g, outC, activation, _, _):
-                    Fast.packedProduct(input: p[0], packed: p[1], m: g.batch * g.outH * g.outW, k: g.inC, n: outC, bias: bias,
-                                       residual: residual, activation: activation, output: o, threads: threads)
+                    Fast.packedConv2d(input: p[0], packed: p[1], bias: bias, residual: residual, activation: activation, geometry: g,
+                                      outC: outC, output: o, threads: threads)
                 case let .winograd(g, outC, activation, _, _):
                     Fast.winogradConv2d(input: p[0], transformedFilter: p[1], bias: bias, residual: residual, activation: activation,
                                         geometry: g, outC: outC, output: o, threads: threads)

@@ -359,13 +359,13 @@ extension Planner {
         if let scale = chain.scale { for k in weights.indices { weights[k] *= scale[channelOf(k)] } }
         let winograd = options.winograd && node.op.isConv2D && Fast.usesWinograd(geometry, outC: channels)
             && !isQuantizedWeight(node.inputs[1])
-        let packed = node.op.isConv2D && !winograd && Fast.usesPackedProduct(geometry, outC: channels)
+        let packed = node.op.isConv2D && !winograd  // every other Conv2D: Fast.packedConv2d
         let filterSlot = if winograd {
             constantSlot(weights.withUnsafeBufferPointer { Fast.winogradFilter($0.baseAddress!, inC: f[2], outC: channels) },
                          shape: [36, f[2], channels])
         } else if packed {
-            constantSlot(weights.withUnsafeBufferPointer { Fast.packWeights($0.baseAddress!, k: f[2], n: channels) },
-                         shape: [Fast.packedCount(k: f[2], n: channels)])
+            constantSlot(weights.withUnsafeBufferPointer { Fast.packWeights($0.baseAddress!, k: f[0] * f[1] * f[2], n: channels) },
+                         shape: [Fast.packedCount(k: f[0] * f[1] * f[2], n: channels)])
         } else {
             chain.scale == nil ? floatSlot(node.inputs[1], filter) : constantSlot(weights, shape: f)
         }
@@ -377,8 +377,6 @@ extension Planner {
         let kernel: Kernel = switch node.op {
         case .conv2d where winograd:
             .winograd(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
-        case .conv2d where packed:
-            .packedProduct(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .conv2d: .conv2d(geometry, outC: channels, activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         case .depthwiseConv2d: .depthwise(geometry, multiplier: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)
         default: .conv2dTranspose(geometry, outC: channels, inC: f[3], activation: chain.activation, hasBias: hasBias, residual: chain.residual != nil)

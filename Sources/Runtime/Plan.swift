@@ -35,8 +35,7 @@ public struct Plan: Sendable {
         steps.map { step in
             let out = shapes[step.output].reduce(1, *)
             switch step.kernel {
-            case let .conv2d(g, _, _, _, _), let .winograd(g, _, _, _, _), let .packedProduct(g, _, _, _, _):
-                return 2 * out * g.kernelH * g.kernelW * g.inC
+            case let .conv2d(g, _, _, _, _), let .winograd(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW * g.inC
             case let .depthwise(g, _, _, _, _): return 2 * out * g.kernelH * g.kernelW
             case let .expandDepthwise(g, inC, _, _, _, _, _): return 2 * g.batch * g.inH * g.inW * inC * g.inC + 2 * out * g.kernelH * g.kernelW
             case let .conv2dTranspose(g, outC, inC, _, _, _): return 2 * g.batch * g.outH * g.outW * inC * g.kernelH * g.kernelW * outC
@@ -52,7 +51,6 @@ public struct Plan: Sendable {
             let kind: String = switch step.kernel {
             case let .conv2d(g, _, a, _, r): "conv2d\(r ? "+res" : "") \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
             case let .winograd(_, _, a, _, r): "conv2d\(r ? "+res" : "") 3x3/1 winograd\(a == .none ? "" : " +act")"
-            case let .packedProduct(_, _, a, _, r): "conv2d\(r ? "+res" : "") 1x1/1 packed\(a == .none ? "" : " +act")"
             case let .depthwise(g, _, a, _, _): "depthwise \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
             case let .expandDepthwise(g, _, _, _, a, _, _): "1x1+depthwise \(g.kernelH)x\(g.kernelW)/\(g.strideH)\(a == .none ? "" : " +act")"
             case .conv2dTranspose: "conv2d_transpose"
@@ -93,12 +91,11 @@ struct Step: Sendable {
 /// A kernel with every parameter resolved at planning time.
 enum Kernel: Sendable {
     // Inputs: x, weights, [bias], [residual: a value of the output's shape added before the activation].
+    /// A Conv2D against weights packed when planning (Fast.packedConv2d: 1x1/1 on the input, others through im2col).
     case conv2d(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
     /// A 3x3/1 Conv2D by Winograd F(4x4, 3x3); its weights input is the transformed filter [36, inC, outC].
     case winograd(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
     case depthwise(ConvGeometry, multiplier: Int, activation: Activation, hasBias: Bool, residual: Bool)
-    /// A 1x1/1 Conv2D as a product against weights packed when planning (Fast.packedProduct).
-    case packedProduct(ConvGeometry, outC: Int, activation: Activation, hasBias: Bool, residual: Bool)
     /// A 1x1/1 conv (`inC` -> geometry.inC channels) and the multiplier-1 depthwise conv reading it,
     /// in one call (Fast.expandDepthwise). Inputs: x, packed 1x1 weights, [1x1 bias], depthwise weights,
     /// [depthwise bias], [residual].

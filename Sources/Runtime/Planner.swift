@@ -20,7 +20,7 @@ public struct PlanOptions: Sendable {
     /// DPUCADF8H: quantized activations saturate at -127 instead of -128 (the reference's ARCH_TYPE).
     public var narrowActivations = false
     /// Run eligible 3x3/1 Conv2Ds by Winograd F(4x4, 3x3) (filters transformed when planning);
-    /// off: every Conv2D by im2col + sgemm (slower, rounding closer to a direct sum). Convs whose
+    /// off: every Conv2D by the packed direct kernel (slower, rounding closer to a direct sum). Convs whose
     /// filter is quantized (FixNeuron/FakeQuant) are always direct, so quantized simulation keeps
     /// exact integer sums.
     public var winograd = true
@@ -221,7 +221,7 @@ struct Planner {
         for step in steps {
             guard case let .depthwise(g, multiplier, activation, hasBias, residual) = step.kernel,
                   let e = merged.lastIndex(where: { $0.output == step.inputs[0] }),
-                  case let .packedProduct(eg, outC, expandActivation, expandBias, false) = merged[e].kernel, outC == g.inC,
+                  case let .conv2d(eg, outC, expandActivation, expandBias, false) = merged[e].kernel, outC == g.inC,
                   Fast.canFuseExpandDepthwise(expand: eg, depthwise: g, multiplier: multiplier),
                   readers[step.inputs[0]] == 1, !keep.contains(step.inputs[0]), !preserved.contains(merged[e].name)
             else {
