@@ -10,7 +10,11 @@ import XCTest
 ///   larger than the block;
 /// - equal to `ck_pointwise` on the plain weights (what `expandDepthwise` and the old path computed);
 /// - `Fast.packedProduct` bit-identical at 1 and 2 threads and within 1e-5 x max of the Double
-///   reference, over shapes whose tiling splits rows, columns or both.
+///   reference, over shapes whose tiling splits rows, columns or both;
+/// - `Fast.packedConv2d` (what planned Conv2Ds run: im2col for every geometry but 1x1/1) against
+///   the scalar reference within 1e-5 x max, and at 1 vs 2 threads bit-identical: kernels 1x1,
+///   3x3, 5x5, 7x7, 1x3, strides 1/2, dilation 2, SAME/VALID/explicit padding, batch 1 and 3, odd
+///   sizes, bias / residual / activations.
 final class PackedProductTests: XCTestCase {
     typealias Random = FastKernelTests.Random
     static let activations: [Activation] = [.none, .relu, .relu6, .leakyRelu(alpha: 0.2)]
@@ -94,5 +98,42 @@ final class PackedProductTests: XCTestCase {
             XCTAssertLessThanOrEqual(error, 1e-5 * scale, "\(m)x\(k)x\(n): max error \(error)")
             XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(m)x\(k)x\(n): 1 vs 2 threads")
         }
+    }
+
+    func testPackedConv2DMatchesReference() throws {
+        var r = Random(state: 43)
+        let paddings: [Padding] = [.same, .valid, .explicit(top: 1, bottom: 2, left: 0, right: 3)]
+        var checked = 0
+        for trial in 0..<50 {
+            let (kh, kw) = [(1, 1), (3, 3), (5, 5), (7, 7), (1, 3)][trial % 5]
+            let inC = [1, 3, 8, 21, 70][r.int(0...4)], outC = [1, 5, 16, 24, 40][r.int(0...4)]
+            let stride = r.int(1...2), dilation = trial % 7 == 6 ? 2 : 1
+            guard let g = try? ConvGeometry.make(batch: [1, 3][trial % 2], inH: r.int(kh...15), inW: r.int(kw...17), inC: inC,
+                                                 kernelH: kh, kernelW: kw, strideH: stride, strideW: stride, dilationH: dilation,
+                                                 dilationW: dilation, padding: paddings[trial % 3]) else { continue }
+            let n = g.batch * g.outH * g.outW * outC
+            let x = r.floats(g.batch * g.inH * g.inW * inC), w = r.floats(kh * kw * inC * outC), b = r.floats(outC), res = r.floats(n)
+            let activation = Self.activations[trial % 4], hasResidual = trial % 3 == 0
+            var reference = [Float](repeating: .nan, count: n)
+            Reference.conv2d(input: x, filter: w, bias: b, activation: .none, geometry: g, outC: outC, output: &reference)
+            for i in reference.indices { reference[i] = activation.apply(reference[i] + (hasResidual ? res[i] : 0)) }
+            let packed = Fast.packWeights(w, k: kh * kw * inC, n: outC)
+            var outs: [[Float]] = []
+            for threads in [1, 2] {
+                var out = [Float](repeating: .nan, count: n)
+                res.withUnsafeBufferPointer { rp in
+                    Fast.packedConv2d(input: x, packed: packed, bias: b, residual: hasResidual ? rp.baseAddress : nil, activation: activation,
+                                      geometry: g, outC: outC, output: &out, threads: threads)
+                }
+                outs.append(out)
+            }
+            let what = "\(g.batch)x\(g.inH)x\(g.inW)x\(inC) k\(kh)x\(kw)/\(stride) d\(dilation) pad \(g.padTop),\(g.padLeft) -> \(outC) \(activation)"
+            let scale = max(reference.map(abs).max() ?? 0, 1e-6)
+            let error = zip(outs[0], reference).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(error, 1e-5 * scale, "\(what): max error \(error), max |reference| \(scale)")
+            XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(what): 1 vs 2 threads")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 40)
     }
 }
