@@ -54,7 +54,7 @@ public enum Fast {
                               output: UnsafeMutablePointer<Float>, threads: Int) {
         if usesWinograd(g, outC: outC) {
             // Callers without a plan: the filter is transformed per call (the runtime does it once).
-            let u = winogradFilter(filter, inC: g.inC, outC: outC)
+            let u = winogradPackedFilter(filter, inC: g.inC, outC: outC)
             winogradConv2d(input: input, transformedFilter: u, bias: bias, residual: residual, activation: activation,
                            geometry: g, outC: outC, output: output, threads: threads)
             return

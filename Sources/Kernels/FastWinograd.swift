@@ -3,9 +3,11 @@ import CKernels
 /// Winograd F(4x4, 3x3) convolution (Lavin & Gray; transforms and their points in
 /// CKernels/include/ckernels_winograd.h): 3x3 kernels, stride 1, dilation 1, any padding.
 /// Each 4x4 output tile costs 36 multiplies per (input, output) channel pair instead of 144:
-/// the input tiles are transformed (C, AVX2), the 36 transformed points become 36 sgemms
-/// (tiles x inC) x (inC x outC) against the filter transformed once per plan, and the output
-/// transform (C, AVX2) adds bias and residual and applies the activation.
+/// the input tiles are transformed (C, AVX2), the 36 transformed points become 36 products
+/// (tiles x inC) x (inC x outC) against the filter transformed and packed once per plan (the
+/// packed-weight C kernel `ck_gemm_packed`; ResNet50's Winograd layers at batch 1: 10.0 -> 8.2 ms
+/// against OpenBLAS sgemm, alike at batch 8), and the output transform (C, AVX2) adds bias and
+/// residual and applies the activation.
 ///
 /// Accuracy: F(4x4) amplifies rounding by the transforms' magnitudes (entries up to 8 in A^T,
 /// 5 in B^T): max |winograd - exact| is around 1e-6..1e-5 of max |output| on random data,
@@ -24,7 +26,19 @@ extension Fast {
             && g.batch * ((g.outH + 3) / 4) * ((g.outW + 3) / 4) >= 8
     }
 
-    /// The transformed filter U[36][inC][outC] of an HWIO 3x3 filter (done once per plan).
+    /// The transformed filter of an HWIO 3x3 filter as `winogradConv2d` takes it (done once per
+    /// plan): each of the 36 planes U[e] (inC x outC) packed by `packWeights`.
+    public static func winogradPackedFilter(_ filter: UnsafePointer<Float>, inC: Int, outC: Int) -> [Float] {
+        let u = winogradFilter(filter, inC: inC, outC: outC)
+        let plane = packedCount(k: inC, n: outC)
+        return [Float](unsafeUninitializedCapacity: 36 * plane) { buffer, initialized in
+            for e in 0..<36 { ck_gemm_pack(u.withUnsafeBufferPointer { $0.baseAddress! + e * inC * outC }, outC, inC, outC,
+                                           buffer.baseAddress! + e * plane) }
+            initialized = 36 * plane
+        }
+    }
+
+    /// The transformed filter U[36][inC][outC] of an HWIO 3x3 filter.
     public static func winogradFilter(_ filter: UnsafePointer<Float>, inC: Int, outC: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: 36 * inC * outC) { u, initialized in
             ck_wino43_filter(filter, Int32(inC), Int32(outC), u.baseAddress!)
@@ -35,15 +49,15 @@ extension Fast {
     /// How the work is cut into units; depends on the shape only, never on the thread budget.
     ///
     /// Fused (many tiles, early layers): a unit transforms a block of `tileBlock` tiles, runs the
-    /// 36 sgemms on them and transforms their outputs, so the transformed input (36 x tileBlock x
+    /// 36 products on them and transforms their outputs, so the transformed input (36 x tileBlock x
     /// inC) and the products (36 x tileBlock x outC) stay cache-resident.
     ///
     /// Staged (few tiles or large filters: late layers, small batches): all tiles are transformed
-    /// first (units of `tileBlock` tiles), then each of the 36 sgemms is one unit over all tiles
+    /// first (units of `tileBlock` tiles), then each of the 36 products is one unit over all tiles
     /// (each transformed filter plane read once), then the outputs are transformed.
     ///
     /// Fused is taken when it gives at least 4 blocks (both cores busy) and a transformed filter
-    /// plane (inC x outC, which each block's sgemms pack again) is at most 128 KiB; staged
+    /// plane (inC x outC, which every block streams again) is at most 128 KiB; staged
     /// otherwise, unless its whole transformed input and products would exceed `stagedBytes`. On ResNet50 this picks fused for 56x56x64 and 28x28x128, staged for 14x14x256
     /// and 7x7x512, each the faster schedule measured at batch 8 (bench `winograd`, tile block -1
     /// forces staged).
@@ -87,7 +101,7 @@ extension Fast {
         }
     }
 
-    /// 3x3/1 convolution by Winograd F(4x4, 3x3) with a filter from `winogradFilter`.
+    /// 3x3/1 convolution by Winograd F(4x4, 3x3) with a filter from `winogradPackedFilter`.
     /// `tileBlock` overrides the tiles per fused work unit, or with -1 forces the staged
     /// schedule (benchmarks only).
     public static func winogradConv2d(input: UnsafePointer<Float>, transformedFilter: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
@@ -96,7 +110,7 @@ extension Fast {
         precondition(g.kernelH == 3 && g.kernelW == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1,
                      "Winograd F(4x4, 3x3) needs a 3x3 kernel, stride 1, dilation 1")
         let grid = WinogradGrid(g, outC: outC, tileBlock: tileBlock)
-        let inC = g.inC
+        let inC = g.inC, plane = packedCount(k: inC, n: outC)
         let x = SendablePointer(input), u = SendablePointer(transformedFilter), out = SendablePointer(output)
         let b = bias.map { SendablePointer($0) }, res = residual.map { SendablePointer($0) }
         let (code, alpha): (Int32, Float) = switch activation {
@@ -124,8 +138,8 @@ extension Fast {
                 transformIn(tile0, count, pv.p + tile0 * inC, grid.tiles)
             }
             parallelFor(tiles: 36, threads: threads) { e in
-                sgemm(grid.tiles, outC, inC, pv.p + e * grid.tiles * inC, inC, transA: false, u.p + e * inC * outC, outC, transB: false,
-                      pm.p + e * grid.tiles * outC, outC)
+                ck_gemm_packed(pv.p + e * grid.tiles * inC, inC, u.p + e * plane, inC, 0, outC, nil, nil, pm.p + e * grid.tiles * outC,
+                               outC, grid.tiles, 0, 0)
             }
             parallelFor(tiles: grid.tileBlocks, threads: threads) { block in
                 let (tile0, count) = grid.block(block)
@@ -140,8 +154,7 @@ extension Fast {
             defer { v.deallocate(); m.deallocate() }
             transformIn(tile0, count, v, count)
             for e in 0..<36 {
-                sgemm(count, outC, inC, v + e * count * inC, inC, transA: false, u.p + e * inC * outC, outC, transB: false,
-                      m + e * count * outC, outC)
+                ck_gemm_packed(v + e * count * inC, inC, u.p + e * plane, inC, 0, outC, nil, nil, m + e * count * outC, outC, count, 0, 0)
             }
             transformOut(m, count, tile0, count)
         }

@@ -361,8 +361,8 @@ extension Planner {
             && !isQuantizedWeight(node.inputs[1])
         let packed = node.op.isConv2D && !winograd  // every other Conv2D: Fast.packedConv2d
         let filterSlot = if winograd {
-            constantSlot(weights.withUnsafeBufferPointer { Fast.winogradFilter($0.baseAddress!, inC: f[2], outC: channels) },
-                         shape: [36, f[2], channels])
+            constantSlot(weights.withUnsafeBufferPointer { Fast.winogradPackedFilter($0.baseAddress!, inC: f[2], outC: channels) },
+                         shape: [36 * Fast.packedCount(k: f[2], n: channels)])
         } else if packed {
             constantSlot(weights.withUnsafeBufferPointer { Fast.packWeights($0.baseAddress!, k: f[0] * f[1] * f[2], n: channels) },
                          shape: [Fast.packedCount(k: f[0] * f[1] * f[2], n: channels)])

@@ -56,7 +56,7 @@ final class WinogradTests: XCTestCase {
 
     /// `tileBlock`: nil for the shape's own schedule, n > 0 for the fused one with n tiles per unit.
     func winograd(_ d: Data, _ c: Case, threads: Int, tileBlock: Int? = nil) -> [Float] {
-        let u = Fast.winogradFilter(d.w, inC: d.g.inC, outC: d.outC)
+        let u = Fast.winogradPackedFilter(d.w, inC: d.g.inC, outC: d.outC)
         var out = [Float](repeating: .nan, count: d.outputCount)
         d.residual.withUnsafeBufferPointer { res in
             Fast.winogradConv2d(input: d.x, transformedFilter: u, bias: d.bias, residual: c.residual ? res.baseAddress : nil,

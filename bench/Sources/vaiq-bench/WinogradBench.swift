@@ -23,7 +23,7 @@ func winogradBenchmark(_ a: [String]) {
         let w = (0..<9 * inC * outC).map { _ in Float.random(in: -0.1...0.1) }
         let bias = (0..<outC).map { _ in Float.random(in: -0.1...0.1) }
         var out = [Float](repeating: 0, count: batch * hw * hw * outC), ref = out
-        let u = Fast.winogradFilter(w, inC: inC, outC: outC)
+        let u = Fast.winogradPackedFilter(w, inC: inC, outC: outC)
         var best = [Double](repeating: .infinity, count: blocks.count + 1)
         for _ in 0..<iters {
             best[0] = min(best[0], seconds {
@@ -36,7 +36,7 @@ func winogradBenchmark(_ a: [String]) {
                 })
             }
         }
-        let filterTime = seconds { _ = Fast.winogradFilter(w, inC: inC, outC: outC) }
+        let filterTime = seconds { _ = Fast.winogradPackedFilter(w, inC: inC, outC: outC) }
         let scale = ref.map(abs).max()!
         let error = zip(out, ref).map { abs($0 - $1) }.max()! / scale
         let variants = zip(blocks, best.dropFirst()).map { #""\#($0 == 0 ? "default" : String($0))": \#($1 * 1e3)"# }.joined(separator: ", ")
