@@ -39,7 +39,7 @@ let package = Package(
         // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
         .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer"]),
         // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
-        .target(name: "Quantizer", dependencies: ["Tensors"]),
+        .target(name: "Quantizer", dependencies: ["Tensors", "CKernels"]),
         // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
         .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
-        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors"],
+        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer"],
                           path: "bench/Sources/vaiq-bench"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),

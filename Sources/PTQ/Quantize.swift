@@ -47,7 +47,7 @@ public enum PostTrainingQuantizer {
             nonisolated(unsafe) var histograms = statistics.histograms
             _ = try runtime.run(batch, threads: threads) { name, _, values in
                 if observed.contains(name) {
-                    seen[name] = BatchStatistics(values)
+                    seen[name] = BatchStatistics(values, threads: threads)
                     histograms[name, default: AbsHistogram()].add(values)
                 }
             }

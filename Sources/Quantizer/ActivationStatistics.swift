@@ -1,3 +1,7 @@
+import CKernels
+import Dispatch
+import Synchronization
+
 /// What float calibration keeps of one activation tensor in one batch, enough to choose its
 /// position for any bit width (1-16), any method, and either activation range (DEFAULT or
 /// DPUCADF8H) without running the model again:
@@ -22,7 +26,9 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
 
     public static let maxBits = 16
 
-    public init(_ values: UnsafeBufferPointer<Float>) {
+    /// `threads`: the distinct candidate positions (about 20) are bucketed concurrently, each in
+    /// one pass in element order, so the result does not depend on it.
+    public init(_ values: UnsafeBufferPointer<Float>, threads: Int = 1) {
         var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
         for v in values {
             lo = Swift.min(lo, v)
@@ -30,17 +36,17 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         }
         min = lo
         max = hi
-        var byPosition: [Int: Buckets] = [:]
+        let p0s = (1...Self.maxBits).map { Pof2Quantizer(bitWidth: $0, mode: .activation).nonOverflowPosition(min: lo, max: hi) }
+        let positions = Array(Set(p0s.filter { $0 != Pof2Quantizer.allZeroPosition }.flatMap { $0...($0 + 4) })).sorted()
+        let byPosition = Dictionary(uniqueKeysWithValues: zip(positions, Buckets.make(values, positions: positions, threads: threads)))
         var errors: [[Double]] = [], narrow: [[Double]] = []
-        for b in 1...Self.maxBits {
-            let p0 = Pof2Quantizer(bitWidth: b, mode: .activation).nonOverflowPosition(min: lo, max: hi)
+        for (b, p0) in zip(1...Self.maxBits, p0s) {
             guard p0 != Pof2Quantizer.allZeroPosition else {
                 errors.append([]); narrow.append([])
                 continue
             }
             var e: [Double] = [], n: [Double] = []
             for p in p0...(p0 + 4) {
-                if byPosition[p] == nil { byPosition[p] = Buckets(values, position: p) }
                 e.append(byPosition[p]!.squaredError(bits: b, narrow: false))
                 n.append(byPosition[p]!.squaredError(bits: b, narrow: true))
             }
@@ -72,6 +78,42 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         var between = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
         let step: Double
 
+        /// One bucketing per position (CKernels `ck_activation_buckets`, the same operations in the
+        /// same order as `init(_:position:)`), up to `threads` positions at a time.
+        static func make(_ values: UnsafeBufferPointer<Float>, positions: [Int], threads: Int) -> [Buckets] {
+            let count = BatchStatistics.maxBits + 2
+            let range = Pof2Quantizer(bitWidth: 32, mode: .activation).integerRange
+            let results = UnsafeMutablePointer<Double>.allocate(capacity: positions.count * 3 * count * 4)
+            results.initialize(repeating: 0, count: positions.count * 3 * count * 4)
+            defer { results.deallocate() }
+            nonisolated(unsafe) let out = results, input = values
+            let next = Atomic<Int>(0)
+            DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(threads, positions.count))) { _ in
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard i < positions.count else { return }
+                    ck_activation_buckets(input.baseAddress, input.count, Pof2Quantizer.step(positions[i]), range.lowerBound,
+                                          range.upperBound, out + i * 3 * count * 4)
+                }
+            }
+            return positions.indices.map { i in
+                var b = Buckets(step: Double(Pof2Quantizer.step(positions[i])))
+                func sums(_ kind: Int, _ j: Int) -> Sums {
+                    let s = out + ((i * 3 + kind) * count + j) * 4
+                    return Sums(n: s[0], sum: s[1], squares: s[2], rounding: s[3])
+                }
+                for j in 0..<count {
+                    b.positive[j] = sums(0, j)
+                    b.exact[j] = sums(1, j)
+                    b.between[j] = sums(2, j)
+                }
+                return b
+            }
+        }
+
+        init(step: Double) { self.step = step }
+
+        /// The definition (the C kernel's specification; tests compare the two).
         init(_ values: UnsafeBufferPointer<Float>, position p: Int) {
             let q = Pof2Quantizer(bitWidth: 32, mode: .activation)
             step = Double(Pof2Quantizer.step(p))
