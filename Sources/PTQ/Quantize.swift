@@ -206,6 +206,14 @@ public enum PostTrainingQuantizer {
             }
         }
         merged.node += aux.node.filter { !used.contains($0.name) }
+        // An aux node's control inputs on main nodes that optimizing removed (Keras's frozen
+        // graphs end in a NoOp that waits on every ReadVariableOp, which fold into the convs) are
+        // moot: drop them, or TensorFlow refuses the whole file.
+        let present = Set(merged.node.map(\.name))
+        let auxNames = Set(aux.node.map(\.name))
+        for i in merged.node.indices where auxNames.contains(merged.node[i].name) {
+            merged.node[i].input.removeAll { $0.hasPrefix("^") && !present.contains(String($0.dropFirst())) }
+        }
         return merged
     }
 

@@ -16,8 +16,9 @@ struct PlannedStage: Stage {
     /// Part of every key: bump it when a pass computes different bytes from the same inputs
     /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors;
     /// 3: float-scale strategies, |x| histograms in the statistics; 4: pre-/post-processing kept;
-    /// 5: pof2s_tqt training graphs with trainable thresholds, positions from trained thresholds).
-    var version: Int { 5 }
+    /// 5: pof2s_tqt training graphs with trainable thresholds, positions from trained thresholds;
+    /// 6: kept pre-/post-processing drops control inputs on nodes optimizing removed).
+    var version: Int { 6 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
     var outputNames: [String] {

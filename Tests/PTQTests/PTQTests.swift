@@ -245,6 +245,31 @@ final class AuxiliaryGraphTests: XCTestCase {
         XCTAssertEqual(softmax.input, ["BiasAdd/aquant"])
         let range = try Optimizer.cut(eval, inputs: ["x"], outputs: ["BiasAdd"], path: "m")
         XCTAssertFalse(range.node.contains { $0.op == "Softmax" })
+        // A sink waiting on nodes that optimizing folded away (Keras ends frozen graphs in a NoOp
+        // on every ReadVariableOp) keeps only its control inputs on nodes still present.
+        var withSink = graph
+        let layer = try XCTUnwrap(withSink.node.firstIndex { ["Conv2D", "MatMul"].contains($0.op) })
+        var read = Tensorflow_NodeDef()
+        read.name = "weights_read"
+        read.op = "Identity"
+        read.input = [withSink.node[layer].input[1]]
+        read.attr["T"] = attrType(.dtFloat)
+        withSink.node[layer].input[1] = read.name
+        withSink.node.insert(read, at: layer)
+        var sink = Tensorflow_NodeDef()
+        sink.name = "sink"
+        sink.op = "NoOp"
+        sink.input = ["^weights_read", "^BiasAdd"]
+        withSink.node.append(sink)
+        let optimizedWithSink = try Optimizer.optimize(withSink, options, path: "m")
+        XCTAssertFalse(optimizedWithSink.node.contains { $0.name == "weights_read" })
+        let auxWithSink = try Optimizer.auxiliary(withSink, options, path: "m")
+        let merged = PostTrainingQuantizer.evalModel(PostTrainingQuantizer.merge(optimizedWithSink, aux: auxWithSink), plan: plan)
+        XCTAssertEqual(merged.node.first { $0.name == "sink" }?.input, ["^BiasAdd"])
+        let names = Set(merged.node.map(\.name))
+        for node in merged.node {
+            for input in node.input { XCTAssertTrue(names.contains(TensorName(input).node), "\(node.name) reads missing \(input)") }
+        }
         // Nothing outside: merging is the identity.
         let whole = try Optimizer.auxiliary(graph, OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape]), path: "m")
         XCTAssertEqual(whole.node.count, 0)
