@@ -1,3 +1,7 @@
+import CKernels
+import Dispatch
+import Synchronization
+
 /// What a FixNeuron quantizes, which decides its rounding and (on DPUCADF8H) its range.
 /// Raw values are the reference quantizer's `mode` attribute (its doc string has 0 and 1 swapped;
 /// the kernel's meaning is the one used here).
@@ -75,6 +79,24 @@ public struct Pof2Quantizer: Sendable, Equatable {
     static func step(_ p: Int) -> Float { Float(sign: .plus, exponent: -p, significand: 1) }
 
     public func quantize(_ values: [Float], position p: Int) -> [Float] { values.map { quantize($0, position: p) } }
+
+    /// `quantize` over `count` values (CKernels `ck_pof2_quantize`: the same operations, so the
+    /// same bits), in fixed chunks of 64 Ki values, up to `threads` chunks at a time.
+    public func quantize(_ input: UnsafePointer<Float>, count: Int, position p: Int, into output: UnsafeMutablePointer<Float>,
+                         threads: Int = 1) {
+        let range = integerRange, step = Self.step(p), halfUp: Int32 = mode == .activation && dpuRounding ? 1 : 0
+        let chunk = 65_536, chunks = (count + chunk - 1) / chunk
+        nonisolated(unsafe) let x = input, out = output
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(threads, chunks))) { _ in
+            while true {
+                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard c < chunks else { return }
+                let n = Swift.min(chunk, count - c * chunk)
+                ck_pof2_quantize(x + c * chunk, n, step, range.lowerBound, range.upperBound, halfUp, out + c * chunk)
+            }
+        }
+    }
 
     // MARK: positions
 

@@ -87,7 +87,7 @@ enum Executor {
                     let channels = r.scale.count
                     for k in 0..<count { o[k] = r.quantize(p[0][k], channel: channels == 1 ? 0 : k % channels) }
                 case let .fixNeuron(q, position):
-                    for k in 0..<count { o[k] = q.quantize(p[0][k], position: position) }
+                    q.quantize(p[0], count: count, position: position, into: o, threads: threads)
                 case .alias:
                     break
                 }

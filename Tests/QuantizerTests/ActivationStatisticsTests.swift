@@ -6,11 +6,8 @@ import XCTest
 /// themselves, for every bit width, method and activation range.
 final class ActivationStatisticsTests: XCTestCase {
     func testStatisticsChooseThePositionsTheValuesWould() {
-        var state: UInt64 = 42
-        func uniform() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24)
-        }
+        var random = TestRandom(seed: 42)
+        func uniform() -> Float { random.uniform() }
         var mismatches: [String] = []
         for trial in 0..<40 {
             let n = 50 + trial * 37

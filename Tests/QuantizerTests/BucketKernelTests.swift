@@ -12,11 +12,8 @@ final class BucketKernelTests: XCTestCase {
     }
 
     func testKernelEqualsTheDefinitionBitForBit() {
-        var state: UInt64 = 7
-        func uniform() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 24)
-        }
+        var random = TestRandom(seed: 7)
+        func uniform() -> Float { random.uniform() }
         var values = (0..<5000).map { _ in (uniform() * 2 - 1) * 3 }
         values += [0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 1, -1, 2, -2, 4, -4, 1024, -1024, 65536, -65536, 65535.5, -65536.5,
                    3e9, -3e9, 1e-30, -1e-30, Float.leastNonzeroMagnitude, 0.375, -0.375]

@@ -1,0 +1,43 @@
+#include <math.h>
+
+#include "ckernels_internal.h"
+#include "ckernels_quantize.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+static inline __attribute__((always_inline)) float quantize_one(float x, float step, float lo, float hi, int half_up) {
+    const float t = x / step;
+    const float a = fabsf(t), fa = floorf(a);
+    const float ra = a - fa >= 0.5f ? fa + 1.0f : fa; /* |t| - floor(|t|) is exact */
+    float r = copysignf(ra, t);
+    if (half_up) {
+        const float fl = floorf(t);
+        r = (t < 0 && t - fl == 0.5f) ? ceilf(t) : r;
+    }
+    const float k = r < lo ? lo : (r > hi ? hi : r);
+    return k * step;
+}
+
+static inline __attribute__((always_inline)) void
+quantize_body(const float *x, long n, float step, float lo, float hi, int half_up, float *out) {
+    if (half_up)
+        for (long i = 0; i < n; i++) out[i] = quantize_one(x[i], step, lo, hi, 1);
+    else
+        for (long i = 0; i < n; i++) out[i] = quantize_one(x[i], step, lo, hi, 0);
+}
+
+#if CK_X86
+CK_AVX2 static void quantize_avx2(const float *x, long n, float step, float lo, float hi, int half_up, float *out) {
+    quantize_body(x, n, step, lo, hi, half_up, out);
+}
+#endif
+
+void ck_pof2_quantize(const float *x, long n, float step, float lo, float hi, int half_up, float *out) {
+#if CK_X86
+    if (ck_use_avx2()) {
+        quantize_avx2(x, n, step, lo, hi, half_up, out);
+        return;
+    }
+#endif
+    quantize_body(x, n, step, lo, hi, half_up, out);
+}

@@ -1,0 +1,41 @@
+import CKernels
+import Quantizer
+import XCTest
+
+/// `Pof2Quantizer.quantize(_:count:position:into:threads:)` (CKernels `ck_pof2_quantize`, what
+/// FixNeuron steps run) gives the bits of the scalar `quantize(_:position:)` on the AVX2 and the
+/// portable body, for weights (half away from zero), activations (DPU half up, and half away with
+/// dpuRounding off), narrow ranges, bit widths 2-16, positions -10...140 (subnormal steps), and
+/// ties, -0, NaN, infinities, overflowing and tiny values; at 1 and 2 threads over several chunks.
+final class BulkQuantizeTests: XCTestCase {
+    func testBulkEqualsScalarBitForBit() {
+        var random = TestRandom(seed: 3)
+        func uniform() -> Float { random.uniform() }
+        var values = (0..<70_000).map { _ in (uniform() * 2 - 1) * 5 }
+        values += [0, -0.0, .nan, .infinity, -.infinity, 1e30, -1e30, 1e-40, -1e-40, .leastNormalMagnitude]
+        values += (0..<400).map { Float(Int($0) - 200) / 16 }  // exact ties at positions 1...4
+        let previous = ck_force_portable(0)
+        defer { _ = ck_force_portable(previous) }
+        var checked = 0
+        for (bits, mode, narrow, dpu) in [(8, QuantizeMode.activation, false, true), (8, .weight, false, true), (4, .activation, true, true),
+                                          (16, .activation, false, false), (2, .weight, false, true)] {
+            let q = Pof2Quantizer(bitWidth: bits, mode: mode, narrowActivations: narrow, dpuRounding: dpu)
+            for p in [-10, 0, 1, 3, 4, 7, 20, 127, 140] {
+                let expected = values.map { q.quantize($0, position: p).bitPattern }
+                for (portable, threads) in [(0, 2), (1, 1), (0, 1)] as [(Int32, Int)] {
+                    _ = ck_force_portable(portable)
+                    var out = [Float](repeating: 42, count: values.count)
+                    values.withUnsafeBufferPointer { x in
+                        out.withUnsafeMutableBufferPointer { o in
+                            q.quantize(x.baseAddress!, count: x.count, position: p, into: o.baseAddress!, threads: threads)
+                        }
+                    }
+                    let differing = zip(out.map(\.bitPattern), expected).filter { $0 != $1 }.count
+                    XCTAssertEqual(differing, 0, "\(bits) bits \(mode) narrow \(narrow) dpu \(dpu) position \(p) portable \(portable) threads \(threads)")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertEqual(checked, 135)
+    }
+}
