@@ -44,8 +44,61 @@ buckets_body(const float *values, long count, float step, float lo, float hi, do
 }
 
 #if CK_X86
+/* Eight values at a time: the rounding, clamp, errors and bucket indices in vectors (the same
+   operations as buckets_body, lane by lane), then the eight additions in element order. */
 CK_AVX2 static void buckets_avx2(const float *values, long count, float step, float lo, float hi, double *sums) {
-    buckets_body(values, count, step, lo, hi, sums);
+    const __m256 vstep = _mm256_set1_ps(step), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256d vstep_d = _mm256_set1_pd((double)step);
+    const __m256i exp_mask = _mm256_set1_epi32(0xff), mant_mask = _mm256_set1_epi32(0x7fffff);
+    const __m256i bias = _mm256_set1_epi32(127), top = _mm256_set1_epi32(TOP), izero = _mm256_setzero_si256();
+    const __m256i ione = _mm256_set1_epi32(1), buckets = _mm256_set1_epi32(BUCKETS);
+    long i = 0;
+    for (; i + 8 <= count; i += 8) {
+        const __m256 v = _mm256_loadu_ps(values + i);
+        const __m256 t = _mm256_div_ps(v, vstep);
+        const __m256 a = _mm256_andnot_ps(sign, t);
+        const __m256 fa = _mm256_floor_ps(a);
+        const __m256 ra = _mm256_blendv_ps(fa, _mm256_add_ps(fa, one), _mm256_cmp_ps(_mm256_sub_ps(a, fa), half, _CMP_GE_OQ));
+        const __m256 tneg = _mm256_cmp_ps(t, zero, _CMP_LT_OQ);
+        const __m256 away = _mm256_blendv_ps(ra, _mm256_sub_ps(zero, ra), tneg); /* t < 0 ? -ra : ra */
+        const __m256 fl = _mm256_floor_ps(t);
+        const __m256 tie = _mm256_and_ps(tneg, _mm256_cmp_ps(_mm256_sub_ps(t, fl), half, _CMP_EQ_OQ));
+        const __m256 r = _mm256_blendv_ps(away, _mm256_ceil_ps(t), tie);
+        __m256 k = _mm256_blendv_ps(r, vlo, _mm256_cmp_ps(r, vlo, _CMP_LT_OQ));
+        k = _mm256_blendv_ps(k, vhi, _mm256_cmp_ps(k, vhi, _CMP_GT_OQ));
+        /* Bucket index (kind * BUCKETS + j) * 4, as buckets_body computes it. */
+        const __m256i bits = _mm256_castps_si256(k);
+        const __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), exp_mask), bias);
+        const __m256i positive = _mm256_castps_si256(_mm256_cmp_ps(k, zero, _CMP_GE_OQ));
+        const __m256i jp = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(e, ione), izero), top);
+        const __m256i jn = _mm256_min_epi32(e, top);
+        const __m256i exact = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_and_si256(bits, mant_mask), izero),
+                                                  _mm256_cmpgt_epi32(top, jn));
+        const __m256i kind = _mm256_blendv_epi8(_mm256_blendv_epi8(_mm256_set1_epi32(2), ione, exact), izero, positive);
+        const __m256i j = _mm256_blendv_epi8(jn, jp, positive);
+        const __m256i index = _mm256_slli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(kind, buckets), j), 2);
+        /* Errors in double, four lanes at a time. */
+        const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        const __m256d k0 = _mm256_cvtps_pd(_mm256_castps256_ps128(k)), k1 = _mm256_cvtps_pd(_mm256_extractf128_ps(k, 1));
+        const __m256d d0 = _mm256_sub_pd(_mm256_mul_pd(k0, vstep_d), x0), d1 = _mm256_sub_pd(_mm256_mul_pd(k1, vstep_d), x1);
+        double xs[8], x2s[8], d2s[8];
+        int idx[8];
+        _mm256_storeu_pd(xs, x0);
+        _mm256_storeu_pd(xs + 4, x1);
+        _mm256_storeu_pd(x2s, _mm256_mul_pd(x0, x0));
+        _mm256_storeu_pd(x2s + 4, _mm256_mul_pd(x1, x1));
+        _mm256_storeu_pd(d2s, _mm256_mul_pd(d0, d0));
+        _mm256_storeu_pd(d2s + 4, _mm256_mul_pd(d1, d1));
+        _mm256_storeu_si256((__m256i *)idx, index);
+        for (int l = 0; l < 8; l++) {
+            double *sp = sums + idx[l];
+            const __m256d add = _mm256_set_pd(d2s[l], x2s[l], xs[l], 1.0);
+            _mm256_storeu_pd(sp, _mm256_add_pd(_mm256_loadu_pd(sp), add));
+        }
+    }
+    buckets_body(values + i, count - i, step, lo, hi, sums);
 }
 #endif
 
