@@ -1,3 +1,4 @@
+import GraphIR
 import TFProto
 import TensorFlowIO
 import Tensors
@@ -23,6 +24,9 @@ public struct OptimizeOptions: Sendable, Equatable {
     /// Fold batch norms and per-channel scales into the convolutions (off in the float-scale `fs` strategy).
     public var foldBN = true
     public var replaceRelu6 = true
+    /// Evaluate nodes whose inputs are all constants (vai_q's fold_constant): Keras-exported graphs
+    /// compute conv biases and batch-norm factors from variables (Reshape, Squeeze, Rsqrt, Mul, ...).
+    public var foldConstants = true
     public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
         self.inputNodes = inputNodes
         self.outputNodes = outputNodes
@@ -37,10 +41,12 @@ public enum Optimizer {
     public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
+        if options.foldConstants { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
         separateSharedConstants(&g)
         if options.foldBN {
             batchNormsToScale(&g)
             foldScales(&g, keep: Set(options.outputNodes))
+            mergeConstantAdds(&g, keep: Set(options.outputNodes))
         }
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
         if options.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: options.replaceRelu6) }
@@ -134,6 +140,56 @@ public enum Optimizer {
             }
             g.remove(node.name)
         }
+    }
+
+    /// Replaces every node whose data inputs are all Const nodes, and whose op the loader folds
+    /// (GraphIR `Folding`: shape ops, casts, element-wise arithmetic, reductions), by a Const of its
+    /// value under the same name, until nothing changes. Values are computed in double and stored
+    /// in the node's dtype. Nodes that cannot be folded (an op outside that set, an error) stay.
+    static func foldConstants(_ g: inout GraphEdit, keep: Set<String>) {
+        var changed = true
+        while changed {
+            changed = false
+            for i in g.nodes.indices {
+                let node = g.nodes[i]
+                guard !["Const", "Placeholder", "NoOp"].contains(node.op), !keep.contains(node.name) else { continue }
+                let data = node.input.filter { !$0.hasPrefix("^") }
+                guard !data.isEmpty, data.allSatisfy({ TensorName($0).outputIndex == 0 && g[TensorName($0).node]?.op == "Const" }) else { continue }
+                var mini = Tensorflow_GraphDef()
+                mini.node = Set(data.map { TensorName($0).node }).sorted().map { g[$0]! }
+                var copy = node
+                copy.input = data
+                mini.node.append(copy)
+                guard let imported = try? GraphImporter.importGraph(mini, outputs: [node.name], path: g.path),
+                      let folded = foldedValue(imported.graph, imported.outputs[0]),
+                      let tensor = try? folded.tensor() else { continue }
+                var constant = Tensorflow_NodeDef()
+                constant.name = node.name
+                constant.op = "Const"
+                constant.attr["dtype"] = attrType(Tensorflow_DataType(tensor.dtype))
+                constant.attr["value"] = attrTensor(tensor)
+                g.nodes[i] = constant
+                changed = true
+            }
+        }
+    }
+
+    /// The value of `ref` when every node it depends on is a constant or foldable.
+    static func foldedValue(_ graph: Graph, _ ref: ValueRef) -> Folding.Value? {
+        guard ref.output == 0 else { return nil }
+        var values: [Int: Folding.Value] = [:]
+        for (index, node) in graph.nodes.enumerated() {
+            if case let .constant(t) = node.op { values[index] = Folding.Value(t); continue }
+            guard Folding.canFold(node.op) else { return nil }
+            var inputs: [Folding.Value] = []
+            for input in node.inputs {
+                guard input.output == 0, let v = values[input.node] else { return nil }
+                inputs.append(v)
+            }
+            guard let v = try? Folding.evaluate(node.op, inputs) else { return nil }
+            values[index] = v
+        }
+        return values[ref.node]
     }
 
     /// Each conv/matmul/BiasAdd reading a Const already read by an earlier one gets a private copy
@@ -231,6 +287,31 @@ public enum Optimizer {
                     g.replaceUses(of: mul.name, with: producer.name)
                     g.remove(mul.name)
                 }
+                changed = true
+                break
+            }
+        }
+    }
+
+    /// A constant add after a bias add (Keras's batch norm offset after a conv with a bias, once
+    /// its scale is folded): the second constant joins the first, so the conv has one bias.
+    static func mergeConstantAdds(_ g: inout GraphEdit, keep: Set<String>) {
+        var changed = true
+        while changed {
+            changed = false
+            for add in g.nodes where addOps.contains(add.op) && !keep.contains(add.name) {
+                let ins = g.inputs(of: add)
+                guard ins.count == 2 else { continue }
+                let (valueName, offsetName) = g.constant(ins[1]) != nil ? (ins[0], ins[1]) : (ins[1], ins[0])
+                guard let offset = g.constant(offsetName)?.floatValues(), let first = g[valueName], addOps.contains(first.op),
+                      !keep.contains(first.name), g.uses(of: valueName).count == 1 else { continue }
+                let firstIns = g.inputs(of: first)
+                guard firstIns.count == 2, let bias = g.constant(firstIns[1]), g.uses(of: firstIns[1]).count == 1, g.constant(firstIns[0]) == nil,
+                      bias.shape.count == 1, offset.count == 1 || offset.count == bias.elementCount else { continue }
+                let values = bias.floatValues()
+                g.setConstant(firstIns[1], values.indices.map { values[$0] + offset[offset.count == 1 ? 0 : $0] }, shape: bias.shape)
+                g.replaceUses(of: add.name, with: first.name)
+                g.remove(add.name)
                 changed = true
                 break
             }

@@ -17,7 +17,8 @@ struct PlannedStage: Stage {
     /// (2: DPU simulation, CLE, deploy, QAT graphs; calibration statistics on the located tensors;
     /// 3: float-scale strategies, |x| histograms in the statistics; 4: pre-/post-processing kept;
     /// 5: pof2s_tqt training graphs with trainable thresholds, positions from trained thresholds;
-    /// 6: kept pre-/post-processing drops control inputs on nodes optimizing removed).
+    /// 6: kept pre-/post-processing drops control inputs on nodes optimizing removed; constant
+    /// folding (fold_constant) and a constant add after a bias add merged into the bias).
     var version: Int { 6 }
     var parameters: [String: ParameterValue] { declaration.parameters }
     var inputs: [String: StageInput] { declaration.inputs }
@@ -53,6 +54,7 @@ struct PlannedStage: Stage {
             options.replaceSigmoid = p.bool("replace_sigmoid")
             options.doCLE = p.bool("do_cle")
             options.foldBN = p.values["fold_bn"] == nil || p.bool("fold_bn")
+            options.foldConstants = p.values["fold_constant"] == nil || p.bool("fold_constant")
             options.replaceRelu6 = p.values["replace_relu6"] == nil || p.bool("replace_relu6")
             let optimized = try Optimizer.optimize(graph, options, path: path)
             return ["optimized_graph.pb": try GraphDefIO.serialize(optimized, path: path),

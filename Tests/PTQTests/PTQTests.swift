@@ -275,3 +275,76 @@ final class AuxiliaryGraphTests: XCTestCase {
         XCTAssertEqual(whole.node.count, 0)
     }
 }
+
+/// Keras-exported graphs compute conv biases and batch-norm factors from the variables at run
+/// time (Reshape/Squeeze of the bias, Rsqrt(var + eps) * gamma, beta - mean * factor). Constant
+/// folding turns those into constants, the scale folds into the weights and the offset joins the
+/// conv's bias: one Conv2D and one bias add remain, computing the same outputs.
+final class ConstantFoldingTests: XCTestCase {
+    func node(_ name: String, _ op: String, _ inputs: [String] = [], _ attrs: [String: Tensorflow_AttrValue] = [:]) -> Tensorflow_NodeDef {
+        var n = Tensorflow_NodeDef()
+        n.name = name
+        n.op = op
+        n.input = inputs
+        n.attr = attrs
+        if n.attr["T"] == nil && !["Const", "Placeholder"].contains(op) { n.attr["T"] = attrType(.dtFloat) }
+        return n
+    }
+
+    func const(_ name: String, _ values: [Float], _ shape: [Int]) -> Tensorflow_NodeDef {
+        node(name, "Const", [], ["dtype": attrType(.dtFloat), "value": attrTensor(Tensor(values, shape: shape))])
+    }
+
+    func testKerasStyleBiasAndBatchNormFoldIntoOneConv() throws {
+        var ints = Tensorflow_AttrValue()
+        ints.list.i = [1, 1, 1, 1]
+        var shape = Tensorflow_AttrValue()
+        shape.shape.dim = [-1, 6, 6, 3].map { (size: Int) -> Tensorflow_TensorShapeProto.Dim in
+            var d = Tensorflow_TensorShapeProto.Dim()
+            d.size = Int64(size)
+            return d
+        }
+        let w: [Float] = (0..<108).map { (i: Int) -> Float in Float((i * 7) % 11 - 5) / 10 }
+        let bShape: Tensorflow_NodeDef = node("b_shape", "Const", [], ["dtype": attrType(.dtInt32), "value": attrTensor(Tensor([Int32(1), 4], shape: [2]))])
+        var nodes: [Tensorflow_NodeDef] = [node("x", "Placeholder", [], ["dtype": attrType(.dtFloat), "shape": shape])]
+        nodes.append(const("w", w, [3, 3, 3, 4]))
+        nodes.append(node("w_read", "Identity", ["w"]))
+        nodes.append(node("conv", "Conv2D", ["x", "w_read"], ["strides": ints, "padding": attrString("SAME")]))
+        nodes.append(const("b", [0.1, -0.2, 0.3, 0.05], [4]))
+        nodes.append(node("b_read", "Identity", ["b"]))
+        nodes.append(node("b_reshape", "Reshape", ["b_read", "b_shape"], ["Tshape": attrType(.dtInt32)]))
+        nodes.append(bShape)
+        nodes.append(node("b_squeeze", "Squeeze", ["b_reshape"]))
+        nodes.append(node("bias", "BiasAdd", ["conv", "b_squeeze"]))
+        nodes.append(const("variance", [0.5, 2, 1, 0.25], [4]))
+        nodes.append(const("eps", [0.001], []))
+        nodes.append(const("gamma", [1.5, 0.5, -1, 2], [4]))
+        nodes.append(const("mean", [0.2, -0.1, 0, 0.4], [4]))
+        nodes.append(const("beta", [0, 0.3, -0.2, 0.1], [4]))
+        nodes.append(node("bn/add", "AddV2", ["variance", "eps"]))
+        nodes.append(node("bn/rsqrt", "Rsqrt", ["bn/add"]))
+        nodes.append(node("bn/mul", "Mul", ["bn/rsqrt", "gamma"]))
+        nodes.append(node("bn/mul_1", "Mul", ["bias", "bn/mul"]))
+        nodes.append(node("bn/mul_2", "Mul", ["mean", "bn/mul"]))
+        nodes.append(node("bn/sub", "Sub", ["beta", "bn/mul_2"]))
+        nodes.append(node("bn/add_1", "AddV2", ["bn/mul_1", "bn/sub"]))
+        nodes.append(node("relu", "Relu", ["bn/add_1"]))
+        nodes.append(node("y", "Identity", ["relu"]))
+        var graph = Tensorflow_GraphDef()
+        graph.node = nodes
+        let xValues: [Float] = (0..<216).map { (i: Int) -> Float in Float((i * 13) % 17 - 8) / 8 }
+        let x = Tensor(xValues, shape: [2, 6, 6, 3])
+        let optimized = try PTQTests.optimize(graph, x)
+        let ops: [String] = optimized.node.map { $0.op }
+        XCTAssertEqual(ops.filter { $0 == "Conv2D" }.count, 1, "\(ops)")
+        XCTAssertEqual(ops.filter { ["BiasAdd", "AddV2", "Add"].contains($0) }.count, 1, "\(ops)")
+        XCTAssertFalse(ops.contains { ["Mul", "Rsqrt", "Sub", "Reshape", "Squeeze"].contains($0) }, "\(ops)")
+        let a = try PTQTests.run(graph, x), b = try PTQTests.run(optimized, x)
+        let scale = a.map(abs).max() ?? 1
+        XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 0, 1e-5 * scale)
+        // With folding off, the bias chain stays as it is.
+        var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
+        options.foldConstants = false
+        XCTAssertTrue(try Optimizer.optimize(graph, options, path: "m").node.contains { $0.op == "Squeeze" })
+    }
+}
