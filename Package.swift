@@ -39,7 +39,7 @@ let package = Package(
         // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
         .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer"]),
         // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
-        .target(name: "Quantizer", dependencies: ["Tensors", "CKernels"]),
+        .target(name: "Quantizer", dependencies: ["Tensors", "CKernels", "Kernels"]),
         // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
         .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),

@@ -11,6 +11,16 @@ int ck_use_avx2(void);
 
 #include "ckernels_depthwise.h" /* CK_ACTIVATION_* */
 
+/* Runs STMT with ACT declared as the compile-time constant equal to `activation`: one instance of
+   an always-inline body per activation, so its inner loops carry no switch. */
+#define CK_SPECIALIZE_ACTIVATION(activation, ACT, STMT)                                                                    \
+    switch (activation) {                                                                                                  \
+    case CK_ACTIVATION_RELU: { const int ACT = CK_ACTIVATION_RELU; STMT; break; }                                          \
+    case CK_ACTIVATION_RELU6: { const int ACT = CK_ACTIVATION_RELU6; STMT; break; }                                        \
+    case CK_ACTIVATION_LEAKY_RELU: { const int ACT = CK_ACTIVATION_LEAKY_RELU; STMT; break; }                              \
+    default: { const int ACT = CK_ACTIVATION_NONE; STMT; break; }                                                          \
+    }
+
 /* The activation after bias and residual, as the Swift epilogue computes it (a -0 input gives +0
  * under relu). Shared by the epilogue and pointwise kernels; depthwise keeps its own, whose relu
  * passes -0 through (its tests fix that bit pattern). */

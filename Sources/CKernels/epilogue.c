@@ -48,14 +48,7 @@ epilogue_avx2_body(float *out, long rows, long channels, long stride, const floa
 /* One instance per activation so the switch leaves the inner loop. */
 CK_AVX2 static void epilogue_avx2(float *out, long rows, long channels, long stride, const float *bias, const float *residual,
                                   int activation, float alpha) {
-    switch (activation) {
-    case CK_ACTIVATION_RELU: epilogue_avx2_body(out, rows, channels, stride, bias, residual, CK_ACTIVATION_RELU, alpha); break;
-    case CK_ACTIVATION_RELU6: epilogue_avx2_body(out, rows, channels, stride, bias, residual, CK_ACTIVATION_RELU6, alpha); break;
-    case CK_ACTIVATION_LEAKY_RELU:
-        epilogue_avx2_body(out, rows, channels, stride, bias, residual, CK_ACTIVATION_LEAKY_RELU, alpha);
-        break;
-    default: epilogue_avx2_body(out, rows, channels, stride, bias, residual, CK_ACTIVATION_NONE, alpha); break;
-    }
+    CK_SPECIALIZE_ACTIVATION(activation, act, epilogue_avx2_body(out, rows, channels, stride, bias, residual, act, alpha))
 }
 #endif
 

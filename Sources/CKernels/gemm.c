@@ -180,18 +180,7 @@ gemm_avx2_body(const float *x, long ldx, const float *packed, long k, long col0,
 
 CK_AVX2 static void gemm_avx2(const float *x, long ldx, const float *packed, long k, long col0, long cols, const float *bias,
                               const float *res, float *out, long ldo, long rows, int activation, float alpha) {
-    switch (activation) {
-    case CK_ACTIVATION_RELU:
-        gemm_avx2_body(x, ldx, packed, k, col0, cols, bias, res, out, ldo, rows, CK_ACTIVATION_RELU, alpha);
-        break;
-    case CK_ACTIVATION_RELU6:
-        gemm_avx2_body(x, ldx, packed, k, col0, cols, bias, res, out, ldo, rows, CK_ACTIVATION_RELU6, alpha);
-        break;
-    case CK_ACTIVATION_LEAKY_RELU:
-        gemm_avx2_body(x, ldx, packed, k, col0, cols, bias, res, out, ldo, rows, CK_ACTIVATION_LEAKY_RELU, alpha);
-        break;
-    default: gemm_avx2_body(x, ldx, packed, k, col0, cols, bias, res, out, ldo, rows, CK_ACTIVATION_NONE, alpha); break;
-    }
+    CK_SPECIALIZE_ACTIVATION(activation, act, gemm_avx2_body(x, ldx, packed, k, col0, cols, bias, res, out, ldo, rows, act, alpha))
 }
 #endif
 

@@ -105,18 +105,7 @@ pointwise_avx2_body(const float *x, long ldx, const float *w, long ldw, const fl
 
 CK_AVX2 static void pointwise_avx2(const float *x, long ldx, const float *w, long ldw, const float *bias, const float *residual,
                                    float *out, long ldo, long rows, long cols, long k, int activation, float alpha) {
-    switch (activation) {
-    case CK_ACTIVATION_RELU:
-        pointwise_avx2_body(x, ldx, w, ldw, bias, residual, out, ldo, rows, cols, k, CK_ACTIVATION_RELU, alpha);
-        break;
-    case CK_ACTIVATION_RELU6:
-        pointwise_avx2_body(x, ldx, w, ldw, bias, residual, out, ldo, rows, cols, k, CK_ACTIVATION_RELU6, alpha);
-        break;
-    case CK_ACTIVATION_LEAKY_RELU:
-        pointwise_avx2_body(x, ldx, w, ldw, bias, residual, out, ldo, rows, cols, k, CK_ACTIVATION_LEAKY_RELU, alpha);
-        break;
-    default: pointwise_avx2_body(x, ldx, w, ldw, bias, residual, out, ldo, rows, cols, k, CK_ACTIVATION_NONE, alpha); break;
-    }
+    CK_SPECIALIZE_ACTIVATION(activation, act, pointwise_avx2_body(x, ldx, w, ldw, bias, residual, out, ldo, rows, cols, k, act, alpha))
 }
 #undef LOADV
 #undef STOREV

@@ -9,10 +9,11 @@ import CKernels
 public enum Fast {
     /// OpenBLAS runs single-threaded: parallelism comes from our fixed tiles (see Kernels.swift).
     static let blas: Void = { openblas_set_num_threads(1) }()
-    /// Convolutions reducing over at most this many values (kh * kw * inC) go to the C kernel
+    /// In `directConv2d` (callers without a plan; planned Conv2Ds run `packedConv2d`), convolutions
+    /// reducing over at most this many values (kh * kw * inC) go to the C kernel
     /// (Sources/CKernels/pointwise.c: bias, residual and activation fused, the output written once),
-    /// on the input for 1x1 convolutions and on the im2col block otherwise, instead of sgemm (which zeroes the output, accumulates, and leaves the epilogue to another
-    /// pass). MobileNetV2 batch 8: the expansion 1x1 convs (K 16...160) measured ~10% faster, a
+    /// on the input for 1x1 convolutions and on the im2col block otherwise, instead of sgemm (which
+    /// zeroes the output, accumulates, and leaves the epilogue to another pass). MobileNetV2 batch 8: the expansion 1x1 convs (K 16...160) measured ~10% faster, a
     /// cut-off of 400 or no cut-off no better than 160.
     static let pointwiseMaxK = 160
 

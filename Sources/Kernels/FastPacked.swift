@@ -20,17 +20,8 @@ extension Fast {
     public static func packedProduct(input: UnsafePointer<Float>, packed: UnsafePointer<Float>, m: Int, k: Int, n: Int,
                                      bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: Activation,
                                      output: UnsafeMutablePointer<Float>, threads: Int) {
-        let (rows, panelsPerTile) = packedTiles(m: m, k: k, n: n, rowsCap: k > 256 ? 192 : 768)
-        let rowTiles = (m + rows - 1) / rows, colTiles = ((n + 15) / 16 + panelsPerTile - 1) / panelsPerTile
-        let (code, alpha) = activation.ckCode
-        let x = SendablePointer(input), w = SendablePointer(packed), out = SendablePointer(output)
-        let b = bias.map { SendablePointer($0) }, res = residual.map { SendablePointer($0) }
-        parallelFor(tiles: rowTiles * colTiles, threads: threads) { t in
-            let r0 = (t / colTiles) * rows, col0 = (t % colTiles) * panelsPerTile * 16
-            let count = min(rows, m - r0), cols = min(panelsPerTile * 16, n - col0)
-            ck_gemm_packed(x.p + r0 * k, k, w.p, k, col0, cols, b.map { UnsafePointer($0.p) },
-                           res.map { UnsafePointer($0.p + r0 * n) }, out.p + r0 * n, n, count, code, alpha)
-        }
+        packedTiled(input: input, gather: nil, packed: packed, m: m, k: k, n: n, rowsCap: k > 256 ? 192 : 768, bias: bias,
+                    residual: residual, activation: activation, output: output, threads: threads)
     }
 }
 
@@ -61,7 +52,16 @@ extension Fast {
                           output: output, threads: threads)
             return
         }
-        let (rows, panelsPerTile) = packedTiles(m: m, k: k, n: n, rowsCap: max(6, min(768, 262_144 / max(k, 1))))
+        packedTiled(input: input, gather: g, packed: packed, m: m, k: k, n: n, rowsCap: max(6, min(768, 262_144 / max(k, 1))),
+                    bias: bias, residual: residual, activation: activation, output: output, threads: threads)
+    }
+
+    /// The tiles of `packedProduct` / `packedConv2d`: each tile's x rows are the input's own rows,
+    /// or with `gather` its im2col patch rows for that geometry.
+    static func packedTiled(input: UnsafePointer<Float>, gather: ConvGeometry?, packed: UnsafePointer<Float>, m: Int, k: Int, n: Int,
+                            rowsCap: Int, bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, activation: Activation,
+                            output: UnsafeMutablePointer<Float>, threads: Int) {
+        let (rows, panelsPerTile) = packedTiles(m: m, k: k, n: n, rowsCap: rowsCap)
         let rowTiles = (m + rows - 1) / rows, colTiles = ((n + 15) / 16 + panelsPerTile - 1) / panelsPerTile
         let (code, alpha) = activation.ckCode
         let x = SendablePointer(input), w = SendablePointer(packed), out = SendablePointer(output)
@@ -69,10 +69,13 @@ extension Fast {
         parallelFor(tiles: rowTiles * colTiles, threads: threads) { t in
             let r0 = (t / colTiles) * rows, col0 = (t % colTiles) * panelsPerTile * 16
             let count = min(rows, m - r0), cols = min(panelsPerTile * 16, n - col0)
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
-            defer { columns.deallocate() }
-            im2col(x.p, g, rows: r0..<(r0 + count), into: columns)
-            ck_gemm_packed(columns, k, w.p, k, col0, cols, b.map { UnsafePointer($0.p) },
+            let columns = gather.map { g in
+                let c = UnsafeMutablePointer<Float>.allocate(capacity: count * k)
+                im2col(x.p, g, rows: r0..<(r0 + count), into: c)
+                return c
+            }
+            defer { columns?.deallocate() }
+            ck_gemm_packed(columns ?? x.p + r0 * k, k, w.p, k, col0, cols, b.map { UnsafePointer($0.p) },
                            res.map { UnsafePointer($0.p + r0 * n) }, out.p + r0 * n, n, count, code, alpha)
         }
     }

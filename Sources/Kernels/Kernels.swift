@@ -95,7 +95,7 @@ public enum UnaryOp: Sendable, Equatable {
 
 /// Runs `body(tile)` for every tile in `0..<tiles`, at most `threads` at a time. Which thread runs
 /// a tile varies; what a tile computes does not.
-func parallelFor(tiles: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+package func parallelFor(tiles: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
     let workers = min(max(threads, 1), tiles)
     if workers <= 1 {
         for t in 0..<tiles { body(t) }

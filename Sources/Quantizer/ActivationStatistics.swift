@@ -1,6 +1,5 @@
 import CKernels
-import Dispatch
-import Synchronization
+import Kernels
 
 /// What float calibration keeps of one activation tensor in one batch, enough to choose its
 /// position for any bit width (1-16), any method, and either activation range (DEFAULT or
@@ -87,14 +86,9 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
             results.initialize(repeating: 0, count: positions.count * 3 * count * 4)
             defer { results.deallocate() }
             nonisolated(unsafe) let out = results, input = values
-            let next = Atomic<Int>(0)
-            DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(threads, positions.count))) { _ in
-                while true {
-                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard i < positions.count else { return }
-                    ck_activation_buckets(input.baseAddress, input.count, Pof2Quantizer.step(positions[i]), range.lowerBound,
-                                          range.upperBound, out + i * 3 * count * 4)
-                }
+            parallelFor(tiles: positions.count, threads: threads) { i in
+                ck_activation_buckets(input.baseAddress, input.count, Pof2Quantizer.step(positions[i]), range.lowerBound,
+                                      range.upperBound, out + i * 3 * count * 4)
             }
             return positions.indices.map { i in
                 var b = Buckets(step: Double(Pof2Quantizer.step(positions[i])))

@@ -1,6 +1,5 @@
 import CKernels
-import Dispatch
-import Synchronization
+import Kernels
 
 /// What a FixNeuron quantizes, which decides its rounding and (on DPUCADF8H) its range.
 /// Raw values are the reference quantizer's `mode` attribute (its doc string has 0 and 1 swapped;
@@ -87,14 +86,9 @@ public struct Pof2Quantizer: Sendable, Equatable {
         let range = integerRange, step = Self.step(p), halfUp: Int32 = mode == .activation && dpuRounding ? 1 : 0
         let chunk = 65_536, chunks = (count + chunk - 1) / chunk
         nonisolated(unsafe) let x = input, out = output
-        let next = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: Swift.max(1, Swift.min(threads, chunks))) { _ in
-            while true {
-                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard c < chunks else { return }
-                let n = Swift.min(chunk, count - c * chunk)
-                ck_pof2_quantize(x + c * chunk, n, step, range.lowerBound, range.upperBound, halfUp, out + c * chunk)
-            }
+        parallelFor(tiles: chunks, threads: threads) { c in
+            ck_pof2_quantize(x + c * chunk, Swift.min(chunk, count - c * chunk), step, range.lowerBound, range.upperBound, halfUp,
+                             out + c * chunk)
         }
     }
 

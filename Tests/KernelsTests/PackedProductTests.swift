@@ -19,8 +19,9 @@ final class PackedProductTests: XCTestCase {
     typealias Random = FastKernelTests.Random
     static let activations: [Activation] = [.none, .relu, .relu6, .leakyRelu(alpha: 0.2)]
 
-    func model(_ x: [Float], ldx: Int, _ w: [Float], ldw: Int, k: Int, cols: Range<Int>, rows: Int, bias: [Float]?,
-               residual: [Float]?, ldo: Int, _ activation: Activation, into out: inout [Float]) {
+    /// The documented order of `ck_pointwise` and `ck_gemm_packed`, value by value.
+    static func model(_ x: [Float], ldx: Int, _ w: [Float], ldw: Int, k: Int, cols: Range<Int>, rows: Int, bias: [Float]?,
+                      residual: [Float]?, ldo: Int, _ activation: Activation, into out: inout [Float]) {
         for i in 0..<rows { for j in cols {
             var acc: Float = bias?[j] ?? 0
             for p in 0..<k { acc = acc.addingProduct(x[i * ldx + p], w[p * ldw + j]) }
@@ -50,7 +51,7 @@ final class PackedProductTests: XCTestCase {
             let (code, alpha) = activation.ckCode
             let hasBias = r.int(0...2) != 0, hasResidual = r.int(0...1) == 0
             var expected = [Float](repeating: -1, count: rows * ldo)
-            model(x, ldx: ldx, w, ldw: n, k: k, cols: col0..<(col0 + cols), rows: rows, bias: hasBias ? b : nil,
+            Self.model(x, ldx: ldx, w, ldw: n, k: k, cols: col0..<(col0 + cols), rows: rows, bias: hasBias ? b : nil,
                   residual: hasResidual ? res : nil, ldo: ldo, activation, into: &expected)
             let packed = Fast.packWeights(w, k: k, n: n)
             XCTAssertEqual(packed.count, Fast.packedCount(k: k, n: n))

@@ -60,18 +60,8 @@ final class PointwiseCTests: XCTestCase {
             let (code, alpha) = activation.ckCode
             let hasBias = r.int(0...2) != 0, hasResidual = r.int(0...1) == 0
             var expected = [Float](repeating: -1, count: rows * ldo)
-            for i in 0..<rows { for j in 0..<cols {
-                var acc: Float = hasBias ? b[j] : 0
-                for p in 0..<k { acc = acc.addingProduct(x[i * ldx + p], w[p * ldw + j]) }
-                if hasResidual { acc = acc + res[i * ldo + j] }
-                switch activation {
-                case .none: break
-                case .relu: acc = 0 >= acc ? 0 : acc
-                case .relu6: acc = 0 >= acc ? 0 : acc; acc = 6 < acc ? 6 : acc
-                case let .leakyRelu(a): acc = acc >= 0 ? acc : a * acc
-                }
-                expected[i * ldo + j] = acc
-            } }
+            PackedProductTests.model(x, ldx: ldx, w, ldw: ldw, k: k, cols: 0..<cols, rows: rows, bias: hasBias ? b : nil,
+                                     residual: hasResidual ? res : nil, ldo: ldo, activation, into: &expected)
             for portable in [0, 1] as [Int32] {
                 _ = ck_force_portable(portable)
                 var out = [Float](repeating: -1, count: rows * ldo)
