@@ -58,14 +58,15 @@ public final class BuildEngine: Sendable {
                 workers.async {
                     observer?.stageStarted(id, kind: stage.kind, threads: threads)
                     let start = DispatchTime.now().uptimeNanoseconds
-                    let (outcome, outputs) = self.process(stage, threads: threads, options: options,
-                                                          upstream: { id in state.withLock { $0.report.outputs[id] } })
+                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options,
+                                                                 upstream: { id in state.withLock { $0.report.outputs[id] } })
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     observer?.stageFinished(id, outcome: outcome, seconds: seconds)
                     let finished: Bool = state.withLock { s in
                         s.report.outcomes[id] = outcome
                         s.report.seconds[id] = seconds
                         if let outputs { s.report.outputs[id] = outputs }
+                        if let error { s.report.errors[id] = error }
                         s.running -= 1
                         s.freeThreads += threads
                         if !outcome.isSuccess && !options.keepGoing { s.stopScheduling = true }
@@ -111,10 +112,14 @@ public final class BuildEngine: Sendable {
         return out
     }
 
-    /// Looks `stage` up in the action cache and runs it on a miss.
+    /// Looks `stage` up in the action cache and runs it on a miss. Returns the outcome, the
+    /// outputs' digests, and on failure the error itself (without the stage's name).
     private func process(_ stage: any Stage, threads: Int, options: BuildOptions,
-                         upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?) {
-        if isCancelled { return (.skipped(reason: "the build was stopped"), nil) }
+                         upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?, String?) {
+        func failed(_ prefix: String, _ error: String) -> (StageOutcome, [String: ContentDigest]?, String?) {
+            (.failed(message: prefix + error), nil, error)
+        }
+        if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
         var inputs: [String: ContentDigest] = [:]
         var paths: [String: String] = [:]
         for (name, input) in stage.inputs {
@@ -122,13 +127,13 @@ public final class BuildEngine: Sendable {
             case .file(let path):
                 let full = FileIO.resolve(path, relativeTo: root)
                 do { inputs[name] = try statCache.digest(of: full) } catch {
-                    return (.failed(message: "stage '\(stage.id)': input '\(name)': \(error)"), nil)
+                    return failed("stage '\(stage.id)': input '\(name)': ", "\(error)")
                 }
                 paths[name] = full
             case let .output(producer, output):
                 guard let digest = upstream(producer)?[output] else {
                     // Only in a dry run: the producer would run, so this input is not known yet.
-                    return (.wouldRun(reasons: ["input \(name) comes from '\(producer)', which would run"]), nil)
+                    return (.wouldRun(reasons: ["input \(name) comes from '\(producer)', which would run"]), nil, nil)
                 }
                 inputs[name] = digest
                 paths[name] = cache.objectPath(digest)
@@ -141,7 +146,7 @@ public final class BuildEngine: Sendable {
         if let hit = cache.action(for: key) {
             if previous != hit { try? cache.setLastRecord(hit, of: stage.id) }
             if !options.dryRun { cache.touch(hit) }
-            return (.cached, hit.outputs)
+            return (.cached, hit.outputs, nil)
         }
         var origins: [String: String] = [:]
         for (name, input) in stage.inputs {
@@ -151,21 +156,21 @@ public final class BuildEngine: Sendable {
             }
         }
         let reasons = record.reasons(since: previous, origins: origins)
-        if options.dryRun { return (.wouldRun(reasons: reasons), nil) }
+        if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled })
         do {
             let produced = try stage.run(context)
-            if isCancelled { return (.skipped(reason: "the build was stopped"), nil) }
+            if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
             for name in stage.outputNames where produced[name] == nil {
-                return (.failed(message: "stage '\(stage.id)' did not produce its output '\(name)'"), nil)
+                return failed("stage '\(stage.id)': ", "did not produce its output '\(name)'")
             }
             for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try cache.store(bytes) }
             try cache.recordAction(record)
             try cache.setLastRecord(record, of: stage.id)
-            return (.ran(reasons: reasons), record.outputs)
+            return (.ran(reasons: reasons), record.outputs, nil)
         } catch {
-            return (.failed(message: "stage '\(stage.id)' (\(stage.kind)): \(error)"), nil)
+            return failed("stage '\(stage.id)' (\(stage.kind)): ", "\(error)")
         }
     }
 }

@@ -41,6 +41,8 @@ public struct BuildReport: Sendable {
     public var outcomes: [StageID: StageOutcome] = [:]
     public var outputs: [StageID: [String: ContentDigest]] = [:]
     public var seconds: [StageID: Double] = [:]
+    /// A failed stage's error as the stage threw it (its outcome's message also names the stage).
+    public var errors: [StageID: String] = [:]
     public var cancelled = false
 
     public var succeeded: Bool { !cancelled && outcomes.values.allSatisfy(\.isSuccess) }

@@ -40,7 +40,7 @@ enum BuildExpansion {
         // Axes: strategy and target (from the matrix or single values), then strategy fields.
         var strategies: [(String, SourceLocation)] = []
         var targets: [(String, SourceLocation)] = []
-        var fieldAxes: [(field: String, values: [(ParameterValue, String)])] = []
+        var fieldAxes: [(field: String, values: [(ParameterValue, String, SourceLocation)])] = []
         if let single = r.optional("strategy") { strategies.append((try single.string("build '\(name)': strategy"), single.location)) }
         if let single = r.optional("target") { targets.append((try single.string("build '\(name)': target"), single.location)) }
         if let matrixNode = r.optional("matrix") {
@@ -58,10 +58,10 @@ enum BuildExpansion {
                     if !targets.isEmpty { throw ManifestError(entry.keyLocation, "build '\(name)' gives 'target' both alone and in the matrix") }
                     for item in items { targets.append((try item.string("matrix target"), item.location)) }
                 default:
-                    var values: [(ParameterValue, String)] = []
+                    var values: [(ParameterValue, String, SourceLocation)] = []
                     for item in items {
                         let value = try SettingsSchema.strategy[entry.key]!.read(item, "matrix \(entry.key)")
-                        values.append((value, "\(entry.key)=\(label(value))"))
+                        values.append((value, "\(entry.key)=\(label(value))", item.location))
                     }
                     fieldAxes.append((entry.key, values))
                 }
@@ -77,12 +77,12 @@ enum BuildExpansion {
         }
 
         // Cartesian product of the field axes (each combination overrides fields of every strategy).
-        var variants: [(overrides: [String: ParameterValue], suffix: String)] = [([:], "")]
+        var variants: [(overrides: [String: (ParameterValue, SourceLocation)], suffix: String)] = [([:], "")]
         for axis in fieldAxes {
             variants = variants.flatMap { v in
-                axis.values.map { value, text in
+                axis.values.map { value, text, location in
                     var o = v.overrides
-                    o[axis.field] = value
+                    o[axis.field] = (value, location)
                     return (o, v.suffix + "." + text)
                 }
             }
@@ -91,12 +91,16 @@ enum BuildExpansion {
         for (strategy, _) in strategies {
             for variant in variants {
                 var settings = manifest.strategies[strategy]!.settings
-                for (k, v) in variant.overrides { settings[k] = v }
+                var origins = manifest.strategies[strategy]!.origins
+                for (k, (v, location)) in variant.overrides {
+                    settings[k] = v
+                    origins[k] = location
+                }
                 for (target, location) in targets {
                     let strategyName = strategy + variant.suffix
                     cells.append(BuildCell(name: "\(name)/\(strategyName)/\(target)", build: name, model: model,
                                            calibration: calibration, evaluation: evaluation, strategyName: strategyName,
-                                           strategy: settings, target: target,
+                                           strategy: settings, strategyOrigins: origins, target: target,
                                            targetSettings: manifest.targets[target]!.settings, location: location))
                 }
             }

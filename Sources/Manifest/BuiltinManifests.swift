@@ -5,6 +5,9 @@ public enum BuiltinManifests {
         ("<builtin>/strategies.yaml", #"""
 # Built-in quantize strategies (embedded in vaiq-build; `make builtins` regenerates the Swift copy).
 # Field names follow vai_q_tensorflow's flags; user manifests `extends:` or override these.
+# pof2s lists every field at its default. A field that does not act for a strategy's scheme
+# (per_channel under pof2s, align_concat under fs, ...) may only keep that default: any other
+# value is refused at load (`vaiq-build show NAME` marks each field acting or not applicable).
 strategies:
   pof2s:
     description: Power-of-two scales, 8-bit, the DPU's native scheme (vai_q_tensorflow defaults).
@@ -24,7 +27,7 @@ strategies:
     fold_constant: true
     fold_bn: true
     do_cle: false
-    replace_relu6: true      # only with do_cle
+    replace_relu6: true      # acts only with do_cle
     replace_sigmoid: false
     replace_softmax: false
     keep_float_weight: true
@@ -40,12 +43,9 @@ strategies:
     extends: pof2s
     description: Float scales for CPU/GPU targets; per-channel weights, KL-calibrated inputs, BN kept.
     quantize_scheme: fs
-    method: 0
     per_channel: true
     fold_bn: false
     simulate_dpu: false
-    adjust_shift_bias: 0
-    adjust_shift_cut: 0
     calib_method: kl
   fsx:
     extends: fs
@@ -56,38 +56,31 @@ strategies:
         ("<builtin>/targets.yaml", #"""
 # Built-in DPU targets (embedded in vaiq-build; `make builtins` regenerates the Swift copy).
 # arch_type DPUCADF8H clamps activations to [-127, 127]; every other DPU uses [-128, 127].
+# deploy_format: deploy_model is what vaiq-build writes (the legacy extended GraphDef); an xmodel
+# is the Vitis AI compiler's output (vai_c_tensorflow), as is the DPU fingerprint it embeds.
+# supported_ops names the DPU operations (`inspect --target NAME` marks the nodes a target runs).
 targets:
   DPUCZDX8G:
     description: Zynq UltraScale+ MPSoC / Kria edge DPU (e.g. DPUCZDX8G_ISA1_B4096).
-    family: DPUCZDX8G
     arch_type: DEFAULT
     deploy_format: deploy_model
-    fingerprint: ""
     supported_ops: [conv2d, depthwise_conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, hard_sigmoid,
                     add, mul, concat, max_pool, avg_pool, mean, pad, reshape, resize, depth_to_space]
   DPUCAHX8H:
     extends: DPUCZDX8G
     description: Alveo HBM throughput DPU (U50, U55C, U280), DPUCAHX8H_ISA2; no depthwise engine.
-    family: DPUCAHX8H
-    deploy_format: xmodel
     supported_ops: [conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, add, concat, max_pool, avg_pool,
                     pad, reshape, resize]
   DPUCADF8H:
     extends: DPUCZDX8G
     description: Alveo U200/U250 DPU, DPUCADF8H_ISA0; activations saturate at [-127, 127].
-    family: DPUCADF8H
     arch_type: DPUCADF8H
-    deploy_format: xmodel
   DPUCVDX8G:
     extends: DPUCZDX8G
     description: Versal AI Core edge DPU (VCK190), DPUCVDX8G_ISA3.
-    family: DPUCVDX8G
-    deploy_format: xmodel
   DPUCV2DX8G:
     extends: DPUCZDX8G
     description: Versal AI Edge / V70 DPU (VEK280, V70), DPUCV2DX8G_ISA1.
-    family: DPUCV2DX8G
-    deploy_format: xmodel
 """#),
     ]
 }

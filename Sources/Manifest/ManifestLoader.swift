@@ -28,6 +28,13 @@ public enum ManifestLoader {
         return try merger.finish()
     }
 
+    /// The built-in strategies and targets alone (what the one-shot commands use outside a repository).
+    public static func builtins(_ files: [(String, String)] = BuiltinManifests.files) throws(ManifestError) -> Manifest {
+        var merger = Merger(root: ".")
+        for (name, text) in files { try merger.add(try YAMLParser.parse(Array(text.utf8), file: name), builtin: true) }
+        return try merger.finish()
+    }
+
     /// A definition seen in some file, before validation.
     struct Definition {
         let name: String
@@ -159,14 +166,15 @@ public enum ManifestLoader {
         /// Strategies and targets: resolve `extends:` chains, check every field, require completeness.
         private func resolveSettings(_ section: String, schema: [String: SettingType]) throws(ManifestError) -> [String: SettingsSpec] {
             let defs = definitions[section] ?? [:]
-            var resolved: [String: [String: ParameterValue]] = [:]
-            func resolve(_ name: String, chain: [String]) throws(ManifestError) -> [String: ParameterValue] {
+            var resolved: [String: SettingsSpec] = [:]
+            func resolve(_ name: String, chain: [String]) throws(ManifestError) -> SettingsSpec {
                 if let done = resolved[name] { return done }
                 let def = defs[name]!
                 let what = "\(singular(section)) '\(name)'"
                 let r = try MappingReader(def.node, what: what)
                 try r.checkKeys(["extends"] + schema.keys.sorted())
                 var settings: [String: ParameterValue] = [:]
+                var origins: [String: SourceLocation] = [:]
                 if let parentNode = r.optional("extends") {
                     let parent = try parentNode.string("\(what): extends")
                     guard defs[parent] != nil else {
@@ -175,22 +183,29 @@ public enum ManifestLoader {
                     if chain.contains(parent) || parent == name {
                         throw ManifestError(parentNode.location, "'extends' cycle: " + (chain + [name, parent]).joined(separator: " -> "))
                     }
-                    settings = try resolve(parent, chain: chain + [name])
+                    let inherited = try resolve(parent, chain: chain + [name])
+                    settings = inherited.settings
+                    origins = inherited.origins
                 }
                 settings["description"] = nil   // descriptions are not inherited
+                origins["description"] = nil
                 for entry in r.entries where entry.key != "extends" {
                     settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
+                    origins[entry.key] = entry.value.location
                 }
                 for field in schema.keys.sorted() where field != "description" && settings[field] == nil {
+                    if let value = SettingsSchema.optional[field] {
+                        settings[field] = value
+                        continue
+                    }
                     throw ManifestError(def.keyLocation, "\(what) does not set '\(field)'; extend a built-in (e.g. extends: \(section == "strategies" ? "pof2s" : "DPUCZDX8G")) or set it")
                 }
-                resolved[name] = settings
-                return settings
+                let spec = SettingsSpec(name: name, settings: settings, location: def.keyLocation, origins: origins)
+                resolved[name] = spec
+                return spec
             }
             var out: [String: SettingsSpec] = [:]
-            for name in defs.keys.sorted() {
-                out[name] = SettingsSpec(name: name, settings: try resolve(name, chain: []), location: defs[name]!.keyLocation)
-            }
+            for name in defs.keys.sorted() { out[name] = try resolve(name, chain: []) }
             return out
         }
 

@@ -37,6 +37,16 @@ public struct SettingsSpec: Sendable, Equatable {
     public let name: String
     public let settings: [String: ParameterValue]
     public let location: SourceLocation
+    /// Field -> where its value was written: the nearest definition along the `extends:` chain
+    /// (a built-in's own file, `<builtin>/strategies.yaml`, for inherited built-in values).
+    public let origins: [String: SourceLocation]
+
+    public init(name: String, settings: [String: ParameterValue], location: SourceLocation, origins: [String: SourceLocation]) {
+        self.name = name
+        self.settings = settings
+        self.location = location
+        self.origins = origins
+    }
 }
 
 /// One cell of a build matrix: what gets quantized how and for which DPU.
@@ -50,6 +60,8 @@ public struct BuildCell: Sendable, Equatable {
     /// The strategy name as shown (a matrix over a strategy field appends `.field=value`).
     public let strategyName: String
     public let strategy: [String: ParameterValue]
+    /// Strategy field -> where its value was written (a matrix axis's item, or the strategy's origin).
+    public let strategyOrigins: [String: SourceLocation]
     public let target: String
     public let targetSettings: [String: ParameterValue]
     public let location: SourceLocation
@@ -77,6 +89,29 @@ enum SettingType: Sendable {
     /// `node: value` pairs (nodes_bit, nodes_method).
     case intMap(ClosedRange<Int>)
     case string
+
+    /// A command-line flag's text in vai_q_tensorflow's syntax: integers, 0/1 or true/false,
+    /// comma-separated lists, `name:value` pairs for maps. The same types and ranges as manifests.
+    func parse(flag text: String, _ what: String) throws(ManifestError) -> ParameterValue {
+        let origin = SourceLocation(file: what, line: 0, column: 0)
+        func scalar(_ s: String) -> YAMLNode { .scalar(s, plain: true, origin) }
+        switch self {
+        case .stringList:
+            return .list(text.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 != .string("") })
+        case .intMap(let range):
+            var map: [String: ParameterValue] = [:]
+            for item in text.split(separator: ",") {
+                let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw ManifestError(origin, "\(what): '\(item)' is not name:number")
+                }
+                map[String(parts[0])] = .int(try scalar(String(parts[1])).int("\(what) '\(parts[0])'", range: range))
+            }
+            return .map(map)
+        default:
+            return try read(scalar(text), what)
+        }
+    }
 
     func read(_ node: YAMLNode, _ what: String) throws(ManifestError) -> ParameterValue {
         switch self {
@@ -122,7 +157,6 @@ enum SettingsSchema {
     ]
 
     static let target: [String: SettingType] = [
-        "family": .string,
         "arch_type": .choice(["DEFAULT", "DPUCADF8H"]),
         "deploy_format": .choice(["xmodel", "deploy_model"]),
         "supported_ops": .stringList,
@@ -131,8 +165,22 @@ enum SettingsSchema {
     ]
 }
 
+extension SettingsSchema {
+    /// Fields a definition may leave out: documentation, and values that are empty by default.
+    static let optional: [String: ParameterValue] = ["fingerprint": .string("")]
+}
+
 /// The setting names a strategy or target may use (for tools and tests that route them).
 public enum ManifestFieldNames {
     public static var strategy: [String] { SettingsSchema.strategy.keys.sorted() }
     public static var target: [String] { SettingsSchema.target.keys.sorted() }
+
+    /// Parses a command-line flag's value for strategy field `field` (vai_q's syntax: `a,b` lists,
+    /// `name:4` pairs, 0/1 booleans) with the manifests' types and ranges; errors name `flag`.
+    public static func parseStrategyFlag(_ field: String, _ text: String, flag: String) throws(ManifestError) -> ParameterValue {
+        guard let type = SettingsSchema.strategy[field] else {
+            throw ManifestError(SourceLocation(file: flag, line: 0, column: 0), "unknown strategy field '\(field)'")
+        }
+        return try type.parse(flag: text, flag)
+    }
 }

@@ -12,7 +12,8 @@ public struct SourceLocation: Sendable, Equatable, CustomStringConvertible {
         self.column = column
     }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    /// `file:line:column`; just `file` for a place with no line (a directory, a command-line flag).
+    public var description: String { line == 0 ? file : "\(file):\(line):\(column)" }
 }
 
 /// A manifest problem: printed as `file:line:column: message`.

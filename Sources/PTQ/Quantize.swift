@@ -219,10 +219,17 @@ public enum PostTrainingQuantizer {
 
     /// `quantize_eval_model.pb`: the optimized graph with a FixNeuron (phase 1, its final position)
     /// after every quantized tensor, consumers rewired to it, as vai_q_tensorflow writes it.
-    public static func evalModel(_ graph: Tensorflow_GraphDef, plan: QuantizePlan) -> Tensorflow_GraphDef {
+    /// Without `keepFloatWeight` the weights and biases are stored already on their grid (the
+    /// FixNeuron after them then changes nothing), as a DPU holds them.
+    public static func evalModel(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, keepFloatWeight: Bool = true,
+                                 narrowActivations: Bool = false) -> Tensorflow_GraphDef {
         var g = GraphEdit(graph, path: "")
         for t in plan.tensors {
             guard let at = g.index(t.node) else { continue }
+            if !keepFloatWeight, t.kind != .activation, let p = t.position, let constant = g.constant(t.node) {
+                let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
+                g.setConstant(t.node, q.quantize(constant.floatValues(), position: p), shape: constant.shape)
+            }
             var fix = Tensorflow_NodeDef()
             fix.name = t.fixNeuronName
             fix.op = "FixNeuron"

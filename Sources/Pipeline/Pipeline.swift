@@ -1,5 +1,6 @@
 import BuildCore
 import FileIO
+import Foundation
 import Manifest
 import TensorFlowIO
 
@@ -22,75 +23,107 @@ public struct Materialization: Sendable, Equatable {
 ///
 /// Every model with a checkpoint gets `freeze/<model>`, materialized as
 /// `build/<model>/frozen_graph.pb`, and is a target named after the model. Every matrix cell
-/// (`<build>/<strategy>/<target>`) is a target whose chain optimize -> calibrate -> quantize
-/// (`StagePlanner`) writes `build/<cell>/quantize_eval_model[_<suffix>].pb`, its stock-TensorFlow
-/// twin, `quant_info.json`, `deploy_model[_<suffix>].pb` and (with an evaluation set) `metrics.json`.
+/// (`<build>/<strategy>/<target>`) is a `QuantizeJob` and a target whose chain
+///
+///     freeze/<model> -> optimize/<model>/<opt> -> calibrate/<model>/<calibration>/<opt>
+///                                              -> quantize/<cell> -> deploy/<cell>, evaluate/<cell>
+///
+/// writes its outputs under `build/<cell>/`. `<opt>` is a short digest of the optimize settings,
+/// so strategies that optimize alike share one optimized graph and one float calibration.
+/// Strategies and targets become typed values here, at load: a key that would not act is refused
+/// with the place it was written, before anything runs.
 public struct Pipeline: Sendable {
     public let root: String
     public let manifest: Manifest
     public let stages: [any Stage]
     public let targets: [BuildTarget]
+    /// Cell name -> its job.
+    public let jobs: [String: QuantizeJob]
     /// Model -> the suffix of its checkpoint-built outputs (`OutputNames.suffix`).
     public let suffixes: [String: String]
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public init(root: String) throws(Failure) {
         self.root = root
+        let manifest: Manifest
         do { manifest = try ManifestLoader.load(root: root) } catch { throw Failure(description: error.description) }
-        var stages: [any Stage] = []
+        self.manifest = manifest
+        var byID: [StageID: any Stage] = [:]
         var targets: [BuildTarget] = []
         var suffixes: [String: String] = [:]
+        var models: [String: QuantizeJob.Model] = [:]
         for model in manifest.models.values.sorted(by: { $0.name < $1.name }) {
-            guard let checkpoint = model.checkpoint else { continue }
-            let location: CheckpointLocation
-            let reader: CheckpointReader
-            do {
-                location = try CheckpointLocation.resolve(FileIO.resolve(checkpoint, relativeTo: root))
-                reader = try CheckpointReader(prefix: location.prefix)
-            } catch {
-                throw Failure(description: "\(model.location): model '\(model.name)': \(error)")
+            var graph = StageInput.file(model.graph)
+            var freezeID: StageID?
+            if let checkpoint = model.checkpoint {
+                let location: CheckpointLocation
+                let reader: CheckpointReader
+                do {
+                    location = try CheckpointLocation.resolve(FileIO.resolve(checkpoint, relativeTo: root))
+                    reader = try CheckpointReader(prefix: location.prefix)
+                } catch {
+                    throw Failure(description: "\(model.location): model '\(model.name)': \(error)")
+                }
+                suffixes[model.name] = OutputNames.suffix(for: location)
+                let freeze = FreezeStage(model: model.name, graph: model.graph, checkpoint: location, shards: reader.shardPaths,
+                                         outputNodes: model.outputNodes, root: root)
+                byID[freeze.id] = freeze
+                targets.append(BuildTarget(name: model.name, stages: [freeze.id],
+                                           outputs: [Materialization(stage: freeze.id, output: FreezeStage.frozenGraph,
+                                                                     path: "build/\(model.name)/\(FreezeStage.frozenGraph)")]))
+                graph = .output(freeze.id, FreezeStage.frozenGraph)
+                freezeID = freeze.id
             }
-            suffixes[model.name] = OutputNames.suffix(for: location)
-            let freeze = FreezeStage(model: model.name, graph: model.graph, checkpoint: location, shards: reader.shardPaths,
-                                     outputNodes: model.outputNodes, root: root)
-            stages.append(freeze)
-            targets.append(BuildTarget(name: model.name, stages: [freeze.id],
-                                       outputs: [Materialization(stage: freeze.id, output: "frozen_graph.pb",
-                                                                 path: "build/\(model.name)/frozen_graph.pb")]))
+            models[model.name] = QuantizeJob.Model(name: model.name, graph: graph, freezeStage: freezeID, inputNodes: model.inputNodes,
+                                                   outputNodes: model.outputNodes, inputShapes: model.inputShapes)
         }
-        let built: Set<String> = ["optimize", "calibrate", "quantize", "evaluate", "deploy"]
-        var planned: [StageID: PlannedStage] = [:]
-        for declaration in StagePlanner.declarations(for: manifest, suffixes: suffixes) where built.contains(declaration.kind) {
-            planned[declaration.id] = PlannedStage(declaration: declaration)
-        }
-        stages += planned.keys.sorted().map { planned[$0]! }
+        let dpuTargets = try Self.targets(of: manifest)
+        var jobs: [String: QuantizeJob] = [:]
         for cell in manifest.cells {
-            guard let quantize = planned[StageID("quantize/\(cell.name)")] else { continue }
-            let chain = [quantize] + ["deploy", "evaluate"].compactMap { planned[StageID("\($0)/\(cell.name)")] }
-            targets.append(BuildTarget(name: cell.name, stages: chain.map(\.id),
-                                       outputs: chain.flatMap { stage in
-                                           stage.declaration.materialize.sorted { $0.key < $1.key }.map {
-                                               Materialization(stage: stage.id, output: $0.key, path: $0.value)
-                                           }
-                                       }))
+            let strategy: QuantizeStrategy
+            do { strategy = try QuantizeStrategy(settings: cell.strategy, origins: cell.strategyOrigins) } catch {
+                throw Failure(description: error.description)
+            }
+            let calibration = manifest.calibrations[cell.calibration]!
+            let job = QuantizeJob(
+                name: cell.name, model: models[cell.model]!,
+                calibration: .init(name: calibration.name, inputs: calibration.inputs, batchSize: calibration.batchSize,
+                                   iterations: calibration.calibIter),
+                evaluation: cell.evaluation.flatMap { manifest.evaluations[$0] }.map {
+                    .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels)
+                },
+                strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
+            jobs[cell.name] = job
+            for stage in job.stages { byID[stage.id] = stage }
+            targets.append(BuildTarget(name: cell.name, stages: job.ownStages, outputs: job.outputs))
         }
-        self.stages = stages
+        self.stages = byID.keys.sorted().map { byID[$0]! }
         self.targets = targets
+        self.jobs = jobs
         self.suffixes = suffixes
     }
 
-    /// The quantize chains of the matrix cells (see `StagePlanner`).
-    public var cellDeclarations: [StagePlanner.Declaration] { StagePlanner.declarations(for: manifest, suffixes: suffixes) }
+    /// Every target of the manifests, typed (a refused key fails the load even when no build uses it).
+    static func targets(of manifest: Manifest) throws(Failure) -> [String: DPUTarget] {
+        var out: [String: DPUTarget] = [:]
+        for spec in manifest.targets.values.sorted(by: { $0.name < $1.name }) {
+            do { out[spec.name] = try DPUTarget(name: spec.name, settings: spec.settings, origins: spec.origins, knownOps: DPUOperations.names) } catch {
+                throw Failure(description: error.description)
+            }
+        }
+        return out
+    }
 
-    /// Targets whose names match any of `patterns` (shell globs: `*`, `?`; `all` matches all).
+    /// Targets whose names match any of `patterns` (shell globs, fnmatch(3); `all` matches all).
     public func targets(matching patterns: [String]) throws(Failure) -> [BuildTarget] {
         if patterns.isEmpty || patterns.contains("all") { return targets }
         var out: [BuildTarget] = []
         for pattern in patterns {
-            let matched = targets.filter { glob(pattern, matches: $0.name) }
+            let matched = targets.filter { fnmatch(pattern, $0.name, 0) == 0 }
             guard !matched.isEmpty else {
                 var message = "no target matches '\(pattern)'"
                 let names = targets.map(\.name)
@@ -101,28 +134,4 @@ public struct Pipeline: Sendable {
         }
         return out
     }
-}
-
-/// Shell-style glob: `*` any run of characters, `?` one character.
-func glob(_ pattern: String, matches name: String) -> Bool {
-    let p = Array(pattern), n = Array(name)
-    var pi = 0, ni = 0, star = -1, mark = 0
-    while ni < n.count {
-        if pi < p.count, p[pi] == "?" || p[pi] == n[ni] {
-            pi += 1
-            ni += 1
-        } else if pi < p.count, p[pi] == "*" {
-            star = pi
-            mark = ni
-            pi += 1
-        } else if star >= 0 {
-            pi = star + 1
-            mark += 1
-            ni = mark
-        } else {
-            return false
-        }
-    }
-    while pi < p.count, p[pi] == "*" { pi += 1 }
-    return pi == p.count
 }

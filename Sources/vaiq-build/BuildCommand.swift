@@ -35,8 +35,11 @@ struct BuildCommand: ParsableCommand {
     @Flag(help: "Print why each stage runs (one line per reason).")
     var explain = false
 
-    @Flag(help: "Print a JSON report instead of progress lines.")
+    @Flag(help: "Print a JSON report instead of progress lines (it lists every updated path).")
     var json = false
+
+    @Flag(name: .shortAndLong, help: "List every updated output path (the summary names at most 5).")
+    var verbose = false
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("-j must be at least 1") }
@@ -45,56 +48,34 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         let report = try performBuild(repository, targets: targets,
                                       options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun),
-                                      explain: explain, json: json)
+                                      explain: explain, json: json, verbose: verbose)
         if report.cancelled { throw ExitCode(2) }
         if !report.succeeded { throw ExitCode(1) }
     }
 }
 
-/// One build of `targets`: plan, lock the cache, run, materialize outputs, report.
+/// One build of `targets`: the session (plan, lock, engine, placing outputs) lives in Pipeline;
+/// this shows its progress and result.
 func performBuild(_ repository: RepositoryOptions, targets: [String], options: BuildOptions, explain: Bool,
-                  json: Bool) throws -> BuildReport {
+                  json: Bool, verbose: Bool = false) throws -> BuildReport {
     let pipeline = try repository.pipeline()
     let selected = try failing { try pipeline.targets(matching: targets) }
-    let cache = try repository.cache()
-    let lock = try failing {
-        try BuildLock(cache: cache) { FileHandle.standardError.write(Data("vaiq-build: waiting for another build using \(cache.root)\n".utf8)) }
+    let session = try failing { try BuildSession(root: repository.repo, stages: pipeline.stages, cache: try repository.cache()) }
+    let progress = ProgressPrinter(total: session.closure(of: selected).count, explain: explain || options.dryRun, quiet: json)
+    let interrupt = InterruptHandler { session.engine.cancel() }
+    let result = try failing {
+        try session.build(selected, options: options, observer: progress) {
+            FileHandle.standardError.write(Data("vaiq-build: waiting for another build using \(session.cache.root)\n".utf8))
+        }
     }
-    defer { withExtendedLifetime(lock) {} }
-    let statCache = repository.statCache(cache)
-    let plan = try repository.plan(pipeline)
-    let engine = BuildEngine(plan: plan, cache: cache, statCache: statCache, root: repository.repo)
-    let wanted = selected.flatMap(\.stages)
-    let progress = ProgressPrinter(total: plan.closure(of: wanted).count, explain: explain || options.dryRun, quiet: json)
-    let interrupt = InterruptHandler { engine.cancel() }
-    let start = DispatchTime.now().uptimeNanoseconds
-    let report = engine.build(wanted, options: options, observer: progress)
     interrupt.stop()
-    var written: [String] = []
-    if !options.dryRun {
-        for target in selected {
-            for m in target.outputs {
-                guard let digest = report.outputs[m.stage]?[m.output] else { continue }
-                let path = FileIO.resolve(m.path, relativeTo: repository.repo)
-                if try failing({ try Materializer.place(digest, at: path, cache: cache, statCache: statCache) }) { written.append(m.path) }
-            }
-        }
-    }
-    try? statCache.save()
-    if !options.dryRun {
-        var cells: [StageID: [String]] = [:]
-        for target in pipeline.targets where target.name.contains("/") {
-            for stage in plan.closure(of: target.stages) { cells[stage, default: []].append(target.name) }
-        }
-        BuildLog.record(report, cells: cells, repo: repository.repo)
-    }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    if !options.dryRun { BuildLog.record(result.report, repo: repository.repo) }
     if json {
-        try printJSON(BuildJSON(report: report, plan: plan, written: written, seconds: seconds))
+        try printJSON(BuildJSON(report: result.report, plan: session.plan, written: result.written, seconds: result.seconds))
     } else {
-        progress.finish(report, written: written, seconds: seconds, dryRun: options.dryRun)
+        progress.finish(result.report, written: result.written, seconds: result.seconds, dryRun: options.dryRun, verbose: verbose)
     }
-    return report
+    return result.report
 }
 
 /// Turns SIGINT into a call (the build's cancel) instead of killing the process mid-write.

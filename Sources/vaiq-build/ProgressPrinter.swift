@@ -56,7 +56,10 @@ final class ProgressPrinter: BuildObserver {
         if live { write("\r\u{1B}[K" + text + status) } else if !text.isEmpty { write(text) }
     }
 
-    func finish(_ report: BuildReport, written: [String], seconds: Double, dryRun: Bool) {
+    /// How many updated paths the summary names without `--verbose` (a real matrix updates hundreds).
+    static let summaryPaths = 5
+
+    func finish(_ report: BuildReport, written: [String], seconds: Double, dryRun: Bool, verbose: Bool) {
         if live { write("\r\u{1B}[K") }
         let failed = report.outcomes.values.filter { if case .failed = $0 { true } else { false } }.count
         let skipped = report.outcomes.values.filter { if case .skipped = $0 { true } else { false } }.count
@@ -70,7 +73,11 @@ final class ProgressPrinter: BuildObserver {
             var summary = "vaiq-build: \(report.ranCount) ran, \(report.cachedCount) cached"
             if failed > 0 { summary += ", \(failed) failed" }
             if skipped > 0 { summary += ", \(skipped) skipped" }
-            if !written.isEmpty { summary += "; updated " + written.joined(separator: ", ") }
+            if !written.isEmpty {
+                let shown = verbose ? written : Array(written.prefix(Self.summaryPaths))
+                summary += "; updated " + (written.count > shown.count ? "\(written.count) files: " : "") + shown.joined(separator: ", ")
+                if written.count > shown.count { summary += ", ... (--verbose lists all)" }
+            }
             write(summary + " (\(secs) s)\n")
         }
     }

@@ -1,31 +1,34 @@
 import ArgumentParser
+import BuildCore
 import FileIO
 import Foundation
+import Manifest
 import PTQ
-import Quantizer
-import SwiftProtobuf
-import TensorFlowIO
+import Pipeline
 import Tensors
 
 /// The vendor's one-shot `vai_q_tensorflow quantize`, with its flag names; `input_fn` is replaced
-/// by declarative data (`--calib_data NAME=FILE.npy`).
+/// by declarative data (`--calib_data NAME=FILE.npy`). It describes its work as a `QuantizeJob`
+/// and runs the same stages as a build: the same strategy fields, the same bytes.
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a frozen graph with vai_q_tensorflow's flags (post-training, power-of-two positions).",
+        abstract: "Quantize a frozen graph with vai_q_tensorflow's flags (post-training; any built-in strategy and DPU target).",
         discussion: """
-            Writes OUTPUT_DIR/quantize_eval_model.pb (FixNeuron nodes with the final positions, as \
-            vai_q_tensorflow writes it), OUTPUT_DIR/quantize_eval_model_tf.pb (the same model in stock \
-            TensorFlow ops: weights stored quantized, activations through FakeQuantWithMinMaxVars, so \
-            unmodified TensorFlow scripts evaluate it), OUTPUT_DIR/quant_info.json (every quantized \
-            tensor: node, kind, mode, bit width, method, position, and which rule adjusted it), and the \
-            quantize-aware training pair OUTPUT_DIR/quantize_train_graph.pb (weights as variables, \
-            FakeQuant at every position) and qat_inference_graph.pb (the same variables, no FakeQuant: \
-            freeze it with the fine-tuned checkpoint), and OUTPUT_DIR/deploy_model.pb (the legacy \
-            extended format: no FixNeurons, positions as wpos/bpos/opos/ipos attributes, weights inside \
-            the conv nodes). \
-            Calibration runs the optimized float graph over --calib_iter batches of --calib_batch_size \
-            rows of the --calib_data arrays (default batch: rows / calib_iter).
+            Runs the build's optimize, calibrate, quantize, deploy (and, with --eval_data, evaluate) \
+            stages in a temporary cache and writes to OUTPUT_DIR what a build cell writes: \
+            quantize_eval_model.pb (FixNeuron nodes with the final positions, as vai_q_tensorflow \
+            writes it), quantize_eval_model_tf.pb (the same model in stock TensorFlow ops), \
+            quant_info.json (every quantized tensor: node, kind, mode, bit width, method, position, \
+            and which rule adjusted it), the quantize-aware training graphs quantize_train_graph.pb, \
+            qat_inference_graph.pb and quantize_eval_graph.pb, and deploy_model.pb (the legacy \
+            extended format). Float-scale strategies (fs, fsx) write the two models and \
+            quant_info.json only. --quantize_strategy picks a built-in strategy (`vaiq-build show \
+            pof2s` lists its fields), --target a built-in DPU target; every strategy field is also a \
+            flag of the same name overriding the strategy, and a value that would not act for the \
+            strategy's scheme (e.g. --per_channel 1 under pof2s) is refused. Calibration runs the \
+            optimized float graph over --calib_iter batches of --calib_batch_size rows of the \
+            --calib_data arrays (default batch: rows / calib_iter).
             """
     )
 
@@ -43,51 +46,91 @@ struct QuantizeCommand: ParsableCommand {
     var calibIter = 100
     @Option(name: .customLong("calib_batch_size"), help: "Rows per calibration batch (default: rows / calib_iter).")
     var calibBatchSize: Int?
-    @Option(name: .customLong("weight_bit")) var weightBit = 8
-    @Option(name: .customLong("activation_bit")) var activationBit = 8
+    @Option(name: .customLong("quantize_strategy"), help: "A built-in strategy: pof2s, pof2s_tqt, fs, fsx.")
+    var quantizeStrategy = "pof2s"
+    @Option(name: .customLong("target"), help: "A built-in DPU target (DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G, DPUCV2DX8G).")
+    var target = "DPUCZDX8G"
+    @Option(name: .customLong("arch_type"), help: "Overrides the target's arch_type: DEFAULT or DPUCADF8H (activations saturate at -127).")
+    var archType: String?
+
+    @Option(name: .customLong("weight_bit"), help: "Weight bit width, 2-16.") var weightBit: String?
+    @Option(name: .customLong("activation_bit"), help: "Activation bit width, 2-16.") var activationBit: String?
     @Option(name: .customLong("method"), help: "0 non-overflow, 1 min-diffs, 2 min-diffs with the depthwise strategy.")
-    var method = 1
-    @Option(name: .customLong("ignore_nodes"), help: "Comma-separated nodes left in float.")
-    var ignoreNodes = ""
-    @Option(name: .customLong("nodes_bit"), help: "name:bit pairs, comma-separated.")
-    var nodesBit = ""
-    @Option(name: .customLong("nodes_method"), help: "name:method pairs, comma-separated.")
-    var nodesMethod = ""
-    @Option(name: .customLong("align_concat"), help: "0 all concats, 1 output concats, 2 none.")
-    var alignConcat = 0
-    @Option(name: .customLong("align_pool"), help: "0 all max pools, 1 output pools, 2 none.")
-    var alignPool = 0
+    var method: String?
+    @Option(name: .customLong("nodes_bit"), help: "name:bit pairs, comma-separated.") var nodesBit: String?
+    @Option(name: .customLong("nodes_method"), help: "name:method pairs, comma-separated.") var nodesMethod: String?
+    @Option(name: .customLong("ignore_nodes"), help: "Comma-separated nodes left in float.") var ignoreNodes: String?
+    @Option(name: .customLong("align_concat"), help: "0 all concats, 1 output concats, 2 none.") var alignConcat: String?
+    @Option(name: .customLong("align_pool"), help: "0 all max pools, 1 output pools, 2 none.") var alignPool: String?
     @Option(name: .customLong("adjust_shift_bias"), help: "0 off, 1 static, 2 dynamic (bound from the reduction length).")
-    var adjustShiftBias = 1
-    @Option(name: .customLong("adjust_shift_cut"), help: "0 off, 1 on.")
-    var adjustShiftCut = 1
-    @Option(name: .customLong("simulate_dpu"), help: "1: rewrite the graph to compute what the DPU computes (Mean -> AvgPool, AvgPool scale, LeakyRelu 26/256, hard sigmoid).")
-    var simulateDPU = 1
-    @Option(name: .customLong("scale_all_avgpool"), help: "1: every AvgPool gets the DPU's factor, not only 3/5/6/7/14.")
-    var scaleAllAvgPool = 1
-    @Option(name: .customLong("replace_sigmoid"), help: "1: Sigmoid -> hard sigmoid.")
-    var replaceSigmoid = 0
-    @Option(name: .customLong("do_cle"), help: "1: cross-layer equalization of conv chains before quantizing.")
-    var doCLE = 0
-    @Option(name: .customLong("replace_relu6"), help: "1 (with do_cle): Relu6 -> Relu, as equalization needs.")
-    var replaceRelu6 = 1
-    @Option(name: .customLong("arch_type"), help: "DEFAULT or DPUCADF8H (activations saturate at -127).")
-    var archType = "DEFAULT"
+    var adjustShiftBias: String?
+    @Option(name: .customLong("adjust_shift_cut"), help: "0 off, 1 on.") var adjustShiftCut: String?
+    @Option(name: .customLong("simulate_dpu"), help: "1: compute what the DPU computes (Mean -> AvgPool, AvgPool scale, LeakyRelu 26/256, hard sigmoid).")
+    var simulateDPU: String?
+    @Option(name: .customLong("scale_all_avgpool"), help: "1: every AvgPool gets the DPU's factor (with simulate_dpu).")
+    var scaleAllAvgPool: String?
+    @Option(name: .customLong("fold_constant"), help: "1: evaluate nodes whose inputs are all constants.") var foldConstant: String?
+    @Option(name: .customLong("fold_bn"), help: "1: fold batch norms into the convolutions.") var foldBN: String?
+    @Option(name: .customLong("do_cle"), help: "1: cross-layer equalization of conv chains before quantizing.") var doCLE: String?
+    @Option(name: .customLong("replace_relu6"), help: "1 (with do_cle): Relu6 -> Relu, as equalization needs.") var replaceRelu6: String?
+    @Option(name: .customLong("replace_sigmoid"), help: "1 (with simulate_dpu): Sigmoid -> hard sigmoid.") var replaceSigmoid: String?
+    @Option(name: .customLong("replace_softmax"), help: "Refused when 1: the DPU's bfloat16 softmax is not built.") var replaceSoftmax: String?
+    @Option(name: .customLong("keep_float_weight"), help: "0: store weights already quantized in quantize_eval_model.pb (pof2s).")
+    var keepFloatWeight: String?
+    @Option(name: .customLong("per_channel"), help: "1: per-channel weight scales (fs, fsx).") var perChannel: String?
+    @Option(name: .customLong("calib_method"), help: "minmax, percentile or kl: activation ranges of fs, fsx.") var calibMethod: String?
+    @Option(name: .customLong("calib_percentile"), help: "The percentile of calib_method percentile.") var calibPercentile: String?
+
+    @Option(name: .customLong("eval_data"), help: "NAME=FILE.npy[,...]: a labeled set; adds the evaluate stage (metrics.json).")
+    var evalData: String?
+    @Option(name: .customLong("eval_labels"), help: "A .npy of class indices, one per --eval_data row.")
+    var evalLabels: String?
+    @Option(name: .customLong("eval_batch_size"), help: "Rows per evaluation batch.")
+    var evalBatchSize = 32
     @Option(name: .customLong("output_dir"), help: "Where the models and quant_info.json are written.")
     var outputDir = "quantize_results"
     @Option(name: [.customShort("j", allowingJoined: true), .long], help: "Threads (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    /// Every strategy-field flag with its value, in the strategy table's order.
+    private var fieldFlags: [(field: String, text: String?)] {
+        [("weight_bit", weightBit), ("activation_bit", activationBit), ("method", method), ("nodes_bit", nodesBit),
+         ("nodes_method", nodesMethod), ("ignore_nodes", ignoreNodes), ("align_concat", alignConcat), ("align_pool", alignPool),
+         ("adjust_shift_bias", adjustShiftBias), ("adjust_shift_cut", adjustShiftCut), ("simulate_dpu", simulateDPU),
+         ("scale_all_avgpool", scaleAllAvgPool), ("fold_constant", foldConstant), ("fold_bn", foldBN), ("do_cle", doCLE),
+         ("replace_relu6", replaceRelu6), ("replace_sigmoid", replaceSigmoid), ("replace_softmax", replaceSoftmax),
+         ("keep_float_weight", keepFloatWeight), ("per_channel", perChannel), ("calib_method", calibMethod),
+         ("calib_percentile", calibPercentile)]
+    }
+
+    /// The strategy and target the flags describe; a bad value or one that would not act is a usage error.
+    private func settings() throws -> (QuantizeStrategy, DPUTarget) {
+        var overrides: [(field: String, value: ParameterValue, flag: String)] = []
+        for (field, text) in fieldFlags {
+            guard let text else { continue }
+            do { overrides.append((field, try ManifestFieldNames.parseStrategyFlag(field, text, flag: "--\(field)"), "--\(field)")) } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        do {
+            let strategy = try BuiltinSettings.strategy(quantizeStrategy, overrides: overrides)
+            var dpu = try BuiltinSettings.target(target)
+            if let archType {
+                guard let arch = DPUTarget.ArchType(rawValue: archType) else { throw ValidationError("--arch_type must be DEFAULT or DPUCADF8H") }
+                dpu.archType = arch
+            }
+            return (strategy, dpu)
+        } catch let failure as Pipeline.Failure {
+            throw ValidationError(failure.description)
+        }
+    }
+
     func validate() throws {
-        guard (0...2).contains(method) else { throw ValidationError("--method must be 0, 1 or 2") }
-        guard (1...16).contains(weightBit), (1...16).contains(activationBit) else { throw ValidationError("bit widths must be 1-16") }
-        guard ["DEFAULT", "DPUCADF8H"].contains(archType) else { throw ValidationError("--arch_type must be DEFAULT or DPUCADF8H") }
-        guard (0...2).contains(alignConcat), (0...2).contains(alignPool), (0...2).contains(adjustShiftBias), (0...1).contains(adjustShiftCut) else {
-            throw ValidationError("--align_concat/--align_pool/--adjust_shift_bias take 0-2, --adjust_shift_cut 0-1")
+        guard calibIter >= 1, calibBatchSize.map({ $0 >= 1 }) ?? true, jobs >= 1, evalBatchSize >= 1 else {
+            throw ValidationError("--calib_iter, --calib_batch_size, --eval_batch_size and -j must be positive")
         }
-        guard calibIter >= 1, calibBatchSize.map({ $0 >= 1 }) ?? true, jobs >= 1 else {
-            throw ValidationError("--calib_iter, --calib_batch_size and -j must be positive")
-        }
+        guard (evalData == nil) == (evalLabels == nil) else { throw ValidationError("--eval_data and --eval_labels go together") }
+        _ = try settings()
     }
 
     func run() throws {
@@ -96,79 +139,45 @@ struct QuantizeCommand: ParsableCommand {
         guard shapes.count == inputs.count else {
             throw CommandFailure(message: "--input_shapes gives \(shapes.count) shapes for \(inputs.count) input nodes")
         }
-        var config = QuantizeConfig()
-        config.weightBit = weightBit
-        config.activationBit = activationBit
-        config.method = PositionMethod(rawValue: method)!
-        config.ignoreNodes = Set(commaList(ignoreNodes))
-        config.nodesBit = try pairs(nodesBit, "--nodes_bit")
-        config.nodesMethod = try pairs(nodesMethod, "--nodes_method")
-        config.alignConcat = alignConcat
-        config.alignPool = alignPool
-        config.adjustShiftBias = adjustShiftBias
-        config.adjustShiftCut = adjustShiftCut == 1
-        let narrow = archType == "DPUCADF8H"
-
-        let graph = try failing { try GraphDefIO.read(inputFrozenGraph) }
-        var optimizeOptions = OptimizeOptions(inputNodes: inputs, outputNodes: outputs, inputShapes: shapes)
-        optimizeOptions.simulateDPU = simulateDPU != 0
-        optimizeOptions.scaleAllAvgPool = scaleAllAvgPool != 0
-        optimizeOptions.replaceSigmoid = replaceSigmoid != 0
-        optimizeOptions.doCLE = doCLE != 0
-        optimizeOptions.replaceRelu6 = replaceRelu6 != 0
-        let optimized = try failing { try Optimizer.optimize(graph, optimizeOptions, path: inputFrozenGraph) }
-        let batches = try calibrationBatches(inputs)
-        let located = Locator.locate(optimized, config)
-        let calibrated = try failing {
-            let statistics = try PostTrainingQuantizer.calibrate(optimized, outputNodes: outputs, batches: batches, threads: jobs,
-                                                                 path: inputFrozenGraph)
-            return try PostTrainingQuantizer.positions(located, graph: optimized, statistics: statistics, narrowActivations: narrow,
-                                                       path: inputFrozenGraph)
+        let (strategy, dpu) = try settings()
+        let calibration = try dataFiles(calibData, flag: "--calib_data", inputs: inputs)
+        let rows = try failing { try calibration.values.map { try NPY.decode(try FileIO.read($0), name: $0).shape.first ?? 0 }.min() ?? 0 }
+        let batchSize = calibBatchSize ?? max(1, rows / calibIter)
+        var evaluation: QuantizeJob.Evaluation?
+        if let evalData, let evalLabels {
+            evaluation = .init(data: .init(name: "eval", inputs: try dataFiles(evalData, flag: "--eval_data", inputs: inputs),
+                                           batchSize: evalBatchSize, iterations: .max), labels: evalLabels)
         }
-        let plan = PostTrainingQuantizer.adjust(calibrated, graph: optimized, config: config, outputNodes: outputs)
-        try failing {
-            try FileIO.createDirectories(outputDir)
-            let whole = PostTrainingQuantizer.merge(optimized, aux: try Optimizer.auxiliary(graph, optimizeOptions, path: inputFrozenGraph))
-            let eval = PostTrainingQuantizer.evalModel(whole, plan: plan)
-            try GraphDefIO.write(eval, to: "\(outputDir)/quantize_eval_model.pb")
-            try GraphDefIO.write(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow),
-                                 to: "\(outputDir)/quantize_eval_model_tf.pb")
-            let range = try Optimizer.cut(eval, inputs: inputs, outputs: outputs, inputShapes: shapes, path: "\(outputDir)/quantize_eval_model.pb")
-            try GraphDefIO.write(try Deployer.deployModel(range, path: "\(outputDir)/quantize_eval_model.pb"), to: "\(outputDir)/deploy_model.pb")
-            let qat = PostTrainingQuantizer.trainingGraphs(optimized, plan: plan, narrowActivations: narrow)
-            try GraphDefIO.write(qat.train, to: "\(outputDir)/quantize_train_graph.pb")
-            try GraphDefIO.write(qat.inference, to: "\(outputDir)/qat_inference_graph.pb")
-            try GraphDefIO.write(qat.eval, to: "\(outputDir)/quantize_eval_graph.pb")
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try FileIO.writeAtomically(Array(try encoder.encode(plan)) + [0x0A], to: "\(outputDir)/quant_info.json")
+        let job = QuantizeJob(name: "quantize",
+                              model: .init(name: "model", graph: .file(inputFrozenGraph), inputNodes: inputs, outputNodes: outputs,
+                                           inputShapes: shapes),
+                              calibration: .init(name: "calibration", inputs: calibration, batchSize: batchSize, iterations: calibIter),
+                              evaluation: evaluation, strategy: strategy, target: dpu, outputFolder: outputDir)
+        try failing { _ = try job.run(threads: jobs) }
+        let batches = min(calibIter, rows / batchSize)
+        let info = "\(outputDir)/\(OutputNames.quantInfo)"
+        let summary: String
+        if let plan = try? JSONDecoder().decode(QuantizePlan.self, from: Data(try failing { try FileIO.read(info) })) {
+            summary = "\(plan.tensors.count) tensors (\(plan.tensors.filter { $0.kind == .activation }.count) activations), "
+                + "\(batches) calibration batches, \(plan.tensors.filter { !$0.adjustedBy.isEmpty }.count) positions adjusted"
+        } else {
+            summary = "float scales, \(batches) calibration batches"
         }
-        let adjusted = plan.tensors.filter { !$0.adjustedBy.isEmpty }.count
-        print("quantized \(inputFrozenGraph): \(plan.tensors.count) tensors (\(plan.tensors.filter { $0.kind == .activation }.count) activations), "
-              + "\(batches.count) calibration batches, \(adjusted) positions adjusted -> \(outputDir)/quantize_eval_model.pb")
+        print("quantized \(inputFrozenGraph) (\(quantizeStrategy), \(dpu.name)): \(summary) -> \(outputDir)/quantize_eval_model.pb")
     }
 
-    private func pairs(_ value: String, _ flag: String) throws -> [String: Int] {
-        var out: [String: Int] = [:]
-        for item in commaList(value) {
-            let parts = item.split(separator: ":")
-            guard parts.count == 2, let n = Int(parts[1]) else { throw CommandFailure(message: "\(flag): '\(item)' is not name:number") }
-            out[String(parts[0])] = n
+    /// `NAME=FILE.npy[,...]`, one file per input node.
+    private func dataFiles(_ value: String, flag: String, inputs: [String]) throws -> [String: String] {
+        var files: [String: String] = [:]
+        for spec in commaList(value) {
+            guard let eq = spec.firstIndex(of: "=") else { throw CommandFailure(message: "\(flag): '\(spec)' is not NAME=FILE.npy") }
+            let name = String(spec[..<eq])
+            guard inputs.contains(name) else {
+                throw CommandFailure(message: "\(flag): '\(name)' is not one of --input_nodes (\(inputs.joined(separator: ",")))")
+            }
+            files[name] = String(spec[spec.index(after: eq)...])
         }
-        return out
-    }
-
-    /// --calib_data arrays cut into calib_iter batches along axis 0.
-    private func calibrationBatches(_ inputs: [String]) throws -> [[String: Tensor]] {
-        var arrays: [String: Tensor] = [:]
-        for spec in commaList(calibData) {
-            guard let eq = spec.firstIndex(of: "=") else { throw CommandFailure(message: "--calib_data: '\(spec)' is not NAME=FILE.npy") }
-            let name = String(spec[..<eq]), file = String(spec[spec.index(after: eq)...])
-            guard inputs.contains(name) else { throw CommandFailure(message: "--calib_data: '\(name)' is not one of --input_nodes (\(inputs.joined(separator: ",")))") }
-            arrays[name] = try failing { try NPY.decode(try FileIO.read(file), name: file) }
-        }
-        for name in inputs where arrays[name] == nil { throw CommandFailure(message: "--calib_data: no data for input node '\(name)'") }
-        let rows = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
-        return try failing { try DataBatches.split(arrays, batchSize: calibBatchSize ?? max(1, rows / calibIter), limit: calibIter) }
+        for name in inputs where files[name] == nil { throw CommandFailure(message: "\(flag): no data for input node '\(name)'") }
+        return files
     }
 }

@@ -8,13 +8,11 @@ import Pipeline
 private func dryRun(_ repository: RepositoryOptions, _ patterns: [String]) throws -> (Pipeline, BuildPlan, [BuildTarget], BuildReport) {
     let pipeline = try repository.pipeline()
     let selected = try failing { try pipeline.targets(matching: patterns) }
-    let cache = try repository.cache()
-    let plan = try repository.plan(pipeline)
-    let statCache = repository.statCache(cache)
-    let engine = BuildEngine(plan: plan, cache: cache, statCache: statCache, root: repository.repo)
-    let report = engine.build(selected.flatMap(\.stages), options: BuildOptions(jobs: 1, dryRun: true))
-    try? statCache.save()
-    return (pipeline, plan, selected, report)
+    // The engine alone, without the cache's lock: a dry run writes nothing, so it need not wait for a build.
+    let session = try failing { try BuildSession(root: repository.repo, stages: pipeline.stages, cache: try repository.cache()) }
+    let report = session.engine.build(selected.flatMap(\.stages), options: BuildOptions(jobs: 1, dryRun: true))
+    try? session.statCache.save()
+    return (pipeline, session.plan, selected, report)
 }
 
 struct Why: ParsableCommand {
@@ -111,7 +109,7 @@ struct Graph: ParsableCommand {
 
     func run() throws {
         let pipeline = try repository.pipeline()
-        let plan = try repository.plan(pipeline)
+        let plan = try failing { try BuildPlan(pipeline.stages) }
         var lines = ["digraph vaiq_build {", "  rankdir=LR;", "  node [fontname=\"Helvetica\", fontsize=10];"]
         var files = Set<String>()
         for id in plan.order {

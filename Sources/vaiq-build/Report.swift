@@ -2,37 +2,17 @@ import ArgumentParser
 import BuildCore
 import FileIO
 import Foundation
-import Manifest
-import PTQ
 import Pipeline
-
-/// One row per matrix cell of the last build: what `report` prints and writes.
-struct ReportRow: Codable, Equatable {
-    let cell: String
-    let model: String
-    let strategy: String
-    let target: String
-    let weightBit: Int
-    let activationBit: Int
-    let floatTop1: Double?
-    let quantizedTop1: Double?
-    let quantizedTop5: Double?
-    let sqnrDB: Double?
-    let evalModelBytes: Int?
-    let deployModelBytes: Int?
-    /// Stage kind -> seconds it took when it last ran, and whether this build ran or reused it.
-    let stageSeconds: [String: Double]
-    let stageOutcome: [String: String]
-}
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The matrix report of the last build: accuracy, SQNR, model size and stage times per cell.",
         discussion: """
-            Reads build/<cell>/metrics.json and quant_info.json (written by `vaiq-build all`) and the \
-            last build's stage log, prints a table, and writes build/report.md, build/report.html (with \
-            SVG plots of top-1 and SQNR against weight bit width per target; no network needed) and \
-            build/report.json. `--against OLD.json` compares with an earlier report (the nightly use).
+            Reads the outputs each cell's stages declared (build/<cell>/metrics.json, the quantized \
+            and deploy models; nothing else under build/) and the last build's stage log, prints a \
+            table (accuracy in each evaluation set's metric, top1 or top5), and writes build/report.md, \
+            build/report.html (SVG plots of quantized accuracy and SQNR against weight bit width per \
+            target; no network needed) and build/report.json. `--against OLD.json` compares with an earlier report (the nightly use).
             """
     )
 
@@ -45,29 +25,7 @@ struct Report: ParsableCommand {
     var against: String?
 
     func run() throws {
-        let pipeline = try repository.pipeline()
-        let log = BuildLog.load(repository.repo)
-        var rows: [ReportRow] = []
-        for cell in pipeline.manifest.cells {
-            let folder = FileIO.resolve("build/\(cell.name)", relativeTo: repository.repo)
-            let metrics = (try? FileIO.read("\(folder)/\(OutputNames.metrics)")).flatMap { try? JSONDecoder().decode(EvaluationMetrics.self, from: Data($0)) }
-            let files = (try? FileIO.listDirectory(folder))?.sorted() ?? []
-            let model = files.first { $0.hasPrefix("quantize_eval_model") && !$0.hasPrefix("quantize_eval_model_tf") }
-            let deploy = files.first { $0.hasPrefix("deploy_model") }
-            var seconds: [String: Double] = [:], outcome: [String: String] = [:]
-            for (stage, entry) in log.stages where entry.cells.contains(cell.name) {
-                let kind = String(stage.prefix { $0 != "/" })
-                seconds[kind] = entry.seconds
-                outcome[kind] = entry.outcome
-            }
-            func bits(_ key: String) -> Int { if case let .int(b)? = cell.strategy[key] { b } else { 8 } }
-            rows.append(ReportRow(cell: cell.name, model: cell.model, strategy: cell.strategyName, target: cell.target,
-                                  weightBit: bits("weight_bit"), activationBit: bits("activation_bit"),
-                                  floatTop1: metrics?.floatTop1, quantizedTop1: metrics?.quantizedTop1, quantizedTop5: metrics?.quantizedTop5,
-                                  sqnrDB: metrics?.sqnrDB, evalModelBytes: model.flatMap { FileIO.size("\(folder)/\($0)") },
-                                  deployModelBytes: deploy.flatMap { FileIO.size("\(folder)/\($0)") },
-                                  stageSeconds: seconds, stageOutcome: outcome))
-        }
+        let rows = MatrixReport.rows(try repository.pipeline())
         let markdown = Self.markdown(rows)
         let data = try JSONEncoder.sorted.encode(rows)
         try failing {
@@ -90,15 +48,15 @@ struct Report: ParsableCommand {
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
 
     static func markdown(_ rows: [ReportRow]) -> String {
-        var lines = ["| cell | W/A bits | float top-1 | quantized top-1 | top-5 | SQNR (dB) | deploy model | optimize | calibrate | quantize | deploy | evaluate |",
+        var lines = ["| cell | W/A bits | metric | float | quantized | SQNR (dB) | deploy model | optimize | calibrate | quantize | deploy | evaluate |",
                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows {
             func stage(_ k: String) -> String {
                 guard let s = r.stageSeconds[k] else { return "-" }
                 return String(format: "%.2f s", s) + (r.stageOutcome[k] == "cached" ? " (cached)" : "")
             }
-            lines.append("| \(r.cell) | \(r.weightBit)/\(r.activationBit) | \(percent(r.floatTop1)) | \(percent(r.quantizedTop1)) | "
-                         + "\(percent(r.quantizedTop5)) | \(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-") | "
+            lines.append("| \(r.cell) | \(r.weightBit)/\(r.activationBit) | \(r.metric ?? "-") | \(percent(r.floatAccuracy)) | "
+                         + "\(percent(r.quantizedAccuracy)) | \(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-") | "
                          + "\(r.deployModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-") | "
                          + "\(stage("optimize")) | \(stage("calibrate")) | \(stage("quantize")) | \(stage("deploy")) | \(stage("evaluate")) |")
         }
@@ -110,8 +68,8 @@ struct Report: ParsableCommand {
         for r in new {
             guard let o = old.first(where: { $0.cell == r.cell }) else { lines.append("  \(r.cell): new"); continue }
             var parts: [String] = []
-            if let a = r.quantizedTop1, let b = o.quantizedTop1, a != b {
-                parts.append(String(format: "top-1 %@ %+.2f points", a > b ? "better" : "worse", (a - b) * 100))
+            if let a = r.quantizedAccuracy, let b = o.quantizedAccuracy, a != b {
+                parts.append(String(format: "%@ %@ %+.2f points", r.metric ?? "accuracy", a > b ? "better" : "worse", (a - b) * 100))
             }
             if let a = r.sqnrDB, let b = o.sqnrDB, abs(a - b) > 0.005 {
                 parts.append(String(format: "SQNR %@ %+.2f dB", a > b ? "better" : "worse", a - b))
@@ -120,43 +78,6 @@ struct Report: ParsableCommand {
         }
         for o in old where !new.contains(where: { $0.cell == o.cell }) { lines.append("  \(o.cell): gone") }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// The last build's stage outcomes and times (build/.vaiq_build_log.json). Cached stages keep the
-/// time of their last real run, so the report shows what each stage costs.
-struct BuildLog: Codable {
-    struct Entry: Codable {
-        var outcome: String
-        var seconds: Double?
-        var cells: [String]
-    }
-    var stages: [String: Entry] = [:]
-
-    static func path(_ repo: String) -> String { FileIO.resolve("build/.vaiq_build_log.json", relativeTo: repo) }
-
-    static func load(_ repo: String) -> BuildLog {
-        (try? FileIO.read(path(repo))).flatMap { try? JSONDecoder().decode(BuildLog.self, from: Data($0)) } ?? BuildLog()
-    }
-
-    /// Records `report`; `cells` maps each stage to the matrix cells that use it.
-    static func record(_ report: BuildReport, cells: [StageID: [String]], repo: String) {
-        var log = load(repo)
-        for (id, outcome) in report.outcomes {
-            let name: String
-            switch outcome {
-            case .ran: name = "ran"
-            case .cached: name = "cached"
-            default: name = "failed"
-            }
-            let previous = log.stages[id.rawValue]?.seconds
-            log.stages[id.rawValue] = Entry(outcome: name, seconds: name == "ran" ? report.seconds[id] : previous,
-                                            cells: cells[id] ?? [])
-        }
-        if let data = try? JSONEncoder.sorted.encode(log) {
-            try? FileIO.createDirectories(FileIO.resolve("build", relativeTo: repo))
-            try? FileIO.writeAtomically(Array(data), to: path(repo))
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 
 /// build/report.html: the report table and two inline SVG plots (quantized top-1 and SQNR
 /// against weight bit width, one series per target). Self-contained: no scripts, no network.
@@ -58,13 +59,14 @@ enum ReportHTML {
             th{background:#f3f3f3}td.n{text-align:right}</style></head><body>
             <h1>vaiq-build matrix report</h1>
             """
-        html += plot(rows, title: "Quantized top-1 vs weight bit width", id: "top1-plot", value: { $0.quantizedTop1.map { $0 * 100 } }, unit: "top-1 (%)")
+        html += plot(rows, title: "Quantized accuracy vs weight bit width", id: "top1-plot", value: { $0.quantizedAccuracy.map { $0 * 100 } },
+                     unit: "accuracy (%)")
         html += plot(rows, title: "SQNR of outputs vs weight bit width", id: "sqnr-plot", value: { $0.sqnrDB }, unit: "SQNR (dB)")
-        html += "<table><tr><th>cell</th><th>W/A bits</th><th>float top-1</th><th>quantized top-1</th><th>top-5</th><th>SQNR (dB)</th><th>deploy model</th></tr>"
+        html += "<table><tr><th>cell</th><th>W/A bits</th><th>metric</th><th>float</th><th>quantized</th><th>SQNR (dB)</th><th>deploy model</th></tr>"
         for r in rows {
             html += "<tr><td>\(escape(r.cell))</td><td class=\"n\">\(r.weightBit)/\(r.activationBit)</td>"
-                + "<td class=\"n\">\(Report.percent(r.floatTop1))</td><td class=\"n\">\(Report.percent(r.quantizedTop1))</td>"
-                + "<td class=\"n\">\(Report.percent(r.quantizedTop5))</td><td class=\"n\">\(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-")</td>"
+                + "<td>\(r.metric ?? "-")</td><td class=\"n\">\(Report.percent(r.floatAccuracy))</td>"
+                + "<td class=\"n\">\(Report.percent(r.quantizedAccuracy))</td><td class=\"n\">\(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-")</td>"
                 + "<td class=\"n\">\(r.deployModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-")</td></tr>"
         }
         return html + "</table></body></html>\n"

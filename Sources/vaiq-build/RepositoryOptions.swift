@@ -25,10 +25,4 @@ struct RepositoryOptions: ParsableArguments {
     func cache() throws(CommandFailure) -> BuildCache {
         do { return try BuildCache(root: cachePath) } catch { throw CommandFailure(message: error.description) }
     }
-
-    func statCache(_ cache: BuildCache) -> StatCache { StatCache(path: "\(cache.root)/stat") }
-
-    func plan(_ pipeline: Pipeline) throws(CommandFailure) -> BuildPlan {
-        do { return try BuildPlan(pipeline.stages) } catch { throw CommandFailure(message: error.description) }
-    }
 }

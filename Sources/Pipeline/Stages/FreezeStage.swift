@@ -11,26 +11,33 @@ import TensorFlowIO
 /// output node names. Nothing about strategies or targets reaches it. Besides the frozen graph it
 /// writes the checkpoint's trained quantization thresholds (`<FixNeuron>/log_th` variables of a
 /// pof2s_tqt training graph; `{}` for an ordinary checkpoint), which pof2s_tqt quantize stages read.
-struct FreezeStage: Stage {
-    let id: StageID
-    let kind = "freeze"
+struct FreezeStage: TypedStage {
+    static let kind = "freeze"
     /// 2: trained thresholds output.
-    let version = 2
-    let parameters: [String: ParameterValue]
-    let inputs: [String: StageInput]
-    let outputNames = ["frozen_graph.pb", Self.thresholdsOutput]
+    static let version = 2
+
+    struct Settings: Codable, Sendable, Equatable {
+        var outputNodes: [String]
+        /// The graph's format decides how it is parsed, so it is part of what the stage reads.
+        var graphFormat: String
+        enum CodingKeys: String, CodingKey { case outputNodes = "output_nodes", graphFormat = "graph_format" }
+    }
+
+    static let frozenGraph = "frozen_graph.pb"
     static let thresholdsOutput = "trained_thresholds.json"
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames = [Self.frozenGraph, Self.thresholdsOutput]
     let maxThreads = 1
-    let outputNodes: [String]
+    /// For error messages only (the graph is read through its input path).
     let graphPath: String
 
     init(model: String, graph: String, checkpoint: CheckpointLocation, shards: [String], outputNodes: [String], root: String) {
         id = StageID("freeze/\(model)")
-        self.outputNodes = outputNodes
         self.graphPath = graph
-        parameters = ["output_nodes": .list(outputNodes.map { .string($0) }),
-                      // The graph's format decides how it is parsed, so it is part of what the stage reads.
-                      "graph_format": .string(GraphDefIO.isTextFormat(graph) ? "text" : "binary")]
+        settings = Settings(outputNodes: outputNodes, graphFormat: GraphDefIO.isTextFormat(graph) ? "text" : "binary")
         var inputs: [String: StageInput] = ["graph": .file(graph),
                                             "checkpoint.index": .file(Self.relative(checkpoint.prefix + ".index", root))]
         for (i, shard) in shards.enumerated() { inputs["checkpoint.data-\(i)"] = .file(Self.relative(shard, root)) }
@@ -46,8 +53,8 @@ struct FreezeStage: Stage {
         let graph = try GraphDefIO.read(graphFile)
         let index = context.inputPaths["checkpoint.index"]!
         let reader = try CheckpointReader(prefix: String(index.dropLast(".index".count)))
-        let result = try GraphFreezer.freeze(graph, checkpoint: reader, outputNodes: outputNodes, graphPath: graphPath)
-        return ["frozen_graph.pb": try GraphDefIO.serialize(result.graph, path: graphPath),
+        let result = try GraphFreezer.freeze(graph, checkpoint: reader, outputNodes: settings.outputNodes, graphPath: graphPath)
+        return [Self.frozenGraph: try GraphDefIO.serialize(result.graph, path: graphPath),
                 Self.thresholdsOutput: try TrainedThresholds.encode(try TrainedThresholds.read(reader))]
     }
 }

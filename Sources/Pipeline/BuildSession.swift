@@ -1,0 +1,61 @@
+import BuildCore
+import Dispatch
+import FileIO
+
+/// One build: a plan of stages over a cache, run by the engine under the cache's lock, and the
+/// stage outputs that the requested targets declare placed at their paths (copies from the
+/// content store). The CLI only shows progress and results; `vaiq-build quantize` runs its
+/// `QuantizeJob` through a session too, so both roads share this code.
+public final class BuildSession: Sendable {
+    public let root: String
+    public let plan: BuildPlan
+    public let cache: BuildCache
+    public let statCache: StatCache
+    public let engine: BuildEngine
+
+    /// What a build did: every stage's outcome, and the paths (repository-relative, as declared)
+    /// that were written because their bytes changed.
+    public struct Result: Sendable {
+        public let report: BuildReport
+        public let written: [String]
+        public let seconds: Double
+    }
+
+    public init(root: String, stages: [any Stage], cache: BuildCache) throws(Pipeline.Failure) {
+        self.root = root
+        self.cache = cache
+        do { plan = try BuildPlan(stages) } catch { throw Pipeline.Failure(description: error.description) }
+        statCache = StatCache(path: "\(cache.root)/stat")
+        engine = BuildEngine(plan: plan, cache: cache, statCache: statCache, root: root)
+    }
+
+    /// Builds `targets`, then places their outputs (not in a dry run). `waiting` is called once
+    /// if another process holds the cache's lock.
+    public func build(_ targets: [BuildTarget], options: BuildOptions, observer: BuildObserver? = nil,
+                      waiting: () -> Void = {}) throws(Pipeline.Failure) -> Result {
+        let lock: BuildLock
+        do { lock = try BuildLock(cache: cache, waiting: waiting) } catch { throw Pipeline.Failure(description: error.description) }
+        defer { withExtendedLifetime(lock) {} }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let report = engine.build(targets.flatMap(\.stages), options: options, observer: observer)
+        var written: [String] = []
+        if !options.dryRun {
+            for target in targets {
+                for m in target.outputs {
+                    guard let digest = report.outputs[m.stage]?[m.output] else { continue }
+                    let path = FileIO.resolve(m.path, relativeTo: root)
+                    do {
+                        if try Materializer.place(digest, at: path, cache: cache, statCache: statCache) { written.append(m.path) }
+                    } catch {
+                        throw Pipeline.Failure(description: error.description)
+                    }
+                }
+            }
+        }
+        try? statCache.save()
+        return Result(report: report, written: written, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+
+    /// The stages `targets` need, with everything they depend on.
+    public func closure(of targets: [BuildTarget]) -> Set<StageID> { plan.closure(of: targets.flatMap(\.stages)) }
+}

@@ -1,0 +1,63 @@
+import BuildCore
+import FileIO
+import Foundation
+import Manifest
+
+/// The built-in strategies and targets (manifests/ of this project, embedded), resolved and typed:
+/// what the one-shot commands use by name, with no repository.
+public enum BuiltinSettings {
+    public static func manifest() throws(Pipeline.Failure) -> Manifest {
+        do { return try ManifestLoader.builtins() } catch { throw Pipeline.Failure(description: error.description) }
+    }
+
+    /// The strategy `name` with `overrides` (field, value, the flag that set it) applied; a value
+    /// that would not act is refused naming its flag.
+    public static func strategy(_ name: String, overrides: [(field: String, value: ParameterValue, flag: String)] = [])
+        throws(Pipeline.Failure) -> QuantizeStrategy {
+        let manifest = try manifest()
+        guard let spec = manifest.strategies[name] else {
+            throw Pipeline.Failure(description: "unknown strategy '\(name)'; built-in: " + manifest.strategies.keys.sorted().joined(separator: ", "))
+        }
+        var settings = spec.settings, origins = spec.origins
+        for o in overrides {
+            settings[o.field] = o.value
+            origins[o.field] = SourceLocation(file: o.flag, line: 0, column: 0)
+        }
+        do { return try QuantizeStrategy(settings: settings, origins: origins) } catch { throw Pipeline.Failure(description: error.description) }
+    }
+
+    public static func target(_ name: String) throws(Pipeline.Failure) -> DPUTarget {
+        let manifest = try manifest()
+        guard let target = try Pipeline.targets(of: manifest)[name] else {
+            throw Pipeline.Failure(description: "unknown target '\(name)'; built-in: " + manifest.targets.keys.sorted().joined(separator: ", "))
+        }
+        return target
+    }
+}
+
+extension QuantizeJob {
+    /// Runs the job's stages (the same types, parameters and keys as a build's) in a cache of its
+    /// own, then places the outputs under `outputFolder`. The cache is a fresh temporary
+    /// directory unless `cacheRoot` names one to reuse. File inputs are relative to `root`.
+    public func run(threads: Int, root: String = ".", cacheRoot: String? = nil) throws(Pipeline.Failure) -> BuildSession.Result {
+        let directory: String
+        if let cacheRoot {
+            directory = cacheRoot
+        } else {
+            var template = Array((NSTemporaryDirectory() + "vaiq-quantize-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else { throw Pipeline.Failure(description: "cannot create a temporary cache directory") }
+            directory = String(cString: made)
+        }
+        defer { if cacheRoot == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        let cache: BuildCache
+        do { cache = try BuildCache(root: directory) } catch { throw Pipeline.Failure(description: error.description) }
+        let session = try BuildSession(root: root, stages: stages, cache: cache)
+        let target = BuildTarget(name: name, stages: ownStages, outputs: outputs)
+        let result = try session.build([target], options: BuildOptions(jobs: threads))
+        // The first failure in chain order, as the stage reported it.
+        if let failed = session.plan.order.first(where: { result.report.errors[$0] != nil }) {
+            throw Pipeline.Failure(description: result.report.errors[failed]!)
+        }
+        return result
+    }
+}

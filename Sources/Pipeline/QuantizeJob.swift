@@ -1,0 +1,121 @@
+import BuildCore
+
+/// The one value that describes a quantize: the model (graph, input/output nodes and shapes),
+/// calibration data, the full typed strategy and the DPU target, an optional labeled set, and
+/// where the outputs go. A build's matrix cell and the one-shot `vaiq-build quantize` both
+/// describe their work as a `QuantizeJob` and run the stages it makes: one road, the same bytes.
+public struct QuantizeJob: Sendable {
+    public struct Model: Sendable, Equatable {
+        /// Names the model's shared stages (`optimize/<name>/...`).
+        public var name: String
+        /// A frozen graph: a file, or the output of the model's freeze stage.
+        public var graph: StageInput
+        /// The freeze stage when the graph comes from a checkpoint (pof2s_tqt reads its thresholds).
+        public var freezeStage: StageID?
+        public var inputNodes: [String]
+        public var outputNodes: [String]
+        /// -1 for unknown dimensions; empty when the graph's placeholders say enough.
+        public var inputShapes: [[Int]]
+
+        public init(name: String, graph: StageInput, freezeStage: StageID? = nil, inputNodes: [String], outputNodes: [String],
+                    inputShapes: [[Int]]) {
+            self.name = name
+            self.graph = graph
+            self.freezeStage = freezeStage
+            self.inputNodes = inputNodes
+            self.outputNodes = outputNodes
+            self.inputShapes = inputShapes
+        }
+    }
+
+    /// Input arrays (`.npy` per input node) read in batches.
+    public struct DataSet: Sendable, Equatable {
+        public var name: String
+        public var inputs: [String: String]
+        public var batchSize: Int
+        /// At most this many batches (calibration's calib_iter).
+        public var iterations: Int
+
+        public init(name: String, inputs: [String: String], batchSize: Int, iterations: Int) {
+            self.name = name
+            self.inputs = inputs
+            self.batchSize = batchSize
+            self.iterations = iterations
+        }
+    }
+
+    public struct Evaluation: Sendable, Equatable {
+        public var data: DataSet
+        /// A `.npy` of class indices, one per row.
+        public var labels: String
+
+        public init(data: DataSet, labels: String) {
+            self.data = data
+            self.labels = labels
+        }
+    }
+
+    /// Names the job's own stages (`quantize/<name>`): a build's cell name.
+    public var name: String
+    public var model: Model
+    public var calibration: DataSet
+    public var evaluation: Evaluation?
+    public var strategy: QuantizeStrategy
+    public var target: DPUTarget
+    /// Where the outputs are placed (`build/<cell>`, or the one-shot's `--output_dir`).
+    public var outputFolder: String
+    /// `_<suffix>` of checkpoint-built outputs (`OutputNames.suffix`).
+    public var suffix: String?
+
+    public init(name: String, model: Model, calibration: DataSet, evaluation: Evaluation? = nil, strategy: QuantizeStrategy,
+                target: DPUTarget, outputFolder: String, suffix: String? = nil) {
+        self.name = name
+        self.model = model
+        self.calibration = calibration
+        self.evaluation = evaluation
+        self.strategy = strategy
+        self.target = target
+        self.outputFolder = outputFolder
+        self.suffix = suffix
+    }
+
+    /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then deploy
+    /// (power-of-two schemes: DPUs) and evaluate (with a labeled set). Optimize and calibrate are
+    /// shared by every job whose model, data and graph settings agree (same ids, same keys).
+    public var stages: [any Stage] { plan.stages }
+
+    /// Where each stage output is placed: the vendor's file names under `outputFolder`.
+    public var outputs: [Materialization] { plan.outputs }
+
+    /// The chain's own stages (quantize and after), whose outputs the job materializes.
+    public var ownStages: [StageID] { plan.own }
+
+    private var plan: (stages: [any Stage], outputs: [Materialization], own: [StageID]) {
+        let optimize = OptimizeStage(model: model, strategy: strategy)
+        let calibrate = CalibrateStage(optimize: optimize, model: model, calibration: calibration)
+        let quantize = QuantizeStage(job: self, optimize: optimize, calibrate: calibrate)
+        var stages: [any Stage] = [optimize, calibrate, quantize]
+        func place(_ stage: StageID, _ output: String, _ name: String) -> Materialization {
+            Materialization(stage: stage, output: output, path: outputFolder.isEmpty ? name : "\(outputFolder)/\(name)")
+        }
+        var outputs = [
+            place(quantize.id, QuantizeStage.evalModel, OutputNames.quantizeEvalModel(suffix: suffix)),
+            place(quantize.id, QuantizeStage.stockModel, OutputNames.stockModel(suffix: suffix)),
+            place(quantize.id, QuantizeStage.quantInfo, OutputNames.quantInfo),
+        ]
+        if !strategy.scheme.isFloatScale {
+            outputs += [place(quantize.id, QuantizeStage.trainGraph, QuantizeStage.trainGraph),
+                        place(quantize.id, QuantizeStage.qatInferenceGraph, QuantizeStage.qatInferenceGraph),
+                        place(quantize.id, QuantizeStage.evalGraph, OutputNames.evalGraph(suffix: suffix))]
+            let deploy = DeployStage(job: self, quantize: quantize)
+            stages.append(deploy)
+            outputs.append(place(deploy.id, DeployStage.deployModel, OutputNames.deployModel(suffix: suffix)))
+        }
+        if let evaluation {
+            let evaluate = EvaluateStage(job: self, evaluation: evaluation.data, labels: evaluation.labels, quantize: quantize, optimize: optimize)
+            stages.append(evaluate)
+            outputs.append(place(evaluate.id, EvaluateStage.metrics, OutputNames.metrics))
+        }
+        return (stages, outputs, stages.dropFirst(2).map(\.id))
+    }
+}

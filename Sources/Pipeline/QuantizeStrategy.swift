@@ -1,0 +1,88 @@
+import BuildCore
+import Manifest
+import PTQ
+import Quantizer
+
+/// How a strategy quantizes: power-of-two positions for DPUs (`pof2s`, and `pof2s_tqt` whose
+/// positions come from trained thresholds), or float scales for CPUs/GPUs (`fs`: weights and the
+/// inputs of conv-like layers; `fsx`: every activation too).
+public enum QuantizeScheme: String, Codable, Sendable, CaseIterable {
+    case pof2s
+    case pof2sTQT = "pof2s_tqt"
+    case fs
+    case fsx
+
+    public var isFloatScale: Bool { self == .fs || self == .fsx }
+}
+
+/// How float-scale strategies choose activation ranges.
+public enum CalibrationMethod: String, Codable, Sendable, CaseIterable {
+    case minmax, percentile, kl
+}
+
+/// A quantize strategy with every field typed: what a manifest's `strategies:` entry (after
+/// `extends:`) or the one-shot command's flags resolve to. The defaults are vai_q_tensorflow's,
+/// which the built-in `pof2s` lists field by field (a test keeps the two equal).
+public struct QuantizeStrategy: Sendable, Equatable {
+    public var scheme = QuantizeScheme.pof2s
+    public var weightBit = 8
+    public var activationBit = 8
+    /// 0 non-overflow, 1 min-diffs, 2 min-diffs with the depthwise strategy.
+    public var method = PositionMethod.minDiffs
+    public var nodesBit: [String: Int] = [:]
+    public var nodesMethod: [String: Int] = [:]
+    public var ignoreNodes: [String] = []
+    public var alignConcat = 0
+    public var alignPool = 0
+    public var adjustShiftBias = 1
+    public var adjustShiftCut = 1
+    public var simulateDPU = true
+    public var scaleAllAvgPool = true
+    public var foldConstant = true
+    public var foldBN = true
+    public var doCLE = false
+    public var replaceRelu6 = true
+    public var replaceSigmoid = false
+    public var replaceSoftmax = false
+    public var keepFloatWeight = true
+    public var perChannel = false
+    public var calibMethod = CalibrationMethod.minmax
+    public var calibPercentile = 99.9999
+
+    public init() {}
+
+    /// The position search and rules of the power-of-two schemes.
+    public var quantizeConfig: QuantizeConfig {
+        var c = QuantizeConfig()
+        c.weightBit = weightBit
+        c.activationBit = activationBit
+        c.method = method
+        c.nodesBit = nodesBit
+        c.nodesMethod = nodesMethod
+        c.ignoreNodes = Set(ignoreNodes)
+        c.alignConcat = alignConcat
+        c.alignPool = alignPool
+        c.adjustShiftCut = adjustShiftCut != 0
+        c.adjustShiftBias = adjustShiftBias
+        return c
+    }
+}
+
+/// A DPU target with every field typed.
+public struct DPUTarget: Sendable, Equatable {
+    public enum ArchType: String, Codable, Sendable, CaseIterable {
+        case `default` = "DEFAULT"
+        /// Alveo U200/U250: activations saturate at [-127, 127].
+        case dpucadf8h = "DPUCADF8H"
+    }
+
+    public var name: String
+    public var archType = ArchType.default
+    /// The DPU operations the target runs (the op table's DPU names).
+    public var supportedOps: [String] = []
+    public var description = ""
+
+    public init(name: String) { self.name = name }
+
+    public var narrowActivations: Bool { archType == .dpucadf8h }
+}

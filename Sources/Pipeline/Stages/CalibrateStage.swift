@@ -1,0 +1,43 @@
+import BuildCore
+import PTQ
+import TensorFlowIO
+
+/// calibrate(optimized graph, calibration set): float inference over `calib_iter` batches of
+/// `batch_size` rows -> per tensor and batch, statistics every bit width, method and target can
+/// use. It reads no strategy field, so a matrix of bit widths and targets calibrates once.
+struct CalibrateStage: TypedStage {
+    static let kind = "calibrate"
+    /// 6 (history: 2 statistics on the located tensors, 3 |x| histograms).
+    static let version = 6
+
+    struct Settings: Codable, Sendable, Equatable {
+        var batchSize: Int
+        var calibIter: Int
+        enum CodingKeys: String, CodingKey { case batchSize = "batch_size", calibIter = "calib_iter" }
+    }
+
+    static let statistics = "statistics"
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames = [Self.statistics]
+    let maxThreads = 64
+
+    init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet) {
+        id = StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
+        settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations)
+        var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
+        for (node, file) in calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        self.inputs = inputs
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let path = context.inputPaths["graph"]!
+        let graph = try GraphDefIO.read(path)
+        let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.calibIter)
+        let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: StageIO.outputNodes(of: graph), batches: batches,
+                                                             threads: context.threadBudget, path: "optimized graph of \(id)")
+        return [Self.statistics: try StageIO.json(statistics)]
+    }
+}

@@ -1,0 +1,41 @@
+import BuildCore
+import PTQ
+import TensorFlowIO
+
+/// deploy(quantized model): the quantized range only, in the legacy extended format the
+/// Vitis AI compiler reads (spec 7.2) -> `deploy_model.pb`. Float-scale strategies have none.
+struct DeployStage: TypedStage {
+    static let kind = "deploy"
+    /// 6 (history: 2 the deploy model).
+    static let version = 6
+
+    struct Settings: Codable, Sendable, Equatable {
+        var inputNodes: [String]
+        var outputNodes: [String]
+        var inputShapes: [[Int]]
+        enum CodingKeys: String, CodingKey { case inputNodes = "input_nodes", outputNodes = "output_nodes", inputShapes = "input_shapes" }
+    }
+
+    static let deployModel = "deploy_model.pb"
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames = [Self.deployModel]
+    let maxThreads = 1
+
+    init(job: QuantizeJob, quantize: QuantizeStage) {
+        id = StageID("deploy/\(job.name)")
+        settings = Settings(inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes, inputShapes: job.model.inputShapes)
+        inputs = ["model": .output(quantize.id, QuantizeStage.evalModel)]
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let path = context.inputPaths["model"]!
+        let label = "\(id)"
+        // The quantized range only (the reference's deploy strips pre- and post-processing).
+        let range = try Optimizer.cut(try GraphDefIO.read(path), inputs: settings.inputNodes, outputs: settings.outputNodes,
+                                      inputShapes: settings.inputShapes, path: label)
+        return [Self.deployModel: try GraphDefIO.serialize(try Deployer.deployModel(range, path: label), path: label)]
+    }
+}

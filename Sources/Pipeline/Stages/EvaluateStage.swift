@@ -1,0 +1,58 @@
+import BuildCore
+import FileIO
+import PTQ
+import TensorFlowIO
+import Tensors
+
+/// evaluate(quantized model, optimized float graph, labeled set): top-1/top-5 of both and the
+/// SQNR of the first output -> `metrics.json`. The float side is the optimized graph, so the
+/// numbers isolate what quantizing cost (the DPU simulation's rewrites are in both).
+struct EvaluateStage: TypedStage {
+    static let kind = "evaluate"
+    /// 6 (history: the quantized models it reads changed with the quantize stage).
+    static let version = 6
+
+    struct Settings: Codable, Sendable, Equatable {
+        var batchSize: Int
+        var inputNodes: [String]
+        var outputNodes: [String]
+        /// Power-of-two models simulate the target's activation range; nil for float scales.
+        var archType: String?
+        enum CodingKeys: String, CodingKey {
+            case batchSize = "batch_size", inputNodes = "input_nodes", outputNodes = "output_nodes", archType = "arch_type"
+        }
+    }
+
+    static let metrics = OutputNames.metrics
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames = [Self.metrics]
+    let maxThreads = 64
+
+    init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: String, quantize: QuantizeStage, optimize: OptimizeStage) {
+        id = StageID("evaluate/\(job.name)")
+        settings = Settings(batchSize: evaluation.batchSize, inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes,
+                            archType: job.strategy.scheme.isFloatScale ? nil : job.target.archType.rawValue)
+        var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel),
+                                            "float": .output(optimize.id, OptimizeStage.optimizedGraph),
+                                            "labels": .file(labels)]
+        for (node, file) in evaluation.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        self.inputs = inputs
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: Int.max, allowPartial: true)
+        let labelsPath = context.inputPaths["labels"]!
+        let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath)
+        let quantized = try Optimizer.cut(try GraphDefIO.read(context.inputPaths["model"]!), inputs: settings.inputNodes,
+                                          outputs: settings.outputNodes, path: "\(id)")
+        let metrics = try Evaluator.evaluate(quantized: quantized, float: try GraphDefIO.read(context.inputPaths["float"]!),
+                                             outputNodes: settings.outputNodes, batches: batches,
+                                             labels: labels.floatValues().map { Int($0) },
+                                             narrowActivations: settings.archType == DPUTarget.ArchType.dpucadf8h.rawValue,
+                                             threads: context.threadBudget)
+        return [Self.metrics: try StageIO.json(metrics)]
+    }
+}

@@ -1,0 +1,166 @@
+import BuildCore
+import FileIO
+import PTQ
+import Quantizer
+import TensorFlowIO
+
+/// quantize(optimized graph, statistics, strategy, target) -> `quantize_eval_model.pb`, its
+/// stock-TensorFlow twin, `quant_info.json`; for the power-of-two schemes also the quantize-aware
+/// training graphs (`quantize_train_graph.pb`, `qat_inference_graph.pb`, `quantize_eval_graph.pb`).
+struct QuantizeStage: TypedStage {
+    static let kind = "quantize"
+    /// 6 (history: 3 float-scale strategies, 5 pof2s_tqt trained thresholds, 6 kept nodes drop
+    /// control inputs on removed nodes).
+    static let version = 6
+
+    /// What a quantize reads. Fields of the other family of schemes are nil, so they are not
+    /// hashed: a float-scale cell's key never sees `align_concat`, a power-of-two one `calib_method`.
+    struct Settings: Codable, Sendable, Equatable {
+        var scheme: QuantizeScheme
+        var weightBit: Int
+        var activationBit: Int
+        var ignoreNodes: [String]
+        // Power-of-two schemes.
+        var method: Int?
+        var nodesBit: [String: Int]?
+        var nodesMethod: [String: Int]?
+        var alignConcat: Int?
+        var alignPool: Int?
+        var adjustShiftBias: Int?
+        var adjustShiftCut: Int?
+        var keepFloatWeight: Bool?
+        var archType: String?
+        // Float-scale schemes.
+        var perChannel: Bool?
+        var calibMethod: CalibrationMethod?
+        var calibPercentile: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case scheme = "quantize_scheme", weightBit = "weight_bit", activationBit = "activation_bit", ignoreNodes = "ignore_nodes"
+            case method, nodesBit = "nodes_bit", nodesMethod = "nodes_method", alignConcat = "align_concat", alignPool = "align_pool"
+            case adjustShiftBias = "adjust_shift_bias", adjustShiftCut = "adjust_shift_cut", keepFloatWeight = "keep_float_weight"
+            case archType = "arch_type", perChannel = "per_channel", calibMethod = "calib_method", calibPercentile = "calib_percentile"
+        }
+
+        init(strategy s: QuantizeStrategy, target: DPUTarget) {
+            scheme = s.scheme
+            weightBit = s.weightBit
+            activationBit = s.activationBit
+            ignoreNodes = s.ignoreNodes
+            if s.scheme.isFloatScale {
+                perChannel = s.perChannel
+                calibMethod = s.calibMethod
+                calibPercentile = s.calibMethod == .percentile ? s.calibPercentile : nil
+            } else {
+                method = s.method.rawValue
+                nodesBit = s.nodesBit
+                nodesMethod = s.nodesMethod
+                alignConcat = s.alignConcat
+                alignPool = s.alignPool
+                adjustShiftBias = s.adjustShiftBias
+                adjustShiftCut = s.adjustShiftCut
+                keepFloatWeight = s.keepFloatWeight
+                archType = target.archType.rawValue
+            }
+        }
+
+        /// The strategy as the passes take it (fields of the other family at their defaults).
+        var strategy: QuantizeStrategy {
+            var s = QuantizeStrategy()
+            s.scheme = scheme
+            s.weightBit = weightBit
+            s.activationBit = activationBit
+            s.ignoreNodes = ignoreNodes
+            if let method, let m = PositionMethod(rawValue: method) { s.method = m }
+            s.nodesBit = nodesBit ?? [:]
+            s.nodesMethod = nodesMethod ?? [:]
+            s.alignConcat = alignConcat ?? s.alignConcat
+            s.alignPool = alignPool ?? s.alignPool
+            s.adjustShiftBias = adjustShiftBias ?? s.adjustShiftBias
+            s.adjustShiftCut = adjustShiftCut ?? s.adjustShiftCut
+            s.keepFloatWeight = keepFloatWeight ?? s.keepFloatWeight
+            s.perChannel = perChannel ?? s.perChannel
+            s.calibMethod = calibMethod ?? s.calibMethod
+            s.calibPercentile = calibPercentile ?? s.calibPercentile
+            return s
+        }
+        var narrowActivations: Bool { archType == DPUTarget.ArchType.dpucadf8h.rawValue }
+    }
+
+    static let evalModel = "quantize_eval_model.pb"
+    static let stockModel = "quantize_eval_model_tf.pb"
+    static let quantInfo = OutputNames.quantInfo
+    static let trainGraph = "quantize_train_graph.pb"
+    static let qatInferenceGraph = "qat_inference_graph.pb"
+    static let evalGraph = "quantize_eval_graph.pb"
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames: [String]
+    let maxThreads = 1
+
+    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
+        id = StageID("quantize/\(job.name)")
+        settings = Settings(strategy: job.strategy, target: job.target)
+        var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
+                                            "aux": .output(optimize.id, OptimizeStage.auxGraph),
+                                            "statistics": .output(calibrate.id, CalibrateStage.statistics)]
+        // pof2s_tqt takes positions from the thresholds a quantize-aware training run saved.
+        if let freeze = job.model.freezeStage, job.strategy.scheme == .pof2sTQT {
+            inputs["thresholds"] = .output(freeze, FreezeStage.thresholdsOutput)
+        }
+        self.inputs = inputs
+        outputNames = job.strategy.scheme.isFloatScale ? [Self.evalModel, Self.stockModel, Self.quantInfo]
+            : [Self.evalModel, Self.stockModel, Self.quantInfo, Self.trainGraph, Self.qatInferenceGraph, Self.evalGraph]
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let path = context.inputPaths["graph"]!
+        let graph = try GraphDefIO.read(path)
+        let statistics = try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!)
+        let aux = try GraphDefIO.read(context.inputPaths["aux"]!)
+        let strategy = settings.strategy
+        let whole = PostTrainingQuantizer.merge(graph, aux: aux)
+        if strategy.scheme.isFloatScale {
+            let calibration: FloatScaleQuantizer.Calibration = switch strategy.calibMethod {
+            case .minmax: .minmax
+            case .kl: .kl
+            case .percentile: .percentile(strategy.calibPercentile)
+            }
+            let plan = try FloatScaleQuantizer.plan(graph, config: strategy.quantizeConfig, activations: strategy.scheme == .fsx,
+                                                    perChannel: strategy.perChannel, calibration: calibration,
+                                                    statistics: statistics, path: "\(id)")
+            let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(whole, plan: plan), path: path)
+            return [Self.evalModel: model, Self.stockModel: model, Self.quantInfo: try StageIO.json(plan)]
+        }
+        let narrow = settings.narrowActivations
+        let config = strategy.quantizeConfig
+        let outputs = StageIO.outputNodes(of: graph)
+        var positioned = try PostTrainingQuantizer.positions(Locator.locate(graph, config), graph: graph, statistics: statistics,
+                                                             narrowActivations: narrow, path: path)
+        var thresholds: [String: Float]?
+        var ties: [String: String] = [:]
+        if strategy.scheme == .pof2sTQT {
+            // The align rules' structure (which tensors must share a position) from a first pass.
+            let calibrated = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+            ties = TrainedThresholds.ties(calibrated)
+            let initial = TrainedThresholds.initial(calibrated, graph: graph, statistics: statistics, narrowActivations: narrow)
+            let trained = try context.inputPaths["thresholds"].map { try TrainedThresholds.decode(try FileIO.read($0), path: $0) } ?? [:]
+            positioned = try TrainedThresholds.apply(trained, to: positioned, ties: ties, path: "\(id)")
+            // Training again continues from the trained thresholds.
+            thresholds = initial.merging(trained) { _, t in t }
+        }
+        let plan = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+        let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: narrow, thresholds: thresholds, ties: ties)
+        return [
+            Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),
+            Self.qatInferenceGraph: try GraphDefIO.serialize(qat.inference, path: path),
+            Self.evalGraph: try GraphDefIO.serialize(qat.eval, path: path),
+            Self.evalModel: try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight,
+                                                                                     narrowActivations: narrow), path: path),
+            Self.stockModel: try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow), path: path),
+            Self.quantInfo: try StageIO.json(plan),
+        ]
+    }
+}

@@ -1,0 +1,57 @@
+import BuildCore
+import FileIO
+import PTQ
+import Foundation
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// A stage kind as one Swift type: its kind name and version are constants of the type, and its
+/// parameters are a typed struct whose `Codable` encoding (`ParameterEncoder`) is exactly what
+/// enters the action key. A stage reads its settings from that struct and nothing else, so a
+/// field the struct does not hold cannot change the key, and bumping one kind's version reruns
+/// that kind and what depends on its bytes, never what comes before.
+protocol TypedStage: Stage {
+    associatedtype Settings: Encodable & Sendable
+    static var kind: String { get }
+    static var version: Int { get }
+    var settings: Settings { get }
+}
+
+extension TypedStage {
+    var kind: String { Self.kind }
+    var version: Int { Self.version }
+    var parameters: [String: ParameterValue] { ParameterEncoder.encode(settings) }
+}
+
+/// Helpers the stage kinds share.
+enum StageIO {
+    /// Compact JSON with sorted keys and a final newline: the one format of every JSON output.
+    static func json<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(value)) + [0x0A]
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(try FileIO.read(path)))
+    }
+
+    /// Batches of `batchSize` rows from each `data:<node>` input.
+    static func batches(_ paths: [String: String], batchSize: Int, iterations: Int, allowPartial: Bool = false) throws -> [[String: Tensor]] {
+        var arrays: [String: Tensor] = [:]
+        for (key, path) in paths where key.hasPrefix(dataPrefix) {
+            arrays[String(key.dropFirst(dataPrefix.count))] = try NPY.decode(try FileIO.read(path), name: path)
+        }
+        return try DataBatches.split(arrays, batchSize: batchSize, limit: iterations, allowPartial: allowPartial)
+    }
+
+    /// Input names of data files: `data:<node>`.
+    static let dataPrefix = "data:"
+
+    /// The optimized graph's sinks are its output nodes (partitioning kept nothing else).
+    static func outputNodes(of graph: Tensorflow_GraphDef) -> [String] {
+        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
+        return graph.node.filter { !consumed.contains($0.name) && !["Const", "Placeholder", "NoOp"].contains($0.op) }.map(\.name)
+    }
+}

@@ -1,0 +1,183 @@
+import BuildCore
+import Manifest
+import PTQ
+import Quantizer
+
+/// Every field of a strategy: its manifest name (vai_q_tensorflow's flag name), how its value
+/// lands in `QuantizeStrategy`, and when it does not act. This table is the one place that
+/// decides whether a key is honoured: a field that does not act for a strategy may keep its
+/// default (which is what happens anyway); any other value is refused at load, so nobody sets a
+/// key believing it acted.
+public struct StrategyField: Sendable {
+    public let name: String
+    /// Why the field does not act for `strategy` (nil: it acts); `notYet` when it could, but is not built.
+    public let inert: @Sendable (QuantizeStrategy) -> Inertness?
+    let read: @Sendable (inout QuantizeStrategy, ParameterValue) -> Void
+    let value: @Sendable (QuantizeStrategy) -> ParameterValue
+
+    public struct Inertness: Sendable, Equatable {
+        public let reason: String
+        public let notYet: Bool
+    }
+
+    public func value(of strategy: QuantizeStrategy) -> ParameterValue { value(strategy) }
+}
+
+extension StrategyField {
+    private static func acts(_ s: QuantizeStrategy) -> Inertness? { nil }
+    private static func unless(_ condition: @escaping @Sendable (QuantizeStrategy) -> Bool, _ reason: String,
+                               notYet: Bool = false) -> @Sendable (QuantizeStrategy) -> Inertness? {
+        { condition($0) ? nil : Inertness(reason: reason, notYet: notYet) }
+    }
+    private static let pof2: @Sendable (QuantizeStrategy) -> Bool = { !$0.scheme.isFloatScale }
+    private static let positionsOnly = "float scales have no fix positions to search, align or shift"
+
+    private static func int(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, Int> & Sendable,
+                            inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts) -> StrategyField {
+        StrategyField(name: name, inert: inert, read: { s, v in if case .int(let i) = v { s[keyPath: path] = i } },
+                      value: { .int($0[keyPath: path]) })
+    }
+    private static func bool(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, Bool> & Sendable,
+                             inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts) -> StrategyField {
+        StrategyField(name: name, inert: inert, read: { s, v in if case .bool(let b) = v { s[keyPath: path] = b } },
+                      value: { .bool($0[keyPath: path]) })
+    }
+    private static func intMap(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, [String: Int]> & Sendable,
+                               inert: @escaping @Sendable (QuantizeStrategy) -> Inertness?) -> StrategyField {
+        StrategyField(name: name, inert: inert,
+                      read: { s, v in if case .map(let m) = v { s[keyPath: path] = m.compactMapValues { if case .int(let i) = $0 { i } else { nil } } } },
+                      value: { .map($0[keyPath: path].mapValues { .int($0) }) })
+    }
+    private static func choice<T: RawRepresentable & Sendable>(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, T> & Sendable,
+                                                               inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts)
+        -> StrategyField where T.RawValue == String {
+        StrategyField(name: name, inert: inert,
+                      read: { s, v in if case .string(let raw) = v, let t = T(rawValue: raw) { s[keyPath: path] = t } },
+                      value: { .string($0[keyPath: path].rawValue) })
+    }
+
+    /// Every strategy field but `description`, in manifest order.
+    public static let all: [StrategyField] = [
+        choice("quantize_scheme", \.scheme),
+        int("weight_bit", \.weightBit),
+        int("activation_bit", \.activationBit),
+        StrategyField(name: "method", inert: unless(pof2, "float scales choose ranges by calib_method"),
+                      read: { s, v in if case .int(let i) = v, let m = PositionMethod(rawValue: i) { s.method = m } },
+                      value: { .int($0.method.rawValue) }),
+        intMap("nodes_bit", \.nodesBit, inert: unless(pof2, "per-node bit widths are built for power-of-two positions only", notYet: true)),
+        intMap("nodes_method", \.nodesMethod, inert: unless(pof2, "float scales choose ranges by calib_method")),
+        StrategyField(name: "ignore_nodes", inert: acts,
+                      read: { s, v in if case .list(let l) = v { s.ignoreNodes = l.compactMap { if case .string(let x) = $0 { x } else { nil } } } },
+                      value: { .list($0.ignoreNodes.map { .string($0) }) }),
+        int("align_concat", \.alignConcat, inert: unless(pof2, positionsOnly)),
+        int("align_pool", \.alignPool, inert: unless(pof2, positionsOnly)),
+        int("adjust_shift_bias", \.adjustShiftBias, inert: unless(pof2, positionsOnly)),
+        int("adjust_shift_cut", \.adjustShiftCut, inert: unless(pof2, positionsOnly)),
+        bool("simulate_dpu", \.simulateDPU),
+        bool("scale_all_avgpool", \.scaleAllAvgPool, inert: unless({ $0.simulateDPU }, "it acts only with simulate_dpu: true")),
+        bool("fold_constant", \.foldConstant),
+        bool("fold_bn", \.foldBN),
+        bool("do_cle", \.doCLE),
+        bool("replace_relu6", \.replaceRelu6, inert: unless({ $0.doCLE }, "Relu6 is replaced only for cross-layer equalization (do_cle: true)")),
+        bool("replace_sigmoid", \.replaceSigmoid, inert: unless({ $0.simulateDPU }, "it acts only with simulate_dpu: true")),
+        bool("replace_softmax", \.replaceSoftmax,
+             inert: { _ in Inertness(reason: "the DPU's bfloat16 softmax is not built", notYet: true) }),
+        bool("keep_float_weight", \.keepFloatWeight,
+             inert: unless(pof2, "float-scale models keep float weights behind their fake quantization", notYet: true)),
+        bool("per_channel", \.perChannel,
+             inert: unless({ $0.scheme.isFloatScale }, "DPUs scale each tensor by one power of two; per-channel scales need quantize_scheme fs or fsx")),
+        choice("calib_method", \.calibMethod, inert: unless({ $0.scheme.isFloatScale }, "power-of-two positions are chosen by method")),
+        StrategyField(name: "calib_percentile",
+                      inert: unless({ $0.scheme.isFloatScale && $0.calibMethod == .percentile }, "it acts only with calib_method: percentile under fs or fsx"),
+                      read: { s, v in
+                          switch v {
+                          case .double(let d): s.calibPercentile = d
+                          case .int(let i): s.calibPercentile = Double(i)
+                          default: break
+                          }
+                      },
+                      value: { .double($0.calibPercentile) }),
+    ]
+
+    public static func named(_ name: String) -> StrategyField? { all.first { $0.name == name } }
+}
+
+/// A key whose value would not act: the one-line error of a refused setting.
+public struct SettingRefusal: Error, Sendable, CustomStringConvertible {
+    public let location: String
+    public let field: String
+    public let value: String
+    public let subject: String
+    public let reason: String
+    public let notYet: Bool
+
+    public var description: String {
+        "\(location): '\(field): \(value)' is not supported\(notYet ? " (yet)" : "") for \(subject): \(reason)"
+    }
+}
+
+extension QuantizeStrategy {
+    /// The typed strategy of resolved manifest settings. Every field that does not act for the
+    /// result and is not at its default is refused, naming the place its value was written.
+    public init(settings: [String: ParameterValue], origins: [String: SourceLocation]) throws(SettingRefusal) {
+        self.init()
+        for field in StrategyField.all {
+            if let value = settings[field.name] { field.read(&self, value) }
+        }
+        try checkInert { origins[$0]?.description ?? "strategy" }
+    }
+
+    /// Throws for the first field (in table order) whose non-default value does not act.
+    public func checkInert(_ location: (String) -> String) throws(SettingRefusal) {
+        let defaults = QuantizeStrategy()
+        for field in StrategyField.all {
+            guard let inert = field.inert(self), field.value(self) != field.value(defaults) else { continue }
+            throw SettingRefusal(location: location(field.name), field: field.name, value: yamlText(field.value(self)),
+                                 subject: scheme.rawValue, reason: inert.reason, notYet: inert.notYet)
+        }
+    }
+
+    /// Field name -> value, for `show` and tests.
+    public var settings: [String: ParameterValue] {
+        Dictionary(uniqueKeysWithValues: StrategyField.all.map { ($0.name, $0.value(self)) })
+    }
+}
+
+extension DPUTarget {
+    /// The typed target of resolved manifest settings; `deploy_format: xmodel` and a fingerprint
+    /// are refused (both belong to the Vitis AI compiler), as are unknown DPU operation names.
+    public init(name: String, settings: [String: ParameterValue], origins: [String: SourceLocation],
+                knownOps: Set<String>) throws(SettingRefusal) {
+        self.init(name: name)
+        func place(_ field: String) -> String { origins[field]?.description ?? "target '\(name)'" }
+        if case .string(let raw)? = settings["arch_type"], let arch = ArchType(rawValue: raw) { archType = arch }
+        if case .string(let format)? = settings["deploy_format"], format != "deploy_model" {
+            throw SettingRefusal(location: place("deploy_format"), field: "deploy_format", value: format, subject: "target '\(name)'",
+                                 reason: "an xmodel is the Vitis AI compiler's output: compile deploy_model.pb (deploy_format: deploy_model, what vaiq-build writes) with vai_c_tensorflow",
+                                 notYet: false)
+        }
+        if case .string(let fingerprint)? = settings["fingerprint"], !fingerprint.isEmpty {
+            throw SettingRefusal(location: place("fingerprint"), field: "fingerprint", value: fingerprint, subject: "target '\(name)'",
+                                 reason: "the DPU fingerprint is set when the compiler writes the xmodel (vai_c_tensorflow --options '{\"fingerprint\": ...}')",
+                                 notYet: false)
+        }
+        if case .list(let ops)? = settings["supported_ops"] {
+            supportedOps = ops.compactMap { if case .string(let s) = $0 { s } else { nil } }
+            if let unknown = supportedOps.first(where: { !knownOps.contains($0) }) {
+                throw SettingRefusal(location: place("supported_ops"), field: "supported_ops", value: unknown, subject: "target '\(name)'",
+                                     reason: "not a DPU operation; known: " + knownOps.sorted().joined(separator: ", "), notYet: false)
+            }
+        }
+        if case .string(let text)? = settings["description"] { description = text }
+    }
+}
+
+/// A value as a manifest would spell it (strings bare, lists in brackets).
+func yamlText(_ value: ParameterValue) -> String {
+    switch value {
+    case .string(let s): s
+    case .list(let items): "[" + items.map(yamlText).joined(separator: ", ") + "]"
+    case .map(let m): "{" + m.keys.sorted().map { "\($0): \(yamlText(m[$0]!))" }.joined(separator: ", ") + "}"
+    default: value.canonical
+    }
+}
