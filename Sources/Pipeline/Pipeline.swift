@@ -82,6 +82,10 @@ public struct Pipeline: Sendable {
                                                    outputNodes: model.outputNodes, inputShapes: model.inputShapes)
         }
         let dpuTargets = try Self.targets(of: manifest)
+        // Every strategy, used by a build or not: a key that would not act is refused where it was written.
+        for spec in manifest.strategies.values.sorted(by: { $0.name < $1.name }) {
+            do { _ = try QuantizeStrategy(settings: spec.settings, origins: spec.origins) } catch { throw Failure(description: error.description) }
+        }
         var jobs: [String: QuantizeJob] = [:]
         for cell in manifest.cells {
             let strategy: QuantizeStrategy
