@@ -44,8 +44,7 @@ public enum Deployer {
             shape.shape = Tensorflow_TensorShapeProto(dims: [-1] + dims.dropFirst())
             g.nodes[i].attr["shape"] = shape
         }
-        let consumed = Set(g.nodes.flatMap { $0.input.map { TensorName($0).node } })
-        let outputs = g.nodes.filter { !consumed.contains($0.name) && !TFOp.neverOutputs.contains($0.tfOp) }.map(\.name)
+        let outputs = GraphOrder.sinks(g.graphDef)
         let imported = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)), options: PlanOptions(fuse: false))
         // Batch 1, as the reference; a graph that fixes its batch elsewhere keeps its own.

@@ -21,9 +21,7 @@ public enum GraphImporter {
         }
         var targets = outputs.map { TensorName($0) }
         if targets.isEmpty {
-            let consumed = Set(graphDef.node.flatMap { $0.input.map { TensorName($0).node } })
-            targets = graphDef.node.filter { !consumed.contains($0.name) && !TFOp.neverOutputs.contains($0.tfOp) }
-                .map { TensorName($0.name) }
+            targets = GraphOrder.sinks(graphDef).map { TensorName($0) }
         }
         for t in targets where defs[t.node] == nil { throw .unknownNode(name: t.node, role: "output node", path: path) }
 

@@ -231,6 +231,13 @@ public struct StaticShapes {
 
 /// Node orders of a GraphDef.
 public enum GraphOrder {
+    /// The nodes nothing reads (through data or control inputs), in graph order, except the op
+    /// types never taken for outputs (`TFOp.neverOutputs`): a graph's outputs when none are named.
+    public static func sinks(_ graph: Tensorflow_GraphDef) -> [String] {
+        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
+        return graph.node.filter { !consumed.contains($0.name) && !TFOp.neverOutputs.contains($0.tfOp) }.map(\.name)
+    }
+
     /// Producers before consumers (Kahn's algorithm; deterministic for a given file). Nodes on a cycle,
     /// which only control-flow graphs have, come last in file order.
     public static func topological(_ graph: Tensorflow_GraphDef) -> [Tensorflow_NodeDef] {
