@@ -51,7 +51,7 @@ extension TFOp {
     /// A hard sigmoid's ops: Add(x, 3), Relu6, Mul or RealDiv by 6, and the scale Mul.
     public static let hardSigmoidOps: Set<TFOp> = addOps.union(scalingOps).union([.relu6])
     /// Ops whose output alone is quantized (the `resize` and `leaky_relu` patterns).
-    public static let singleInputPatternOps: Set<TFOp> = [.resizeBilinear, .resizeNearestNeighbor, .depthToSpace, .leakyRelu]
+    public static let singleInputPatternOps: Set<TFOp> = resizeOps.union([.depthToSpace, .leakyRelu])
     /// The `other` pattern's ops (a following Relu / Relu6 joins them).
     public static let otherPatternOps: Set<TFOp> = [
         .max, .avgPool, .maxPool, .mean, .pad, .mirrorPad, .transpose, .concat, .concatV2, .squeeze, .reshape, .expandDims,
