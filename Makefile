@@ -38,6 +38,7 @@ swift-test: deps
 # Checks that need TensorFlow: our outputs loaded and run by TF itself; then the build engine
 # with real processes (SIGKILL mid-build, concurrent builds) on a TensorFlow-made 100 MB model.
 oracle-test: build venv
+	python3 tools/op_literals.py --check
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/engine_tests.sh
 

@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "CKernels"]),
+        .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "Tensors"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "TensorFlowIO", "TFProto", "Runtime", "GraphIR", "Quantizer", "Tensors"]),

@@ -8,11 +8,8 @@ import Tensors
 /// per-tensor quantization loses less. The float function is unchanged (Relu6 is not
 /// homogeneous, so with `replaceRelu6` every Relu6 becomes Relu first, as the reference does).
 enum CrossLayerEqualization {
-    static let convs: Set<String> = ["Conv2D", "DepthwiseConv2dNative"]
-    static let passThrough: Set<String> = ["Relu", "Relu6", "AvgPool", "MaxPool", "Mul", "Pad"]
-
     static func apply(_ g: inout GraphEdit, outputs: [String], replaceRelu6: Bool) {
-        if replaceRelu6 { for i in g.nodes.indices where g.nodes[i].op == "Relu6" { g.nodes[i].op = "Relu" } }
+        if replaceRelu6 { for i in g.nodes.indices where g.nodes[i].tfOp == .relu6 { g.nodes[i].op = TFOp.relu.rawValue } }
         let chains = findChains(g, outputs: outputs)
         for _ in 0..<10 {
             for chain in chains {
@@ -38,15 +35,15 @@ enum CrossLayerEqualization {
                 first = false
                 visited.insert(name)
                 let ins = g.inputs(of: node)
-                if ["BiasAdd", "Add", "AddV2"].contains(node.op), ins.count == 2, g.constant(ins[1]) != nil,
-                   let conv = g[ins[0]], convs.contains(conv.op), consumers[conv.name, default: 0] == 1, !visited.contains(conv.name) {
+                if TFOp.biasAddOps.contains(node.tfOp), ins.count == 2, g.constant(ins[1]) != nil,
+                   let conv = g[ins[0]], TFOp.equalizableConvolutionOps.contains(conv.tfOp), consumers[conv.name, default: 0] == 1, !visited.contains(conv.name) {
                     visited.insert(conv.name)
                     chain.append((conv.name, ins[1]))
                     cur = g.inputs(of: conv).first
-                } else if convs.contains(node.op), ins.count == 2, g.constant(ins[1]) != nil {
+                } else if TFOp.equalizableConvolutionOps.contains(node.tfOp), ins.count == 2, g.constant(ins[1]) != nil {
                     chain.append((node.name, nil))
                     cur = ins.first
-                } else if passThrough.contains(node.op) {
+                } else if TFOp.equalizationChainOps.contains(node.tfOp) {
                     cur = ins.first
                 } else {
                     starts += ins
@@ -62,7 +59,7 @@ enum CrossLayerEqualization {
         guard let headNode = g[head.conv], let tailNode = g[tail.conv],
               let hw = g.inputs(of: headNode).dropFirst().first, let tw = g.inputs(of: tailNode).dropFirst().first,
               let hWeights = g.constant(hw), let tWeights = g.constant(tw), hWeights.rank == 4, tWeights.rank == 4 else { return }
-        let channels = headNode.op == "Conv2D" ? hWeights.shape[3] : hWeights.shape[2] * hWeights.shape[3]
+        let channels = headNode.tfOp == .conv2D ? hWeights.shape[3] : hWeights.shape[2] * hWeights.shape[3]
         guard tWeights.shape[2] == channels else { return }
         var h = hWeights.floatValues(), t = tWeights.floatValues()
         var bias = head.bias.flatMap { g.constant($0) }?.floatValues()

@@ -13,8 +13,6 @@ public enum Deployer {
         public let description: String
     }
 
-    static let convOps: Set<String> = ["Conv2D", "DepthwiseConv2dNative", "MatMul", "Conv2DBackpropInput"]
-
     public static func deployModel(_ eval: Tensorflow_GraphDef, path: String) throws -> Tensorflow_GraphDef {
         var g = GraphEdit(eval, path: path)
         try staticShapes(&g, path: path)
@@ -22,7 +20,7 @@ public enum Deployer {
         convertPatterns(&g)
         foldParameters(&g)
         addInputPositions(&g)
-        for i in g.nodes.indices where g.nodes[i].op == "Placeholder" {
+        for i in g.nodes.indices where g.nodes[i].tfOp == .placeholder {
             if case let .shape(proto)? = g.nodes[i].attr["shape"]?.value, var dims = proto.dims, !dims.isEmpty {
                 dims[0] = 1
                 var shape = Tensorflow_AttrValue()
@@ -36,7 +34,7 @@ public enum Deployer {
     /// Reshape targets and nearest-neighbour sizes become batch-1 constants.
     static func staticShapes(_ g: inout GraphEdit, path: String) throws {
         var feeds: [String: [Int]] = [:], declared: [String: [Int]] = [:]
-        for (i, node) in g.nodes.enumerated() where node.op == "Placeholder" {
+        for (i, node) in g.nodes.enumerated() where node.tfOp == .placeholder {
             guard case let .shape(proto)? = node.attr["shape"]?.value, let dims = proto.dims, !dims.isEmpty, !dims.dropFirst().contains(where: { $0 < 0 }) else {
                 throw Failure(description: "\(path): input '\(node.name)' needs a known shape (all but the batch dimension) to deploy; give the model input_shapes")
             }
@@ -46,19 +44,18 @@ public enum Deployer {
             shape.shape = Tensorflow_TensorShapeProto(dims: [-1] + dims.dropFirst())
             g.nodes[i].attr["shape"] = shape
         }
-        let consumed = Set(g.nodes.flatMap { $0.input.map { TensorName($0).node } })
-        let outputs = g.nodes.filter { !consumed.contains($0.name) && !["Const", "Placeholder", "NoOp"].contains($0.op) }.map(\.name)
+        let outputs = GraphOrder.sinks(g.graphDef)
         let imported = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)), options: PlanOptions(fuse: false))
         // Batch 1, as the reference; a graph that fixes its batch elsewhere keeps its own.
         let shapes = try ((try? runtime.plan(for: feeds)) ?? runtime.plan(for: declared)).shapesByName
-        for node in g.nodes where ["Reshape", "ResizeNearestNeighbor"].contains(node.op) {
+        for node in g.nodes where Set<TFOp>([.reshape, .resizeNearestNeighbor]).contains(node.tfOp) {
             guard let shape = shapes[node.name], let i = g.index(node.name), g.nodes[i].input.count >= 2 else { continue }
             let name = g.freshName("\(node.name)/shape")
-            let value = node.op == "Reshape" ? shape : Array(shape[1...2])
+            let value = node.tfOp == .reshape ? shape : Array(shape[1...2])
             var c = Tensorflow_NodeDef()
             c.name = name
-            c.op = "Const"
+            c.op = TFOp.const.rawValue
             c.attr["dtype"] = attrType(.dtInt32)
             c.attr["value"] = attrTensor(Tensor(value.map { Int32($0) }, shape: [value.count]))
             g.nodes[i].input[1] = name
@@ -75,7 +72,7 @@ public enum Deployer {
     /// Every FixNeuron disappears: a constant takes the quantized values (round half away from
     /// zero) and `wpos`/`opos`; any other tensor gets `opos`; consumers read the tensor itself.
     static func foldFixNeurons(_ g: inout GraphEdit) {
-        for fix in g.nodes where fix.op == "FixNeuron" {
+        for fix in g.nodes where fix.tfOp == .fixNeuron {
             guard let x = g.inputs(of: fix).first, let xi = g.index(x) else { continue }
             let bits = fix.attr["bit_width"]?.i ?? 8, pos = fix.attr["quantize_pos"]?.i ?? 0, mode = fix.attr["mode"]?.i ?? 1
             if let value = g.constant(x) {
@@ -96,15 +93,15 @@ public enum Deployer {
     static func convertPatterns(_ g: inout GraphEdit) {
         var consumers: [String: [String]] = [:]
         for node in g.nodes { for input in g.inputs(of: node) { consumers[input, default: []].append(node.name) } }
-        for conv in g.nodes where convOps.contains(conv.op) {
+        for conv in g.nodes where TFOp.convolutionOps.contains(conv.tfOp) {
             let ins = g.inputs(of: conv)
             guard ins.count >= 2, let weights = g.constant(ins[1]), var node = g[conv.name] else { continue }
-            let data = conv.op == "Conv2DBackpropInput" ? ins[2] : ins[0]
+            let data = conv.tfOp == .conv2DBackpropInput ? ins[2] : ins[0]
             node.attr["weights"] = attrTensor(weights)
             if let wpos = g[ins[1]]?.attr["wpos"] { node.attr["wpos"] = wpos }
             var removed = [ins[1]]
             if let add = (consumers[conv.name] ?? []).compactMap({ g[$0] }).first(where: {
-                ["BiasAdd", "Add", "AddV2"].contains($0.op) && g.inputs(of: $0).count == 2 && g.constant(g.inputs(of: $0)[1]) != nil
+                TFOp.biasAddOps.contains($0.tfOp) && g.inputs(of: $0).count == 2 && g.constant(g.inputs(of: $0)[1]) != nil
             }), consumers[conv.name]?.count == 1 {
                 let b = g.inputs(of: add)[1]
                 node.attr["bias"] = attrTensor(g.constant(b)!)
@@ -114,19 +111,19 @@ public enum Deployer {
                 g.remove(add.name)
                 removed.append(b)
             }
-            if conv.op == "Conv2DBackpropInput" { node.op = "Deconv2d" }
+            if conv.tfOp == .conv2DBackpropInput { node.op = DeployOp.deconv2d.rawValue }
             node.input = [data]
             g.nodes[g.index(conv.name)!] = node
             for name in removed where g.uses(of: name).isEmpty { g.remove(name) }
         }
-        for add in g.nodes where ["Add", "AddV2", "BiasAdd"].contains(add.op) {
+        for add in g.nodes where TFOp.biasAddOps.contains(add.tfOp) {
             let ins = g.inputs(of: add)
-            guard ins.count == 2, let offset = g.constant(ins[1]), let mul = g[ins[0]], mul.op == "Mul",
+            guard ins.count == 2, let offset = g.constant(ins[1]), let mul = g[ins[0]], mul.tfOp == .mul,
                   g.uses(of: mul.name).count == 1 else { continue }
             let mins = g.inputs(of: mul)
             guard mins.count == 2, let scale = g.constant(mins[1]) else { continue }
             var node = add
-            node.op = "Scale"
+            node.op = DeployOp.scale.rawValue
             node.input = [mins[0]]
             node.attr["weights"] = attrTensor(scale)
             node.attr["bias"] = attrTensor(offset)
@@ -136,16 +133,16 @@ public enum Deployer {
             for name in [mul.name, mins[1], ins[1]] where name == mul.name || g.uses(of: name).isEmpty { g.remove(name) }
         }
         for i in g.nodes.indices {
-            switch g.nodes[i].op {
-            case "AddV2": g.nodes[i].op = "Add"
-            case "ResizeBilinear", "ResizeNearestNeighbor":
-                let type = g.nodes[i].op == "ResizeBilinear" ? "Bilinear" : "Nearest"
+            switch g.nodes[i].tfOp {
+            case .addV2?: g.nodes[i].op = TFOp.add.rawValue
+            case .resizeBilinear?, .resizeNearestNeighbor?:
+                let type = g.nodes[i].tfOp == .resizeBilinear ? "Bilinear" : "Nearest"
                 if let size = g.inputs(of: g.nodes[i]).dropFirst().first.flatMap({ g.constant($0) })?.floatValues(), size.count == 2 {
                     g.nodes[i].attr["size_h"] = attrInt(Int(size[0]))
                     g.nodes[i].attr["size_w"] = attrInt(Int(size[1]))
                 }
                 g.nodes[i].attr["resize_type"] = attrString(type)
-                g.nodes[i].op = "DeephiResize"
+                g.nodes[i].op = DeployOp.deephiResize.rawValue
             default: break
             }
         }
@@ -153,10 +150,10 @@ public enum Deployer {
 
     /// The constant last input of Mean, Pad, Concat, Reshape, ExpandDims becomes an attribute.
     static func foldParameters(_ g: inout GraphEdit) {
-        let keys = ["Mean": "reduction_indices", "Pad": "paddings", "Concat": "axis", "ConcatV2": "axis", "Reshape": "shape",
-                    "ExpandDims": "dim", "ArgMax": "dimension"]
+        let keys: [TFOp: String] = [.mean: "reduction_indices", .pad: "paddings", .concat: "axis", .concatV2: "axis", .reshape: "shape",
+                                    .expandDims: "dim", .argMax: "dimension"]
         for node in g.nodes {
-            guard let key = keys[node.op], let last = g.inputs(of: node).last, let value = g.constant(last), let i = g.index(node.name) else { continue }
+            guard let key = node.tfOp.flatMap({ keys[$0] }), let last = g.inputs(of: node).last, let value = g.constant(last), let i = g.index(node.name) else { continue }
             g.nodes[i].attr[key] = attrTensor(value)
             g.nodes[i].input.removeLast()
             if g.uses(of: last).isEmpty { g.remove(last) }
@@ -165,7 +162,7 @@ public enum Deployer {
 
     /// `ipos`: the `[bit_width, pos]` of each input's `opos`, concatenated.
     static func addInputPositions(_ g: inout GraphEdit) {
-        for i in g.nodes.indices where g.nodes[i].op != "Const" {
+        for i in g.nodes.indices where g.nodes[i].tfOp != .const {
             let positions = g.inputs(of: g.nodes[i]).compactMap { g[$0]?.attr["opos"]?.list.i }
             guard !positions.isEmpty, positions.count == g.inputs(of: g.nodes[i]).count else { continue }
             var a = Tensorflow_AttrValue()

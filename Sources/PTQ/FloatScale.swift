@@ -40,7 +40,7 @@ public enum FloatScaleQuantizer {
             guard let w = g.constant(group.weight), let conv = g[group.compute] else { continue }
             // TensorFlow's per-channel fake quantization runs along the last axis: output channels of
             // Conv2D (HWIO) and MatMul; depthwise and transposed-conv weights stay per tensor.
-            let lastIsOutput = ["Conv2D", "MatMul"].contains(conv.op) && !(conv.attr["transpose_b"]?.b ?? false)
+            let lastIsOutput = Set<TFOp>([.conv2D, .matMul]).contains(conv.tfOp) && !(conv.attr["transpose_b"]?.b ?? false)
             let values = w.floatValues()
             let channels = perChannel && lastIsOutput ? (w.shape.last ?? 1) : 1
             var amax = [Float](repeating: 0, count: channels)
@@ -78,7 +78,7 @@ public enum FloatScaleQuantizer {
             g.replaceUses(of: t.node, with: name)
             var fake = Tensorflow_NodeDef()
             fake.name = name
-            fake.op = t.amax.count > 1 ? "FakeQuantWithMinMaxVarsPerChannel" : "FakeQuantWithMinMaxVars"
+            fake.op = (t.amax.count > 1 ? TFOp.fakeQuantWithMinMaxVarsPerChannel : .fakeQuantWithMinMaxVars).rawValue
             fake.input = [t.node, "\(name)/min", "\(name)/max"]
             fake.attr["num_bits"] = attrInt(t.bitWidth)
             fake.attr["narrow_range"] = attrBool(false)

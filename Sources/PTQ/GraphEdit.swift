@@ -43,7 +43,7 @@ struct GraphEdit {
     }
 
     func constant(_ name: String) -> Tensor? {
-        guard let node = self[name], node.op == "Const", let proto = node.attr["value"]?.tensor else { return nil }
+        guard let node = self[name], node.tfOp == .const, let proto = node.attr["value"]?.tensor else { return nil }
         return try? TensorProtoCodec.decode(proto, context: "\(path): node '\(name)'")
     }
 
@@ -55,7 +55,7 @@ struct GraphEdit {
     mutating func addConstant(_ name: String, _ values: [Float], shape: [Int], before: Int? = nil) {
         var node = Tensorflow_NodeDef()
         node.name = name
-        node.op = "Const"
+        node.op = TFOp.const.rawValue
         node.attr["dtype"] = attrType(.dtFloat)
         node.attr["value"] = attrTensor(Tensor(values, shape: shape))
         nodes.insert(node, at: before ?? nodes.count)

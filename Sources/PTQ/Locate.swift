@@ -61,7 +61,7 @@ public struct QuantizePlan: Sendable, Codable, Equatable {
 /// concatenations.
 public enum Locator {
     struct Match {
-        let name: String
+        let pattern: QuantizePattern
         let isCompute: Bool
         /// Nodes owned by the match (the conv, its bias add and activation, ...).
         let owned: [String]
@@ -71,110 +71,106 @@ public enum Locator {
         let group: NodeGroup?
     }
 
-    static let reluOps: Set<String> = ["Relu", "Relu6"]
-    static let otherOps: Set<String> = ["Max", "AvgPool", "MaxPool", "Mean", "Pad", "MirrorPad", "Transpose", "Concat", "ConcatV2",
-                                        "Squeeze", "Reshape", "ExpandDims", "Relu", "Relu6", "AddN"]
-
     public static func locate(_ graph: Tensorflow_GraphDef, _ config: QuantizeConfig) -> QuantizePlan {
         let g = GraphEdit(graph, path: "")
         var consumers: [String: [String]] = [:]
         for node in g.nodes { for input in g.inputs(of: node) { consumers[input, default: []].append(node.name) } }
-        func op(_ name: String) -> String { g[name]?.op ?? "" }
-        func isConst(_ name: String) -> Bool { op(name) == "Const" }
-        func follower(_ name: String, _ ops: Set<String>, _ where_: (Tensorflow_NodeDef) -> Bool = { _ in true }) -> Tensorflow_NodeDef? {
-            (consumers[name] ?? []).compactMap { g[$0] }.first { ops.contains($0.op) && where_($0) }
+        func op(_ name: String) -> TFOp? { g[name]?.tfOp }
+        func isConst(_ name: String) -> Bool { op(name) == .const }
+        func follower(_ name: String, _ ops: Set<TFOp>, _ where_: (Tensorflow_NodeDef) -> Bool = { _ in true }) -> Tensorflow_NodeDef? {
+            (consumers[name] ?? []).compactMap { g[$0] }.first { ops.contains($0.tfOp) && where_($0) }
         }
 
         var matches: [Match] = []
-        for node in g.nodes where node.op == "Placeholder" {
-            matches.append(Match(name: "placeholder", isCompute: false, owned: [node.name], inputs: [], quantize: [(node.name, .activation, .activation)], group: nil))
+        for node in g.nodes where node.tfOp == .placeholder {
+            matches.append(Match(pattern: .input, isCompute: false, owned: [node.name], inputs: [], quantize: [(node.name, .activation, .activation)], group: nil))
         }
         // Conv-like layers: convfc / conv2d_backprop_input with optional bias and activation.
-        for node in g.nodes where Optimizer.convOps.contains(node.op) {
+        for node in g.nodes where TFOp.convolutionOps.contains(node.tfOp) {
             let ins = g.inputs(of: node)
             guard ins.count >= 2, isConst(ins[1]) else { continue }
-            let x = node.op == "Conv2DBackpropInput" ? ins[2] : ins[0]
+            let x = node.tfOp == .conv2DBackpropInput ? ins[2] : ins[0]
             var owned = [node.name], last = node.name
             var bias: String? = nil
-            if let add = follower(node.name, Optimizer.addOps, { g.inputs(of: $0).count == 2 && isConst(g.inputs(of: $0)[1]) && g.inputs(of: $0)[0] == node.name }) {
+            if let add = follower(node.name, TFOp.biasAddOps, { g.inputs(of: $0).count == 2 && isConst(g.inputs(of: $0)[1]) && g.inputs(of: $0)[0] == node.name }) {
                 bias = g.inputs(of: add)[1]
                 owned.append(add.name)
                 last = add.name
             }
             var leaky = false
-            if let act = follower(last, reluOps.union(["LeakyRelu"])) {
-                leaky = act.op == "LeakyRelu"
+            if let act = follower(last, TFOp.convolutionActivationOps) {
+                leaky = act.tfOp == .leakyRelu
                 owned.append(act.name)
                 last = act.name
             }
-            let depthwise = node.op == "DepthwiseConv2dNative" && !leaky
+            let depthwise = node.tfOp == .depthwiseConv2dNative && !leaky
             var q: [(String, TensorKind, QuantizeMode)] = [(ins[1], .weight, depthwise ? .depthwiseWeight : .weight)]
             if let bias { q.append((bias, .bias, .weight)) }
             q.append((last, .activation, .activation))
-            matches.append(Match(name: node.op, isCompute: true, owned: owned, inputs: [x], quantize: q,
+            matches.append(Match(pattern: .convolution, isCompute: true, owned: owned, inputs: [x], quantize: q,
                                  group: NodeGroup(compute: node.name, input: x, output: last, weight: ins[1], bias: bias)))
         }
         // DPU-simulation patterns: hard swish / hard sigmoid (after simulate_dpu's scale Mul) and AvgPool's scale.
         func hardSigmoid(_ name: String) -> (nodes: [String], input: String)? {
-            guard let outer = g[name], outer.op == "Mul", name.hasSuffix("/vitis_hard_sigmoid_mul"), let div = g[g.inputs(of: outer)[0]],
-                  ["Mul", "RealDiv"].contains(div.op), let relu = g[g.inputs(of: div)[0]], relu.op == "Relu6",
-                  let add = g[g.inputs(of: relu)[0]], ["Add", "AddV2"].contains(add.op) else { return nil }
+            guard let outer = g[name], outer.tfOp == .mul, name.hasSuffix("/vitis_hard_sigmoid_mul"), let div = g[g.inputs(of: outer)[0]],
+                  TFOp.scalingOps.contains(div.tfOp), let relu = g[g.inputs(of: div)[0]], relu.tfOp == .relu6,
+                  let add = g[g.inputs(of: relu)[0]], TFOp.addOps.contains(add.tfOp) else { return nil }
             return ([outer.name, div.name, relu.name, add.name], g.inputs(of: add)[0])
         }
-        for node in g.nodes where node.op == "Mul" {
+        for node in g.nodes where node.tfOp == .mul {
             let ins = g.inputs(of: node)
             guard ins.count == 2, let hs = ins.lazy.compactMap(hardSigmoid).first else { continue }
             let x = ins.first { hardSigmoid($0) == nil } ?? hs.input
-            matches.append(Match(name: "hard_swish", isCompute: false, owned: [node.name] + hs.nodes, inputs: [x],
+            matches.append(Match(pattern: .hardSwish, isCompute: false, owned: [node.name] + hs.nodes, inputs: [x],
                                  quantize: [(node.name, .activation, .activation), (hs.nodes[0], .activation, .activation)], group: nil))
         }
         for node in g.nodes {
             guard let hs = hardSigmoid(node.name) else { continue }
-            matches.append(Match(name: "hard_sigmoid", isCompute: false, owned: hs.nodes, inputs: [hs.input],
+            matches.append(Match(pattern: .hardSigmoid, isCompute: false, owned: hs.nodes, inputs: [hs.input],
                                  quantize: [(node.name, .activation, .activation)], group: nil))
         }
-        for node in g.nodes where node.op == "Mul" {
+        for node in g.nodes where node.tfOp == .mul {
             let ins = g.inputs(of: node)
-            guard ins.count == 2, let pool = g[ins[0]], pool.op == "AvgPool", isConst(ins[1]) else { continue }
-            matches.append(Match(name: "avgpool_mul", isCompute: false, owned: [pool.name, node.name], inputs: [g.inputs(of: pool)[0]],
+            guard ins.count == 2, let pool = g[ins[0]], pool.tfOp == .avgPool, isConst(ins[1]) else { continue }
+            matches.append(Match(pattern: .avgPoolScale, isCompute: false, owned: [pool.name, node.name], inputs: [g.inputs(of: pool)[0]],
                                  quantize: [(node.name, .activation, .activation)], group: nil))
         }
         // Unfolded batch norm: Add(Mul(x, scale), offset) [+ Relu].
-        for node in g.nodes where ["Add", "AddV2", "BiasAdd"].contains(node.op) {
+        for node in g.nodes where TFOp.biasAddOps.contains(node.tfOp) {
             let ins = g.inputs(of: node)
-            guard ins.count == 2, isConst(ins[1]), let mul = g[ins[0]], mul.op == "Mul" else { continue }
+            guard ins.count == 2, isConst(ins[1]), let mul = g[ins[0]], mul.tfOp == .mul else { continue }
             let mins = g.inputs(of: mul)
             guard mins.count == 2, isConst(mins[1]), !isConst(mins[0]) else { continue }
             var owned = [mul.name, node.name], last = node.name
-            if let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
-            matches.append(Match(name: "batchnorm", isCompute: false, owned: owned, inputs: [mins[0]],
+            if let act = follower(node.name, TFOp.reluOps) { owned.append(act.name); last = act.name }
+            matches.append(Match(pattern: .batchNorm, isCompute: false, owned: owned, inputs: [mins[0]],
                                  quantize: [(mins[1], .weight, .weight), (ins[1], .bias, .weight), (last, .activation, .activation)],
                                  group: NodeGroup(compute: mul.name, input: mins[0], output: last, weight: mins[1], bias: ins[1])))
         }
         // Element-wise: array_relu, mul with a constant, array.
-        for node in g.nodes where ["Add", "AddV2", "Mul"].contains(node.op) {
+        for node in g.nodes where TFOp.elementwiseOps.contains(node.tfOp) {
             let ins = g.inputs(of: node)
             guard ins.count == 2 else { continue }
             var owned = [node.name], last = node.name
-            if let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
-            if node.op == "Mul", let c = ins.first(where: isConst), let x = ins.first(where: { !isConst($0) }) {
-                matches.append(Match(name: "mul_const", isCompute: false, owned: owned, inputs: [x],
+            if let act = follower(node.name, TFOp.reluOps) { owned.append(act.name); last = act.name }
+            if node.tfOp == .mul, let c = ins.first(where: isConst), let x = ins.first(where: { !isConst($0) }) {
+                matches.append(Match(pattern: .mulConstant, isCompute: false, owned: owned, inputs: [x],
                                      quantize: [(last, .activation, .activation), (c, .activation, .activation)], group: nil))
             } else {
-                matches.append(Match(name: "array", isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
+                matches.append(Match(pattern: .elementwise, isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
             }
         }
         // A LeakyRelu op on its own (fused_leakyrelu): output quantized, alpha stays an attribute.
-        for node in g.nodes where ["ResizeBilinear", "ResizeNearestNeighbor", "DepthToSpace", "LeakyRelu"].contains(node.op) {
-            matches.append(Match(name: "resize", isCompute: false, owned: [node.name], inputs: [g.inputs(of: node)[0]],
+        for node in g.nodes where TFOp.singleInputPatternOps.contains(node.tfOp) {
+            matches.append(Match(pattern: node.tfOp == .leakyRelu ? .leakyRelu : .resize, isCompute: false, owned: [node.name], inputs: [g.inputs(of: node)[0]],
                                  quantize: [(node.name, .activation, .activation)], group: nil))
         }
-        for node in g.nodes where otherOps.contains(node.op) {
+        for node in g.nodes where TFOp.otherPatternOps.contains(node.tfOp) {
             // The reference's "inputs": all but the last (drops axes, shapes, paddings; single-input ops: none).
             let ins = Array(g.inputs(of: node).dropLast())
             var owned = [node.name], last = node.name
-            if !reluOps.contains(node.op), let act = follower(node.name, reluOps) { owned.append(act.name); last = act.name }
-            matches.append(Match(name: "other", isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
+            if !TFOp.reluOps.contains(node.tfOp), let act = follower(node.name, TFOp.reluOps) { owned.append(act.name); last = act.name }
+            matches.append(Match(pattern: .other, isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
         }
 
         // Earlier matches win: drop a match owning a node an accepted one owns.
@@ -208,13 +204,13 @@ public enum Locator {
             changed = false
             for (k, m) in accepted.enumerated() where !applied.contains(k) && (m.isCompute || m.inputs.allSatisfy(quantized)) {
                 guard m.owned.allSatisfy(isFloat) else { applied.insert(k); continue }
-                for q in m.quantize { add(q.node, q.kind, q.mode, placeholder: m.name == "placeholder") }
+                for q in m.quantize { add(q.node, q.kind, q.mode, placeholder: m.pattern == .input) }
                 if let group = m.group { plan.groups.append(group) }
                 applied.insert(k)
                 changed = true
             }
         }
-        for (k, m) in accepted.enumerated() where m.isCompute || (m.name == "other" && ["Concat", "ConcatV2"].contains(op(m.owned[0]))) {
+        for (k, m) in accepted.enumerated() where m.isCompute || (m.pattern == .other && TFOp.concatOps.contains(op(m.owned[0]))) {
             _ = k
             for input in m.inputs where !quantized(input) && isFloat(input) { add(input, .activation, .activation) }
         }

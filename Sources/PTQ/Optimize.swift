@@ -35,9 +35,6 @@ public struct OptimizeOptions: Sendable, Equatable {
 }
 
 public enum Optimizer {
-    static let convOps: Set<String> = ["Conv2D", "DepthwiseConv2dNative", "MatMul", "Conv2DBackpropInput"]
-    static let addOps: Set<String> = ["BiasAdd", "Add", "AddV2"]
-
     public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
@@ -77,7 +74,7 @@ public enum Optimizer {
         let main = Set(try partition(graph, o, path: path).nodes.map(\.name))
         var aux = Tensorflow_GraphDef()
         aux.node = graph.node.filter { node in
-            !main.contains(node.name) || (o.inputNodes.contains(node.name) && node.op != "Placeholder")
+            !main.contains(node.name) || (o.inputNodes.contains(node.name) && node.tfOp != .placeholder)
         }
         return aux
     }
@@ -107,13 +104,13 @@ public enum Optimizer {
             if let k = o.inputNodes.firstIndex(of: node.name) {
                 var placeholder = Tensorflow_NodeDef()
                 placeholder.name = node.name
-                placeholder.op = "Placeholder"
+                placeholder.op = TFOp.placeholder.rawValue
                 placeholder.attr["dtype"] = attrType(.dtFloat)
                 var shape = Tensorflow_AttrValue()
                 shape.shape = Tensorflow_TensorShapeProto(dims: k < o.inputShapes.count ? o.inputShapes[k] : [])
                 if k < o.inputShapes.count {
                     placeholder.attr["shape"] = shape
-                } else if node.op == "Placeholder", let original = node.attr["shape"] {
+                } else if node.tfOp == .placeholder, let original = node.attr["shape"] {
                     placeholder.attr["shape"] = original   // no --input_shapes: keep the graph's own
                 }
                 edit.nodes.append(placeholder)
@@ -131,8 +128,7 @@ public enum Optimizer {
     /// (IdentityN: every use reads its first input, as the reference does); nodes named as inputs
     /// or outputs stay.
     static func removeIdentities(_ g: inout GraphEdit, keep: Set<String>) {
-        for node in g.nodes where ["Identity", "CheckNumerics", "Snapshot", "StopGradient", "IdentityN"].contains(node.op)
-            && !keep.contains(node.name) {
+        for node in g.nodes where TFOp.identityOps.contains(node.tfOp) && !keep.contains(node.name) {
             guard let first = node.input.first(where: { !$0.hasPrefix("^") }) else { continue }
             for (i, k) in g.nodes.enumerated().flatMap({ i, n in n.input.indices.map { (i, $0) } })
                 where TensorName(g.nodes[i].input[k]).node == node.name && !g.nodes[i].input[k].hasPrefix("^") {
@@ -152,9 +148,10 @@ public enum Optimizer {
             changed = false
             for i in g.nodes.indices {
                 let node = g.nodes[i]
-                guard !["Const", "Placeholder", "NoOp"].contains(node.op), !keep.contains(node.name) else { continue }
+                // Constants are values already, inputs vary, a NoOp has no value.
+                guard !Set<TFOp>([.const, .placeholder, .noOp]).contains(node.tfOp), !keep.contains(node.name) else { continue }
                 let data = node.input.filter { !$0.hasPrefix("^") }
-                guard !data.isEmpty, data.allSatisfy({ TensorName($0).outputIndex == 0 && g[TensorName($0).node]?.op == "Const" }) else { continue }
+                guard !data.isEmpty, data.allSatisfy({ TensorName($0).outputIndex == 0 && g[TensorName($0).node]?.tfOp == .const }) else { continue }
                 var mini = Tensorflow_GraphDef()
                 mini.node = Set(data.map { TensorName($0).node }).sorted().map { g[$0]! }
                 var copy = node
@@ -165,7 +162,7 @@ public enum Optimizer {
                       let tensor = try? folded.tensor() else { continue }
                 var constant = Tensorflow_NodeDef()
                 constant.name = node.name
-                constant.op = "Const"
+                constant.op = TFOp.const.rawValue
                 constant.attr["dtype"] = attrType(Tensorflow_DataType(tensor.dtype))
                 constant.attr["value"] = attrTensor(tensor)
                 g.nodes[i] = constant
@@ -197,10 +194,10 @@ public enum Optimizer {
     static func separateSharedConstants(_ g: inout GraphEdit) {
         var seen = Set<String>()
         var copies: [(consumer: String, slot: Int, constant: String)] = []
-        for node in g.nodes where convOps.contains(node.op) || node.op == "BiasAdd" {
+        for node in g.nodes where TFOp.convolutionOps.contains(node.tfOp) || node.tfOp == .biasAdd {
             for (k, input) in node.input.enumerated() {
                 let name = TensorName(input).node
-                guard g[name]?.op == "Const" else { continue }
+                guard g[name]?.tfOp == .const else { continue }
                 if !seen.insert(name).inserted { copies.append((node.name, k, name)) }
             }
         }
@@ -217,7 +214,7 @@ public enum Optimizer {
     /// Step A: a FusedBatchNorm* with constant statistics becomes Mul(x, <bn>/scale) named
     /// `<bn>/mul` and BiasAdd(., <bn>/offset) keeping the BN's name.
     static func batchNormsToScale(_ g: inout GraphEdit) {
-        for node in g.nodes where ["FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"].contains(node.op) {
+        for node in g.nodes where TFOp.batchNormOps.contains(node.tfOp) {
             let ins = g.inputs(of: node)
             guard ins.count == 5, let gamma = g.constant(ins[1])?.floatValues(), let beta = g.constant(ins[2])?.floatValues(),
                   let mean = g.constant(ins[3])?.floatValues(), let variance = g.constant(ins[4])?.floatValues(),
@@ -230,12 +227,12 @@ public enum Optimizer {
             g.addConstant("\(node.name)/offset", offset, shape: [offset.count], before: at + 1)
             var mul = Tensorflow_NodeDef()
             mul.name = "\(node.name)/mul"
-            mul.op = "Mul"
+            mul.op = TFOp.mul.rawValue
             mul.input = [node.input[0], "\(node.name)/scale"]
             mul.attr["T"] = attrType(.dtFloat)
             var bias = Tensorflow_NodeDef()
             bias.name = node.name
-            bias.op = "BiasAdd"
+            bias.op = TFOp.biasAdd.rawValue
             bias.input = [mul.name, "\(node.name)/offset"]
             bias.attr["T"] = attrType(.dtFloat)
             bias.attr["data_format"] = attrString("NHWC")
@@ -252,7 +249,7 @@ public enum Optimizer {
         var changed = true
         while changed {
             changed = false
-            for mul in g.nodes where mul.op == "Mul" && !keep.contains(mul.name) {
+            for mul in g.nodes where mul.tfOp == .mul && !keep.contains(mul.name) {
                 let ins = g.inputs(of: mul)
                 guard ins.count == 2 else { continue }
                 let (valueName, factorName) = g.constant(ins[1]) != nil ? (ins[0], ins[1]) : (ins[1], ins[0])
@@ -260,13 +257,13 @@ public enum Optimizer {
                       g.uses(of: valueName).count == 1 else { continue }
                 // Optional bias between the conv and the Mul.
                 var biasNode: Tensorflow_NodeDef? = nil
-                if addOps.contains(producer.op) {
+                if TFOp.biasAddOps.contains(producer.tfOp) {
                     let pin = g.inputs(of: producer)
                     guard pin.count == 2, g.constant(pin[1]) != nil, let conv = g[pin[0]], g.uses(of: conv.name).count == 1 else { continue }
                     biasNode = producer
                     producer = conv
                 }
-                guard convOps.contains(producer.op), let wName = weightName(producer), let w = g.constant(wName),
+                guard TFOp.convolutionOps.contains(producer.tfOp), let wName = weightName(producer), let w = g.constant(wName),
                       g.uses(of: wName).count == 1 else { continue }
                 let channels = outputChannels(producer, w.shape)
                 guard factor.count == 1 || factor.count == channels else { continue }
@@ -299,11 +296,11 @@ public enum Optimizer {
         var changed = true
         while changed {
             changed = false
-            for add in g.nodes where addOps.contains(add.op) && !keep.contains(add.name) {
+            for add in g.nodes where TFOp.biasAddOps.contains(add.tfOp) && !keep.contains(add.name) {
                 let ins = g.inputs(of: add)
                 guard ins.count == 2 else { continue }
                 let (valueName, offsetName) = g.constant(ins[1]) != nil ? (ins[0], ins[1]) : (ins[1], ins[0])
-                guard let offset = g.constant(offsetName)?.floatValues(), let first = g[valueName], addOps.contains(first.op),
+                guard let offset = g.constant(offsetName)?.floatValues(), let first = g[valueName], TFOp.biasAddOps.contains(first.tfOp),
                       !keep.contains(first.name), g.uses(of: valueName).count == 1 else { continue }
                 let firstIns = g.inputs(of: first)
                 guard firstIns.count == 2, let bias = g.constant(firstIns[1]), g.uses(of: firstIns[1]).count == 1, g.constant(firstIns[0]) == nil,
@@ -325,20 +322,20 @@ public enum Optimizer {
 
     /// Number of output channels of a conv-like op with weights of `shape`.
     static func outputChannels(_ conv: Tensorflow_NodeDef, _ shape: [Int]) -> Int {
-        switch conv.op {
-        case "Conv2D": shape.count == 4 ? shape[3] : 0
-        case "DepthwiseConv2dNative": shape.count == 4 ? shape[2] * shape[3] : 0
-        case "Conv2DBackpropInput": shape.count == 4 ? shape[2] : 0
+        switch conv.tfOp {
+        case .conv2D?: shape.count == 4 ? shape[3] : 0
+        case .depthwiseConv2dNative?: shape.count == 4 ? shape[2] * shape[3] : 0
+        case .conv2DBackpropInput?: shape.count == 4 ? shape[2] : 0
         default: shape.count == 2 ? ((conv.attr["transpose_b"]?.b ?? false) ? shape[0] : shape[1]) : 0
         }
     }
 
     /// The output channel that flat weight index `k` contributes to.
     static func channelOf(_ conv: Tensorflow_NodeDef, _ shape: [Int], _ k: Int) -> Int {
-        switch conv.op {
-        case "Conv2D": k % shape[3]
-        case "DepthwiseConv2dNative": k % (shape[2] * shape[3])
-        case "Conv2DBackpropInput": (k / shape[3]) % shape[2]
+        switch conv.tfOp {
+        case .conv2D?: k % shape[3]
+        case .depthwiseConv2dNative?: k % (shape[2] * shape[3])
+        case .conv2DBackpropInput?: (k / shape[3]) % shape[2]
         default: (conv.attr["transpose_b"]?.b ?? false) ? k / shape[1] : k % shape[1]
         }
     }

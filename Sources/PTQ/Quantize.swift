@@ -92,7 +92,7 @@ public enum PostTrainingQuantizer {
             }
         }
         if config.alignConcat != 2 {
-            for node in g.nodes where ["Concat", "ConcatV2"].contains(node.op) && (config.alignConcat == 0 || outputNodes.contains(node.name)) {
+            for node in g.nodes where TFOp.concatOps.contains(node.tfOp) && (config.alignConcat == 0 || outputNodes.contains(node.name)) {
                 guard let c = activation(node.name), let p = plan.tensors[c].position else { continue }
                 for input in g.inputs(of: node).dropLast() {
                     var cur: String? = input
@@ -101,7 +101,7 @@ public enum PostTrainingQuantizer {
                             set(i, p, "align_concat(\(node.name))")
                             plan.tensors[i].alignedWith = node.name
                         }
-                        guard let n = g[name], ["Reshape", "ExpandDims"].contains(n.op) else { break }
+                        guard let n = g[name], Set<TFOp>([.reshape, .expandDims]).contains(n.tfOp) else { break }
                         cur = g.inputs(of: n).first
                     }
                 }
@@ -111,8 +111,8 @@ public enum PostTrainingQuantizer {
             for node in g.nodes {
                 // A MaxPool, or the scale Mul of an AvgPool (DPU simulation): its input takes its position.
                 var pool = node
-                if node.op == "Mul", let first = g.inputs(of: node).first, let avg = g[first], avg.op == "AvgPool" { pool = avg }
-                guard pool.op == "MaxPool" || (pool.op == "AvgPool" && node.op == "Mul"),
+                if node.tfOp == .mul, let first = g.inputs(of: node).first, let avg = g[first], avg.tfOp == .avgPool { pool = avg }
+                guard pool.tfOp == .maxPool || (pool.tfOp == .avgPool && node.tfOp == .mul),
                       config.alignPool == 0 || outputNodes.contains(pool.name),
                       let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: pool).first,
                       let i = activation(input) else { continue }
@@ -160,10 +160,10 @@ public enum PostTrainingQuantizer {
     /// w < 16, c < 4096; primes ascending, round-robin), nil when it does not factor so.
     static func reductionLength(_ g: GraphEdit, _ group: NodeGroup) -> Int? {
         guard let conv = g[group.compute], let w = g.constant(group.weight) else { return nil }
-        switch conv.op {
-        case "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput":
+        switch conv.tfOp {
+        case .conv2D?, .depthwiseConv2dNative?, .conv2DBackpropInput?:
             return w.rank == 4 ? w.shape[0] * w.shape[1] * w.shape[2] : nil
-        case "MatMul":
+        case .matMul?:
             guard w.rank == 2 else { return nil }
             var k = w.shape[0], primes: [Int] = [], d = 2
             while k > 1 && d * d <= k { while k % d == 0 { primes.append(d); k /= d }; d += 1 }
@@ -199,7 +199,7 @@ public enum PostTrainingQuantizer {
         for node in aux.node { byName[node.name] = node }
         var merged = main
         var used = Set<String>()
-        for i in merged.node.indices where merged.node[i].op == "Placeholder" {
+        for i in merged.node.indices where merged.node[i].tfOp == .placeholder {
             if let original = byName[merged.node[i].name] {
                 merged.node[i] = original
                 used.insert(original.name)
@@ -232,7 +232,7 @@ public enum PostTrainingQuantizer {
             }
             var fix = Tensorflow_NodeDef()
             fix.name = t.fixNeuronName
-            fix.op = "FixNeuron"
+            fix.op = TFOp.fixNeuron.rawValue
             fix.input = [t.node]
             fix.attr["T"] = attrType(.dtFloat)
             fix.attr["bit_width"] = attrInt(t.bitWidth)
@@ -265,7 +265,7 @@ public enum PostTrainingQuantizer {
             g.replaceUses(of: t.node, with: name)
             var fake = Tensorflow_NodeDef()
             fake.name = name
-            fake.op = "FakeQuantWithMinMaxVars"
+            fake.op = TFOp.fakeQuantWithMinMaxVars.rawValue
             fake.input = [t.node, "\(name)/min", "\(name)/max"]
             fake.attr["num_bits"] = attrInt(t.bitWidth)
             fake.attr["narrow_range"] = attrBool(narrowActivations)
@@ -302,7 +302,7 @@ extension PostTrainingQuantizer {
             let name = t.node
             var variable = Tensorflow_NodeDef()
             variable.name = name
-            variable.op = "VariableV2"
+            variable.op = TFOp.variableV2.rawValue
             variable.attr["dtype"] = attrType(.dtFloat)
             var shape = Tensorflow_AttrValue()
             shape.shape = Tensorflow_TensorShapeProto(dims: value.shape)
@@ -311,19 +311,19 @@ extension PostTrainingQuantizer {
             variable.attr["shared_name"] = attrString("")
             var initial = Tensorflow_NodeDef()
             initial.name = "\(name)/initial_value"
-            initial.op = "Const"
+            initial.op = TFOp.const.rawValue
             initial.attr["dtype"] = attrType(.dtFloat)
             initial.attr["value"] = attrTensor(value)
             var assign = Tensorflow_NodeDef()
             assign.name = "\(name)/Assign"
-            assign.op = "Assign"
+            assign.op = TFOp.assign.rawValue
             assign.input = [name, initial.name]
             assign.attr["T"] = attrType(.dtFloat)
             assign.attr["use_locking"] = attrBool(true)
             assign.attr["validate_shape"] = attrBool(true)
             var read = Tensorflow_NodeDef()
             read.name = "\(name)/read"
-            read.op = "Identity"
+            read.op = TFOp.identity.rawValue
             read.input = [name]
             read.attr["T"] = attrType(.dtFloat)
             inference.replaceUses(of: name, with: read.name)
@@ -333,7 +333,7 @@ extension PostTrainingQuantizer {
         }
         var initOp = Tensorflow_NodeDef()
         initOp.name = inference.freshName("init")
-        initOp.op = "NoOp"
+        initOp.op = TFOp.noOp.rawValue
         initOp.input = assigns.map { "^\($0)" }
         inference.nodes.append(initOp)
 
@@ -361,7 +361,7 @@ extension PostTrainingQuantizer {
             }
             var fake = Tensorflow_NodeDef()
             fake.name = name
-            fake.op = "FakeQuantWithMinMaxVars"
+            fake.op = TFOp.fakeQuantWithMinMaxVars.rawValue
             fake.input = [source, "\(name)/min", "\(name)/max"]
             fake.attr["num_bits"] = attrInt(t.bitWidth)
             fake.attr["narrow_range"] = attrBool(t.mode == .activation && narrowActivations)
@@ -392,10 +392,10 @@ extension PostTrainingQuantizer {
     static func tqtQuantizer(name: String, source: String, bits: Int, range: ClosedRange<Float>, roundHalfUp: Bool,
                              initialLogThreshold: Float, sharedThreshold: String? = nil) -> [Tensorflow_NodeDef] {
         var nodes: [Tensorflow_NodeDef] = []
-        func op(_ suffix: String?, _ type: String, _ inputs: [String]) -> String {
+        func op(_ suffix: String?, _ type: TFOp, _ inputs: [String]) -> String {
             var n = Tensorflow_NodeDef()
             n.name = suffix.map { "\(name)/\($0)" } ?? name
-            n.op = type
+            n.op = type.rawValue
             n.input = inputs
             n.attr["T"] = attrType(.dtFloat)
             nodes.append(n)
@@ -404,7 +404,7 @@ extension PostTrainingQuantizer {
         func constant(_ suffix: String, _ value: Float) -> String {
             var n = Tensorflow_NodeDef()
             n.name = "\(name)/\(suffix)"
-            n.op = "Const"
+            n.op = TFOp.const.rawValue
             n.attr["dtype"] = attrType(.dtFloat)
             n.attr["value"] = attrTensor(Tensor([value], shape: []))
             nodes.append(n)
@@ -417,7 +417,7 @@ extension PostTrainingQuantizer {
         } else {
         var v = Tensorflow_NodeDef()
         v.name = variable
-        v.op = "VariableV2"
+        v.op = TFOp.variableV2.rawValue
         v.attr["dtype"] = attrType(.dtFloat)
         var shape = Tensorflow_AttrValue()
         shape.shape = Tensorflow_TensorShapeProto(dims: [])
@@ -428,7 +428,7 @@ extension PostTrainingQuantizer {
         let initial = constant("log_th/initial_value", initialLogThreshold)
         var assign = Tensorflow_NodeDef()
         assign.name = "\(variable)/Assign"
-        assign.op = "Assign"
+        assign.op = TFOp.assign.rawValue
         assign.input = [variable, initial]
         assign.attr["T"] = attrType(.dtFloat)
         assign.attr["use_locking"] = attrBool(true)
@@ -436,31 +436,31 @@ extension PostTrainingQuantizer {
         nodes.append(assign)
         var read = Tensorflow_NodeDef()
         read.name = "\(variable)/read"
-        read.op = "Identity"
+        read.op = TFOp.identity.rawValue
         read.input = [variable]
         read.attr["T"] = attrType(.dtFloat)
         nodes.append(read)
         }
 
-        let ceil = op("ceil", "Ceil", [readName])
-        let ceilStep = op("ceil_sg", "StopGradient", [op("ceil_delta", "Sub", [ceil, readName])])
-        let c = op("ceil_ste", "AddV2", [readName, ceilStep])
-        let position = op("position", "Sub", [constant("bits_minus_1", Float(bits - 1)), c])
-        let scale = op("scale", "Pow", [constant("two", 2), position])
-        let scaled = op("scaled", "Mul", [source, scale])
+        let ceil = op("ceil", .ceil, [readName])
+        let ceilStep = op("ceil_sg", .stopGradient, [op("ceil_delta", .sub, [ceil, readName])])
+        let c = op("ceil_ste", .addV2, [readName, ceilStep])
+        let position = op("position", .sub, [constant("bits_minus_1", Float(bits - 1)), c])
+        let scale = op("scale", .pow, [constant("two", 2), position])
+        let scaled = op("scaled", .mul, [source, scale])
         let half = constant("half", 0.5)
         let rounded: String
         if roundHalfUp {
-            rounded = op("round", "Floor", [op("plus_half", "AddV2", [scaled, half])])
+            rounded = op("round", .floor, [op("plus_half", .addV2, [scaled, half])])
         } else {
-            let magnitude = op("floor", "Floor", [op("abs_plus_half", "AddV2", [op("abs", "Abs", [scaled]), half])])
-            rounded = op("round", "Mul", [op("sign", "Sign", [scaled]), magnitude])
+            let magnitude = op("floor", .floor, [op("abs_plus_half", .addV2, [op("abs", .abs, [scaled]), half])])
+            rounded = op("round", .mul, [op("sign", .sign, [scaled]), magnitude])
         }
-        let roundStep = op("round_sg", "StopGradient", [op("round_delta", "Sub", [rounded, scaled])])
-        let ste = op("round_ste", "AddV2", [scaled, roundStep])
-        let upper = op("clip_max", "Minimum", [ste, constant("qmax", range.upperBound)])
-        let clipped = op("clip_min", "Maximum", [upper, constant("qmin", range.lowerBound)])
-        _ = op(nil, "RealDiv", [clipped, scale])
+        let roundStep = op("round_sg", .stopGradient, [op("round_delta", .sub, [rounded, scaled])])
+        let ste = op("round_ste", .addV2, [scaled, roundStep])
+        let upper = op("clip_max", .minimum, [ste, constant("qmax", range.upperBound)])
+        let clipped = op("clip_min", .maximum, [upper, constant("qmin", range.lowerBound)])
+        _ = op(nil, .realDiv, [clipped, scale])
         return nodes
     }
 }

@@ -20,21 +20,6 @@ public enum GraphFreezer {
         public var prunedNodeCount: Int
     }
 
-    static let variableOps: Set<String> = ["VariableV2", "Variable", "VarHandleOp"]
-
-    static let trainingOnlyOps: Set<String> = [
-        "Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp",
-        "VarIsInitializedOp", "IsVariableInitialized", "SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore",
-        "RestoreSlice", "MergeV2Checkpoints", "ShardedFilename", "ShardedFilespec", "StringJoin",
-        "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "TensorSummary", "TensorSummaryV2",
-        "MergeSummary", "WriteSummary", "WriteScalarSummary", "NoOp",
-    ]
-
-    static func isTrainingOnly(_ op: String) -> Bool {
-        trainingOnlyOps.contains(op) || op.hasPrefix("Apply") || op.hasPrefix("ResourceApply")
-            || op.hasPrefix("SparseApply") || op.hasPrefix("ResourceSparseApply")
-    }
-
     public static func freeze(_ graph: Tensorflow_GraphDef, checkpoint: CheckpointReader, outputNodes: [String],
                               graphPath: String) throws(TensorFlowIOError) -> Result {
         var byName: [String: Tensorflow_NodeDef] = [:]
@@ -55,13 +40,13 @@ public enum GraphFreezer {
             }
             node.device = ""
             node.attr["_class"] = nil
-            if variableOps.contains(node.op) {
+            if TFOp.variableOps.contains(node.tfOp) {
                 let value = try variableValue(node, checkpoint: checkpoint)
                 variableDTypes[node.name] = node.attr["dtype"]?.type.baseType
                 node = constant(named: node.name, value: value, controlInputs: node.input)
                 result.frozenVariables.append(node.name)
-            } else if node.op == "ReadVariableOp" {
-                node.op = "Identity"
+            } else if node.tfOp == .readVariableOp {
+                node.op = TFOp.identity.rawValue
                 let dtype = node.attr["dtype"] ?? Tensorflow_AttrValue()
                 node.attr = ["T": dtype]
             }
@@ -86,7 +71,7 @@ public enum GraphFreezer {
             for input in node.input {
                 let ref = TensorName(input)
                 guard let producer = byName[ref.node] else { continue }
-                if isTrainingOnly(producer.op) {
+                if TFOp.isTrainingOnly(producer.op) {
                     if ref.isControl { continue }
                     throw .freeze(node: name, reason: "reads the output of training-only node '\(producer.name)' (\(producer.op)); freeze needs an inference graph")
                 }
@@ -117,7 +102,7 @@ public enum GraphFreezer {
     private static func constant(named name: String, value: Tensor, controlInputs: [String]) -> Tensorflow_NodeDef {
         var node = Tensorflow_NodeDef()
         node.name = name
-        node.op = "Const"
+        node.op = TFOp.const.rawValue
         node.input = controlInputs.filter { $0.hasPrefix("^") }
         node.attr["dtype"] = attrType(Tensorflow_DataType(value.dtype))
         var tensorAttr = Tensorflow_AttrValue()

@@ -9,17 +9,7 @@ import Tensors
 /// not matter; an unsupported op the outputs need is an error naming the node and the op.
 public enum GraphImporter {
     /// The TensorFlow ops the runtime executes (or folds at load time), for `inspect` and messages.
-    public static let supportedOps: Set<String> = [
-        "Placeholder", "PlaceholderWithDefault", "Const", "Identity", "IdentityN", "Snapshot", "StopGradient", "NoOp",
-        "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "MatMul", "BiasAdd", "BiasAddV1",
-        "Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "SquaredDifference", "FloorDiv", "FloorMod",
-        "Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Exp", "Neg", "Sqrt", "Rsqrt", "Square", "Abs", "Floor", "Ceil",
-        "Round", "HardSwish", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "MaxPool", "AvgPool",
-        "Mean", "Sum", "Max", "Min", "Prod", "Pad", "PadV2", "ConcatV2", "Concat", "Reshape", "Squeeze", "ExpandDims",
-        "Softmax", "ResizeBilinear", "ResizeNearestNeighbor", "Transpose", "Shape", "StridedSlice", "Slice", "Pack",
-        "Cast", "Fill", "Range", "GatherV2", "SpaceToBatchND", "BatchToSpaceND", "AddN", "DepthToSpace", "FixNeuron",
-        "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel", "FakeQuantWithMinMaxArgs",
-    ]
+    public static let supportedOps: Set<String> = Set(TFOp.imported.map(\.rawValue))
 
     /// Imports what `outputs` (node names, `node:index` allowed) need; all sinks when `outputs` is empty.
     public static func importGraph(_ graphDef: Tensorflow_GraphDef, outputs: [String] = [], path: String)
@@ -31,9 +21,7 @@ public enum GraphImporter {
         }
         var targets = outputs.map { TensorName($0) }
         if targets.isEmpty {
-            let consumed = Set(graphDef.node.flatMap { $0.input.map { TensorName($0).node } })
-            targets = graphDef.node.filter { !consumed.contains($0.name) && !["NoOp", "Const", "Placeholder"].contains($0.op) }
-                .map { TensorName($0.name) }
+            targets = GraphOrder.sinks(graphDef).map { TensorName($0) }
         }
         for t in targets where defs[t.node] == nil { throw .unknownNode(name: t.node, role: "output node", path: path) }
 

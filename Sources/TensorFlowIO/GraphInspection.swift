@@ -25,6 +25,8 @@ public struct GraphInspection: Codable, Sendable {
         public let op: String
         public let shape: [Int]?
         public let role: QuantizeRole
+        /// The quantizer patterns the node's op type can take part in (`TFOp.patterns`).
+        public let patterns: [QuantizePattern]
     }
 
     public let nodeCount: Int
@@ -37,8 +39,9 @@ public struct GraphInspection: Codable, Sendable {
     /// removes them), with their node count. Calibration, evaluation and `run` need this empty.
     public let runtimeUnsupported: [OpCount]
 
-    /// Ops never counted as outputs even when nothing consumes them (as the vendor's inspect).
-    static let nonOutputOps: Set<String> = ["Const", "Assign", "NoOp", "Placeholder"]
+    /// Ops never counted as outputs even when nothing consumes them (as the vendor's inspect, which
+    /// also leaves out Assign).
+    static let nonOutputOps: Set<TFOp> = TFOp.neverOutputs.union([.assign])
 
     public init(graph: Tensorflow_GraphDef, inputShapes: [String: [Int]] = [:]) {
         let shapes = StaticShapes(graph: graph, inputShapes: inputShapes)
@@ -51,13 +54,15 @@ public struct GraphInspection: Codable, Sendable {
         nodeCount = graph.node.count
         ops = histogram.map { OpCount(op: $0.key, count: $0.value, role: .of($0.key)) }
             .sorted { ($0.count, $1.op) > ($1.count, $0.op) }
-        inputs = graph.node.filter { $0.op == "Placeholder" }.map { node in
+        inputs = graph.node.filter { $0.tfOp == .placeholder }.map { node in
             Input(name: node.name, dtype: node.attr["dtype"]?.type.tfName ?? "?", shape: shapes[node.name])
         }
-        outputs = graph.node.filter { !consumed.contains($0.name) && !Self.nonOutputOps.contains($0.op) }.map { node in
+        outputs = graph.node.filter { !consumed.contains($0.name) && !Self.nonOutputOps.contains($0.tfOp) }.map { node in
             Output(name: node.name, op: node.op, shape: shapes[node.name])
         }
-        nodes = graph.node.map { Node(name: $0.name, op: $0.op, shape: shapes[$0.name], role: .of($0.op)) }
+        nodes = graph.node.map { node in
+            Node(name: node.name, op: node.op, shape: shapes[node.name], role: node.quantizeRole, patterns: node.tfOp?.patterns ?? [])
+        }
         var roles: [String: Int] = [:]
         for node in nodes { roles[node.role.rawValue, default: 0] += 1 }
         roleCounts = roles

@@ -49,8 +49,9 @@ public struct StaticShapes {
 
     /// Evaluates the integer shape arithmetic of `node` when its inputs are known.
     private func foldInts(_ node: Tensorflow_NodeDef) -> [Int]? {
-        switch node.op {
-        case "Const":
+        guard let op = node.tfOp else { return nil }
+        switch op {
+        case .const:
             guard let proto = node.attr["value"]?.tensor, let dims = proto.tensorShape.dims,
                   let bytes = Tensor.byteCount(dims, .int64), bytes <= 64 * 8,
                   let t = try? TensorProtoCodec.decode(proto, context: node.name) else { return nil }
@@ -59,11 +60,11 @@ public struct StaticShapes {
             case .int64: return t.scalars(as: Int64.self).map(Int.init)
             default: return nil
             }
-        case "Shape":
+        case .shape:
             return input(node, 0)
-        case "Identity":
+        case .identity:
             return constInts(node, 0)
-        case "Pack":
+        case .pack:
             let data = node.input.filter { !$0.hasPrefix("^") }
             var out: [Int] = []
             for i in data.indices {
@@ -71,7 +72,7 @@ public struct StaticShapes {
                 out.append(v[0])
             }
             return out
-        case "StridedSlice":
+        case .stridedSlice:
             // The 1-D case: a slice of a shape vector, possibly shrunk to a scalar.
             guard let x = constInts(node, 0), let b = constInts(node, 1), let e = constInts(node, 2),
                   let st = constInts(node, 3), b.count == 1, e.count == 1, st.count == 1, st[0] != 0,
@@ -102,39 +103,40 @@ public struct StaticShapes {
     }
 
     private mutating func infer(_ node: Tensorflow_NodeDef) -> [Int]? {
-        switch node.op {
-        case "Placeholder", "PlaceholderWithDefault":
-            return node.attr["shape"]?.shape.dims ?? (node.op == "PlaceholderWithDefault" ? input(node, 0) : nil)
-        case "Const":
+        guard let op = node.tfOp else { return nil }
+        switch op {
+        case .placeholder, .placeholderWithDefault:
+            return node.attr["shape"]?.shape.dims ?? (op == .placeholderWithDefault ? input(node, 0) : nil)
+        case .const:
             return node.attr["value"]?.tensor.tensorShape.dims
-        case "Shape":
+        case .shape:
             return input(node, 0).map { [$0.count] }
-        case "VariableV2", "Variable", "VarHandleOp":
+        case .variableV2, .variable, .varHandleOp:
             return node.attr["shape"]?.shape.dims
-        case "Identity", "ReadVariableOp", "Relu", "Relu6", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Elu", "Selu",
-             "Neg", "Abs", "Exp", "Log", "Sqrt", "Rsqrt", "Square", "BiasAdd", "FixNeuron", "CheckNumerics",
-             "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "StopGradient", "Cast", "Round", "Floor",
-             "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxArgs", "LRN", "HardSwish":
+        case .identity, .readVariableOp, .relu, .relu6, .leakyRelu, .sigmoid, .tanh, .softmax, .elu, .selu,
+             .neg, .abs, .exp, .log, .sqrt, .rsqrt, .square, .biasAdd, .fixNeuron, .checkNumerics,
+             .fusedBatchNorm, .fusedBatchNormV2, .fusedBatchNormV3, .stopGradient, .cast, .round, .floor,
+             .fakeQuantWithMinMaxVars, .fakeQuantWithMinMaxArgs, .lrn, .hardSwish:
             return input(node, 0)
-        case "Add", "AddV2", "Sub", "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference", "FloorDiv", "Pow":
+        case .add, .addV2, .sub, .mul, .realDiv, .maximum, .minimum, .squaredDifference, .floorDiv, .pow:
             guard let a = input(node, 0), let b = input(node, 1) else { return nil }
             return broadcast(a, b)
-        case "AddN":
+        case .addN:
             return input(node, 0)
-        case "Conv2D", "DepthwiseConv2dNative", "DepthwiseConv2d", "MaxPool", "AvgPool":
+        case .conv2D, .depthwiseConv2dNative, .depthwiseConv2d, .maxPool, .avgPool:
             return window(node)
-        case "MatMul":
+        case .matMul:
             guard let a = input(node, 0), let b = input(node, 1), a.count == 2, b.count == 2 else { return nil }
             let ta = node.attr["transpose_a"]?.b ?? false, tb = node.attr["transpose_b"]?.b ?? false
             return [ta ? a[1] : a[0], tb ? b[0] : b[1]]
-        case "Conv2DBackpropInput":
+        case .conv2DBackpropInput:
             return constInts(node, 0)
-        case "Mean", "Max", "Min", "Sum", "Prod":
+        case .mean, .max, .min, .sum, .prod:
             guard let x = input(node, 0), let axes = constInts(node, 1) else { return nil }
             let keep = node.attr["keep_dims"]?.b ?? false
             let drop = Set(axes.map { $0 < 0 ? $0 + x.count : $0 })
             return x.indices.compactMap { drop.contains($0) ? (keep ? 1 : nil) : x[$0] }
-        case "ConcatV2":
+        case .concatV2:
             let data = node.input.filter { !$0.hasPrefix("^") }
             guard data.count >= 2, let axisValue = constInts(node, data.count - 1)?.first else { return nil }
             let parts = (0..<(data.count - 1)).map { input(node, $0) }
@@ -144,35 +146,35 @@ public struct StaticShapes {
             var out = first
             out[axis] = parts.contains { $0![axis] < 0 } ? -1 : parts.reduce(0) { $0 &+ $1![axis] }
             return out
-        case "Pad", "PadV2", "MirrorPad":
+        case .pad, .padV2, .mirrorPad:
             guard let x = input(node, 0), let p = constInts(node, 1), p.count == 2 * x.count else { return nil }
             return x.indices.map { x[$0] < 0 ? -1 : x[$0] &+ p[2 * $0] &+ p[2 * $0 + 1] }
-        case "Reshape":
+        case .reshape:
             guard var target = constInts(node, 1) else { return nil }
             if let wild = target.firstIndex(of: -1), let x = input(node, 0), !x.contains(-1) {
                 let known = target.filter { $0 != -1 }.reduce(1, &*)
                 if known > 0 { target[wild] = x.reduce(1, &*) / known }
             }
             return target
-        case "Squeeze":
+        case .squeeze:
             guard let x = input(node, 0) else { return nil }
             let dims = Set((ints(node, "squeeze_dims") ?? []).map { $0 < 0 ? $0 + x.count : $0 })
             return x.indices.compactMap { (dims.isEmpty ? x[$0] == 1 : dims.contains($0)) ? nil : x[$0] }
-        case "ExpandDims":
+        case .expandDims:
             guard var x = input(node, 0), let axis = constInts(node, 1)?.first else { return nil }
             let a = axis < 0 ? axis + x.count + 1 : axis
             guard a >= 0, a <= x.count else { return nil }
             x.insert(1, at: a)
             return x
-        case "ResizeBilinear", "ResizeNearestNeighbor":
+        case .resizeBilinear, .resizeNearestNeighbor:
             guard let x = input(node, 0), x.count == 4, let size = constInts(node, 1), size.count == 2 else { return nil }
             return [x[0], size[0], size[1], x[3]]
-        case "DepthToSpace":
+        case .depthToSpace:
             guard let x = input(node, 0), x.count == 4, let b = node.attr["block_size"]?.i else { return nil }
             let s = Int(b)
             guard s > 0 else { return nil }
             return [x[0], x[1] < 0 ? -1 : x[1] &* s, x[2] < 0 ? -1 : x[2] &* s, x[3] < 0 ? -1 : x[3] / (s &* s)]
-        case "Transpose":
+        case .transpose:
             guard let x = input(node, 0), let perm = constInts(node, 1), perm.count == x.count,
                   perm.allSatisfy({ x.indices.contains($0) }) else { return nil }
             return perm.map { x[$0] }
@@ -188,13 +190,13 @@ public struct StaticShapes {
         let strides = ints(node, "strides") ?? [1, 1, 1, 1]
         let dilations = ints(node, "dilations") ?? [1, 1, 1, 1]
         var kh: Int, kw: Int, channels: Int
-        if node.op.hasSuffix("Pool") {
+        if TFOp.poolOps.contains(node.tfOp) {
             guard let k = ints(node, "ksize"), k.count == 4 else { return nil }
             (kh, kw, channels) = (k[1], k[2], x[3])
         } else {
             guard let w = input(node, 1), w.count == 4 else { return nil }
             (kh, kw) = (w[0], w[1])
-            channels = node.op == "Conv2D" ? w[3] : (x[3] < 0 ? -1 : x[3] &* w[3])
+            channels = node.tfOp == .conv2D ? w[3] : (x[3] < 0 ? -1 : x[3] &* w[3])
         }
         guard strides.count == 4, dilations.count == 4 else { return nil }
         let padding = String(decoding: node.attr["padding"]?.s ?? Data(), as: UTF8.self)
@@ -229,6 +231,13 @@ public struct StaticShapes {
 
 /// Node orders of a GraphDef.
 public enum GraphOrder {
+    /// The nodes nothing reads (through data or control inputs), in graph order, except the op
+    /// types never taken for outputs (`TFOp.neverOutputs`): a graph's outputs when none are named.
+    public static func sinks(_ graph: Tensorflow_GraphDef) -> [String] {
+        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
+        return graph.node.filter { !consumed.contains($0.name) && !TFOp.neverOutputs.contains($0.tfOp) }.map(\.name)
+    }
+
     /// Producers before consumers (Kahn's algorithm; deterministic for a given file). Nodes on a cycle,
     /// which only control-flow graphs have, come last in file order.
     public static func topological(_ graph: Tensorflow_GraphDef) -> [Tensorflow_NodeDef] {

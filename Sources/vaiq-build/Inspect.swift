@@ -14,7 +14,8 @@ struct Inspect: ParsableCommand {
             node with its role: compute (weights and output quantized), activation (output quantized), \
             in-pattern (quantized only inside a larger pattern), folded (batch norm, Identity), \
             constant, variable (becomes a constant when frozen), training (dropped when frozen), or \
-            float (not in the quantizer's table; stays on the CPU).
+            float (in no quantizer pattern; stays on the CPU), and the quantizer patterns its op type \
+            can take part in (conv_bias_act, hard_sigmoid, batchnorm, array, other, ...).
             For a checkpoint (a training directory or a prefix): every tensor with its dtype and shape.
             """
     )
@@ -45,7 +46,7 @@ struct Inspect: ParsableCommand {
         var overrides: [String: [Int]] = [:]
         if let inputShapes {
             let shapes = try parseInputShapes(inputShapes)
-            let placeholders = graph.node.filter { $0.op == "Placeholder" }.map(\.name)
+            let placeholders = graph.node.filter { $0.tfOp == .placeholder }.map(\.name)
             guard shapes.count == placeholders.count else {
                 throw CommandFailure(message: "--input_shapes gives \(shapes.count) shapes but the graph has \(placeholders.count) placeholders (\(placeholders.joined(separator: ", ")))")
             }
@@ -74,8 +75,8 @@ struct Inspect: ParsableCommand {
         }
         if !noNodes {
             print("\nnodes:")
-            printTable(report.nodes.map { [$0.name, $0.op, shapeText($0.shape), $0.role.rawValue] },
-                       header: ["name", "op", "shape", "role"])
+            printTable(report.nodes.map { [$0.name, $0.op, shapeText($0.shape), $0.role.rawValue, patternText($0.patterns)] },
+                       header: ["name", "op", "shape", "role", "patterns"])
         }
     }
 
@@ -129,6 +130,11 @@ private struct CheckpointJSON: Encodable {
     let step: Int?
     let shards: Int
     let tensors: [Entry]
+}
+
+/// `conv_bias_act,batchnorm`; none -> `-`.
+func patternText(_ patterns: [QuantizePattern]) -> String {
+    patterns.isEmpty ? "-" : patterns.map(\.rawValue).joined(separator: ",")
 }
 
 /// `[-1, 16, 16, 3]` -> `?x16x16x3`; unknown rank -> `?`.
