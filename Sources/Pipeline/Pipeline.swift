@@ -115,7 +115,7 @@ public struct Pipeline: Sendable {
     static func targets(of manifest: Manifest) throws(Failure) -> [String: DPUTarget] {
         var out: [String: DPUTarget] = [:]
         for spec in manifest.targets.values.sorted(by: { $0.name < $1.name }) {
-            do { out[spec.name] = try DPUTarget(name: spec.name, settings: spec.settings, origins: spec.origins, knownOps: DPUOperations.names) } catch {
+            do { out[spec.name] = try DPUTarget(name: spec.name, settings: spec.settings, origins: spec.origins, knownOps: TFOp.dpuOpNames) } catch {
                 throw Failure(description: error.description)
             }
         }

@@ -1,5 +1,6 @@
 import BuildCore
 import Manifest
+import TensorFlowIO
 
 /// One resolved field of a strategy or target as `vaiq-build show` prints it: its value, whether
 /// it acts, and where the value was written.
@@ -33,7 +34,7 @@ public enum SettingsView {
 
     public static func target(_ spec: SettingsSpec) throws(Pipeline.Failure) -> [SettingLine] {
         let target: DPUTarget
-        do { target = try DPUTarget(name: spec.name, settings: spec.settings, origins: spec.origins, knownOps: DPUOperations.names) } catch {
+        do { target = try DPUTarget(name: spec.name, settings: spec.settings, origins: spec.origins, knownOps: TFOp.dpuOpNames) } catch {
             throw Pipeline.Failure(description: error.description)
         }
         func line(_ field: String, _ value: String, _ status: SettingLine.Status, _ reason: String?) -> SettingLine {

@@ -46,13 +46,12 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         let graph = try failing { try GraphDefIO.read(inputFrozenGraph) }
-        let fixes = graph.node.filter { $0.op == "FixNeuron" }
+        let fixes = graph.node.filter { $0.tfOp == .fixNeuron }
         guard !fixes.isEmpty else { throw CommandFailure(message: "\(inputFrozenGraph): no FixNeuron nodes; expected a quantize_eval_model.pb") }
         let position = Dictionary(uniqueKeysWithValues: fixes.map { ($0.name, Int($0.attr["quantize_pos"]?.i ?? 0)) })
         let weights = fixes.filter { $0.name.hasSuffix("wquant") }
         let activations = Set(fixes.map(\.name)).subtracting(weights.map(\.name))
-        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
-        let outputs = graph.node.filter { !consumed.contains($0.name) && !["Const", "Placeholder", "NoOp"].contains($0.op) }.map(\.name)
+        let outputs = GraphOrder.sinks(graph)
         let imported = try failing { try GraphImporter.importGraph(graph, outputs: outputs, path: inputFrozenGraph) }
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
                               options: PlanOptions(fuse: dumpFloat == 0, preserve: activations, narrowActivations: archType == "DPUCADF8H"))

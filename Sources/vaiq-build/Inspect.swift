@@ -2,6 +2,8 @@ import ArgumentParser
 import BuildCore
 import FileIO
 import Foundation
+import Manifest
+import Pipeline
 import TensorFlowIO
 
 struct Inspect: ParsableCommand {
@@ -15,7 +17,9 @@ struct Inspect: ParsableCommand {
             in-pattern (quantized only inside a larger pattern), folded (batch norm, Identity), \
             constant, variable (becomes a constant when frozen), training (dropped when frozen), or \
             float (in no quantizer pattern; stays on the CPU), and the quantizer patterns its op type \
-            can take part in (conv_bias_act, hard_sigmoid, batchnorm, array, other, ...).
+            can take part in (conv_bias_act, hard_sigmoid, batchnorm, array, other, ...). With \
+            --target NAME (a DPU target of the repository's manifests, or a built-in one) each op \
+            type is marked dpu or cpu by the target's supported_ops.
             For a checkpoint (a training directory or a prefix): every tensor with its dtype and shape.
             """
     )
@@ -26,6 +30,12 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("input_shapes"),
             help: "Shapes for the placeholders in file order, e.g. ?,224,224,3 (several separated by ':').")
     var inputShapes: String?
+
+    @Option(help: "A DPU target (the repository's, with -C or in the current directory, else built-in): mark each op dpu or cpu by its supported_ops.")
+    var target: String?
+
+    @Option(name: [.customShort("C"), .customLong("repo")], help: "The model repository whose manifests define --target (default: the current directory).")
+    var repo: String = "."
 
     @Flag(name: .customLong("no-nodes"), help: "Leave out the per-node table.")
     var noNodes = false
@@ -54,19 +64,30 @@ struct Inspect: ParsableCommand {
         }
         let report = GraphInspection(graph: graph, inputShapes: overrides)
         let digest = try failing { try ContentDigest.ofFile(path) }
+        let dpu = try target.map { try TargetPlacement(name: $0, report: report, repo: repo) }
         if json {
-            try printJSON(InspectJSON(path: path, digest: digest.description, inspection: report, includeNodes: !noNodes))
+            try printJSON(InspectJSON(path: path, digest: digest.description, inspection: report, includeNodes: !noNodes, target: dpu))
             return
         }
         print("graph \(path): \(report.nodeCount) nodes, xxh3-128 \(digest)")
         print("\nop types used (\(report.ops.count)):")
-        printTable(report.ops.map { ["\($0.count)", $0.op, $0.role.rawValue] }, header: ["count", "op", "role"])
+        if let dpu {
+            printTable(report.ops.map { ["\($0.count)", $0.op, $0.role.rawValue, dpu.placement[$0.op] ?? "-"] },
+                       header: ["count", "op", "role", dpu.target])
+        } else {
+            printTable(report.ops.map { ["\($0.count)", $0.op, $0.role.rawValue] }, header: ["count", "op", "role"])
+        }
         print("\nfound \(report.inputs.count) possible inputs:")
         printTable(report.inputs.map { [$0.name, $0.dtype, shapeText($0.shape)] }, header: ["name", "dtype", "shape"])
         print("\nfound \(report.outputs.count) possible outputs:")
         printTable(report.outputs.map { [$0.name, $0.op, shapeText($0.shape)] }, header: ["name", "op", "shape"])
         let roles = QuantizeRole.allCases.compactMap { role in report.roleCounts[role.rawValue].map { "\($0) \(role.rawValue)" } }
         print("\nquantization roles: " + roles.joined(separator: ", "))
+        if let dpu {
+            let cpu = report.ops.filter { dpu.placement[$0.op] == "cpu" }
+            print("target \(dpu.target): " + (cpu.isEmpty ? "every quantized op type runs on the DPU"
+                                                         : "on the CPU: " + cpu.map { "\($0.op) (\($0.count))" }.joined(separator: ", ")))
+        }
         if report.runtimeUnsupported.isEmpty {
             print("runtime: every op can be run by vaiq-build (calibrate, evaluate, run)")
         } else {
@@ -102,8 +123,11 @@ private struct InspectJSON: Encodable {
     let digest: String
     let inspection: GraphInspection
     let includeNodes: Bool
+    let target: TargetPlacement?
 
-    enum CodingKeys: String, CodingKey { case path, xxh3_128, nodeCount = "node_count", ops, inputs, outputs, roles, runtimeUnsupported = "runtime_unsupported", nodes }
+    enum CodingKeys: String, CodingKey {
+        case path, xxh3_128, nodeCount = "node_count", ops, inputs, outputs, roles, runtimeUnsupported = "runtime_unsupported", nodes, target
+    }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -116,6 +140,34 @@ private struct InspectJSON: Encodable {
         try c.encode(inspection.roleCounts, forKey: .roles)
         try c.encode(inspection.runtimeUnsupported.map(\.op), forKey: .runtimeUnsupported)
         if includeNodes { try c.encode(inspection.nodes, forKey: .nodes) }
+        try c.encodeIfPresent(target, forKey: .target)
+    }
+}
+
+/// Where a DPU target runs each op type of a graph: `dpu` when the op's DPU operation is in the
+/// target's `supported_ops`, `cpu` for ops the DPU does not run, `-` for ops that are no
+/// operation of their own (constants, inputs, folded, in-pattern).
+struct TargetPlacement: Encodable {
+    let target: String
+    let placement: [String: String]
+
+    init(name: String, report: GraphInspection, repo: String) throws {
+        let manifest: Manifest = FileIO.isDirectory(FileIO.resolve("manifests", relativeTo: repo))
+            ? try failing { try ManifestLoader.load(root: repo) } : try failing { try BuiltinSettings.manifest() }
+        guard let spec = manifest.targets[name] else {
+            throw CommandFailure(message: "--target: no target named '\(name)'; defined: " + manifest.targets.keys.sorted().joined(separator: ", "))
+        }
+        let dpu = try failing { try DPUTarget(name: name, settings: spec.settings, origins: spec.origins, knownOps: TFOp.dpuOpNames) }
+        target = name
+        var placement: [String: String] = [:]
+        for entry in report.ops {
+            if let op = TFOp.named(entry.op), op.dpuOp != nil {
+                placement[entry.op] = op.isSupported(by: dpu.supportedOps) ? "dpu" : "cpu"
+            } else if entry.role == .float {
+                placement[entry.op] = "cpu"
+            }
+        }
+        self.placement = placement
     }
 }
 

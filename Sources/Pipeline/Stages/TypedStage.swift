@@ -51,7 +51,6 @@ enum StageIO {
 
     /// The optimized graph's sinks are its output nodes (partitioning kept nothing else).
     static func outputNodes(of graph: Tensorflow_GraphDef) -> [String] {
-        let consumed = Set(graph.node.flatMap { $0.input.map { TensorName($0).node } })
-        return graph.node.filter { !consumed.contains($0.name) && !["Const", "Placeholder", "NoOp"].contains($0.op) }.map(\.name)
+        GraphOrder.sinks(graph)
     }
 }
