@@ -32,48 +32,52 @@ let package = Package(
         .target(name: "FileIO"),
         // Dense host tensors, dtypes, shapes, and NumPy .npy/.npz files. Knows no graphs.
         .target(name: "Tensors", dependencies: ["CZlib"]),
-        // Float kernels: scalar reference kernels (the spec) and fast paths (im2col + sgemm, Dispatch).
+        // Float kernels: scalar reference kernels (the spec) and fast paths (packed-weight convs, Winograd, im2col + OpenBLAS).
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS", "CKernels"]),
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
-        // Executes a GraphIR graph (float now, fixed-point later) with per-node hooks.
+        // Plans and runs a GraphIR graph (float, and fixed point simulated through FixNeuron/FakeQuant) with per-node hooks.
         .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer"]),
         // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
         .target(name: "Quantizer", dependencies: ["Tensors", "CKernels", "Kernels"]),
-        // TensorFlow's file formats: GraphDef (.pb/.pbtxt), tensor-bundle checkpoints, freeze, inspect.
+        // TensorFlow's file formats (GraphDef .pb/.pbtxt, tensor-bundle checkpoints), freeze, inspect, and the op
+        // table: the one place that knows TensorFlow op names, their quantize roles, patterns and DPU operations.
         .target(name: "TensorFlowIO", dependencies: ["TFProto", "Tensors", "GraphIR", "FileIO", "CSnappy", "CCRC32C",
                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        // Post-training quantization passes on GraphDefs: optimize, locate, calibrate, quantize, export.
+        // Quantization passes on GraphDefs: optimize, locate, calibrate, positions, eval/stock-TF/QAT/deploy models, evaluate.
         .target(name: "PTQ", dependencies: ["TFProto", "TensorFlowIO", "GraphIR", "Runtime", "Quantizer", "Tensors",
                                             .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        // The build engine: content digests (XXH3-128) now; DAG, store and executor as they land.
+        // The build engine: stage protocol, keys (XXH3-128), plan (DAG), content store + action cache, executor, lock.
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
-        // The only bridge between the halves: manifests -> stages wrapping the TensorFlow/quantizer passes.
+        // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
+        // wrapping the passes, the build session (run, place outputs, log) and the matrix report.
         .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto"]),
-        // The command-line tool: swift-argument-parser commands, a few lines each.
+        // The command-line tool: swift-argument-parser commands that parse, call Pipeline or a pass, and print.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "GraphIR", "Runtime", "PTQ", "Quantizer",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
-        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer"],
+        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer", "COpenBLAS"],
                           path: "bench/Sources/vaiq-bench"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C"]),
+        .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C", "GraphIR",
+                                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "CKernels"]),
         .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "Tensors"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
-        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer"]),
+        .testTarget(name: "QuantizerTests", dependencies: ["Quantizer", "CKernels"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "TensorFlowIO", "TFProto", "Runtime", "GraphIR", "Quantizer", "Tensors"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
-        .testTarget(name: "ManifestTests", dependencies: ["Manifest"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO"]),
-        .testTarget(name: "CLITests", dependencies: ["vaiq-build"]),
+        .testTarget(name: "ManifestTests", dependencies: ["Manifest", "FileIO"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO", "TFProto", "Tensors"]),
+        // Runs the built binary; imports Pipeline for the strategy table it checks the flags against.
+        .testTarget(name: "CLITests", dependencies: ["vaiq-build", "Pipeline"]),
     ],
     swiftLanguageModes: [.v6]
 )

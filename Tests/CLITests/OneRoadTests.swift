@@ -1,0 +1,149 @@
+import Foundation
+import Pipeline
+import XCTest
+
+/// The one-shot `vaiq-build quantize` and a build run the same stages: for every built-in
+/// strategy and target they write the same bytes; its strategy flags are the strategy table's
+/// fields; `show`, `inspect --target` and the report read what the stages declared.
+final class OneRoadTests: XCTestCase {
+    private var repo = ""
+    private let model = "\(CLITests.repo)/Tests/Fixtures/ops/block_residual"
+    static let strategies = ["pof2s", "pof2s_tqt", "fs", "fsx"]
+    static let targets = ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G"]
+
+    override func setUpWithError() throws {
+        repo = NSTemporaryDirectory() + "vaiq-oneroad-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: "\(repo)/manifests", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: model, toPath: "\(repo)/m")
+        try """
+            models:
+              m: {graph: m/model.pb, input_nodes: [x], output_nodes: [y], input_shapes: [[-1, 9, 9, 6]]}
+            calibration:
+              c: {inputs: {x: m/in_x.npy}, batch_size: 2, calib_iter: 1}
+            builds:
+              - model: m
+                calibration: c
+                matrix: {strategy: [\(Self.strategies.joined(separator: ", "))], target: [\(Self.targets.joined(separator: ", "))]}
+
+            """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
+
+    private func quantize(_ extra: [String], into dir: String) throws -> CLITests.Run {
+        try CLITests.run(["quantize", "--input_frozen_graph", "\(repo)/m/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                          "--input_shapes", "?,9,9,6", "--calib_data", "x=\(repo)/m/in_x.npy", "--calib_iter", "1",
+                          "--output_dir", dir] + extra)
+    }
+
+    func testOneShotWritesTheBuildsBytesForEveryStrategyAndTarget() throws {
+        let build = try CLITests.run(["all", "-C", repo, "-j2"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        var compared = 0
+        for strategy in Self.strategies {
+            for target in Self.targets {
+                let dir = "\(repo)/oneshot/\(strategy)/\(target)"
+                let r = try quantize(["--quantize_strategy", strategy, "--target", target, "-j2"], into: dir)
+                XCTAssertEqual(r.status, 0, r.stderr)
+                let cell = "\(repo)/build/m/\(strategy)/\(target)"
+                let files = try FileManager.default.contentsOfDirectory(atPath: cell).sorted()
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), files, "\(strategy)/\(target)")
+                XCTAssertTrue(files.contains("quant_info.json"))
+                XCTAssertEqual(files.contains("deploy_model.pb"), !strategy.hasPrefix("fs"))
+                for file in files {
+                    XCTAssertEqual(FileManager.default.contents(atPath: "\(dir)/\(file)"), FileManager.default.contents(atPath: "\(cell)/\(file)"),
+                                   "\(strategy)/\(target)/\(file)")
+                    compared += 1
+                }
+            }
+        }
+        XCTAssertEqual(compared, 2 * 5 * 7 + 2 * 5 * 3)
+    }
+
+    func testStrategyFlagsAreTheTablesFieldsAndRefusalsAreUsageErrors() throws {
+        let help = try CLITests.run(["quantize", "--help"]).stdout
+        let flags = Set(help.split(whereSeparator: { " \n,".contains($0) }).filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) })
+        let fields = Set(StrategyField.all.map(\.name)).subtracting(["quantize_scheme"])
+        XCTAssertEqual(fields.subtracting(flags), [], "every strategy field is a flag")
+        let other: Set = ["input_frozen_graph", "input_nodes", "output_nodes", "input_shapes", "calib_data", "calib_iter", "calib_batch_size",
+                          "quantize_strategy", "target", "arch_type", "eval_data", "eval_labels", "eval_batch_size", "output_dir", "jobs", "help", "version"]
+        XCTAssertEqual(flags.subtracting(fields).subtracting(other), [], "a flag outside the strategy table and the job's inputs")
+
+        let dir = "\(repo)/refused"
+        var r = try quantize(["--per_channel", "1"], into: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--per_channel: 'per_channel: true' is not supported for pof2s: DPUs scale each tensor"), r.stderr)
+        r = try quantize(["--quantize_strategy", "fs", "--align_pool", "2"], into: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--align_pool: 'align_pool: 2' is not supported for fs"), r.stderr)
+        r = try quantize(["--replace_softmax", "1"], into: dir)
+        XCTAssertTrue(r.stderr.contains("'replace_softmax: true' is not supported (yet) for pof2s"), r.stderr)
+        r = try quantize(["--weight_bit", "1"], into: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("--weight_bit must be in 2...16; found 1"), r.stderr)
+        r = try quantize(["--target", "DPUX"], into: dir)
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("unknown target 'DPUX'; built-in: DPUCADF8H, DPUCAHX8H, DPUCV2DX8G, DPUCVDX8G, DPUCZDX8G"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir), "nothing written for a refused flag")
+
+        // A flag that acts changes the bytes: keep_float_weight stores the weights on their grid.
+        XCTAssertEqual(try quantize([], into: "\(repo)/a").status, 0)
+        XCTAssertEqual(try quantize(["--keep_float_weight", "0"], into: "\(repo)/b").status, 0)
+        XCTAssertNotEqual(FileManager.default.contents(atPath: "\(repo)/a/quantize_eval_model.pb"),
+                          FileManager.default.contents(atPath: "\(repo)/b/quantize_eval_model.pb"))
+        XCTAssertEqual(FileManager.default.contents(atPath: "\(repo)/a/deploy_model.pb"), FileManager.default.contents(atPath: "\(repo)/b/deploy_model.pb"),
+                       "the deploy model holds quantized weights either way")
+    }
+
+    func testShowMarksEveryFieldActingOrNotApplicable() throws {
+        let r = try CLITests.run(["show", "fs", "-C", repo])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "strategy fs (<builtin>/strategies.yaml:37:3)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  per_channel ") && $0.contains("true") && $0.contains("acting") }, r.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  align_concat ") && $0.contains("not applicable: float scales have no fix positions") }, r.stdout)
+        XCTAssertEqual(lines.count, 1 + StrategyField.all.count + 1, r.stdout)
+        let target = try CLITests.run(["show", "DPUCADF8H", "-C", repo])
+        XCTAssertTrue(target.stdout.contains("  arch_type      DPUCADF8H"), target.stdout)
+        let missing = try CLITests.run(["show", "nope", "-C", repo])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.hasPrefix("error: no strategy or target named 'nope'; defined: fs, fsx, pof2s, pof2s_tqt, DPUCADF8H"), missing.stderr)
+    }
+
+    func testInspectTargetFollowsSupportedOps() throws {
+        let graph = "\(CLITests.repo)/examples/digits/models/digits/inference_graph.pb"
+        let zynq = try CLITests.run(["inspect", graph, "--no-nodes", "--target", "DPUCZDX8G", "-C", repo])
+        XCTAssertEqual(zynq.status, 0, zynq.stderr)
+        func row(_ text: String, _ op: String) -> [String] {
+            text.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }.first { $0.count == 4 && $0[1] == op } ?? []
+        }
+        XCTAssertEqual(row(zynq.stdout, "DepthwiseConv2dNative"), ["1", "DepthwiseConv2dNative", "compute", "dpu"], zynq.stdout)
+        XCTAssertEqual(row(zynq.stdout, "Const").last, "-")
+        // The inference graph's dropout (RandomUniform, ...) is in no quantizer pattern: CPU.
+        XCTAssertTrue(zynq.stdout.contains("target DPUCZDX8G: on the CPU: RandomUniform (5)"), zynq.stdout)
+        XCTAssertFalse(zynq.stdout.contains("DepthwiseConv2dNative (1)"), zynq.stdout)
+        // A repository target without depthwise_conv2d: the same graph's depthwise conv moves to the CPU.
+        try """
+            targets:
+              nodw: {extends: DPUCZDX8G, supported_ops: [conv2d, dense, relu, add, concat, max_pool, avg_pool, mean, reshape]}
+
+            """.write(toFile: "\(repo)/manifests/t.yaml", atomically: true, encoding: .utf8)
+        let nodw = try CLITests.run(["inspect", graph, "--no-nodes", "--target", "nodw", "-C", repo])
+        XCTAssertEqual(row(nodw.stdout, "DepthwiseConv2dNative"), ["1", "DepthwiseConv2dNative", "compute", "cpu"], nodw.stdout)
+        XCTAssertTrue(nodw.stdout.contains("target nodw: on the CPU: ") && nodw.stdout.contains("DepthwiseConv2dNative (1)"), nodw.stdout)
+    }
+
+    func testReportReadsDeclaredOutputsAndVerboseListsEveryPath() throws {
+        let build = try CLITests.run(["all", "-C", repo, "--verbose"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        let summary = build.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertEqual(summary.components(separatedBy: "build/").count - 1, 2 * 5 * 7 + 2 * 5 * 3, summary)
+        let before = try CLITests.run(["report", "--json", "-C", repo])
+        XCTAssertEqual(before.status, 0, before.stderr)
+        // Stray files that sort before the declared ones change nothing.
+        for name in ["deploy_model_0.pb", "quantize_eval_model_0.pb", "metrics.json"] {
+            try Data(repeating: 7, count: 12345).write(to: URL(fileURLWithPath: "\(repo)/build/m/fs/DPUCZDX8G/\(name)"))
+        }
+        XCTAssertEqual(try CLITests.run(["report", "--json", "-C", repo]).stdout, before.stdout)
+    }
+}
