@@ -1,0 +1,36 @@
+import BuildCore
+import XCTest
+
+final class ParameterEncoderTests: XCTestCase {
+    struct Inner: Encodable { var bits: Int; var name: String }
+    enum Scheme: String, Encodable { case pof2s, fs }
+    struct Settings: Encodable {
+        var weightBit = 8
+        var ratio = 0.5
+        var flag = true
+        var scheme = Scheme.fs
+        var nodes = ["a", "b"]
+        var shapes = [[-1, 3], [2]]
+        var perNode = ["conv": 4, "fc": 6]
+        var missing: Int? = nil
+        var present: Bool? = false
+        var inner = [Inner(bits: 4, name: "x"), Inner(bits: 8, name: "y")]
+        enum CodingKeys: String, CodingKey {
+            case weightBit = "weight_bit", ratio, flag, scheme, nodes, shapes, perNode = "per_node", missing, present, inner
+        }
+    }
+
+    func testEncodesTypedSettingsAsCanonicalParameters() {
+        let encoded = ParameterEncoder.encode(Settings())
+        XCTAssertEqual(encoded, [
+            "weight_bit": .int(8), "ratio": .double(0.5), "flag": .bool(true), "scheme": .string("fs"),
+            "nodes": .list([.string("a"), .string("b")]), "shapes": .list([.list([.int(-1), .int(3)]), .list([.int(2)])]),
+            "per_node": .map(["conv": .int(4), "fc": .int(6)]), "present": .bool(false),
+            "inner": .list([.map(["bits": .int(4), "name": .string("x")]), .map(["bits": .int(8), "name": .string("y")])]),
+        ])
+        XCTAssertNil(encoded["missing"], "a nil optional is not hashed")
+        XCTAssertEqual(ParameterValue.map(encoded).canonical,
+                       #"{"flag":true,"inner":[{"bits":4,"name":"x"},{"bits":8,"name":"y"}],"nodes":["a","b"],"per_node":{"conv":4,"fc":6},"present":false,"ratio":0.5,"scheme":"fs","shapes":[[-1,3],[2]],"weight_bit":8}"#)
+        XCTAssertEqual(ParameterEncoder.encodeValue([[Int]]()), .list([]))
+    }
+}
