@@ -6,6 +6,7 @@ import BuildCore
 ///       calibration: digits-200
 ///       evaluation: digits-test          # optional
 ///       matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H], weight_bit: [4, 8]}
+///       dump: {batch_size: 1, max_dump_batches: 1, dump_float: false, naming: code}   # optional; or `dump: true`
 ///
 /// `strategy:` / `target:` may also be given outside the matrix as single values. A matrix axis
 /// over a strategy field overrides it in every strategy and shows in the cell's strategy name
@@ -13,7 +14,7 @@ import BuildCore
 enum BuildExpansion {
     static func cells(of node: YAMLNode, manifest: Manifest) throws(ManifestError) -> [BuildCell] {
         let r = try MappingReader(node, what: "a build")
-        try r.checkKeys(["name", "model", "calibration", "evaluation", "strategy", "target", "matrix"])
+        try r.checkKeys(["name", "model", "calibration", "evaluation", "strategy", "target", "matrix", "dump"])
         let modelNode = try r.required("model")
         let model = try modelNode.string("build: model")
         guard manifest.models[model] != nil else {
@@ -36,6 +37,8 @@ enum BuildExpansion {
             }
             evaluation = e
         }
+
+        let dump = try r.optional("dump").flatMap { node throws(ManifestError) in try Self.dump(node, build: name) }
 
         // Axes: strategy and target (from the matrix or single values), then strategy fields.
         var strategies: [(String, SourceLocation)] = []
@@ -101,11 +104,27 @@ enum BuildExpansion {
                     cells.append(BuildCell(name: "\(name)/\(strategyName)/\(target)", build: name, model: model,
                                            calibration: calibration, evaluation: evaluation, strategyName: strategyName,
                                            strategy: settings, strategyOrigins: origins, target: target,
-                                           targetSettings: manifest.targets[target]!.settings, location: location))
+                                           targetSettings: manifest.targets[target]!.settings, dump: dump, location: location))
                 }
             }
         }
         return cells
+    }
+
+    /// `dump: true|false` or `dump: {batch_size, max_dump_batches, dump_float, naming}`.
+    private static func dump(_ node: YAMLNode, build: String) throws(ManifestError) -> DumpSpec? {
+        let what = "build '\(build)': dump"
+        var spec = DumpSpec(location: node.location)
+        if case .scalar = node { return try node.bool(what) ? spec : nil }
+        let r = try MappingReader(node, what: what)
+        try r.checkKeys(["batch_size", "max_dump_batches", "dump_float", "naming"])
+        if let n = r.optional("batch_size") { spec.batchSize = try n.int("\(what): batch_size", range: 1...65536) }
+        if let n = r.optional("max_dump_batches") { spec.maxDumpBatches = try n.int("\(what): max_dump_batches", range: 1...1_000_000) }
+        if let n = r.optional("dump_float") { spec.dumpFloat = try n.bool("\(what): dump_float") }
+        if let n = r.optional("naming") {
+            spec.naming = try SettingType.choice(["code", "guide"]).read(n, "\(what): naming").description.trimmingCharacters(in: ["\""])
+        }
+        return spec
     }
 
     private static func label(_ value: ParameterValue) -> String {

@@ -49,6 +49,19 @@ public struct SettingsSpec: Sendable, Equatable {
     }
 }
 
+/// A build's `dump:` request: vai_q's dump of the quantized model's integer tensors on the
+/// build's calibration inputs (`dump: true` for the defaults).
+public struct DumpSpec: Sendable, Equatable {
+    public var batchSize = 1
+    public var maxDumpBatches = 1
+    public var dumpFloat = false
+    /// `code` or `guide` (the file layouts of vai_q's code and of its user guide).
+    public var naming = "code"
+    public let location: SourceLocation
+
+    public init(location: SourceLocation) { self.location = location }
+}
+
 /// One cell of a build matrix: what gets quantized how and for which DPU.
 public struct BuildCell: Sendable, Equatable {
     /// `<build>/<strategy>/<target>`, also the output folder under `build/`.
@@ -64,6 +77,8 @@ public struct BuildCell: Sendable, Equatable {
     public let strategyOrigins: [String: SourceLocation]
     public let target: String
     public let targetSettings: [String: ParameterValue]
+    /// The build's dump request, if any.
+    public let dump: DumpSpec?
     public let location: SourceLocation
 }
 

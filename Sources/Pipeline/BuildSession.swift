@@ -42,12 +42,14 @@ public final class BuildSession: Sendable {
         if !options.dryRun {
             for target in targets {
                 for m in target.outputs {
-                    guard let digest = report.outputs[m.stage]?[m.output] else { continue }
-                    let path = FileIO.resolve(m.path, relativeTo: root)
-                    do {
-                        if try Materializer.place(digest, at: path, cache: cache, statCache: statCache) { written.append(m.path) }
-                    } catch {
-                        throw Pipeline.Failure(description: error.description)
+                    guard let produced = report.outputs[m.stage] else { continue }
+                    for (output, relative) in m.files(among: Array(produced.keys)) {
+                        do {
+                            let path = FileIO.resolve(relative, relativeTo: root)
+                            if try Materializer.place(produced[output]!, at: path, cache: cache, statCache: statCache) { written.append(relative) }
+                        } catch {
+                            throw Pipeline.Failure(description: error.description)
+                        }
                     }
                 }
             }

@@ -11,11 +11,20 @@ public struct BuildTarget: Sendable {
     public let outputs: [Materialization]
 }
 
-/// Copy stage output `output` of `stage` to `path` (repository-relative) after a build.
+/// Copy stage output `output` of `stage` to `path` (repository-relative) after a build. An
+/// `output` ending in `/` names a directory: every output under it, placed under `path/`.
 public struct Materialization: Sendable, Equatable {
     public let stage: StageID
     public let output: String
     public let path: String
+
+    public var isDirectory: Bool { output.hasSuffix("/") }
+
+    /// (output name, path) of each file this placement writes, given the stage's outputs.
+    public func files(among outputs: [String]) -> [(output: String, path: String)] {
+        guard isDirectory else { return outputs.contains(output) ? [(output, path)] : [] }
+        return outputs.filter { $0.hasPrefix(output) }.sorted().map { ($0, path + "/" + $0.dropFirst(output.count)) }
+    }
 }
 
 /// Turns a repository's manifests into stages and targets. This is the only module that knows
@@ -92,6 +101,9 @@ public struct Pipeline: Sendable {
             do { strategy = try QuantizeStrategy(settings: cell.strategy, origins: cell.strategyOrigins) } catch {
                 throw Failure(description: error.description)
             }
+            if let dump = cell.dump, strategy.scheme.isFloatScale {
+                throw Failure(description: "\(dump.location): 'dump' is not supported for \(strategy.scheme.rawValue) (cell \(cell.name)): float-scale models have no FixNeurons to dump")
+            }
             let calibration = manifest.calibrations[cell.calibration]!
             let job = QuantizeJob(
                 name: cell.name, model: models[cell.model]!,
@@ -100,6 +112,7 @@ public struct Pipeline: Sendable {
                 evaluation: cell.evaluation.flatMap { manifest.evaluations[$0] }.map {
                     .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels)
                 },
+                dump: cell.dump.map { .init(batchSize: $0.batchSize, maxBatches: $0.maxDumpBatches, float: $0.dumpFloat, naming: .init(rawValue: $0.naming)!) },
                 strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
             jobs[cell.name] = job
             for stage in job.stages { byID[stage.id] = stage }

@@ -1,4 +1,5 @@
 import BuildCore
+import PTQ
 
 /// The one value that describes a quantize: the model (graph, input/output nodes and shapes),
 /// calibration data, the full typed strategy and the DPU target, an optional labeled set, and
@@ -55,11 +56,27 @@ public struct QuantizeJob: Sendable {
         }
     }
 
+    /// vai_q's dump of the quantized model on the calibration inputs (power-of-two schemes).
+    public struct Dump: Sendable, Equatable {
+        public var batchSize: Int
+        public var maxBatches: Int
+        public var float: Bool
+        public var naming: Dumper.Options.Naming
+
+        public init(batchSize: Int = 1, maxBatches: Int = 1, float: Bool = false, naming: Dumper.Options.Naming = .code) {
+            self.batchSize = batchSize
+            self.maxBatches = maxBatches
+            self.float = float
+            self.naming = naming
+        }
+    }
+
     /// Names the job's own stages (`quantize/<name>`): a build's cell name.
     public var name: String
     public var model: Model
     public var calibration: DataSet
     public var evaluation: Evaluation?
+    public var dump: Dump?
     public var strategy: QuantizeStrategy
     public var target: DPUTarget
     /// Where the outputs are placed (`build/<cell>`, or the one-shot's `--output_dir`).
@@ -67,12 +84,13 @@ public struct QuantizeJob: Sendable {
     /// `_<suffix>` of checkpoint-built outputs (`OutputNames.suffix`).
     public var suffix: String?
 
-    public init(name: String, model: Model, calibration: DataSet, evaluation: Evaluation? = nil, strategy: QuantizeStrategy,
-                target: DPUTarget, outputFolder: String, suffix: String? = nil) {
+    public init(name: String, model: Model, calibration: DataSet, evaluation: Evaluation? = nil, dump: Dump? = nil,
+                strategy: QuantizeStrategy, target: DPUTarget, outputFolder: String, suffix: String? = nil) {
         self.name = name
         self.model = model
         self.calibration = calibration
         self.evaluation = evaluation
+        self.dump = dump
         self.strategy = strategy
         self.target = target
         self.outputFolder = outputFolder
@@ -110,6 +128,12 @@ public struct QuantizeJob: Sendable {
             let deploy = DeployStage(job: self, quantize: quantize)
             stages.append(deploy)
             outputs.append(place(deploy.id, DeployStage.deployModel, OutputNames.deployModel(suffix: suffix)))
+            if let dump {
+                let stage = DumpStage(job: self, dump: dump, quantize: quantize)
+                stages.append(stage)
+                // Every output under dump/: the directory build/<cell>/dump/.
+                outputs.append(place(stage.id, DumpStage.directory, String(DumpStage.directory.dropLast())))
+            }
         }
         if let evaluation {
             let evaluate = EvaluateStage(job: self, evaluation: evaluation.data, labels: evaluation.labels, quantize: quantize, optimize: optimize)

@@ -2,8 +2,6 @@ import ArgumentParser
 import FileIO
 import PTQ
 import Foundation
-import Runtime
-import TFProto
 import TensorFlowIO
 import Tensors
 
@@ -46,59 +44,17 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         let graph = try failing { try GraphDefIO.read(inputFrozenGraph) }
-        let fixes = graph.node.filter { $0.tfOp == .fixNeuron }
-        guard !fixes.isEmpty else { throw CommandFailure(message: "\(inputFrozenGraph): no FixNeuron nodes; expected a quantize_eval_model.pb") }
-        let position = Dictionary(uniqueKeysWithValues: fixes.map { ($0.name, Int($0.attr["quantize_pos"]?.i ?? 0)) })
-        let weights = fixes.filter { $0.name.hasSuffix("wquant") }
-        let activations = Set(fixes.map(\.name)).subtracting(weights.map(\.name))
-        let outputs = GraphOrder.sinks(graph)
-        let imported = try failing { try GraphImporter.importGraph(graph, outputs: outputs, path: inputFrozenGraph) }
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
-                              options: PlanOptions(fuse: dumpFloat == 0, preserve: activations, narrowActivations: archType == "DPUCADF8H"))
-
-        // Weights: the FixNeuron of a constant, evaluated once.
-        let weightDir = "\(outputDir)/dump_results_weights"
-        try failing { try FileIO.createDirectories(weightDir) }
-        for fix in weights {
-            let single = try failing { try GraphImporter.importGraph(graph, outputs: [fix.name], path: inputFrozenGraph) }
-            let values = try failing {
-                try Runtime(graph: single.graph, outputs: [(fix.name, single.outputs[0])]).run([:])[0].tensor.floatValues()
-            }
-            try write(values, position: position[fix.name]!, name: fix.name, to: weightDir)
-        }
-        let batches = try inputBatches()
-        for (i, batch) in batches.prefix(maxDumpBatches).enumerated() {
-            let dir = "\(outputDir)/dump_results_\(naming == "guide" ? i + 1 : i)"
-            try failing { try FileIO.createDirectories(dir) }
-            nonisolated(unsafe) var dumped: [(String, [Float])] = []
-            nonisolated(unsafe) var floats: [(String, [Float])] = []
-            _ = try failing {
-                try runtime.run(batch) { name, _, values in
-                    if activations.contains(name) { dumped.append((name, Array(values))) }
-                    if dumpFloat == 1 { floats.append((name, Array(values))) }
-                }
-            }
-            for (name, values) in dumped { try write(values, position: position[name]!, name: name, to: dir) }
-            for (name, values) in floats {
-                let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))" + (naming == "guide" ? "" : "_float")
-                let bytes = values.withUnsafeBytes { Array($0) }
-                try failing {
-                    try FileIO.writeAtomically(bytes, to: file + ".bin")
-                    try FileIO.writeAtomically(Array(values.map { "\($0)\n" }.joined().utf8), to: file + ".txt")
-                }
-            }
-        }
-        print("dumped \(weights.count) weights and \(activations.count) activations x \(min(maxDumpBatches, batches.count)) batches -> \(outputDir)")
-    }
-
-    private func write(_ values: [Float], position: Int, name: String, to dir: String) throws {
-        let scale = Float(sign: .plus, exponent: position, significand: 1)
-        let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
-        let file = "\(dir)/\(name.replacingOccurrences(of: "/", with: "_"))" + (naming == "guide" ? "_int8" : "")
+        let options = Dumper.Options(maxBatches: maxDumpBatches, float: dumpFloat == 1, naming: Dumper.Options.Naming(rawValue: naming)!,
+                                     narrowActivations: archType == "DPUCADF8H")
+        let result = try failing { try Dumper.dump(graph, batches: try inputBatches(), options: options, path: inputFrozenGraph) }
         try failing {
-            try FileIO.writeAtomically(ints.map { UInt8(bitPattern: $0) }, to: file + ".bin")
-            try FileIO.writeAtomically(Array(ints.map { "\($0)\n" }.joined().utf8), to: file + ".txt")
+            for (name, bytes) in result.files.sorted(by: { $0.key < $1.key }) {
+                let path = "\(outputDir)/\(name)"
+                try FileIO.createDirectories(FileIO.directoryName(path))
+                try FileIO.writeAtomically(bytes, to: path)
+            }
         }
+        print("dumped \(result.weights) weights and \(result.activations) activations x \(result.batches) batches -> \(outputDir)")
     }
 
     private func inputBatches() throws -> [[String: Tensor]] {

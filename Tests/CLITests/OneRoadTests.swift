@@ -146,4 +146,37 @@ final class OneRoadTests: XCTestCase {
         }
         XCTAssertEqual(try CLITests.run(["report", "--json", "-C", repo]).stdout, before.stdout)
     }
+
+    func testDumpIsABuildStageWithTheDumpCommandsBytes() throws {
+        try """
+            models:
+              m: {graph: m/model.pb, input_nodes: [x], output_nodes: [y], input_shapes: [[-1, 9, 9, 6]]}
+            calibration:
+              c: {inputs: {x: m/in_x.npy}, batch_size: 2, calib_iter: 1}
+            builds:
+              - {model: m, calibration: c, strategy: pof2s, target: DPUCZDX8G, dump: {batch_size: 2, dump_float: true}}
+
+            """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+        let build = try CLITests.run(["all", "-C", repo])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        XCTAssertTrue(build.stdout.contains("ran dump/m/pof2s/DPUCZDX8G"), build.stdout)
+        let dumped = "\(repo)/build/m/pof2s/DPUCZDX8G/dump"
+        let listing = try String(contentsOfFile: "\(dumped)/files.txt", encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertTrue(listing.contains("dump_results_0/x_aquant.bin"), "\(listing)")
+        XCTAssertTrue(listing.contains { $0.hasPrefix("dump_results_weights/") && $0.hasSuffix("wquant.bin") }, "\(listing)")
+        let command = try CLITests.run(["dump", "--input_frozen_graph", "\(repo)/build/m/pof2s/DPUCZDX8G/quantize_eval_model.pb",
+                                        "--calib_data", "x=\(repo)/m/in_x.npy", "--batch_size", "2", "--dump_float", "1",
+                                        "--output_dir", "\(repo)/dumped"])
+        XCTAssertEqual(command.status, 0, command.stderr)
+        for file in listing {
+            XCTAssertEqual(FileManager.default.contents(atPath: "\(dumped)/\(file)"), FileManager.default.contents(atPath: "\(repo)/dumped/\(file)"), file)
+        }
+        XCTAssertTrue(try CLITests.run(["all", "-C", repo]).stdout.hasPrefix("vaiq-build: nothing to do"))
+
+        try String(contentsOfFile: "\(repo)/manifests/m.yaml", encoding: .utf8).replacingOccurrences(of: "strategy: pof2s", with: "strategy: fs")
+            .write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+        let refused = try CLITests.run(["all", "-C", repo])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.stderr, "error: manifests/m.yaml:6:71: 'dump' is not supported for fs (cell m/fs/DPUCZDX8G): float-scale models have no FixNeurons to dump\n")
+    }
 }

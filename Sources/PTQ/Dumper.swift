@@ -1,0 +1,87 @@
+import Foundation
+import Runtime
+import TFProto
+import TensorFlowIO
+import Tensors
+
+/// vai_q_tensorflow's `dump`: the integer values of every quantized tensor of a
+/// `quantize_eval_model.pb`, to cross-check a DPU, as files (relative path -> bytes):
+/// `dump_results_weights/<name>.bin|.txt` for weights (FixNeurons named `*wquant`), and per batch
+/// `dump_results_<i>/<name>.bin|.txt` for activations, `<name>` being the FixNeuron's name with `/`
+/// replaced by `_`; `.bin` holds int8 (value x 2^quantize_pos), `.txt` one integer per line. With
+/// `float`, every computed node's float output is added (`<name>_float.bin`, float32).
+public enum Dumper {
+    public struct Options: Sendable, Codable, Equatable {
+        public var maxBatches: Int
+        public var float: Bool
+        /// `code`: what the reference's code writes (`dump_results_0`, `<name>_float.bin`);
+        /// `guide`: its user guide's layout (`dump_results_1`, `<name>_int8.bin`, floats as `<name>.bin`).
+        public var naming: Naming
+        public var narrowActivations: Bool
+
+        public enum Naming: String, Sendable, Codable, CaseIterable { case code, guide }
+
+        public init(maxBatches: Int = 1, float: Bool = false, naming: Naming = .code, narrowActivations: Bool = false) {
+            self.maxBatches = maxBatches
+            self.float = float
+            self.naming = naming
+            self.narrowActivations = narrowActivations
+        }
+    }
+
+    public struct Result: Sendable {
+        public var files: [String: [UInt8]] = [:]
+        public var weights = 0
+        public var activations = 0
+        public var batches = 0
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func dump(_ graph: Tensorflow_GraphDef, batches: [[String: Tensor]], options: Options, path: String) throws -> Result {
+        let fixes = graph.node.filter { $0.tfOp == .fixNeuron }
+        guard !fixes.isEmpty else { throw Failure(description: "\(path): no FixNeuron nodes; expected a quantize_eval_model.pb") }
+        let position = Dictionary(uniqueKeysWithValues: fixes.map { ($0.name, Int($0.attr["quantize_pos"]?.i ?? 0)) })
+        let weights = fixes.filter { $0.name.hasSuffix("wquant") }
+        let activations = Set(fixes.map(\.name)).subtracting(weights.map(\.name))
+        let outputs = GraphOrder.sinks(graph)
+        let imported = try GraphImporter.importGraph(graph, outputs: outputs, path: path)
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
+                              options: PlanOptions(fuse: !options.float, preserve: activations, narrowActivations: options.narrowActivations))
+        var result = Result(weights: weights.count, activations: activations.count)
+        func file(_ name: String) -> String { name.replacingOccurrences(of: "/", with: "_") }
+        func integers(_ values: [Float], _ name: String, into dir: String) {
+            let scale = Float(sign: .plus, exponent: position[name]!, significand: 1)
+            let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
+            let base = "\(dir)/\(file(name))" + (options.naming == .guide ? "_int8" : "")
+            result.files[base + ".bin"] = ints.map { UInt8(bitPattern: $0) }
+            result.files[base + ".txt"] = Array(ints.map { "\($0)\n" }.joined().utf8)
+        }
+        // Weights: the FixNeuron of a constant, evaluated once.
+        for fix in weights {
+            let single = try GraphImporter.importGraph(graph, outputs: [fix.name], path: path)
+            let values = try Runtime(graph: single.graph, outputs: [(fix.name, single.outputs[0])]).run([:])[0].tensor.floatValues()
+            integers(values, fix.name, into: "dump_results_weights")
+        }
+        for (i, batch) in batches.prefix(options.maxBatches).enumerated() {
+            let dir = "dump_results_\(options.naming == .guide ? i + 1 : i)"
+            nonisolated(unsafe) var dumped: [(String, [Float])] = []
+            nonisolated(unsafe) var floats: [(String, [Float])] = []
+            let dumpFloat = options.float
+            _ = try runtime.run(batch) { name, _, values in
+                if activations.contains(name) { dumped.append((name, Array(values))) }
+                if dumpFloat { floats.append((name, Array(values))) }
+            }
+            for (name, values) in dumped { integers(values, name, into: dir) }
+            for (name, values) in floats {
+                let base = "\(dir)/\(file(name))" + (options.naming == .guide ? "" : "_float")
+                result.files[base + ".bin"] = values.withUnsafeBytes { Array($0) }
+                result.files[base + ".txt"] = Array(values.map { "\($0)\n" }.joined().utf8)
+            }
+            result.batches += 1
+        }
+        return result
+    }
+}

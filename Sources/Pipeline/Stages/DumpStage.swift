@@ -1,0 +1,52 @@
+import BuildCore
+import PTQ
+import TensorFlowIO
+
+/// dump(quantized model, data): vai_q's dump of every FixNeuron's integer values (and with
+/// dump_float every node's float output) on the first batches of the build's calibration set.
+/// Its outputs are a directory: one output per file, named `dump/<relative path>`.
+struct DumpStage: TypedStage {
+    static let kind = "dump"
+    static let version = 1
+
+    struct Settings: Codable, Sendable, Equatable {
+        var batchSize: Int
+        var maxDumpBatches: Int
+        var dumpFloat: Bool
+        var naming: Dumper.Options.Naming
+        var archType: String
+        enum CodingKeys: String, CodingKey {
+            case batchSize = "batch_size", maxDumpBatches = "max_dump_batches", dumpFloat = "dump_float", naming, archType = "arch_type"
+        }
+    }
+
+    /// The directory every output name starts with.
+    static let directory = "dump/"
+    /// A listing of the dumped files (one per line), so the stage always has one declared output.
+    static let listing = directory + "files.txt"
+
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
+    let outputNames = [Self.listing]
+    let maxThreads = 1
+
+    init(job: QuantizeJob, dump: QuantizeJob.Dump, quantize: QuantizeStage) {
+        id = StageID("dump/\(job.name)")
+        settings = Settings(batchSize: dump.batchSize, maxDumpBatches: dump.maxBatches, dumpFloat: dump.float, naming: dump.naming,
+                            archType: job.target.archType.rawValue)
+        var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel)]
+        for (node, file) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        self.inputs = inputs
+    }
+
+    func run(_ context: StageContext) throws -> [String: [UInt8]] {
+        let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.maxDumpBatches)
+        let options = Dumper.Options(maxBatches: settings.maxDumpBatches, float: settings.dumpFloat, naming: settings.naming,
+                                     narrowActivations: settings.archType == DPUTarget.ArchType.dpucadf8h.rawValue)
+        let result = try Dumper.dump(try GraphDefIO.read(context.inputPaths["model"]!), batches: batches, options: options, path: "\(id)")
+        var outputs = [Self.listing: Array(result.files.keys.sorted().map { "\($0)\n" }.joined().utf8)]
+        for (name, bytes) in result.files { outputs[Self.directory + name] = bytes }
+        return outputs
+    }
+}
