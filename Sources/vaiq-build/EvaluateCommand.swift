@@ -14,7 +14,9 @@ struct EvaluateCommand: ParsableCommand {
             Runs --quantized (a quantize_eval_model.pb: FixNeurons in evaluation phase, simulated \
             exactly) and --float (the frozen or optimized float graph) on --input NAME=FILE.npy in \
             batches, scores the first output node against --labels (one class index per row), and \
-            reports the signal-to-quantization-noise ratio of the outputs in dB.
+            reports the signal-to-quantization-noise ratio of the outputs in dB. A build's evaluate \
+            stage and `quantize --eval_data` compare against the optimized float graph instead (the \
+            same rewrites as the quantized model), so their numbers measure quantization alone.
             """
     )
 

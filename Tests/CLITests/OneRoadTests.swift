@@ -15,15 +15,22 @@ final class OneRoadTests: XCTestCase {
         repo = NSTemporaryDirectory() + "vaiq-oneroad-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: "\(repo)/manifests", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: model, toPath: "\(repo)/m")
+        try manifest(builds: """
+              - model: m
+                calibration: c
+                matrix: {strategy: [\(Self.strategies.joined(separator: ", "))], target: [\(Self.targets.joined(separator: ", "))]}
+            """)
+    }
+
+    /// The repository's manifest: model `m` (block_residual), calibration `c`, and `builds`.
+    private func manifest(builds: String) throws {
         try """
             models:
               m: {graph: m/model.pb, input_nodes: [x], output_nodes: [y], input_shapes: [[-1, 9, 9, 6]]}
             calibration:
               c: {inputs: {x: m/in_x.npy}, batch_size: 2, calib_iter: 1}
             builds:
-              - model: m
-                calibration: c
-                matrix: {strategy: [\(Self.strategies.joined(separator: ", "))], target: [\(Self.targets.joined(separator: ", "))]}
+            \(builds)
 
             """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
     }
@@ -148,15 +155,7 @@ final class OneRoadTests: XCTestCase {
     }
 
     func testDumpIsABuildStageWithTheDumpCommandsBytes() throws {
-        try """
-            models:
-              m: {graph: m/model.pb, input_nodes: [x], output_nodes: [y], input_shapes: [[-1, 9, 9, 6]]}
-            calibration:
-              c: {inputs: {x: m/in_x.npy}, batch_size: 2, calib_iter: 1}
-            builds:
-              - {model: m, calibration: c, strategy: pof2s, target: DPUCZDX8G, dump: {batch_size: 2, dump_float: true}}
-
-            """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
+        try manifest(builds: "  - {model: m, calibration: c, strategy: pof2s, target: DPUCZDX8G, dump: {batch_size: 2, dump_float: true}}")
         let build = try CLITests.run(["all", "-C", repo])
         XCTAssertEqual(build.status, 0, build.stderr)
         XCTAssertTrue(build.stdout.contains("ran dump/m/pof2s/DPUCZDX8G"), build.stdout)

@@ -10,12 +10,7 @@ final class PipelineTests: XCTestCase {
     private var repo = ""
 
     override func setUpWithError() throws {
-        var fixtures = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { fixtures.deleteLastPathComponent() }
-        repo = NSTemporaryDirectory() + "vaiq-pipeline-\(UUID().uuidString)"
-        try FileIO.createDirectories("\(repo)/manifests")
-        try FileIO.createDirectories("\(repo)/models")
-        try FileManager.default.copyItem(atPath: fixtures.path + "/Tests/Fixtures/sharded", toPath: "\(repo)/models/sharded")
+        repo = try TestRepository.make("vaiq-pipeline", copying: [("Tests/Fixtures/sharded", "models/sharded")])
         try """
             models:
               sharded: {graph: models/sharded/inference_graph.pb, checkpoint: models/sharded/train_dir,

@@ -23,12 +23,7 @@ final class StageKeyTests: XCTestCase {
     private var repo = ""
 
     override func setUpWithError() throws {
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        repo = NSTemporaryDirectory() + "vaiq-keys-\(UUID().uuidString)"
-        try FileIO.createDirectories("\(repo)/manifests")
-        try FileManager.default.copyItem(atPath: root.path + "/examples/digits/models", toPath: "\(repo)/models")
-        try FileManager.default.copyItem(atPath: root.path + "/examples/digits/data", toPath: "\(repo)/data")
+        repo = try TestRepository.make("vaiq-keys", copying: [("examples/digits/models", "models"), ("examples/digits/data", "data")])
         try """
             models:
               digits: {graph: models/digits/inference_graph.pb, checkpoint: models/digits/train_dir,

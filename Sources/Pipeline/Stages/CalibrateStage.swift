@@ -18,18 +18,16 @@ struct CalibrateStage: TypedStage {
 
     static let statistics = "statistics"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.statistics]
     let maxThreads = 64
 
     init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet) {
-        id = StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
-        settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations)
+        let id = StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
+        let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
         for (node, file) in calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
-        self.inputs = inputs
+        declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {

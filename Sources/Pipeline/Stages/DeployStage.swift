@@ -18,16 +18,14 @@ struct DeployStage: TypedStage {
 
     static let deployModel = "deploy_model.pb"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.deployModel]
     let maxThreads = 1
 
     init(job: QuantizeJob, quantize: QuantizeStage) {
-        id = StageID("deploy/\(job.name)")
-        settings = Settings(inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes, inputShapes: job.model.inputShapes)
-        inputs = ["model": .output(quantize.id, QuantizeStage.evalModel)]
+        let id = StageID("deploy/\(job.name)")
+        let settings = Settings(inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes, inputShapes: job.model.inputShapes)
+        declaration = StageDeclaration(id: id, settings: settings, inputs: ["model": .output(quantize.id, QuantizeStage.evalModel)])
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {

@@ -25,19 +25,17 @@ struct DumpStage: TypedStage {
     /// A listing of the dumped files (one per line), so the stage always has one declared output.
     static let listing = directory + "files.txt"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.listing]
     let maxThreads = 1
 
     init(job: QuantizeJob, dump: QuantizeJob.Dump, quantize: QuantizeStage) {
-        id = StageID("dump/\(job.name)")
-        settings = Settings(batchSize: dump.batchSize, maxDumpBatches: dump.maxBatches, dumpFloat: dump.float, naming: dump.naming,
+        let id = StageID("dump/\(job.name)")
+        let settings = Settings(batchSize: dump.batchSize, maxDumpBatches: dump.maxBatches, dumpFloat: dump.float, naming: dump.naming,
                             archType: job.target.archType.rawValue)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel)]
         for (node, file) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
-        self.inputs = inputs
+        declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {

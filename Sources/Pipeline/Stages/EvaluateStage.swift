@@ -25,21 +25,19 @@ struct EvaluateStage: TypedStage {
 
     static let metrics = OutputNames.metrics
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.metrics]
     let maxThreads = 64
 
     init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: String, quantize: QuantizeStage, optimize: OptimizeStage) {
-        id = StageID("evaluate/\(job.name)")
-        settings = Settings(batchSize: evaluation.batchSize, inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes,
+        let id = StageID("evaluate/\(job.name)")
+        let settings = Settings(batchSize: evaluation.batchSize, inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes,
                             archType: job.strategy.scheme.isFloatScale ? nil : job.target.archType.rawValue)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel),
                                             "float": .output(optimize.id, OptimizeStage.optimizedGraph),
                                             "labels": .file(labels)]
         for (node, file) in evaluation.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
-        self.inputs = inputs
+        declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {

@@ -26,22 +26,20 @@ struct FreezeStage: TypedStage {
     static let frozenGraph = "frozen_graph.pb"
     static let thresholdsOutput = "trained_thresholds.json"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.frozenGraph, Self.thresholdsOutput]
     let maxThreads = 1
     /// For error messages only (the graph is read through its input path).
     let graphPath: String
 
     init(model: String, graph: String, checkpoint: CheckpointLocation, shards: [String], outputNodes: [String], root: String) {
-        id = StageID("freeze/\(model)")
+        let id = StageID("freeze/\(model)")
         self.graphPath = graph
-        settings = Settings(outputNodes: outputNodes, graphFormat: GraphDefIO.isTextFormat(graph) ? "text" : "binary")
+        let settings = Settings(outputNodes: outputNodes, graphFormat: GraphDefIO.isTextFormat(graph) ? "text" : "binary")
         var inputs: [String: StageInput] = ["graph": .file(graph),
                                             "checkpoint.index": .file(Self.relative(checkpoint.prefix + ".index", root))]
         for (i, shard) in shards.enumerated() { inputs["checkpoint.data-\(i)"] = .file(Self.relative(shard, root)) }
-        self.inputs = inputs
+        declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 
     static func relative(_ path: String, _ root: String) -> String {

@@ -60,18 +60,16 @@ struct OptimizeStage: TypedStage {
     static let optimizedGraph = "optimized_graph.pb"
     static let auxGraph = "aux_graph.pb"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames = [Self.optimizedGraph, Self.auxGraph]
     let maxThreads = 1
 
     init(model: QuantizeJob.Model, strategy: QuantizeStrategy) {
-        settings = Settings(model: model, strategy: strategy)
+        let settings = Settings(model: model, strategy: strategy)
         // Strategies that optimize alike share one optimized graph and one float calibration.
         let digest = ContentDigest(of: Array(ParameterValue.map(ParameterEncoder.encode(settings)).canonical.utf8))
-        id = StageID("optimize/\(model.name)/\(digest.description.prefix(8))")
-        inputs = ["graph": model.graph]
+        let id = StageID("optimize/\(model.name)/\(digest.description.prefix(8))")
+        declaration = StageDeclaration(id: id, settings: settings, inputs: ["graph": model.graph])
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {

@@ -94,15 +94,13 @@ struct QuantizeStage: TypedStage {
     static let qatInferenceGraph = "qat_inference_graph.pb"
     static let evalGraph = "quantize_eval_graph.pb"
 
-    let id: StageID
-    let settings: Settings
-    let inputs: [String: StageInput]
+    let declaration: StageDeclaration<Settings>
     let outputNames: [String]
     let maxThreads = 1
 
     init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
-        id = StageID("quantize/\(job.name)")
-        settings = Settings(strategy: job.strategy, target: job.target)
+        let id = StageID("quantize/\(job.name)")
+        let settings = Settings(strategy: job.strategy, target: job.target)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
                                             "aux": .output(optimize.id, OptimizeStage.auxGraph),
                                             "statistics": .output(calibrate.id, CalibrateStage.statistics)]
@@ -110,7 +108,7 @@ struct QuantizeStage: TypedStage {
         if let freeze = job.model.freezeStage, job.strategy.scheme == .pof2sTQT {
             inputs["thresholds"] = .output(freeze, FreezeStage.thresholdsOutput)
         }
-        self.inputs = inputs
+        declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
         outputNames = job.strategy.scheme.isFloatScale ? [Self.evalModel, Self.stockModel, Self.quantInfo]
             : [Self.evalModel, Self.stockModel, Self.quantInfo, Self.trainGraph, Self.qatInferenceGraph, Self.evalGraph]
     }

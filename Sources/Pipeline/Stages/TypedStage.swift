@@ -15,10 +15,20 @@ protocol TypedStage: Stage {
     associatedtype Settings: Encodable & Sendable
     static var kind: String { get }
     static var version: Int { get }
-    var settings: Settings { get }
+    var declaration: StageDeclaration<Settings> { get }
+}
+
+/// What a stage of a kind is made of: its id, its typed settings, its inputs.
+struct StageDeclaration<Settings: Encodable & Sendable>: Sendable {
+    let id: StageID
+    let settings: Settings
+    let inputs: [String: StageInput]
 }
 
 extension TypedStage {
+    var id: StageID { declaration.id }
+    var settings: Settings { declaration.settings }
+    var inputs: [String: StageInput] { declaration.inputs }
     var kind: String { Self.kind }
     var version: Int { Self.version }
     var parameters: [String: ParameterValue] { ParameterEncoder.encode(settings) }
