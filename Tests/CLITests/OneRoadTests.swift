@@ -178,4 +178,31 @@ final class OneRoadTests: XCTestCase {
         XCTAssertEqual(refused.status, 1)
         XCTAssertEqual(refused.stderr, "error: manifests/m.yaml:6:71: 'dump' is not supported for fs (cell m/fs/DPUCZDX8G): float-scale models have no FixNeurons to dump\n")
     }
+
+    func testEvalDataAndArchTypeFlagsRunTheBuildsStages() throws {
+        // Labels for the fixture's 2 rows (np.save of int64 [0, 1]).
+        let header: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        var dict = "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }"
+        dict += String(repeating: " ", count: 64 - (10 + dict.utf8.count + 1) % 64) + "\n"
+        var bytes = header + [UInt8(dict.utf8.count & 0xFF), UInt8(dict.utf8.count >> 8)] + Array(dict.utf8)
+        for v: Int64 in [0, 1] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        try Data(bytes).write(to: URL(fileURLWithPath: "\(repo)/m/labels.npy"))
+        try manifest(builds: "  - {model: m, calibration: c, evaluation: e, strategy: pof2s, target: DPUCADF8H}\n"
+                     + "evaluation:\n  e: {inputs: {x: m/in_x.npy}, labels: m/labels.npy, batch_size: 2}")
+        XCTAssertEqual(try CLITests.run(["all", "-C", repo]).status, 0)
+        let r = try quantize(["--arch_type", "DPUCADF8H", "--eval_data", "x=\(repo)/m/in_x.npy", "--eval_labels", "\(repo)/m/labels.npy",
+                              "--eval_batch_size", "2"], into: "\(repo)/q")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for file in ["metrics.json", "quantize_eval_model.pb", "quant_info.json", "deploy_model.pb"] {
+            XCTAssertEqual(FileManager.default.contents(atPath: "\(repo)/q/\(file)"),
+                           FileManager.default.contents(atPath: "\(repo)/build/m/pof2s/DPUCADF8H/\(file)"), file)
+        }
+        // --arch_type overrides the target's: DPUCZDX8G with it equals DPUCADF8H.
+        XCTAssertEqual(try quantize(["--target", "DPUCZDX8G", "--arch_type", "DPUCADF8H"], into: "\(repo)/z").status, 0)
+        XCTAssertEqual(FileManager.default.contents(atPath: "\(repo)/z/quantize_eval_model_tf.pb"),
+                       FileManager.default.contents(atPath: "\(repo)/q/quantize_eval_model_tf.pb"))
+        XCTAssertEqual(try quantize(["--target", "DPUCZDX8G"], into: "\(repo)/d").status, 0)
+        XCTAssertNotEqual(FileManager.default.contents(atPath: "\(repo)/d/quantize_eval_model_tf.pb"),
+                          FileManager.default.contents(atPath: "\(repo)/q/quantize_eval_model_tf.pb"), "narrow FakeQuant ranges")
+    }
 }
