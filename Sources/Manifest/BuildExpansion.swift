@@ -122,7 +122,10 @@ enum BuildExpansion {
         if let n = r.optional("max_dump_batches") { spec.maxDumpBatches = try n.int("\(what): max_dump_batches", range: 1...1_000_000) }
         if let n = r.optional("dump_float") { spec.dumpFloat = try n.bool("\(what): dump_float") }
         if let n = r.optional("naming") {
-            spec.naming = try SettingType.choice(["code", "guide"]).read(n, "\(what): naming").description.trimmingCharacters(in: ["\""])
+            spec.naming = try n.string("\(what): naming")
+            guard ["code", "guide"].contains(spec.naming) else {
+                throw ManifestError(n.location, "\(what): naming must be code or guide; found '\(spec.naming)'")
+            }
         }
         return spec
     }

@@ -34,9 +34,8 @@ public enum MatrixReport {
         let byID = Dictionary(uniqueKeysWithValues: pipeline.stages.map { ($0.id, $0) })
         return pipeline.manifest.cells.compactMap { cell -> ReportRow? in
             guard let job = pipeline.jobs[cell.name] else { return nil }
-            func declared(_ stage: String, _ output: String) -> String? {
-                job.outputs.first { $0.stage.rawValue.hasPrefix(stage + "/") && $0.output == output }
-                    .map { FileIO.resolve($0.path, relativeTo: pipeline.root) }
+            func declared(_ kind: String, _ output: String) -> String? {
+                job.outputs.first { byID[$0.stage]?.kind == kind && $0.output == output }.map { FileIO.resolve($0.path, relativeTo: pipeline.root) }
             }
             let metrics = declared(EvaluateStage.kind, EvaluateStage.metrics)
                 .flatMap { try? FileIO.read($0) }.flatMap { try? JSONDecoder().decode(EvaluationMetrics.self, from: Data($0)) }

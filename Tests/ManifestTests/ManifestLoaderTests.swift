@@ -77,6 +77,24 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(manifest.cells[0].strategy["weight_bit"], .int(4))
     }
 
+    func testBuildDumpRequest() throws {
+        let dumped = "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}\n    dump: "
+        try write(Self.valid.replacingOccurrences(of: "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}",
+                                                  with: dumped + "{max_dump_batches: 2, dump_float: true, naming: guide}"))
+        let dump = try XCTUnwrap(try ManifestLoader.load(root: root).cells.first?.dump)
+        XCTAssertEqual([dump.batchSize, dump.maxDumpBatches], [1, 2])
+        XCTAssertTrue(dump.dumpFloat)
+        XCTAssertEqual(dump.naming, "guide")
+        try write(Self.valid.replacingOccurrences(of: "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}", with: dumped + "false"))
+        XCTAssertNil(try ManifestLoader.load(root: root).cells.first?.dump)
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}",
+                                                                 with: dumped + "{naming: docs}")),
+                       "manifests/repo.yaml:19:20: build 'digits': dump: naming must be code or guide; found 'docs'")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}",
+                                                                 with: dumped + "{max_batches: 2}")),
+                       "manifests/repo.yaml:19:12: unknown key 'max_batches' in build 'digits': dump; expected one of: batch_size, dump_float, max_dump_batches, naming")
+    }
+
     func testYAMLSyntaxError() throws {
         XCTAssertEqual(try error("models:\n  digits: [1, 2\n"),
                        "manifests/repo.yaml:3:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence")
