@@ -39,6 +39,7 @@ swift-test: deps
 # with real processes (SIGKILL mid-build, concurrent builds) on a TensorFlow-made 100 MB model.
 oracle-test: build venv
 	python3 tools/op_literals.py --check
+	python3 tools/gen_text_schema.py --check
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/engine_tests.sh
 
@@ -65,6 +66,7 @@ proto: deps
 	protoc --plugin=protoc-gen-swift=.build/release/protoc-gen-swift \
 	  --swift_out=Sources/TFProto --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
 	  -I Protos Protos/tensorflow/*.proto
+	python3 tools/gen_text_schema.py
 
 # Embed the built-in strategies and targets (manifests/*.yaml) into the binary.
 builtins:

@@ -2,8 +2,9 @@
 ///
 /// SwiftProtobuf decodes `.pbtxt` files but its errors carry no position. When a decode fails we
 /// scan the text again with this small parser, which knows the text-format grammar and the field
-/// names and kinds of the GraphDef messages (`TextFormatSchema`), to report `line:column` and what
-/// was expected. Messages outside the schema (e.g. the function library) are checked for syntax only.
+/// names and kinds of the GraphDef messages (`TextFormatSchema`, generated from the .proto files),
+/// to report `line:column` and what was expected. Messages outside the schema (e.g. the function
+/// library) are checked for syntax only.
 struct TextFormatLocator {
     struct Problem: Equatable {
         let line: Int
@@ -265,4 +266,25 @@ struct TextFormatLocator {
     }
 
     private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+}
+
+// Hand-written, unlike the table it types: the wording of the locator's messages lives here.
+extension TextFormatSchema {
+    enum FieldKind: Equatable {
+        case message(String)
+        case string, int, uint, float, bool
+        case enumeration(String, Set<String>)
+
+        var noun: String {
+            switch self {
+            case .message(let m): "\(m) message"
+            case .string: "string"
+            case .int: "integer"
+            case .uint: "unsigned integer"
+            case .float: "number"
+            case .bool: "bool"
+            case .enumeration(let e, _): "\(e) value"
+            }
+        }
+    }
 }
