@@ -97,8 +97,9 @@ public struct QuantizeJob: Sendable {
         self.suffix = suffix
     }
 
-    /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then deploy
-    /// (power-of-two schemes: DPUs) and evaluate (with a labeled set). Optimize and calibrate are
+    /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then for the
+    /// power-of-two schemes (DPUs) qat, deploy and (with a dump request) dump, and evaluate (with a
+    /// labeled set). Optimize and calibrate are
     /// shared by every job whose model, data and graph settings agree (same ids, same keys).
     public var stages: [any Stage] { plan.stages }
 
@@ -122,9 +123,11 @@ public struct QuantizeJob: Sendable {
             place(quantize.id, QuantizeStage.quantInfo, OutputNames.quantInfo),
         ]
         if !strategy.scheme.isFloatScale {
-            outputs += [place(quantize.id, QuantizeStage.trainGraph, QuantizeStage.trainGraph),
-                        place(quantize.id, QuantizeStage.qatInferenceGraph, QuantizeStage.qatInferenceGraph),
-                        place(quantize.id, QuantizeStage.evalGraph, OutputNames.evalGraph(suffix: suffix))]
+            let qat = QATStage(job: self, optimize: optimize, calibrate: calibrate)
+            stages.append(qat)
+            outputs += [place(qat.id, QATStage.trainGraph, QATStage.trainGraph),
+                        place(qat.id, QATStage.inferenceGraph, QATStage.inferenceGraph),
+                        place(qat.id, QATStage.evalGraph, OutputNames.evalGraph(suffix: suffix))]
             let deploy = DeployStage(job: self, quantize: quantize)
             stages.append(deploy)
             outputs.append(place(deploy.id, DeployStage.deployModel, OutputNames.deployModel(suffix: suffix)))

@@ -40,13 +40,13 @@ final class BuildCLITests: XCTestCase {
     func testBuildThenNoOpThenCheckpointSwitch() throws {
         let first = try CLITests.run(["all", "-C", repo, "-j2"])
         XCTAssertEqual(first.status, 0, first.stderr)
-        XCTAssertTrue(first.stdout.hasPrefix("[1/11] ran freeze/allops ("), first.stdout)
+        XCTAssertTrue(first.stdout.hasPrefix("[1/15] ran freeze/allops ("), first.stdout)
         for stage in ["optimize/allops/", "calibrate/allops/calib/", "quantize/allops/pof2s/DPUCZDX8G", "quantize/allops/w4a8/DPUCADF8H"] {
             XCTAssertTrue(first.stdout.contains("ran \(stage)"), first.stdout)
         }
         // The summary names at most 5 of the 29 updated paths; --verbose and --json list them all.
         let summary = try XCTUnwrap(first.stdout.split(separator: "\n").last.map(String.init))
-        XCTAssertTrue(summary.hasPrefix("vaiq-build: 11 ran, 0 cached; updated 29 files: build/allops/frozen_graph.pb, "), summary)
+        XCTAssertTrue(summary.hasPrefix("vaiq-build: 15 ran, 0 cached; updated 29 files: build/allops/frozen_graph.pb, "), summary)
         XCTAssertTrue(summary.contains(", ... (--verbose lists all) ("), summary)
         XCTAssertEqual(summary.components(separatedBy: "build/").count - 1, 5, summary)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/frozen_graph.pb"))
@@ -56,7 +56,7 @@ final class BuildCLITests: XCTestCase {
 
         let noop = try CLITests.run(["all", "-C", repo])
         XCTAssertEqual(noop.status, 0)
-        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (11 stages up to date, "), noop.stdout)
+        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do (15 stages up to date, "), noop.stdout)
 
         // The same bytes rewritten: nothing reruns.
         let index = "\(repo)/models/allops/train_dir/model.ckpt-2.index"
@@ -79,10 +79,10 @@ final class BuildCLITests: XCTestCase {
             """)
         let dry = try vaiq("-n")
         XCTAssertTrue(dry.stdout.contains("would run freeze/allops"), dry.stdout)
-        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 11 of 11 stages would run\n"), dry.stdout)
+        XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 15 of 15 stages would run\n"), dry.stdout)
         let rebuilt = try vaiq("--json")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["ran"] as? Int, 11)
+        XCTAssertEqual(json["ran"] as? Int, 15)
         XCTAssertEqual(json["ok"] as? Bool, true)
         XCTAssertEqual(try vaiq("status").stdout, """
               target                  state
@@ -100,10 +100,10 @@ final class BuildCLITests: XCTestCase {
         try manifest(output: "logits", w4Bits: 3)
         let r = try vaiq("all", "--explain", "-j1")
         XCTAssertEqual(r.status, 0, r.stderr)
-        // Its 2 quantize stages and a deploy stage: the deploy stage reads no target setting, and the
-        // two targets' quantized models are the same bytes here, so one deploy serves both.
-        XCTAssertTrue(r.stdout.contains("vaiq-build: 3 ran, 8 cached;"), r.stdout)
-        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 2, r.stdout)
+        // Its 2 quantize and 2 qat stages and a deploy stage: the deploy stage reads no target
+        // setting, and the two targets' quantized models are the same bytes here, so one deploy serves both.
+        XCTAssertTrue(r.stdout.contains("vaiq-build: 5 ran, 10 cached;"), r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 4, r.stdout)
         XCTAssertFalse(r.stdout.contains("ran calibrate/") || r.stdout.contains("ran freeze/") || r.stdout.contains("ran optimize/"), r.stdout)
     }
 

@@ -32,7 +32,8 @@ final class PipelineTests: XCTestCase {
         let ids = pipeline.stages.map(\.id.rawValue)
         let opt = try XCTUnwrap(ids.first { $0.hasPrefix("optimize/") }).split(separator: "/").last!
         XCTAssertEqual(ids, ["calibrate/sharded/c/\(opt)", "deploy/sharded/pof2s/DPUCZDX8G", "deploy/sharded/w4/DPUCZDX8G", "freeze/sharded",
-                             "optimize/sharded/\(opt)", "quantize/sharded/pof2s/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
+                             "optimize/sharded/\(opt)", "qat/sharded/pof2s/DPUCZDX8G", "qat/sharded/w4/DPUCZDX8G",
+                             "quantize/sharded/pof2s/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
         let freeze = try XCTUnwrap(pipeline.stages.first { $0.kind == "freeze" })
         XCTAssertEqual(freeze.inputs, [
             "graph": .file("models/sharded/inference_graph.pb"),
@@ -100,7 +101,7 @@ final class PipelineTests: XCTestCase {
         let fs = try XCTUnwrap(pipeline.stages.first { $0.id == StageID("quantize/sharded/fs/DPUCADF8H") })
         XCTAssertNil(fs.parameters["arch_type"], "float scales do not read the target's activation range")
         XCTAssertNil(fs.parameters["align_concat"])
-        for stage in pipeline.stages where stage.kind != "quantize" {
+        for stage in pipeline.stages where !["quantize", "qat"].contains(stage.kind) {
             XCTAssertNil(stage.parameters["weight_bit"], "\(stage.id) must not read weight_bit")
         }
         // Checkpoint-built models get the step in their output names (this state file records no time).

@@ -52,7 +52,7 @@ final class StageKeyTests: XCTestCase {
         let pipeline = try Pipeline(root: repo)
         let kinds = Dictionary(grouping: pipeline.stages, by: \.kind).mapValues { Set($0.map(\.version)) }
         XCTAssertEqual(kinds, ["freeze": [FreezeStage.version], "optimize": [OptimizeStage.version], "calibrate": [CalibrateStage.version],
-                               "quantize": [QuantizeStage.version], "deploy": [DeployStage.version], "evaluate": [EvaluateStage.version]])
+                               "quantize": [QuantizeStage.version], "qat": [QATStage.version], "deploy": [DeployStage.version], "evaluate": [EvaluateStage.version]])
     }
 
     func testBumpingTheQuantizeVersionRerunsQuantizeAndNothingBeforeIt() throws {
@@ -105,6 +105,12 @@ final class StageKeyTests: XCTestCase {
                 XCTAssertEqual(pa["deploy"], pb["deploy"], "\(c.field) reached deploy")
                 XCTAssertEqual(pa["optimize"] != pb["optimize"], optimizeFields.contains(c.field), "\(c.field): optimize")
                 XCTAssertEqual(pa["quantize"] != pb["quantize"], !optimizeFields.contains(c.field), "\(c.field): quantize")
+                // The training graphs read what quantize reads, but for keep_float_weight.
+                if c.base != "fs" {
+                    XCTAssertEqual(pa["qat"] != pb["qat"], !optimizeFields.contains(c.field) && c.field != "keep_float_weight", "\(c.field): qat")
+                } else {
+                    XCTAssertNil(pa["qat"], "float scales have no training graphs")
+                }
             }
         }
         // A target's fields reach quantize (arch_type) and nothing before it.

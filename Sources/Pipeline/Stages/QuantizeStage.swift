@@ -1,12 +1,12 @@
 import BuildCore
 import FileIO
 import PTQ
+import TFProto
 import Quantizer
 import TensorFlowIO
 
 /// quantize(optimized graph, statistics, strategy, target) -> `quantize_eval_model.pb`, its
-/// stock-TensorFlow twin, `quant_info.json`; for the power-of-two schemes also the quantize-aware
-/// training graphs (`quantize_train_graph.pb`, `qat_inference_graph.pb`, `quantize_eval_graph.pb`).
+/// stock-TensorFlow twin and `quant_info.json` (the quantize-aware training graphs are `QATStage`'s).
 struct QuantizeStage: TypedStage {
     static let kind = "quantize"
     /// 6 (history: 3 float-scale strategies, 5 pof2s_tqt trained thresholds, 6 kept nodes drop
@@ -90,27 +90,56 @@ struct QuantizeStage: TypedStage {
     static let evalModel = "quantize_eval_model.pb"
     static let stockModel = "quantize_eval_model_tf.pb"
     static let quantInfo = OutputNames.quantInfo
-    static let trainGraph = "quantize_train_graph.pb"
-    static let qatInferenceGraph = "qat_inference_graph.pb"
-    static let evalGraph = "quantize_eval_graph.pb"
-
     let declaration: StageDeclaration<Settings>
     let outputNames: [String]
     let maxThreads = 1
 
-    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
-        let id = StageID("quantize/\(job.name)")
-        let settings = Settings(strategy: job.strategy, target: job.target)
+    /// The inputs a power-of-two plan reads: the optimized graph, the statistics and, for
+    /// pof2s_tqt models built from a checkpoint, its trained thresholds.
+    static func planInputs(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) -> [String: StageInput] {
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
-                                            "aux": .output(optimize.id, OptimizeStage.auxGraph),
                                             "statistics": .output(calibrate.id, CalibrateStage.statistics)]
         // pof2s_tqt takes positions from the thresholds a quantize-aware training run saved.
         if let freeze = job.model.freezeStage, job.strategy.scheme == .pof2sTQT {
             inputs["thresholds"] = .output(freeze, FreezeStage.thresholdsOutput)
         }
+        return inputs
+    }
+
+    /// The final power-of-two positions (calibrated, from trained thresholds under pof2s_tqt, then
+    /// the position rules), and for pof2s_tqt the initial thresholds of a training graph and which
+    /// quantizers share one. The quantize and qat stages both compute it from the same inputs.
+    static func positions(_ graph: Tensorflow_GraphDef, statistics: CalibrationStatistics, settings: Settings,
+                          context: StageContext) throws -> (plan: QuantizePlan, thresholds: [String: Float]?, ties: [String: String]) {
+        let narrow = settings.narrowActivations
+        let strategy = settings.strategy
+        let config = strategy.quantizeConfig
+        let path = context.inputPaths["graph"]!
+        let outputs = StageIO.outputNodes(of: graph)
+        var positioned = try PostTrainingQuantizer.positions(Locator.locate(graph, config), graph: graph, statistics: statistics,
+                                                             narrowActivations: narrow, path: path)
+        var thresholds: [String: Float]?
+        var ties: [String: String] = [:]
+        if strategy.scheme == .pof2sTQT {
+            // The align rules' structure (which tensors must share a position) from a first pass.
+            let calibrated = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
+            ties = TrainedThresholds.ties(calibrated)
+            let initial = TrainedThresholds.initial(calibrated, graph: graph, statistics: statistics, narrowActivations: narrow)
+            let trained = try context.inputPaths["thresholds"].map { try TrainedThresholds.decode(try FileIO.read($0), path: $0) } ?? [:]
+            positioned = try TrainedThresholds.apply(trained, to: positioned, ties: ties, path: "\(context.stage)")
+            // Training again continues from the trained thresholds.
+            thresholds = initial.merging(trained) { _, t in t }
+        }
+        return (PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs), thresholds, ties)
+    }
+
+    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
+        let id = StageID("quantize/\(job.name)")
+        let settings = Settings(strategy: job.strategy, target: job.target)
+        var inputs = Self.planInputs(job: job, optimize: optimize, calibrate: calibrate)
+        inputs["aux"] = .output(optimize.id, OptimizeStage.auxGraph)
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
-        outputNames = job.strategy.scheme.isFloatScale ? [Self.evalModel, Self.stockModel, Self.quantInfo]
-            : [Self.evalModel, Self.stockModel, Self.quantInfo, Self.trainGraph, Self.qatInferenceGraph, Self.evalGraph]
+        outputNames = [Self.evalModel, Self.stockModel, Self.quantInfo]
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
@@ -133,28 +162,8 @@ struct QuantizeStage: TypedStage {
             return [Self.evalModel: model, Self.stockModel: model, Self.quantInfo: try StageIO.json(plan)]
         }
         let narrow = settings.narrowActivations
-        let config = strategy.quantizeConfig
-        let outputs = StageIO.outputNodes(of: graph)
-        var positioned = try PostTrainingQuantizer.positions(Locator.locate(graph, config), graph: graph, statistics: statistics,
-                                                             narrowActivations: narrow, path: path)
-        var thresholds: [String: Float]?
-        var ties: [String: String] = [:]
-        if strategy.scheme == .pof2sTQT {
-            // The align rules' structure (which tensors must share a position) from a first pass.
-            let calibrated = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
-            ties = TrainedThresholds.ties(calibrated)
-            let initial = TrainedThresholds.initial(calibrated, graph: graph, statistics: statistics, narrowActivations: narrow)
-            let trained = try context.inputPaths["thresholds"].map { try TrainedThresholds.decode(try FileIO.read($0), path: $0) } ?? [:]
-            positioned = try TrainedThresholds.apply(trained, to: positioned, ties: ties, path: "\(id)")
-            // Training again continues from the trained thresholds.
-            thresholds = initial.merging(trained) { _, t in t }
-        }
-        let plan = PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs)
-        let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: narrow, thresholds: thresholds, ties: ties)
+        let (plan, _, _) = try Self.positions(graph, statistics: statistics, settings: settings, context: context)
         return [
-            Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),
-            Self.qatInferenceGraph: try GraphDefIO.serialize(qat.inference, path: path),
-            Self.evalGraph: try GraphDefIO.serialize(qat.eval, path: path),
             Self.evalModel: try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight,
                                                                                      narrowActivations: narrow), path: path),
             Self.stockModel: try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow), path: path),
