@@ -1,6 +1,8 @@
 /// Encodes a stage's typed parameter struct as the `ParameterValue` map that enters its action
 /// key, so the struct's `Codable` shape *is* the key: a field the struct does not hold cannot
 /// change it, and `nil` optionals are left out (a field that does not apply is not hashed).
+/// Property names become snake_case (`weightBit` -> `weight_bit`, `foldBN` -> `fold_bn`,
+/// `replaceRelu6` -> `replace_relu6`): the manifests' and vai_q's names, which explain lines show.
 ///
 /// Supported: structs and enums with `Codable` conformances made of strings, integers, doubles,
 /// booleans, arrays and string-keyed dictionaries. Anything else (nested unkeyed containers of
@@ -16,7 +18,9 @@ public enum ParameterEncoder {
     /// Any encodable value as one `ParameterValue`.
     public static func encodeValue<T: Encodable>(_ value: T) -> ParameterValue {
         let box = Box()
-        do { try value.encode(to: Writer(box: box, path: [])) } catch { preconditionFailure("\(T.self): \(error)") }
+        do { try value.encode(to: Writer(box: box, path: [], rawKeys: value is any StringKeyedDictionary)) } catch {
+            preconditionFailure("\(T.self): \(error)")
+        }
         return box.value ?? .map([:])
     }
 
@@ -57,6 +61,24 @@ public enum ParameterEncoder {
 
     enum Key { case name(String), index(Int) }
 
+    /// `weightBit` -> `weight_bit`, `simulateDPU` -> `simulate_dpu`, `doCLE` -> `do_cle`: an
+    /// underscore before an uppercase letter that follows a lowercase letter or digit, or that
+    /// starts a word after an acronym (`DPUTarget` -> `dpu_target`). Already snake_case names and
+    /// dictionary keys (node names) are left alone: only struct property names pass through here.
+    static func snakeCase(_ name: String) -> String {
+        let chars = Array(name)
+        var out = ""
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase, i > 0 {
+                let previous = chars[i - 1]
+                let nextIsLower = i + 1 < chars.count && chars[i + 1].isLowercase
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && nextIsLower) { out += "_" }
+            }
+            out += c.lowercased()
+        }
+        return out
+    }
+
     struct CodingKeyValue: CodingKey {
         var stringValue: String
         var intValue: Int?
@@ -70,12 +92,14 @@ public enum ParameterEncoder {
     struct Writer: Encoder {
         let box: Box
         let path: [Key]
+        /// A dictionary's keys are data (node names), not property names: kept as they are.
+        var rawKeys = false
         var codingPath: [any CodingKey] { [] }
         var userInfo: [CodingUserInfoKey: Any] { [:] }
 
         func container<K: CodingKey>(keyedBy type: K.Type) -> KeyedEncodingContainer<K> {
             box.set(.map([:]), at: path, keepingExisting: true)
-            return KeyedEncodingContainer(Keyed<K>(box: box, path: path))
+            return KeyedEncodingContainer(Keyed<K>(box: box, path: path, rawKeys: rawKeys))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -89,9 +113,10 @@ public enum ParameterEncoder {
     struct Keyed<K: CodingKey>: KeyedEncodingContainerProtocol {
         let box: Box
         let path: [Key]
+        let rawKeys: Bool
         var codingPath: [any CodingKey] { [] }
 
-        private func at(_ key: K) -> [Key] { path + [.name(key.stringValue)] }
+        private func at(_ key: K) -> [Key] { path + [.name(rawKeys ? key.stringValue : ParameterEncoder.snakeCase(key.stringValue))] }
         mutating func encodeNil(forKey key: K) throws {}
         mutating func encode(_ value: Bool, forKey key: K) throws { box.set(.bool(value), at: at(key)) }
         mutating func encode(_ value: String, forKey key: K) throws { box.set(.string(value), at: at(key)) }
@@ -99,7 +124,7 @@ public enum ParameterEncoder {
         mutating func encode(_ value: Float, forKey key: K) throws { box.set(.double(Double(value)), at: at(key)) }
         mutating func encode(_ value: Int, forKey key: K) throws { box.set(.int(value), at: at(key)) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: K) throws {
-            try value.encode(to: Writer(box: box, path: at(key)))
+            try value.encode(to: Writer(box: box, path: at(key), rawKeys: value is any StringKeyedDictionary))
         }
         mutating func nestedContainer<N: CodingKey>(keyedBy keyType: N.Type, forKey key: K) -> KeyedEncodingContainer<N> {
             Writer(box: box, path: at(key)).container(keyedBy: N.self)
@@ -124,7 +149,9 @@ public enum ParameterEncoder {
         mutating func encode(_ value: Double) throws { box.set(.double(value), at: next()) }
         mutating func encode(_ value: Float) throws { box.set(.double(Double(value)), at: next()) }
         mutating func encode(_ value: Int) throws { box.set(.int(value), at: next()) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: Writer(box: box, path: next())) }
+        mutating func encode<T: Encodable>(_ value: T) throws {
+            try value.encode(to: Writer(box: box, path: next(), rawKeys: value is any StringKeyedDictionary))
+        }
         mutating func nestedContainer<N: CodingKey>(keyedBy keyType: N.Type) -> KeyedEncodingContainer<N> {
             Writer(box: box, path: next()).container(keyedBy: N.self)
         }
@@ -142,9 +169,15 @@ public enum ParameterEncoder {
         mutating func encode(_ value: Double) throws { box.set(.double(value), at: path) }
         mutating func encode(_ value: Float) throws { box.set(.double(Double(value)), at: path) }
         mutating func encode(_ value: Int) throws { box.set(.int(value), at: path) }
-        mutating func encode<T: Encodable>(_ value: T) throws { try value.encode(to: Writer(box: box, path: path)) }
+        mutating func encode<T: Encodable>(_ value: T) throws {
+            try value.encode(to: Writer(box: box, path: path, rawKeys: value is any StringKeyedDictionary))
+        }
     }
 }
+
+/// String-keyed dictionaries, whose keys the encoder keeps as written.
+protocol StringKeyedDictionary {}
+extension Dictionary: StringKeyedDictionary where Key == String {}
 
 extension ParameterEncoder.Box {
     /// Creates an empty container at `path` unless one of that kind is already there (a keyed

@@ -190,6 +190,22 @@ public enum ManifestFieldNames {
     public static var strategy: [String] { SettingsSchema.strategy.keys.sorted() }
     public static var target: [String] { SettingsSchema.target.keys.sorted() }
 
+    /// How a flag's value is written for strategy field `field` (for help texts).
+    public static func strategyFlagSyntax(_ field: String) -> String {
+        switch SettingsSchema.strategy[field] {
+        case .int(let r)?: "\(r.lowerBound)-\(r.upperBound)"
+        case .bool?: "0|1"
+        case .double?: "NUMBER"
+        case .choice(let options)?: options.joined(separator: "|")
+        case .stringList?: "NAME,..."
+        case .intMap?: "NAME:N,..."
+        case .string?, nil: "TEXT"
+        }
+    }
+
+    /// The strategy field closest to a misspelled `name`, if any.
+    public static func closestStrategyField(to name: String) -> String? { closest(name, among: strategy) }
+
     /// Parses a command-line flag's value for strategy field `field` (vai_q's syntax: `a,b` lists,
     /// `name:4` pairs, 0/1 booleans) with the manifests' types and ranges; errors name `flag`.
     public static func parseStrategyFlag(_ field: String, _ text: String, flag: String) throws(ManifestError) -> ParameterValue {

@@ -36,6 +36,21 @@ public enum BuiltinSettings {
 }
 
 extension QuantizeJob {
+    /// The one-shot command's job: a frozen graph file, `.npy` inputs per input node (paths as
+    /// given), a strategy and a target, outputs under `outputFolder` with the vendor's plain names.
+    public static func oneShot(graph: String, inputNodes: [String], outputNodes: [String], inputShapes: [[Int]],
+                               calibration: [String: String], batchSize: Int, iterations: Int,
+                               evaluation: (inputs: [String: String], labels: String, batchSize: Int)?,
+                               strategy: QuantizeStrategy, target: DPUTarget, outputFolder: String) -> QuantizeJob {
+        QuantizeJob(name: "quantize",
+                    model: Model(name: "model", graph: .file(graph), inputNodes: inputNodes, outputNodes: outputNodes, inputShapes: inputShapes),
+                    calibration: DataSet(name: "calibration", inputs: calibration, batchSize: batchSize, iterations: iterations),
+                    evaluation: evaluation.map {
+                        Evaluation(data: DataSet(name: "evaluation", inputs: $0.inputs, batchSize: $0.batchSize, iterations: .max), labels: $0.labels)
+                    },
+                    strategy: strategy, target: target, outputFolder: outputFolder)
+    }
+
     /// Runs the job's stages (the same types, parameters and keys as a build's) in a cache of its
     /// own, then places the outputs under `outputFolder`. The cache is a fresh temporary
     /// directory unless `cacheRoot` names one to reuse. File inputs are relative to `root`.

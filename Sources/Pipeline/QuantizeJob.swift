@@ -1,7 +1,8 @@
 import BuildCore
 import PTQ
 
-/// The one value that describes a quantize: the model (graph, input/output nodes and shapes),
+/// The one value that describes a quantize (built by `Pipeline` for a matrix cell and by
+/// `QuantizeJob.oneShot` for the one-shot command): the model (graph, input/output nodes and shapes),
 /// calibration data, the full typed strategy and the DPU target, an optional labeled set, and
 /// where the outputs go. A build's matrix cell and the one-shot `vaiq-build quantize` both
 /// describe their work as a `QuantizeJob` and run the stages it makes: one road, the same bytes.
@@ -12,21 +13,11 @@ public struct QuantizeJob: Sendable {
         /// A frozen graph: a file, or the output of the model's freeze stage.
         public var graph: StageInput
         /// The freeze stage when the graph comes from a checkpoint (pof2s_tqt reads its thresholds).
-        public var freezeStage: StageID?
+        public var freezeStage: StageID? = nil
         public var inputNodes: [String]
         public var outputNodes: [String]
         /// -1 for unknown dimensions; empty when the graph's placeholders say enough.
         public var inputShapes: [[Int]]
-
-        public init(name: String, graph: StageInput, freezeStage: StageID? = nil, inputNodes: [String], outputNodes: [String],
-                    inputShapes: [[Int]]) {
-            self.name = name
-            self.graph = graph
-            self.freezeStage = freezeStage
-            self.inputNodes = inputNodes
-            self.outputNodes = outputNodes
-            self.inputShapes = inputShapes
-        }
     }
 
     /// Input arrays (`.npy` per input node) read in batches.
@@ -36,39 +27,20 @@ public struct QuantizeJob: Sendable {
         public var batchSize: Int
         /// At most this many batches (calibration's calib_iter).
         public var iterations: Int
-
-        public init(name: String, inputs: [String: String], batchSize: Int, iterations: Int) {
-            self.name = name
-            self.inputs = inputs
-            self.batchSize = batchSize
-            self.iterations = iterations
-        }
     }
 
     public struct Evaluation: Sendable, Equatable {
         public var data: DataSet
         /// A `.npy` of class indices, one per row.
         public var labels: String
-
-        public init(data: DataSet, labels: String) {
-            self.data = data
-            self.labels = labels
-        }
     }
 
     /// vai_q's dump of the quantized model on the calibration inputs (power-of-two schemes).
     public struct Dump: Sendable, Equatable {
-        public var batchSize: Int
-        public var maxBatches: Int
-        public var float: Bool
-        public var naming: Dumper.Options.Naming
-
-        public init(batchSize: Int = 1, maxBatches: Int = 1, float: Bool = false, naming: Dumper.Options.Naming = .code) {
-            self.batchSize = batchSize
-            self.maxBatches = maxBatches
-            self.float = float
-            self.naming = naming
-        }
+        public var batchSize = 1
+        public var maxBatches = 1
+        public var float = false
+        public var naming = Dumper.Options.Naming.code
     }
 
     /// Names the job's own stages (`quantize/<name>`): a build's cell name.
@@ -84,18 +56,6 @@ public struct QuantizeJob: Sendable {
     /// `_<suffix>` of checkpoint-built outputs (`OutputNames.suffix`).
     public var suffix: String?
 
-    public init(name: String, model: Model, calibration: DataSet, evaluation: Evaluation? = nil, dump: Dump? = nil,
-                strategy: QuantizeStrategy, target: DPUTarget, outputFolder: String, suffix: String? = nil) {
-        self.name = name
-        self.model = model
-        self.calibration = calibration
-        self.evaluation = evaluation
-        self.dump = dump
-        self.strategy = strategy
-        self.target = target
-        self.outputFolder = outputFolder
-        self.suffix = suffix
-    }
 
     /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then for the
     /// power-of-two schemes (DPUs) qat, deploy and (with a dump request) dump, and evaluate (with a

@@ -29,7 +29,10 @@ struct QuantizeCommand: ParsableCommand {
             strategy's scheme (e.g. --per_channel 1 under pof2s) is refused. Calibration runs the \
             optimized float graph over --calib_iter batches of --calib_batch_size rows of the \
             --calib_data arrays (default batch: rows / calib_iter).
-            """
+
+            Strategy flags (defaults: the strategy's values; `vaiq-build show STRATEGY`):
+            """ + StrategyField.all.filter { $0.name != "quantize_scheme" }
+                .map { "\n  --\($0.name) \(ManifestFieldNames.strategyFlagSyntax($0.name))" }.joined()
     )
 
     @Option(name: .customLong("input_frozen_graph"), help: "The frozen GraphDef (.pb or .pbtxt).")
@@ -53,33 +56,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .customLong("arch_type"), help: "Overrides the target's arch_type: DEFAULT or DPUCADF8H (activations saturate at -127).")
     var archType: String?
 
-    @Option(name: .customLong("weight_bit"), help: "Weight bit width, 2-16.") var weightBit: String?
-    @Option(name: .customLong("activation_bit"), help: "Activation bit width, 2-16.") var activationBit: String?
-    @Option(name: .customLong("method"), help: "0 non-overflow, 1 min-diffs, 2 min-diffs with the depthwise strategy.")
-    var method: String?
-    @Option(name: .customLong("nodes_bit"), help: "name:bit pairs, comma-separated.") var nodesBit: String?
-    @Option(name: .customLong("nodes_method"), help: "name:method pairs, comma-separated.") var nodesMethod: String?
-    @Option(name: .customLong("ignore_nodes"), help: "Comma-separated nodes left in float.") var ignoreNodes: String?
-    @Option(name: .customLong("align_concat"), help: "0 all concats, 1 output concats, 2 none.") var alignConcat: String?
-    @Option(name: .customLong("align_pool"), help: "0 all max pools, 1 output pools, 2 none.") var alignPool: String?
-    @Option(name: .customLong("adjust_shift_bias"), help: "0 off, 1 static, 2 dynamic (bound from the reduction length).")
-    var adjustShiftBias: String?
-    @Option(name: .customLong("adjust_shift_cut"), help: "0 off, 1 on.") var adjustShiftCut: String?
-    @Option(name: .customLong("simulate_dpu"), help: "1: compute what the DPU computes (Mean -> AvgPool, AvgPool scale, LeakyRelu 26/256, hard sigmoid).")
-    var simulateDPU: String?
-    @Option(name: .customLong("scale_all_avgpool"), help: "1: every AvgPool gets the DPU's factor (with simulate_dpu).")
-    var scaleAllAvgPool: String?
-    @Option(name: .customLong("fold_constant"), help: "1: evaluate nodes whose inputs are all constants.") var foldConstant: String?
-    @Option(name: .customLong("fold_bn"), help: "1: fold batch norms into the convolutions.") var foldBN: String?
-    @Option(name: .customLong("do_cle"), help: "1: cross-layer equalization of conv chains before quantizing.") var doCLE: String?
-    @Option(name: .customLong("replace_relu6"), help: "1 (with do_cle): Relu6 -> Relu, as equalization needs.") var replaceRelu6: String?
-    @Option(name: .customLong("replace_sigmoid"), help: "1 (with simulate_dpu): Sigmoid -> hard sigmoid.") var replaceSigmoid: String?
-    @Option(name: .customLong("replace_softmax"), help: "Refused when 1: the DPU's bfloat16 softmax is not built.") var replaceSoftmax: String?
-    @Option(name: .customLong("keep_float_weight"), help: "0: store weights already quantized in quantize_eval_model.pb (pof2s).")
-    var keepFloatWeight: String?
-    @Option(name: .customLong("per_channel"), help: "1: per-channel weight scales (fs, fsx).") var perChannel: String?
-    @Option(name: .customLong("calib_method"), help: "minmax, percentile or kl: activation ranges of fs, fsx.") var calibMethod: String?
-    @Option(name: .customLong("calib_percentile"), help: "The percentile of calib_method percentile.") var calibPercentile: String?
+    @Argument(parsing: .allUnrecognized, help: "Strategy fields as flags (see above), e.g. --weight_bit 4 --method 0.")
+    var strategyFlags: [String] = []
 
     @Option(name: .customLong("eval_data"), help: "NAME=FILE.npy[,...]: a labeled set; adds the evaluate stage (metrics.json).")
     var evalData: String?
@@ -92,22 +70,33 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: [.customShort("j", allowingJoined: true), .long], help: "Threads (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Every strategy-field flag with its value, in the strategy table's order.
-    private var fieldFlags: [(field: String, text: String?)] {
-        [("weight_bit", weightBit), ("activation_bit", activationBit), ("method", method), ("nodes_bit", nodesBit),
-         ("nodes_method", nodesMethod), ("ignore_nodes", ignoreNodes), ("align_concat", alignConcat), ("align_pool", alignPool),
-         ("adjust_shift_bias", adjustShiftBias), ("adjust_shift_cut", adjustShiftCut), ("simulate_dpu", simulateDPU),
-         ("scale_all_avgpool", scaleAllAvgPool), ("fold_constant", foldConstant), ("fold_bn", foldBN), ("do_cle", doCLE),
-         ("replace_relu6", replaceRelu6), ("replace_sigmoid", replaceSigmoid), ("replace_softmax", replaceSoftmax),
-         ("keep_float_weight", keepFloatWeight), ("per_channel", perChannel), ("calib_method", calibMethod),
-         ("calib_percentile", calibPercentile)]
+    /// `--FIELD VALUE` / `--FIELD=VALUE` pairs of strategy fields: the strategy table is the list of
+    /// flags, so a field and its flag cannot drift apart.
+    private func fieldFlags() throws -> [(field: String, text: String)] {
+        var pairs: [(String, String)] = []
+        var rest = strategyFlags[...]
+        while let token = rest.popFirst() {
+            guard token.hasPrefix("--") else { throw ValidationError("unexpected argument '\(token)'") }
+            var name = String(token.dropFirst(2)), value: String?
+            if let eq = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: eq)...])
+                name = String(name[..<eq])
+            }
+            guard name != "quantize_scheme", StrategyField.named(name) != nil else {
+                var message = "unknown option '--\(name)'"
+                if let guess = ManifestFieldNames.closestStrategyField(to: name), guess != "quantize_scheme" { message += "; did you mean '--\(guess)'?" }
+                throw ValidationError(message)
+            }
+            guard let text = value ?? rest.popFirst() else { throw ValidationError("--\(name) needs a value") }
+            pairs.append((name, text))
+        }
+        return pairs
     }
 
     /// The strategy and target the flags describe; a bad value or one that would not act is a usage error.
     private func settings() throws -> (QuantizeStrategy, DPUTarget) {
         var overrides: [(field: String, value: ParameterValue, flag: String)] = []
-        for (field, text) in fieldFlags {
-            guard let text else { continue }
+        for (field, text) in try fieldFlags() {
             do { overrides.append((field, try ManifestFieldNames.parseStrategyFlag(field, text, flag: "--\(field)"), "--\(field)")) } catch {
                 throw ValidationError(error.description)
             }
@@ -143,16 +132,11 @@ struct QuantizeCommand: ParsableCommand {
         let calibration = try dataFiles(calibData, flag: "--calib_data", inputs: inputs)
         let rows = try failing { try calibration.values.map { try NPY.decode(try FileIO.read($0), name: $0).shape.first ?? 0 }.min() ?? 0 }
         let batchSize = calibBatchSize ?? max(1, rows / calibIter)
-        var evaluation: QuantizeJob.Evaluation?
-        if let evalData, let evalLabels {
-            evaluation = .init(data: .init(name: "eval", inputs: try dataFiles(evalData, flag: "--eval_data", inputs: inputs),
-                                           batchSize: evalBatchSize, iterations: .max), labels: evalLabels)
-        }
-        let job = QuantizeJob(name: "quantize",
-                              model: .init(name: "model", graph: .file(inputFrozenGraph), inputNodes: inputs, outputNodes: outputs,
-                                           inputShapes: shapes),
-                              calibration: .init(name: "calibration", inputs: calibration, batchSize: batchSize, iterations: calibIter),
-                              evaluation: evaluation, strategy: strategy, target: dpu, outputFolder: outputDir)
+        let evaluation = try evalData.map { (inputs: try dataFiles($0, flag: "--eval_data", inputs: inputs), labels: evalLabels ?? "",
+                                             batchSize: evalBatchSize) }
+        let job = QuantizeJob.oneShot(graph: inputFrozenGraph, inputNodes: inputs, outputNodes: outputs, inputShapes: shapes,
+                                      calibration: calibration, batchSize: batchSize, iterations: calibIter, evaluation: evaluation,
+                                      strategy: strategy, target: dpu, outputFolder: outputDir)
         try failing { _ = try job.run(threads: jobs) }
         let batches = min(calibIter, rows / batchSize)
         let info = "\(outputDir)/\(OutputNames.quantInfo)"

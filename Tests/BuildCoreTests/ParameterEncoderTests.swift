@@ -33,4 +33,19 @@ final class ParameterEncoderTests: XCTestCase {
                        #"{"flag":true,"inner":[{"bits":4,"name":"x"},{"bits":8,"name":"y"}],"nodes":["a","b"],"per_node":{"conv":4,"fc":6},"present":false,"ratio":0.5,"scheme":"fs","shapes":[[-1,3],[2]],"weight_bit":8}"#)
         XCTAssertEqual(ParameterEncoder.encodeValue([[Int]]()), .list([]))
     }
+
+    struct CamelCase: Encodable {
+        var foldBN = true
+        var simulateDPU = false
+        var replaceRelu6 = true
+        var scaleAllAvgpool = true
+        var nodesBit = ["convA/BiasAdd": 4, "Relu_3": 6]
+    }
+
+    func testPropertyNamesBecomeSnakeCaseButDictionaryKeysStay() {
+        XCTAssertEqual(ParameterEncoder.encode(CamelCase()), [
+            "fold_bn": .bool(true), "simulate_dpu": .bool(false), "replace_relu6": .bool(true), "scale_all_avgpool": .bool(true),
+            "nodes_bit": .map(["convA/BiasAdd": .int(4), "Relu_3": .int(6)]),
+        ])
+    }
 }

@@ -13,7 +13,6 @@ struct CalibrateStage: TypedStage {
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int
         var calibIter: Int
-        enum CodingKeys: String, CodingKey { case batchSize = "batch_size", calibIter = "calib_iter" }
     }
 
     static let statistics = "statistics"

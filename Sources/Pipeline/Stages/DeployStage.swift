@@ -13,7 +13,6 @@ struct DeployStage: TypedStage {
         var inputNodes: [String]
         var outputNodes: [String]
         var inputShapes: [[Int]]
-        enum CodingKeys: String, CodingKey { case inputNodes = "input_nodes", outputNodes = "output_nodes", inputShapes = "input_shapes" }
     }
 
     static let deployModel = "deploy_model.pb"

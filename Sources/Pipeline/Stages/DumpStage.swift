@@ -15,9 +15,6 @@ struct DumpStage: TypedStage {
         var dumpFloat: Bool
         var naming: Dumper.Options.Naming
         var archType: String
-        enum CodingKeys: String, CodingKey {
-            case batchSize = "batch_size", maxDumpBatches = "max_dump_batches", dumpFloat = "dump_float", naming, archType = "arch_type"
-        }
     }
 
     /// The directory every output name starts with.

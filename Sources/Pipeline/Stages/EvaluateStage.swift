@@ -18,9 +18,6 @@ struct EvaluateStage: TypedStage {
         var outputNodes: [String]
         /// Power-of-two models simulate the target's activation range; nil for float scales.
         var archType: String?
-        enum CodingKeys: String, CodingKey {
-            case batchSize = "batch_size", inputNodes = "input_nodes", outputNodes = "output_nodes", archType = "arch_type"
-        }
     }
 
     static let metrics = OutputNames.metrics

@@ -20,7 +20,6 @@ struct FreezeStage: TypedStage {
         var outputNodes: [String]
         /// The graph's format decides how it is parsed, so it is part of what the stage reads.
         var graphFormat: String
-        enum CodingKeys: String, CodingKey { case outputNodes = "output_nodes", graphFormat = "graph_format" }
     }
 
     static let frozenGraph = "frozen_graph.pb"

@@ -22,14 +22,8 @@ struct OptimizeStage: TypedStage {
         var replaceRelu6: Bool?
         var simulateDPU: Bool
         /// Only with simulate_dpu.
-        var scaleAllAvgPool: Bool?
+        var scaleAllAvgpool: Bool?
         var replaceSigmoid: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case inputNodes = "input_nodes", outputNodes = "output_nodes", inputShapes = "input_shapes"
-            case foldConstant = "fold_constant", foldBN = "fold_bn", doCLE = "do_cle", replaceRelu6 = "replace_relu6"
-            case simulateDPU = "simulate_dpu", scaleAllAvgPool = "scale_all_avgpool", replaceSigmoid = "replace_sigmoid"
-        }
 
         init(model: QuantizeJob.Model, strategy s: QuantizeStrategy) {
             inputNodes = model.inputNodes
@@ -40,7 +34,7 @@ struct OptimizeStage: TypedStage {
             doCLE = s.doCLE
             replaceRelu6 = s.doCLE ? s.replaceRelu6 : nil
             simulateDPU = s.simulateDPU
-            scaleAllAvgPool = s.simulateDPU ? s.scaleAllAvgPool : nil
+            scaleAllAvgpool = s.simulateDPU ? s.scaleAllAvgPool : nil
             replaceSigmoid = s.simulateDPU ? s.replaceSigmoid : nil
         }
 
@@ -51,7 +45,7 @@ struct OptimizeStage: TypedStage {
             o.doCLE = doCLE
             o.replaceRelu6 = replaceRelu6 ?? true
             o.simulateDPU = simulateDPU
-            o.scaleAllAvgPool = scaleAllAvgPool ?? true
+            o.scaleAllAvgPool = scaleAllAvgpool ?? true
             o.replaceSigmoid = replaceSigmoid ?? false
             return o
         }

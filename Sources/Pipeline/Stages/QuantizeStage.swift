@@ -16,7 +16,7 @@ struct QuantizeStage: TypedStage {
     /// What a quantize reads. Fields of the other family of schemes are nil, so they are not
     /// hashed: a float-scale cell's key never sees `align_concat`, a power-of-two one `calib_method`.
     struct Settings: Codable, Sendable, Equatable {
-        var scheme: QuantizeScheme
+        var quantizeScheme: QuantizeScheme
         var weightBit: Int
         var activationBit: Int
         var ignoreNodes: [String]
@@ -35,15 +35,8 @@ struct QuantizeStage: TypedStage {
         var calibMethod: CalibrationMethod?
         var calibPercentile: Double?
 
-        enum CodingKeys: String, CodingKey {
-            case scheme = "quantize_scheme", weightBit = "weight_bit", activationBit = "activation_bit", ignoreNodes = "ignore_nodes"
-            case method, nodesBit = "nodes_bit", nodesMethod = "nodes_method", alignConcat = "align_concat", alignPool = "align_pool"
-            case adjustShiftBias = "adjust_shift_bias", adjustShiftCut = "adjust_shift_cut", keepFloatWeight = "keep_float_weight"
-            case archType = "arch_type", perChannel = "per_channel", calibMethod = "calib_method", calibPercentile = "calib_percentile"
-        }
-
         init(strategy s: QuantizeStrategy, target: DPUTarget) {
-            scheme = s.scheme
+            quantizeScheme = s.scheme
             weightBit = s.weightBit
             activationBit = s.activationBit
             ignoreNodes = s.ignoreNodes
@@ -67,7 +60,7 @@ struct QuantizeStage: TypedStage {
         /// The strategy as the passes take it (fields of the other family at their defaults).
         var strategy: QuantizeStrategy {
             var s = QuantizeStrategy()
-            s.scheme = scheme
+            s.scheme = quantizeScheme
             s.weightBit = weightBit
             s.activationBit = activationBit
             s.ignoreNodes = ignoreNodes
