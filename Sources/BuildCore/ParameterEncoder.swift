@@ -124,7 +124,9 @@ public enum ParameterEncoder {
         mutating func encode(_ value: Float, forKey key: K) throws { box.set(.double(Double(value)), at: at(key)) }
         mutating func encode(_ value: Int, forKey key: K) throws { box.set(.int(value), at: at(key)) }
         mutating func encode<T: Encodable>(_ value: T, forKey key: K) throws {
-            try value.encode(to: Writer(box: box, path: at(key), rawKeys: value is any StringKeyedDictionary))
+            // An inline group's fields join this map, as if they were declared here.
+            let path = value is any InlineParameters ? self.path : at(key)
+            try value.encode(to: Writer(box: box, path: path, rawKeys: value is any StringKeyedDictionary))
         }
         mutating func nestedContainer<N: CodingKey>(keyedBy keyType: N.Type, forKey key: K) -> KeyedEncodingContainer<N> {
             Writer(box: box, path: at(key)).container(keyedBy: N.self)
@@ -174,6 +176,12 @@ public enum ParameterEncoder {
         }
     }
 }
+
+/// A group of settings several stage kinds share (a model's input/output range, the graph
+/// rewrites): held as one property, encoded as if its fields were the holder's own, so the key
+/// and explain lines read `input_nodes`, `do_cle`, ... and never the group's name. A field of the
+/// group must not share a name with a field of its holder.
+public protocol InlineParameters: Encodable {}
 
 /// String-keyed dictionaries, whose keys the encoder keeps as written.
 protocol StringKeyedDictionary {}

@@ -9,11 +9,11 @@ import Tensors
 enum DPUSimulation {
     static func apply(_ g: inout GraphEdit, _ o: OptimizeOptions, path: String) {
         reorderHardSwish(&g)
-        if o.replaceSigmoid { replaceSigmoids(&g) }
+        if o.rewrites.replaceSigmoid { replaceSigmoids(&g) }
         let shapes = staticShapes(g, o, path: path)
         meansToAvgPool(&g, shapes)
         splitLargePools(&g)
-        scaleAvgPools(&g, all: o.scaleAllAvgPool)
+        scaleAvgPools(&g, all: o.rewrites.scaleAllAvgpool)
         leakyReluAlpha(&g)
         hardSigmoidScale(&g)
     }

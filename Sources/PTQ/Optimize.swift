@@ -12,21 +12,8 @@ public struct OptimizeOptions: Sendable, Equatable {
     public var outputNodes: [String]
     /// Shapes of the input nodes (-1 for unknown dimensions), in `inputNodes` order.
     public var inputShapes: [[Int]]
-    /// Rewrite the graph to compute what the DPU computes (spec 4): Mean -> AvgPool, large pools
-    /// split, AvgPool's multiply-and-shift factor, LeakyRelu alpha 26/256, DPU hard sigmoid.
-    public var simulateDPU = true
-    /// Scale every AvgPool (not only 3x3, 5x5, 6x6, 7x7, 14x14) to the DPU's factor.
-    public var scaleAllAvgPool = true
-    /// Sigmoid -> hard sigmoid.
-    public var replaceSigmoid = false
-    /// Cross-layer equalization of conv chains (spec 6.1), and with it Relu6 -> Relu.
-    public var doCLE = false
-    /// Fold batch norms and per-channel scales into the convolutions (off in the float-scale `fs` strategy).
-    public var foldBN = true
-    public var replaceRelu6 = true
-    /// Evaluate nodes whose inputs are all constants (vai_q's fold_constant): Keras-exported graphs
-    /// compute conv biases and batch-norm factors from variables (Reshape, Squeeze, Rsqrt, Mul, ...).
-    public var foldConstants = true
+    public var rewrites = GraphRewrites()
+
     public init(inputNodes: [String], outputNodes: [String], inputShapes: [[Int]]) {
         self.inputNodes = inputNodes
         self.outputNodes = outputNodes
@@ -34,20 +21,57 @@ public struct OptimizeOptions: Sendable, Equatable {
     }
 }
 
+/// The graph rewrites a strategy chooses, with vai_q_tensorflow's flag names (in camel case) and
+/// defaults. This is the one definition of these settings: strategies hold it, optimize reads it.
+public struct GraphRewrites: Sendable, Equatable, Codable {
+    /// Evaluate nodes whose inputs are all constants (vai_q's fold_constant): Keras-exported graphs
+    /// compute conv biases and batch-norm factors from variables (Reshape, Squeeze, Rsqrt, Mul, ...).
+    public var foldConstant = true
+    /// Fold batch norms and per-channel scales into the convolutions (off in the float-scale `fs` strategy).
+    public var foldBN = true
+    /// Cross-layer equalization of conv chains (spec 6.1).
+    public var doCLE = false
+    /// With doCLE: Relu6 -> Relu first, as equalization needs positive homogeneity.
+    public var replaceRelu6 = true
+    /// Rewrite the graph to compute what the DPU computes (spec 4): Mean -> AvgPool, large pools
+    /// split, AvgPool's multiply-and-shift factor, LeakyRelu alpha 26/256, DPU hard sigmoid.
+    public var simulateDPU = true
+    /// With simulateDPU: scale every AvgPool (not only 3x3, 5x5, 6x6, 7x7, 14x14) to the DPU's factor.
+    public var scaleAllAvgpool = true
+    /// With simulateDPU: Sigmoid -> hard sigmoid.
+    public var replaceSigmoid = false
+
+    public init() {}
+
+    /// The same rewrites with the settings that cannot act (replaceRelu6 without doCLE,
+    /// scaleAllAvgpool and replaceSigmoid without simulateDPU) at their defaults.
+    public var effective: GraphRewrites {
+        var r = self
+        let defaults = GraphRewrites()
+        if !doCLE { r.replaceRelu6 = defaults.replaceRelu6 }
+        if !simulateDPU {
+            r.scaleAllAvgpool = defaults.scaleAllAvgpool
+            r.replaceSigmoid = defaults.replaceSigmoid
+        }
+        return r
+    }
+}
+
 public enum Optimizer {
     public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
-        if options.foldConstants { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
+        let rewrites = options.rewrites
+        if rewrites.foldConstant { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
         separateSharedConstants(&g)
-        if options.foldBN {
+        if rewrites.foldBN {
             batchNormsToScale(&g)
             foldScales(&g, keep: Set(options.outputNodes))
             mergeConstantAdds(&g, keep: Set(options.outputNodes))
         }
         pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
-        if options.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: options.replaceRelu6) }
-        if options.simulateDPU {
+        if rewrites.doCLE { CrossLayerEqualization.apply(&g, outputs: options.outputNodes, replaceRelu6: rewrites.replaceRelu6) }
+        if rewrites.simulateDPU {
             DPUSimulation.apply(&g, options, path: path)
             pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes)
         }

@@ -112,7 +112,8 @@ public struct Pipeline: Sendable {
                 evaluation: cell.evaluation.flatMap { manifest.evaluations[$0] }.map {
                     .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels)
                 },
-                dump: cell.dump.map { .init(batchSize: $0.batchSize, maxBatches: $0.maxDumpBatches, float: $0.dumpFloat, naming: .init(rawValue: $0.naming) ?? .code) },
+                dump: cell.dump.map { .init(batchSize: $0.batchSize, maxDumpBatches: $0.maxDumpBatches, dumpFloat: $0.dumpFloat,
+                                            naming: .init(rawValue: $0.naming) ?? .code) },
                 strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
             jobs[cell.name] = job
             for stage in job.stages { byID[stage.id] = stage }

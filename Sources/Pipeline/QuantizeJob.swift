@@ -18,6 +18,8 @@ public struct QuantizeJob: Sendable {
         public var outputNodes: [String]
         /// -1 for unknown dimensions; empty when the graph's placeholders say enough.
         public var inputShapes: [[Int]]
+
+        var range: ModelRange { ModelRange(inputNodes: inputNodes, outputNodes: outputNodes, inputShapes: inputShapes) }
     }
 
     /// Input arrays (`.npy` per input node) read in batches.
@@ -36,10 +38,10 @@ public struct QuantizeJob: Sendable {
     }
 
     /// vai_q's dump of the quantized model on the calibration inputs (power-of-two schemes).
-    public struct Dump: Sendable, Equatable {
+    public struct Dump: Sendable, Equatable, Codable, InlineParameters {
         public var batchSize = 1
-        public var maxBatches = 1
-        public var float = false
+        public var maxDumpBatches = 1
+        public var dumpFloat = false
         public var naming = Dumper.Options.Naming.code
     }
 

@@ -36,13 +36,8 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var alignPool = 0
     public var adjustShiftBias = 1
     public var adjustShiftCut = 1
-    public var simulateDPU = true
-    public var scaleAllAvgPool = true
-    public var foldConstant = true
-    public var foldBN = true
-    public var doCLE = false
-    public var replaceRelu6 = true
-    public var replaceSigmoid = false
+    /// simulate_dpu, scale_all_avgpool, fold_constant, fold_bn, do_cle, replace_relu6, replace_sigmoid.
+    public var rewrites = GraphRewrites()
     public var replaceSoftmax = false
     public var keepFloatWeight = true
     public var perChannel = false

@@ -42,6 +42,14 @@ final class ParameterEncoderTests: XCTestCase {
         var nodesBit = ["convA/BiasAdd": 4, "Relu_3": 6]
     }
 
+    struct Range: InlineParameters { var inputNodes = ["x"]; var outputNodes = ["y"] }
+    struct Holder: Encodable { var range = Range(); var batchSize = 2 }
+
+    func testInlineGroupsEncodeAsTheHoldersOwnFields() {
+        XCTAssertEqual(ParameterEncoder.encode(Holder()),
+                       ["input_nodes": .list([.string("x")]), "output_nodes": .list([.string("y")]), "batch_size": .int(2)])
+    }
+
     func testPropertyNamesBecomeSnakeCaseButDictionaryKeysStay() {
         XCTAssertEqual(ParameterEncoder.encode(CamelCase()), [
             "fold_bn": .bool(true), "simulate_dpu": .bool(false), "replace_relu6": .bool(true), "scale_all_avgpool": .bool(true),

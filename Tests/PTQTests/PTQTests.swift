@@ -169,7 +169,7 @@ final class DPUSimulationTests: XCTestCase {
         XCTAssertEqual(alpha, 26.0 / 256)
         // simulate_dpu 0 leaves the graph as TensorFlow computes it.
         var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
-        options.simulateDPU = false
+        options.rewrites.simulateDPU = false
         XCTAssertTrue(try Optimizer.optimize(graph, options, path: "m").node.contains { $0.op == "Mean" })
     }
 }
@@ -179,7 +179,7 @@ final class CrossLayerEqualizationTests: XCTestCase {
         let (graph, x) = try PTQTests.fixture("block_residual")
         var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
         let plain = try Optimizer.optimize(graph, options, path: "m")
-        options.doCLE = true
+        options.rewrites.doCLE = true
         let equalized = try Optimizer.optimize(graph, options, path: "m")
         let a = try PTQTests.run(plain, x), b = try PTQTests.run(equalized, x)
         let scale = a.map(abs).max()!
@@ -344,7 +344,7 @@ final class ConstantFoldingTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 0, 1e-5 * scale)
         // With folding off, the bias chain stays as it is.
         var options = OptimizeOptions(inputNodes: ["x"], outputNodes: ["y"], inputShapes: [x.shape])
-        options.foldConstants = false
+        options.rewrites.foldConstant = false
         XCTAssertTrue(try Optimizer.optimize(graph, options, path: "m").node.contains { $0.op == "Squeeze" })
     }
 }

@@ -5,14 +5,11 @@ import TensorFlowIO
 /// deploy(quantized model): the quantized range only, in the legacy extended format the
 /// Vitis AI compiler reads (spec 7.2) -> `deploy_model.pb`. Float-scale strategies have none.
 struct DeployStage: TypedStage {
-    static let kind = "deploy"
     /// 6 (history: 2 the deploy model).
-    static let version = 6
+    static let identity = StageKind(name: "deploy", version: 6)
 
-    struct Settings: Codable, Sendable, Equatable {
-        var inputNodes: [String]
-        var outputNodes: [String]
-        var inputShapes: [[Int]]
+    struct Settings: Encodable, Sendable, Equatable {
+        var range: ModelRange
     }
 
     static let deployModel = "deploy_model.pb"
@@ -23,7 +20,7 @@ struct DeployStage: TypedStage {
 
     init(job: QuantizeJob, quantize: QuantizeStage) {
         let id = StageID("deploy/\(job.name)")
-        let settings = Settings(inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes, inputShapes: job.model.inputShapes)
+        let settings = Settings(range: job.model.range)
         declaration = StageDeclaration(id: id, settings: settings, inputs: ["model": .output(quantize.id, QuantizeStage.evalModel)])
     }
 
@@ -31,8 +28,8 @@ struct DeployStage: TypedStage {
         let path = context.inputPaths["model"]!
         let label = "\(id)"
         // The quantized range only (the reference's deploy strips pre- and post-processing).
-        let range = try Optimizer.cut(try GraphDefIO.read(path), inputs: settings.inputNodes, outputs: settings.outputNodes,
-                                      inputShapes: settings.inputShapes, path: label)
+        let range = try Optimizer.cut(try GraphDefIO.read(path), inputs: settings.range.inputNodes, outputs: settings.range.outputNodes,
+                                      inputShapes: settings.range.inputShapes, path: label)
         return [Self.deployModel: try GraphDefIO.serialize(try Deployer.deployModel(range, path: label), path: label)]
     }
 }

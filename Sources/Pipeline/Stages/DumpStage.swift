@@ -6,15 +6,12 @@ import TensorFlowIO
 /// dump_float every node's float output) on the first batches of the build's calibration set.
 /// Its outputs are a directory: one output per file, named `dump/<relative path>`.
 struct DumpStage: TypedStage {
-    static let kind = "dump"
-    static let version = 1
+    static let identity = StageKind(name: "dump", version: 1)
 
-    struct Settings: Codable, Sendable, Equatable {
-        var batchSize: Int
-        var maxDumpBatches: Int
-        var dumpFloat: Bool
-        var naming: Dumper.Options.Naming
-        var archType: String
+    struct Settings: Encodable, Sendable, Equatable {
+        /// batch_size, max_dump_batches, dump_float, naming.
+        var request: QuantizeJob.Dump
+        var archType: DPUTarget.ArchType
     }
 
     /// The directory every output name starts with.
@@ -28,17 +25,17 @@ struct DumpStage: TypedStage {
 
     init(job: QuantizeJob, dump: QuantizeJob.Dump, quantize: QuantizeStage) {
         let id = StageID("dump/\(job.name)")
-        let settings = Settings(batchSize: dump.batchSize, maxDumpBatches: dump.maxBatches, dumpFloat: dump.float, naming: dump.naming,
-                            archType: job.target.archType.rawValue)
+        let settings = Settings(request: dump, archType: job.target.archType)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel)]
         for (node, file) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
-        let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.maxDumpBatches)
-        let options = Dumper.Options(maxBatches: settings.maxDumpBatches, float: settings.dumpFloat, naming: settings.naming,
-                                     narrowActivations: settings.archType == DPUTarget.ArchType.dpucadf8h.rawValue)
+        let request = settings.request
+        let batches = try StageIO.batches(context.inputPaths, batchSize: request.batchSize, iterations: request.maxDumpBatches)
+        let options = Dumper.Options(maxBatches: request.maxDumpBatches, float: request.dumpFloat, naming: request.naming,
+                                     narrowActivations: settings.archType == .dpucadf8h)
         let result = try Dumper.dump(try GraphDefIO.read(context.inputPaths["model"]!), batches: batches, options: options, path: "\(id)")
         var outputs = [Self.listing: Array(result.files.keys.sorted().map { "\($0)\n" }.joined().utf8)]
         for (name, bytes) in result.files { outputs[Self.directory + name] = bytes }

@@ -8,9 +8,8 @@ import Tensors
 /// SQNR of the first output -> `metrics.json`. The float side is the optimized graph, so the
 /// numbers isolate what quantizing cost (the DPU simulation's rewrites are in both).
 struct EvaluateStage: TypedStage {
-    static let kind = "evaluate"
     /// 6 (history: the quantized models it reads changed with the quantize stage).
-    static let version = 6
+    static let identity = StageKind(name: "evaluate", version: 6)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int

@@ -12,9 +12,8 @@ import TensorFlowIO
 /// writes the checkpoint's trained quantization thresholds (`<FixNeuron>/log_th` variables of a
 /// pof2s_tqt training graph; `{}` for an ordinary checkpoint), which pof2s_tqt quantize stages read.
 struct FreezeStage: TypedStage {
-    static let kind = "freeze"
     /// 2: trained thresholds output.
-    static let version = 2
+    static let identity = StageKind(name: "freeze", version: 2)
 
     struct Settings: Codable, Sendable, Equatable {
         var outputNodes: [String]

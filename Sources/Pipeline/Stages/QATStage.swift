@@ -8,9 +8,8 @@ import TensorFlowIO
 /// quantizers) and `quantize_eval_graph.pb` (variables with FixNeurons). Its own kind, so a change
 /// to the training graphs reruns only them.
 struct QATStage: TypedStage {
-    static let kind = "qat"
     /// 1 (these outputs came from the quantize stage through its version 6).
-    static let version = 1
+    static let identity = StageKind(name: "qat", version: 1)
     typealias Settings = QuantizeStage.Settings
 
     static let trainGraph = "quantize_train_graph.pb"

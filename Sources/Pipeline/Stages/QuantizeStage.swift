@@ -8,10 +8,9 @@ import TensorFlowIO
 /// quantize(optimized graph, statistics, strategy, target) -> `quantize_eval_model.pb`, its
 /// stock-TensorFlow twin and `quant_info.json` (the quantize-aware training graphs are `QATStage`'s).
 struct QuantizeStage: TypedStage {
-    static let kind = "quantize"
     /// 6 (history: 3 float-scale strategies, 5 pof2s_tqt trained thresholds, 6 kept nodes drop
     /// control inputs on removed nodes).
-    static let version = 6
+    static let identity = StageKind(name: "quantize", version: 6)
 
     /// What a quantize reads. Fields of the other family of schemes are nil, so they are not
     /// hashed: a float-scale cell's key never sees `align_concat`, a power-of-two one `calib_method`.

@@ -13,9 +13,15 @@ import Tensors
 /// that kind and what depends on its bytes, never what comes before.
 protocol TypedStage: Stage {
     associatedtype Settings: Encodable & Sendable
-    static var kind: String { get }
-    static var version: Int { get }
+    /// The kind's name and version (bump the version when the kind computes different bytes).
+    static var identity: StageKind { get }
     var declaration: StageDeclaration<Settings> { get }
+}
+
+/// A stage kind's name and version.
+struct StageKind: Sendable {
+    let name: String
+    let version: Int
 }
 
 /// What a stage of a kind is made of: its id, its typed settings, its inputs.
@@ -29,10 +35,23 @@ extension TypedStage {
     var id: StageID { declaration.id }
     var settings: Settings { declaration.settings }
     var inputs: [String: StageInput] { declaration.inputs }
+    static var kind: String { identity.name }
+    static var version: Int { identity.version }
     var kind: String { Self.kind }
     var version: Int { Self.version }
     var parameters: [String: ParameterValue] { ParameterEncoder.encode(settings) }
 }
+
+/// A model's quantized range: what optimize partitions to and deploy cuts out.
+struct ModelRange: Codable, Sendable, Equatable, InlineParameters {
+    var inputNodes: [String]
+    var outputNodes: [String]
+    /// -1 for unknown dimensions; empty when the graph's placeholders say enough.
+    var inputShapes: [[Int]]
+}
+
+/// The graph rewrites sit in optimize's key as its own fields (`do_cle`, `simulate_dpu`, ...).
+extension GraphRewrites: InlineParameters {}
 
 /// Helpers the stage kinds share.
 enum StageIO {
