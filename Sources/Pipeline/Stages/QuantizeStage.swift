@@ -138,7 +138,7 @@ struct QuantizeStage: TypedStage {
         let path = context.inputPaths["graph"]!
         let graph = try GraphDefIO.read(path)
         let statistics = try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!)
-        let aux = try GraphDefIO.read(context.inputPaths["aux"]!)
+        let aux = try StageIO.fragment(context.inputPaths["aux"]!)
         let strategy = settings.strategy
         let whole = PostTrainingQuantizer.merge(graph, aux: aux)
         if strategy.scheme.isFloatScale {

@@ -75,6 +75,13 @@ enum StageIO {
         return try DataBatches.split(arrays, batchSize: batchSize, limit: iterations, allowPartial: allowPartial)
     }
 
+    /// The graph around a model's quantized range (`aux_graph.pb`): a fragment whose nodes may read
+    /// nodes of the optimized graph (Keras's trailing NoOp waits on every ReadVariableOp), so it is
+    /// decoded without the whole-graph check; `PostTrainingQuantizer.merge` makes one graph of both.
+    static func fragment(_ path: String) throws -> Tensorflow_GraphDef {
+        try GraphDefIO.decodeBinary(try FileIO.read(path), path: path)
+    }
+
     /// Input names of data files: `data:<node>`.
     static let dataPrefix = "data:"
 
