@@ -42,14 +42,23 @@ public enum PostTrainingQuantizer {
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
                               options: PlanOptions(preserve: observed))
         var statistics = CalibrationStatistics(batches: batches.count, tensors: [:])
-        for batch in batches {
+        for (b, batch) in batches.enumerated() {
             nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
             nonisolated(unsafe) var histograms = statistics.histograms
+            nonisolated(unsafe) var nonFinite: (node: String, index: Int, value: Float)?
             _ = try runtime.run(batch, threads: threads) { name, _, values in
-                if observed.contains(name) {
-                    seen[name] = BatchStatistics(values, threads: threads)
-                    histograms[name, default: AbsHistogram()].add(values)
+                guard observed.contains(name), nonFinite == nil else { return }
+                // A NaN or infinity has no position: say where it came from instead of computing one.
+                if let i = values.firstIndex(where: { !$0.isFinite }) {
+                    nonFinite = (name, i, values[i])
+                    return
                 }
+                seen[name] = BatchStatistics(values, threads: threads)
+                histograms[name, default: AbsHistogram()].add(values)
+            }
+            if let bad = nonFinite {
+                throw Failure(message: "\(path): calibration batch \(b + 1) of \(batches.count): node '\(bad.node)' computes \(bad.value) "
+                              + "(element \(bad.index)); positions need finite values: check the calibration data and the model")
             }
             statistics.histograms = histograms
             for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
@@ -66,7 +75,11 @@ public enum PostTrainingQuantizer {
         for (i, t) in plan.tensors.enumerated() {
             if let constant = edit.constant(t.node) {
                 let q = Pof2Quantizer(bitWidth: t.bitWidth, mode: t.mode, narrowActivations: narrowActivations)
-                plan.tensors[i].position = q.position(constant.floatValues(), method: t.method)
+                let values = constant.floatValues()
+                if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                    throw Failure(message: "\(path): node '\(t.node)' holds \(values[bad]) (element \(bad)); its \(t.kind.rawValue) position needs finite values")
+                }
+                plan.tensors[i].position = q.position(values, method: t.method)
                 continue
             }
             guard let batches = statistics.tensors[t.node], !batches.isEmpty else {

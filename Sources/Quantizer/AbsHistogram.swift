@@ -3,11 +3,17 @@ import Foundation
 /// A histogram of |x| over calibration batches, kept the way TensorFlow 2's float-scale
 /// quantizers keep it (spec 9.4): the first batch fixes 2048 equal bins over [0, max |x|]; a
 /// later batch with a larger maximum extends the edges with the same width; counts add up.
+///
+/// Memory is bounded by `maxBins`, never by the values: where extending at the same width would
+/// need more bins (a later batch's maximum beyond 8x the first's), neighbouring bins are merged
+/// pairwise, doubling the width, until the range fits (vaiq-build's choice; TensorFlow would
+/// allocate the bins). Values must be finite.
 public struct AbsHistogram: Sendable, Codable, Equatable {
     public private(set) var width: Double = 0
     public private(set) var counts: [Int] = []
 
     public static let initialBins = 2048
+    public static let maxBins = 8 * initialBins
 
     public init() {}
 
@@ -19,13 +25,22 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
             width = top / Double(Self.initialBins)
             counts = [Int](repeating: 0, count: Self.initialBins)
         } else if top > width * Double(counts.count) {
-            counts += [Int](repeating: 0, count: Int((top / width).rounded(.up)) - counts.count)
+            // Bins needed at the current width, computed in Double (a huge ratio must not trap).
+            while (top / width).rounded(.up) > Double(Self.maxBins) { mergePairs() }
+            let needed = Int((top / width).rounded(.up))
+            if needed > counts.count { counts += [Int](repeating: 0, count: needed - counts.count) }
         }
         let last = counts.count - 1
         for v in values {
             // np.histogram: bin = floor(x / width); the top edge belongs to the last bin.
             counts[min(Int(Double(abs(v)) / width), last)] += 1
         }
+    }
+
+    /// Doubles the width: bins 2i and 2i+1 become bin i.
+    private mutating func mergePairs() {
+        counts = stride(from: 0, to: counts.count, by: 2).map { counts[$0] + (($0 + 1 < counts.count) ? counts[$0 + 1] : 0) }
+        width *= 2
     }
 
     public func edge(_ i: Int) -> Double { Double(i) * width }

@@ -96,12 +96,24 @@ public struct Pof2Quantizer: Sendable, Equatable {
 
     /// Method 0 from a tensor's minimum and maximum: floor(log2(1 / step)) with a half-step guard,
     /// step = max(min / -(2^(b-1) + 0.5), max / (2^(b-1) - 0.5)); 127 for an all-zero tensor.
+    /// Where float32 cannot hold 1 / step (values near its largest at a narrow bit width, or
+    /// subnormal data) the same formula runs in Double and the position is clamped to
+    /// `positionRange`, whose steps are normal floats (vaiq-build's choice; the reference traps).
+    /// `min` and `max` must be finite.
     public func nonOverflowPosition(min lo: Float, max hi: Float) -> Int {
         let half = Float(sign: .plus, exponent: bitWidth - 1, significand: 1)
         let step = Swift.max(lo / (-half - 0.5), hi / (half - 0.5))
         if step == 0 { return Self.allZeroPosition }
-        return Int((Float(1) / step).log2Floor)
+        let inverse = Float(1) / step
+        if inverse.isNormal && step.isNormal { return Int(inverse.log2Floor) }
+        let wide = Swift.max(Double(lo) / (-Double(half) - 0.5), Double(hi) / (Double(half) - 0.5))
+        let p = Int((1 / wide).exponent)   // floor(log2) of a normal Double, exactly
+        return Swift.min(Swift.max(p, Self.positionRange.lowerBound), Self.positionRange.upperBound)
     }
+
+    /// Positions whose step 2^-p and its inverse are normal float32 values: where method 0 is
+    /// clamped (min-diffs then looks at up to 4 positions above, with subnormal steps).
+    public static let positionRange = -126...126
 
     /// The position `method` chooses for `values` (one calibration batch, or a whole weight tensor).
     public func position(_ values: [Float], method: PositionMethod) -> Int {

@@ -6,8 +6,9 @@ import TensorFlowIO
 /// `batch_size` rows -> per tensor and batch, statistics every bit width, method and target can
 /// use. It reads no strategy field, so a matrix of bit widths and targets calibrates once.
 struct CalibrateStage: TypedStage {
-    /// 6 (history: 2 statistics on the located tensors, 3 |x| histograms).
-    static let identity = StageKind(name: "calibrate", version: 6)
+    /// 7: |x| histograms bounded at AbsHistogram.maxBins (history: 2 statistics on the located
+    /// tensors, 3 |x| histograms).
+    static let identity = StageKind(name: "calibrate", version: 7)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int
