@@ -58,7 +58,8 @@ public final class BuildEngine: Sendable {
                 workers.async {
                     observer?.stageStarted(id, kind: stage.kind, threads: threads)
                     let start = DispatchTime.now().uptimeNanoseconds
-                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options,
+                    let phases = PhaseLog()
+                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options, phases: phases,
                                                                  upstream: { id in state.withLock { $0.report.outputs[id] } })
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     observer?.stageFinished(id, outcome: outcome, seconds: seconds)
@@ -67,6 +68,7 @@ public final class BuildEngine: Sendable {
                         s.report.seconds[id] = seconds
                         if let outputs { s.report.outputs[id] = outputs }
                         if let error { s.report.errors[id] = error }
+                        if case .ran = outcome { s.report.phases[id] = phases.recorded }
                         s.running -= 1
                         s.freeThreads += threads
                         if !outcome.isSuccess && !options.keepGoing { s.stopScheduling = true }
@@ -114,7 +116,7 @@ public final class BuildEngine: Sendable {
 
     /// Looks `stage` up in the action cache and runs it on a miss. Returns the outcome, the
     /// outputs' digests, and on failure the error itself (without the stage's name).
-    private func process(_ stage: any Stage, threads: Int, options: BuildOptions,
+    private func process(_ stage: any Stage, threads: Int, options: BuildOptions, phases: PhaseLog,
                          upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?, String?) {
         func failed(_ prefix: String, _ error: String) -> (StageOutcome, [String: ContentDigest]?, String?) {
             (.failed(message: prefix + error), nil, error)
@@ -158,14 +160,16 @@ public final class BuildEngine: Sendable {
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
-                                   isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled })
+                                   isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases)
         do {
             let produced = try stage.run(context)
             if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
             for name in stage.outputNames where produced[name] == nil {
                 return failed("stage '\(stage.id)': ", "did not produce its output '\(name)'")
             }
-            for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try cache.store(bytes) }
+            try phases.time("store") {
+                for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try cache.store(bytes) }
+            }
             try cache.recordAction(record)
             try cache.setLastRecord(record, of: stage.id)
             return (.ran(reasons: reasons), record.outputs, nil)

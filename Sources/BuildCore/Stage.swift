@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 /// The narrow waist between the build engine and the quantizer: a stage has a kind, a version,
 /// the parameters it reads, its inputs and a `run`. The engine knows nothing else about it.
 ///
@@ -37,7 +40,8 @@ public enum StageInput: Hashable, Sendable {
     case output(StageID, String)
 }
 
-/// What a running stage sees: its inputs' bytes, a thread budget and a cancellation flag.
+/// What a running stage sees: its inputs' bytes, a thread budget, a cancellation flag, and where
+/// to report how long its phases took.
 public struct StageContext: Sendable {
     public let stage: StageID
     /// Input name -> the path of a file holding its bytes (a repository file or a cache object).
@@ -45,13 +49,40 @@ public struct StageContext: Sendable {
     /// Threads the stage may use; the executor never grants more than the build's `-j` in total.
     public let threadBudget: Int
     public let isCancelled: @Sendable () -> Bool
+    public let phases: PhaseLog
 
-    public init(stage: StageID, inputPaths: [String: String], threadBudget: Int, isCancelled: @escaping @Sendable () -> Bool) {
+    public init(stage: StageID, inputPaths: [String: String], threadBudget: Int, isCancelled: @escaping @Sendable () -> Bool,
+                phases: PhaseLog = PhaseLog()) {
         self.stage = stage
         self.inputPaths = inputPaths
         self.threadBudget = threadBudget
         self.isCancelled = isCancelled
+        self.phases = phases
     }
+}
+
+/// Where a stage's time went (parse, inference, statistics, write, ...), for `--profile` and the
+/// build's JSON. Wall-clock seconds: reported, never hashed or written into an output.
+public final class PhaseLog: Sendable {
+    private let entries = Mutex<[(String, Double)]>([])
+
+    public init() {}
+
+    /// Runs `body`, adding its duration to `phase`.
+    public func time<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { add(phase, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        return try body()
+    }
+
+    public func add(_ phase: String, _ seconds: Double) {
+        entries.withLock { e in
+            if let i = e.firstIndex(where: { $0.0 == phase }) { e[i].1 += seconds } else { e.append((phase, seconds)) }
+        }
+    }
+
+    /// Phases in the order they first ran, with their total seconds.
+    public var recorded: [(phase: String, seconds: Double)] { entries.withLock { $0 } }
 }
 
 /// A stage failure the engine reports as one line naming the stage.

@@ -41,6 +41,8 @@ public struct BuildReport: Sendable {
     public var outcomes: [StageID: StageOutcome] = [:]
     public var outputs: [StageID: [String: ContentDigest]] = [:]
     public var seconds: [StageID: Double] = [:]
+    /// Where each stage that ran spent its time (`PhaseLog`).
+    public var phases: [StageID: [(phase: String, seconds: Double)]] = [:]
     /// A failed stage's error as the stage threw it (its outcome's message also names the stage).
     public var errors: [StageID: String] = [:]
     public var cancelled = false

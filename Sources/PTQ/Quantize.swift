@@ -34,8 +34,13 @@ public enum PostTrainingQuantizer {
     /// settings only ever remove tensors from that set), in every batch, summarized as
     /// `BatchStatistics` (enough for any bit width, method and activation range). The result
     /// depends on no strategy field.
+    /// `timing` receives the seconds spent summarizing values (`statistics`) and running the
+    /// model (`inference`), once at the end.
     public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
-                                 threads: Int, path: String) throws -> CalibrationStatistics {
+                                 threads: Int, path: String,
+                                 timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in }) throws -> CalibrationStatistics {
+        let clock = ContinuousClock()
+        var summarizing = Duration.zero, total = Duration.zero
         let candidates = Locator.locate(graph, QuantizeConfig())
         let observed = Set(candidates.tensors.filter { $0.kind == .activation }.map(\.node) + candidates.groups.map(\.input))
         let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
@@ -46,8 +51,12 @@ public enum PostTrainingQuantizer {
             nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
             nonisolated(unsafe) var histograms = statistics.histograms
             nonisolated(unsafe) var nonFinite: (node: String, index: Int, value: Float)?
+            nonisolated(unsafe) var summary = Duration.zero
+            let start = clock.now
             _ = try runtime.run(batch, threads: threads) { name, _, values in
                 guard observed.contains(name), nonFinite == nil else { return }
+                let began = clock.now
+                defer { summary += clock.now - began }
                 // A NaN or infinity has no position: say where it came from instead of computing one.
                 if let i = values.firstIndex(where: { !$0.isFinite }) {
                     nonFinite = (name, i, values[i])
@@ -56,6 +65,8 @@ public enum PostTrainingQuantizer {
                 seen[name] = BatchStatistics(values, threads: threads)
                 histograms[name, default: AbsHistogram()].add(values)
             }
+            total += clock.now - start
+            summarizing += summary
             if let bad = nonFinite {
                 throw Failure(message: "\(path): calibration batch \(b + 1) of \(batches.count): node '\(bad.node)' computes \(bad.value) "
                               + "(element \(bad.index)); positions need finite values: check the calibration data and the model")
@@ -63,6 +74,8 @@ public enum PostTrainingQuantizer {
             statistics.histograms = histograms
             for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
         }
+        func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+        timing(seconds(total - summarizing), seconds(summarizing))
         return statistics
     }
 

@@ -19,6 +19,7 @@ public final class BuildSession: Sendable {
         public let report: BuildReport
         public let written: [String]
         public let seconds: Double
+        public let profile: Profile
     }
 
     public init(root: String, stages: [any Stage], cache: BuildCache) throws(Pipeline.Failure) {
@@ -55,7 +56,8 @@ public final class BuildSession: Sendable {
             }
         }
         try? statCache.save()
-        return Result(report: report, written: written, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        return Result(report: report, written: written, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                      profile: Profile(report, plan: plan))
     }
 
     /// The stages `targets` need, with everything they depend on.

@@ -71,7 +71,8 @@ func performBuild(_ repository: RepositoryOptions, targets: [String], options: B
     interrupt.stop()
     if !options.dryRun { BuildLog.record(result.report, repo: repository.repo) }
     if json {
-        try printJSON(BuildJSON(report: result.report, plan: session.plan, written: result.written, seconds: result.seconds))
+        try printJSON(BuildJSON(report: result.report, plan: session.plan, written: result.written, seconds: result.seconds,
+                                profile: result.profile))
     } else {
         progress.finish(result.report, written: result.written, seconds: result.seconds, dryRun: options.dryRun, verbose: verbose)
     }
@@ -106,6 +107,8 @@ private struct BuildJSON: Encodable {
         let reasons: [String]?
         let message: String?
         let seconds: Double?
+        /// Where a stage that ran spent its time (parse, inference, statistics, write, store, ...).
+        let phases: [String: Double]?
     }
     let ok: Bool
     let cancelled: Bool
@@ -116,7 +119,7 @@ private struct BuildJSON: Encodable {
     let materialized: [String]
     let stages: [StageEntry]
 
-    init(report: BuildReport, plan: BuildPlan, written: [String], seconds: Double) {
+    init(report: BuildReport, plan: BuildPlan, written: [String], seconds: Double, profile: Profile) {
         ok = report.succeeded
         cancelled = report.cancelled
         ran = report.ranCount
@@ -133,7 +136,7 @@ private struct BuildJSON: Encodable {
             case .skipped(let m): ("skipped", nil, m)
             }
             return StageEntry(id: id.rawValue, kind: plan.stages[id]!.kind, outcome: name, reasons: reasons, message: message,
-                              seconds: report.seconds[id])
+                              seconds: report.seconds[id], phases: profile.stages.first { $0.id == id.rawValue }?.phases)
         }
     }
 }

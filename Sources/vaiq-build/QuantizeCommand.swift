@@ -69,6 +69,8 @@ struct QuantizeCommand: ParsableCommand {
     var outputDir = "quantize_results"
     @Option(name: [.customShort("j", allowingJoined: true), .long], help: "Threads (default: the number of cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print where the time went: each stage's phases (parse, optimize, inference, statistics, quantize, write, ...).")
+    var profile = false
 
     /// `--FIELD VALUE` / `--FIELD=VALUE` pairs of strategy fields: the strategy table is the list of
     /// flags, so a field and its flag cannot drift apart.
@@ -123,6 +125,7 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     func run() throws {
+        let start = ContinuousClock.now
         let inputs = commaList(inputNodes), outputs = commaList(outputNodes)
         let shapes = try parseInputShapes(inputShapes)
         guard shapes.count == inputs.count else {
@@ -137,7 +140,7 @@ struct QuantizeCommand: ParsableCommand {
         let job = QuantizeJob.oneShot(graph: inputFrozenGraph, inputNodes: inputs, outputNodes: outputs, inputShapes: shapes,
                                       calibration: calibration, batchSize: batchSize, iterations: calibIter, evaluation: evaluation,
                                       strategy: strategy, target: dpu, outputFolder: outputDir)
-        try failing { _ = try job.run(threads: jobs) }
+        let result = try failing { try job.run(threads: jobs) }
         let batches = min(calibIter, rows / batchSize)
         let info = "\(outputDir)/\(OutputNames.quantInfo)"
         let summary: String
@@ -148,6 +151,10 @@ struct QuantizeCommand: ParsableCommand {
             summary = "float scales, \(batches) calibration batches"
         }
         print("quantized \(inputFrozenGraph) (\(quantizeStrategy), \(dpu.name)): \(summary) -> \(outputDir)/quantize_eval_model.pb")
+        if profile {
+            let elapsed = ContinuousClock.now - start
+            print(result.profile.text(process: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        }
     }
 
     /// `NAME=FILE.npy[,...]`, one file per input node.

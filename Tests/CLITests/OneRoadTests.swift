@@ -179,6 +179,19 @@ final class OneRoadTests: XCTestCase {
         XCTAssertEqual(refused.stderr, "error: manifests/m.yaml:6:71: 'dump' is not supported for fs (cell m/fs/DPUCZDX8G): float-scale models have no FixNeurons to dump\n")
     }
 
+    func testProfileSaysWhereTheTimeWent() throws {
+        let r = try quantize(["--profile"], into: "\(repo)/p")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let calibrate = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.hasPrefix("  calibrate/") }, r.stdout)
+        for phase in ["parse", "inference", "statistics", "write", "store"] { XCTAssertTrue(calibrate.contains(" \(phase) "), "\(calibrate)") }
+        XCTAssertTrue(r.stdout.contains("  phases: "), r.stdout)
+        let build = try CLITests.run(["all", "-C", repo, "--json"])
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(build.stdout.utf8)) as? [String: Any])
+        let stages = try XCTUnwrap(json["stages"] as? [[String: Any]])
+        let quantize = try XCTUnwrap(stages.first { ($0["kind"] as? String) == "quantize" })
+        XCTAssertNotNil((quantize["phases"] as? [String: Double])?["quantize"], "\(quantize)")
+    }
+
     func testEvalDataAndArchTypeFlagsRunTheBuildsStages() throws {
         // Labels for the fixture's 2 rows (np.save of int64 [0, 1]).
         let header: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]

@@ -31,10 +31,15 @@ struct CalibrateStage: TypedStage {
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
-        let graph = try GraphDefIO.read(path)
-        let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.calibIter)
+        let phases = context.phases
+        let (graph, batches) = try phases.time("parse") {
+            (try GraphDefIO.read(path), try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.calibIter))
+        }
         let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: StageIO.outputNodes(of: graph), batches: batches,
-                                                             threads: context.threadBudget, path: "optimized graph of \(id)")
-        return [Self.statistics: try StageIO.json(statistics)]
+                                                             threads: context.threadBudget, path: "optimized graph of \(id)") {
+            phases.add("inference", $0)
+            phases.add("statistics", $1)
+        }
+        return try phases.time("write") { [Self.statistics: try StageIO.json(statistics)] }
     }
 }

@@ -28,8 +28,11 @@ struct DeployStage: TypedStage {
         let path = context.inputPaths["model"]!
         let label = "\(id)"
         // The quantized range only (the reference's deploy strips pre- and post-processing).
-        let range = try Optimizer.cut(try GraphDefIO.read(path), inputs: settings.range.inputNodes, outputs: settings.range.outputNodes,
-                                      inputShapes: settings.range.inputShapes, path: label)
-        return [Self.deployModel: try GraphDefIO.serialize(try Deployer.deployModel(range, path: label), path: label)]
+        let graph = try context.phases.time("parse") { try GraphDefIO.read(path) }
+        let deployed = try context.phases.time("deploy") {
+            try Deployer.deployModel(try Optimizer.cut(graph, inputs: settings.range.inputNodes, outputs: settings.range.outputNodes,
+                                                       inputShapes: settings.range.inputShapes, path: label), path: label)
+        }
+        return try context.phases.time("write") { [Self.deployModel: try GraphDefIO.serialize(deployed, path: label)] }
     }
 }

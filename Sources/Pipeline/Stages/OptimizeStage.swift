@@ -39,10 +39,14 @@ struct OptimizeStage: TypedStage {
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
-        let graph = try GraphDefIO.read(path)
+        let phases = context.phases
+        let graph = try phases.time("parse") { try GraphDefIO.read(path) }
         let options = settings.options
-        let optimized = try Optimizer.optimize(graph, options, path: path)
-        return [Self.optimizedGraph: try GraphDefIO.serialize(optimized, path: path),
-                Self.auxGraph: try GraphDefIO.serialize(try Optimizer.auxiliary(graph, options, path: path), path: path)]
+        let (optimized, aux) = try phases.time("optimize") {
+            (try Optimizer.optimize(graph, options, path: path), try Optimizer.auxiliary(graph, options, path: path))
+        }
+        return try phases.time("write") {
+            [Self.optimizedGraph: try GraphDefIO.serialize(optimized, path: path), Self.auxGraph: try GraphDefIO.serialize(aux, path: path)]
+        }
     }
 }

@@ -30,13 +30,19 @@ struct QATStage: TypedStage {
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
-        let graph = try GraphDefIO.read(path)
-        let statistics = try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!)
-        let (plan, thresholds, ties) = try QuantizeStage.positions(graph, statistics: statistics, settings: settings, context: context)
-        let qat = PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: settings.narrowActivations,
-                                                       thresholds: thresholds, ties: ties)
-        return [Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),
-                Self.inferenceGraph: try GraphDefIO.serialize(qat.inference, path: path),
-                Self.evalGraph: try GraphDefIO.serialize(qat.eval, path: path)]
+        let phases = context.phases
+        let (graph, statistics) = try phases.time("parse") {
+            (try GraphDefIO.read(path), try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!))
+        }
+        let qat = try phases.time("qat graphs") {
+            let (plan, thresholds, ties) = try QuantizeStage.positions(graph, statistics: statistics, settings: settings, context: context)
+            return PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: settings.narrowActivations,
+                                                        thresholds: thresholds, ties: ties)
+        }
+        return try phases.time("write") {
+            [Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),
+             Self.inferenceGraph: try GraphDefIO.serialize(qat.inference, path: path),
+             Self.evalGraph: try GraphDefIO.serialize(qat.eval, path: path)]
+        }
     }
 }

@@ -136,9 +136,11 @@ struct QuantizeStage: TypedStage {
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
-        let graph = try GraphDefIO.read(path)
-        let statistics = try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!)
-        let aux = try StageIO.fragment(context.inputPaths["aux"]!)
+        let phases = context.phases
+        let (graph, statistics, aux) = try phases.time("parse") {
+            (try GraphDefIO.read(path), try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!),
+             try StageIO.fragment(context.inputPaths["aux"]!))
+        }
         let strategy = settings.strategy
         let whole = PostTrainingQuantizer.merge(graph, aux: aux)
         if strategy.scheme.isFloatScale {
@@ -147,19 +149,22 @@ struct QuantizeStage: TypedStage {
             case .kl: .kl
             case .percentile: .percentile(strategy.calibPercentile)
             }
-            let plan = try FloatScaleQuantizer.plan(graph, config: strategy.quantizeConfig, activations: strategy.scheme == .fsx,
-                                                    perChannel: strategy.perChannel, calibration: calibration,
-                                                    statistics: statistics, path: "\(id)")
-            let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(whole, plan: plan), path: path)
-            return [Self.evalModel: model, Self.stockModel: model, Self.quantInfo: try StageIO.json(plan)]
+            let plan = try phases.time("quantize") {
+                try FloatScaleQuantizer.plan(graph, config: strategy.quantizeConfig, activations: strategy.scheme == .fsx,
+                                             perChannel: strategy.perChannel, calibration: calibration, statistics: statistics, path: "\(id)")
+            }
+            return try phases.time("write") {
+                let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(whole, plan: plan), path: path)
+                return [Self.evalModel: model, Self.stockModel: model, Self.quantInfo: try StageIO.json(plan)]
+            }
         }
         let narrow = settings.narrowActivations
-        let (plan, _, _) = try Self.positions(graph, statistics: statistics, settings: settings, context: context)
-        return [
+        let (plan, _, _) = try phases.time("quantize") { try Self.positions(graph, statistics: statistics, settings: settings, context: context) }
+        return try phases.time("write") { [
             Self.evalModel: try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight,
                                                                                      narrowActivations: narrow), path: path),
             Self.stockModel: try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow), path: path),
             Self.quantInfo: try StageIO.json(plan),
-        ]
+        ] }
     }
 }
