@@ -9,13 +9,23 @@
 
 #define TOP 17
 #define BUCKETS 18
+#define TABLE (3 * BUCKETS * 4)
+#define PARTIALS 4
 
+/* v / step, as a multiplication by the exact inverse when there is one (the same real number,
+   correctly rounded either way, so the same bits). */
+static inline __attribute__((always_inline)) float scaled(float v, float step, float inverse, int multiply) {
+    return multiply ? v * inverse : v / step;
+}
+
+/* `first` is the element index of values[0]: element i adds into partial table i % PARTIALS. */
 static inline __attribute__((always_inline)) void
-buckets_body(const float *values, long count, float step, float lo, float hi, double *sums) {
+buckets_body(const float *values, long count, long first, float step, float inverse, int multiply, float lo, float hi,
+             double *partials) {
     const double step_d = (double)step;
     for (long i = 0; i < count; i++) {
         const float v = values[i];
-        const float t = v / step;
+        const float t = scaled(v, step, inverse, multiply);
         /* Branch-free selects (the data decide the bucket; branches mispredicted). */
         const float fl = floorf(t), ce = ceilf(t);
         const float a = fabsf(t), fa = floorf(a);
@@ -35,7 +45,7 @@ buckets_body(const float *values, long count, float step, float lo, float hi, do
         const int exact = (bits & 0x7fffff) == 0 && jn < TOP;
         const int kind = positive ? 0 : (exact ? 1 : 2);
         const int j = positive ? jp : jn;
-        double *s = sums + (kind * BUCKETS + j) * 4;
+        double *s = partials + ((first + i) % PARTIALS) * TABLE + (kind * BUCKETS + j) * 4;
         s[0] += 1;
         s[1] += x;
         s[2] += x * x;
@@ -46,8 +56,9 @@ buckets_body(const float *values, long count, float step, float lo, float hi, do
 #if CK_X86
 /* Eight values at a time: the rounding, clamp, errors and bucket indices in vectors (the same
    operations as buckets_body, lane by lane), then the eight additions in element order. */
-CK_AVX2 static void buckets_avx2(const float *values, long count, float step, float lo, float hi, double *sums) {
-    const __m256 vstep = _mm256_set1_ps(step), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+CK_AVX2 static void buckets_avx2(const float *values, long count, float step, float inverse, int multiply, float lo, float hi,
+                                  double *partials) {
+    const __m256 vstep = _mm256_set1_ps(step), vinverse = _mm256_set1_ps(inverse), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256d vstep_d = _mm256_set1_pd((double)step);
@@ -57,7 +68,7 @@ CK_AVX2 static void buckets_avx2(const float *values, long count, float step, fl
     long i = 0;
     for (; i + 8 <= count; i += 8) {
         const __m256 v = _mm256_loadu_ps(values + i);
-        const __m256 t = _mm256_div_ps(v, vstep);
+        const __m256 t = multiply ? _mm256_mul_ps(v, vinverse) : _mm256_div_ps(v, vstep);
         const __m256 a = _mm256_andnot_ps(sign, t);
         const __m256 fa = _mm256_floor_ps(a);
         const __m256 ra = _mm256_blendv_ps(fa, _mm256_add_ps(fa, one), _mm256_cmp_ps(_mm256_sub_ps(a, fa), half, _CMP_GE_OQ));
@@ -93,25 +104,32 @@ CK_AVX2 static void buckets_avx2(const float *values, long count, float step, fl
         _mm256_storeu_pd(d2s + 4, _mm256_mul_pd(d1, d1));
         _mm256_storeu_si256((__m256i *)idx, index);
         for (int l = 0; l < 8; l++) {
-            double *sp = sums + idx[l];
+            double *sp = partials + (l % PARTIALS) * TABLE + idx[l];   /* i is a multiple of 8 */
             const __m256d add = _mm256_set_pd(d2s[l], x2s[l], xs[l], 1.0);
             _mm256_storeu_pd(sp, _mm256_add_pd(_mm256_loadu_pd(sp), add));
         }
     }
-    buckets_body(values + i, count - i, step, lo, hi, sums);
+    buckets_body(values + i, count - i, i, step, inverse, multiply, lo, hi, partials);
 }
 #endif
 
-static void buckets_portable(const float *values, long count, float step, float lo, float hi, double *sums) {
-    buckets_body(values, count, step, lo, hi, sums);
+static void buckets_portable(const float *values, long count, float step, float inverse, int multiply, float lo, float hi,
+                             double *partials) {
+    buckets_body(values, count, 0, step, inverse, multiply, lo, hi, partials);
 }
 
 void ck_activation_buckets(const float *values, long count, float step, float lo, float hi, double *sums) {
+    double partials[PARTIALS * TABLE];
+    memset(partials, 0, sizeof partials);
+    const float inverse = 1.0f / step;
+    const int multiply = isnormal(step) && isnormal(inverse);
 #if CK_X86
     if (ck_use_avx2()) {
-        buckets_avx2(values, count, step, lo, hi, sums);
-        return;
-    }
+        buckets_avx2(values, count, step, inverse, multiply, lo, hi, partials);
+    } else
 #endif
-    buckets_portable(values, count, step, lo, hi, sums);
+    buckets_portable(values, count, step, inverse, multiply, lo, hi, partials);
+    for (int p = 0; p < PARTIALS; p++) {
+        for (int k = 0; k < TABLE; k++) sums[k] += partials[p * TABLE + k];
+    }
 }

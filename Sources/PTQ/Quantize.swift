@@ -9,8 +9,11 @@ import Tensors
 /// Per node, one `BatchStatistics` per calibration batch.
 public struct CalibrationStatistics: Sendable, Codable, Equatable {
     public var batches: Int
+    /// The activation bit widths whose min-diffs errors were kept (`BatchStatistics.bitWidths`).
+    public var bitWidths: [Int] = []
     public var tensors: [String: [BatchStatistics]]
-    /// |x| histograms over all batches (for the float-scale strategies' KL and percentile ranges).
+    /// |x| histograms over all batches (for the float-scale strategies' KL and percentile ranges;
+    /// empty when no strategy sharing the calibration needs them).
     public var histograms: [String: AbsHistogram] = [:]
 }
 
@@ -37,16 +40,17 @@ public enum PostTrainingQuantizer {
     /// `timing` receives the seconds spent summarizing values (`statistics`) and running the
     /// model (`inference`), once at the end.
     public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
-                                 threads: Int, path: String,
+                                 bitWidths: [Int] = Array(1...BatchStatistics.maxBits), histograms: Bool = true, threads: Int, path: String,
                                  timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in }) throws -> CalibrationStatistics {
         let clock = ContinuousClock()
+        let keepHistograms = histograms
         var summarizing = Duration.zero, total = Duration.zero
         let candidates = Locator.locate(graph, QuantizeConfig())
         let observed = Set(candidates.tensors.filter { $0.kind == .activation }.map(\.node) + candidates.groups.map(\.input))
         let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
                               options: PlanOptions(preserve: observed))
-        var statistics = CalibrationStatistics(batches: batches.count, tensors: [:])
+        var statistics = CalibrationStatistics(batches: batches.count, bitWidths: Set(bitWidths).sorted(), tensors: [:])
         for (b, batch) in batches.enumerated() {
             nonisolated(unsafe) var seen: [String: BatchStatistics] = [:]
             nonisolated(unsafe) var histograms = statistics.histograms
@@ -62,8 +66,8 @@ public enum PostTrainingQuantizer {
                     nonFinite = (name, i, values[i])
                     return
                 }
-                seen[name] = BatchStatistics(values, threads: threads)
-                histograms[name, default: AbsHistogram()].add(values)
+                seen[name] = BatchStatistics(values, bitWidths: bitWidths, threads: threads)
+                if keepHistograms { histograms[name, default: AbsHistogram()].add(values) }
             }
             total += clock.now - start
             summarizing += summary
@@ -97,6 +101,9 @@ public enum PostTrainingQuantizer {
             }
             guard let batches = statistics.tensors[t.node], !batches.isEmpty else {
                 throw Failure(message: "\(path): node '\(t.node)' is to be quantized but calibration never computed it")
+            }
+            if t.method != .nonOverflow && !statistics.bitWidths.contains(t.bitWidth) {
+                throw Failure(message: "\(path): node '\(t.node)' is quantized to \(t.bitWidth) bits, but calibration kept errors for bit widths \(statistics.bitWidths) only")
             }
             var histogram = PositionHistogram()
             for b in batches { histogram.add(b.position(bits: t.bitWidth, method: t.method, narrow: narrowActivations)) }

@@ -116,8 +116,15 @@ public struct Pipeline: Sendable {
                                             naming: .init(rawValue: $0.naming) ?? .code) },
                 strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
             jobs[cell.name] = job
+        }
+        // Jobs sharing a calibration keep errors for all their bit widths: one float pass each.
+        var needs: [StageID: QuantizeJob.CalibrationNeeds] = [:]
+        for job in jobs.values { needs[job.calibrateStageID, default: .init()].formUnion(job.ownCalibrationNeeds) }
+        for name in jobs.keys.sorted() {
+            jobs[name]!.calibrationNeeds = needs[jobs[name]!.calibrateStageID]!
+            let job = jobs[name]!
             for stage in job.stages { byID[stage.id] = stage }
-            targets.append(BuildTarget(name: cell.name, stages: job.ownStages, outputs: job.outputs))
+            targets.append(BuildTarget(name: name, stages: job.ownStages, outputs: job.outputs))
         }
         self.stages = byID.keys.sorted().map { byID[$0]! }
         self.targets = targets

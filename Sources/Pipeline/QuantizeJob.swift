@@ -57,6 +57,27 @@ public struct QuantizeJob: Sendable {
     public var outputFolder: String
     /// `_<suffix>` of checkpoint-built outputs (`OutputNames.suffix`).
     public var suffix: String?
+    /// What a calibration keeps beyond min and max: min-diffs errors for some activation bit widths,
+    /// and |x| histograms. Jobs sharing one calibration get the union of their needs.
+    struct CalibrationNeeds: Sendable, Equatable {
+        var bitWidths: Set<Int> = []
+        var histograms = false
+
+        mutating func formUnion(_ other: CalibrationNeeds) {
+            bitWidths.formUnion(other.bitWidths)
+            histograms = histograms || other.histograms
+        }
+    }
+
+    /// Set when jobs share one calibration (the union of their `ownCalibrationNeeds`); nil: its own.
+    var calibrationNeeds: CalibrationNeeds? = nil
+
+    /// The strategy's activation bit width and every per-node width (a name in nodes_bit may be
+    /// an activation) under power-of-two positions; histograms for float scales' kl and percentile.
+    var ownCalibrationNeeds: CalibrationNeeds {
+        if strategy.scheme.isFloatScale { return CalibrationNeeds(histograms: strategy.calibMethod != .minmax) }
+        return CalibrationNeeds(bitWidths: Set([strategy.activationBit] + strategy.nodesBit.values))
+    }
 
 
     /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then for the
@@ -68,12 +89,16 @@ public struct QuantizeJob: Sendable {
     /// Where each stage output is placed: the vendor's file names under `outputFolder`.
     public var outputs: [Materialization] { plan.outputs }
 
+    /// Its calibrate stage (shared with every job of the same model, data and graph settings).
+    var calibrateStageID: StageID { plan.stages[1].id }
+
     /// The chain's own stages (quantize and after), whose outputs the job materializes.
     public var ownStages: [StageID] { plan.own }
 
     private var plan: (stages: [any Stage], outputs: [Materialization], own: [StageID]) {
         let optimize = OptimizeStage(model: model, strategy: strategy)
-        let calibrate = CalibrateStage(optimize: optimize, model: model, calibration: calibration)
+        let calibrate = CalibrateStage(optimize: optimize, model: model, calibration: calibration,
+                                       needs: calibrationNeeds ?? ownCalibrationNeeds)
         let quantize = QuantizeStage(job: self, optimize: optimize, calibrate: calibrate)
         var stages: [any Stage] = [optimize, calibrate, quantize]
         func place(_ stage: StageID, _ output: String, _ name: String) -> Materialization {

@@ -2,12 +2,14 @@ import CKernels
 import Kernels
 
 /// What float calibration keeps of one activation tensor in one batch, enough to choose its
-/// position for any bit width (1-16), any method, and either activation range (DEFAULT or
-/// DPUCADF8H) without running the model again:
+/// position for the bit widths asked (`bitWidths`: those of every strategy sharing the
+/// calibration), any method, and either activation range (DEFAULT or DPUCADF8H) without running
+/// the model again:
 ///
 /// - min and max give the non-overflow position p0(b) of every bit width b (method 0);
-/// - for methods 1/2 the squared error of each candidate p0(b) ... p0(b)+4 is kept for every b,
-///   for both ranges. All of them come from one pass per distinct candidate position: values are
+/// - for methods 1/2 the squared error of each candidate p0(b) ... p0(b)+4 is kept for each b of
+///   `bitWidths`, for both ranges (computing them is most of calibration's time, so only the bit
+///   widths a build uses are computed). All of them come from one pass per distinct candidate position: values are
 ///   bucketed by the bit length of their rounded integer, and since every clipping threshold
 ///   (2^(b-1) - 1 above, -2^(b-1) or -(2^(b-1) - 1) below) falls on a bucket boundary, each
 ///   bucket's count, sum and sum of squares give the clipped error, and its summed rounding
@@ -18,29 +20,32 @@ import Kernels
 public struct BatchStatistics: Sendable, Codable, Equatable {
     public let min: Float
     public let max: Float
-    /// errors[b - 1] = squared errors of positions p0(b) ... p0(b)+4 (empty when p0 is the all-zero sentinel).
+    /// The bit widths whose errors are kept.
+    public let bitWidths: [Int]
+    /// errors[b - 1] = squared errors of positions p0(b) ... p0(b)+4 (empty when p0 is the all-zero
+    /// sentinel or b is not in `bitWidths`).
     public let errors: [[Double]]
     /// The same with activations saturating at -(2^(b-1) - 1) (DPUCADF8H).
     public let narrowErrors: [[Double]]
 
     public static let maxBits = 16
 
-    /// `threads`: the distinct candidate positions (about 20) are bucketed concurrently, each in
-    /// one pass in element order, so the result does not depend on it.
-    public init(_ values: UnsafeBufferPointer<Float>, threads: Int = 1) {
+    /// `threads`: the distinct candidate positions (5 per bit width, up to about 20) are bucketed
+    /// concurrently, each in one pass in element order, so the result does not depend on it.
+    public init(_ values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
         var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-        for v in values {
-            lo = Swift.min(lo, v)
-            hi = Swift.max(hi, v)
-        }
+        if let base = values.baseAddress, !values.isEmpty { ck_min_max(base, values.count, &lo, &hi) }
         min = lo
         max = hi
+        let kept = Set(bitWidths)
+        self.bitWidths = kept.sorted()
         let p0s = (1...Self.maxBits).map { Pof2Quantizer(bitWidth: $0, mode: .activation).nonOverflowPosition(min: lo, max: hi) }
-        let positions = Array(Set(p0s.filter { $0 != Pof2Quantizer.allZeroPosition }.flatMap { $0...($0 + 4) })).sorted()
+        let positions = Array(Set(zip(1...Self.maxBits, p0s).filter { kept.contains($0.0) && $0.1 != Pof2Quantizer.allZeroPosition }
+            .flatMap { $0.1...($0.1 + 4) })).sorted()
         let byPosition = Dictionary(uniqueKeysWithValues: zip(positions, Buckets.make(values, positions: positions, threads: threads)))
         var errors: [[Double]] = [], narrow: [[Double]] = []
         for (b, p0) in zip(1...Self.maxBits, p0s) {
-            guard p0 != Pof2Quantizer.allZeroPosition else {
+            guard p0 != Pof2Quantizer.allZeroPosition, kept.contains(b) else {
                 errors.append([]); narrow.append([])
                 continue
             }
@@ -61,6 +66,7 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
     public func position(bits: Int, method: PositionMethod, narrow: Bool) -> Int {
         let p0 = Pof2Quantizer(bitWidth: bits, mode: .activation).nonOverflowPosition(min: min, max: max)
         if method == .nonOverflow || p0 == Pof2Quantizer.allZeroPosition { return p0 }
+        precondition(bitWidths.contains(bits), "calibration kept errors for bit widths \(bitWidths), not \(bits)")
         let table = (narrow ? narrowErrors : errors)[bits - 1]
         var best = 0
         for k in 1..<table.count where table[k] < table[best] { best = k }   // strict: ties keep the smaller position
@@ -107,12 +113,14 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
 
         init(step: Double) { self.step = step }
 
-        /// The definition (the C kernel's specification; tests compare the two).
+        /// The definition (the C kernel's specification; tests compare the two). Element i adds into
+        /// partial sums i % 4, each in element order; the four are then added in order.
         init(_ values: UnsafeBufferPointer<Float>, position p: Int) {
             let q = Pof2Quantizer(bitWidth: 32, mode: .activation)
             step = Double(Pof2Quantizer.step(p))
             let top = BatchStatistics.maxBits + 1
-            for v in values {
+            var partials = [Buckets](repeating: Buckets(step: step), count: 4)
+            for (i, v) in values.enumerated() {
                 let k = q.integer(v, position: p)   // DPU rounding; 32-bit range never clips here
                 let x = Double(v)
                 let d = Double(k) * step - x
@@ -121,12 +129,22 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
                 }
                 if k >= 0 {
                     let bits = k < 1 ? 0 : Swift.min(Int(Float(k).exponent) + 1, top)
-                    add(&positive[bits])
+                    add(&partials[i % 4].positive[bits])
                 } else {
                     let m = -k
                     let j = Swift.min(Int(m.exponent), top)
-                    if j < top && m == Float(sign: .plus, exponent: j, significand: 1) { add(&exact[j]) } else { add(&between[j]) }
+                    if j < top && m == Float(sign: .plus, exponent: j, significand: 1) { add(&partials[i % 4].exact[j]) } else { add(&partials[i % 4].between[j]) }
                 }
+            }
+            for part in partials {
+                func merge(_ a: inout [Sums], _ b: [Sums]) {
+                    for j in a.indices {
+                        a[j].n += b[j].n; a[j].sum += b[j].sum; a[j].squares += b[j].squares; a[j].rounding += b[j].rounding
+                    }
+                }
+                merge(&positive, part.positive)
+                merge(&exact, part.exact)
+                merge(&between, part.between)
             }
         }
 

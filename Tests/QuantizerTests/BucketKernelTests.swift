@@ -38,4 +38,25 @@ final class BucketKernelTests: XCTestCase {
             XCTAssertEqual(BatchStatistics(v, threads: 1), BatchStatistics(v, threads: 2))
         }
     }
+
+    func testMinMaxKernelEqualsTheObviousLoopOnBothBodies() {
+        var random = TestRandom(seed: 11)
+        let previous = ck_force_portable(0)
+        defer { _ = ck_force_portable(previous) }
+        for n in [1, 7, 8, 9, 100, 1001] {
+            var values = (0..<n).map { _ in (random.uniform() * 2 - 1) * 5 }
+            if n > 8 { values[3] = -0.0; values[n - 2] = 0.0 }
+            let (lo, hi) = (values.min()!, values.max()!)
+            for portable in [0, 1] as [Int32] {
+                _ = ck_force_portable(portable)
+                var l: Float = 0, h: Float = 0
+                ck_min_max(values, n, &l, &h)
+                XCTAssertEqual([l.bitPattern, h.bitPattern], [(lo == 0 ? 0 : lo).bitPattern, (hi == 0 ? 0 : hi).bitPattern], "n \(n)")
+            }
+        }
+        var zeros: [Float] = [-0.0, 0.0, -0.0]
+        var l: Float = 1, h: Float = 1
+        ck_min_max(&zeros, 3, &l, &h)
+        XCTAssertEqual([l.bitPattern, h.bitPattern], [Float(0).bitPattern, Float(0).bitPattern], "a zero of either sign is +0")
+    }
 }

@@ -2,17 +2,22 @@ import BuildCore
 import PTQ
 import TensorFlowIO
 
-/// calibrate(optimized graph, calibration set): float inference over `calib_iter` batches of
-/// `batch_size` rows -> per tensor and batch, statistics every bit width, method and target can
-/// use. It reads no strategy field, so a matrix of bit widths and targets calibrates once.
+/// calibrate(optimized graph, calibration set, bit widths): float inference over `calib_iter`
+/// batches of `batch_size` rows -> per tensor and batch, statistics every method and target can
+/// use for the activation bit widths of all the cells that share it (their union: a matrix of
+/// bit widths and targets calibrates once; adding a bit width reruns it).
 struct CalibrateStage: TypedStage {
-    /// 7: |x| histograms bounded at AbsHistogram.maxBins (history: 2 statistics on the located
-    /// tensors, 3 |x| histograms).
-    static let identity = StageKind(name: "calibrate", version: 7)
+    /// 8: errors for the bit widths asked only, histograms only when asked (history: 2 statistics on the located tensors,
+    /// 3 |x| histograms, 7 histograms bounded at AbsHistogram.maxBins).
+    static let identity = StageKind(name: "calibrate", version: 8)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int
         var calibIter: Int
+        /// Activation bit widths whose min-diffs errors are kept (none for float scales).
+        var bitWidths: [Int]
+        /// Whether |x| histograms are kept (float-scale strategies with calib_method kl or percentile).
+        var histograms: Bool
     }
 
     static let statistics = "statistics"
@@ -21,9 +26,10 @@ struct CalibrateStage: TypedStage {
     let outputNames = [Self.statistics]
     let maxThreads = 64
 
-    init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet) {
+    init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet, needs: QuantizeJob.CalibrationNeeds) {
         let id = StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
-        let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations)
+        let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations, bitWidths: needs.bitWidths.sorted(),
+                                histograms: needs.histograms)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
         for (node, file) in calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
@@ -36,7 +42,9 @@ struct CalibrateStage: TypedStage {
             (try GraphDefIO.read(path), try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.calibIter))
         }
         let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: StageIO.outputNodes(of: graph), batches: batches,
-                                                             threads: context.threadBudget, path: "optimized graph of \(id)") {
+                                                             bitWidths: settings.bitWidths, histograms: settings.histograms,
+                                                             threads: context.threadBudget,
+                                                             path: "optimized graph of \(id)") {
             phases.add("inference", $0)
             phases.add("statistics", $1)
         }

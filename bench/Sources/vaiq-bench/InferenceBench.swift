@@ -93,15 +93,16 @@ func profileBenchmark(_ a: [String]) throws {
     print(String(format: "%-34@ %8.2f ms  cpu %8.2f ms", "total", total.0, total.1))
 }
 
-/// Best-of-5 time of `BatchStatistics` (every bit width's candidate positions) on COUNT values
-/// shaped like a Relu6 output (a third zeros, the rest spread over [0, 6]), in ns per value.
-func statisticsBenchmark(count: Int, threads: Int) {
+/// Best-of-5 time of `BatchStatistics` (the candidate positions of `bits`: a build's activation
+/// bit widths) on COUNT values shaped like a Relu6 output (a third zeros, the rest spread over
+/// [0, 6]), in ns per value.
+func statisticsBenchmark(count: Int, threads: Int, bits: [Int]) {
     var state: UInt64 = 1
     let values = (0..<count).map { _ -> Float in
         state = state &* 6364136223846793005 &+ 1442695040888963407
         let u = Float(state >> 40) / Float(1 << 24)
         return u < 0.33 ? 0 : (u - 0.33) * 9
     }
-    let time = values.withUnsafeBufferPointer { v in best(5) { _ = BatchStatistics(v, threads: threads) } }
-    print(#"{"what": "stats", "count": \#(count), "threads": \#(threads), "ms": \#(time * 1e3), "ns_per_value": \#(time / Double(count) * 1e9)}"#)
+    let time = values.withUnsafeBufferPointer { v in best(5) { _ = BatchStatistics(v, bitWidths: bits, threads: threads) } }
+    print(#"{"what": "stats", "count": \#(count), "threads": \#(threads), "bits": \#(bits), "ms": \#(time * 1e3), "ns_per_value": \#(time / Double(count) * 1e9)}"#)
 }

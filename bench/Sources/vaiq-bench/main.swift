@@ -9,7 +9,8 @@
 //   vaiq-bench sgemm THREADS               OpenBLAS sgemm 1024^3 peak, and our tiled matmul
 //   vaiq-bench profile GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS   ms per op kind (VAIQ_WINOGRAD=0: direct 3x3 convs)
 //   vaiq-bench infer-ab GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   direct vs Winograd 3x3 convs, alternating
-//   vaiq-bench stats COUNT THREADS         calibration statistics (BatchStatistics) of COUNT relu6-like values
+//   vaiq-bench stats COUNT THREADS [BITS]  calibration statistics (BatchStatistics) of COUNT relu6-like values
+//                                          for bit widths BITS (e.g. 8 or 4,8; default 1-16)
 //   vaiq-bench winograd BATCH THREADS [ITERS [BLOCKS [HWxINCxOUTC;...]]]   ResNet50's 3x3 convs, direct vs Winograd
 import Foundation
 import TensorFlowIO
@@ -89,7 +90,8 @@ do {
     case "sgemm":
         sgemmBenchmark(threads: Int(args[2])!)
     case "stats":
-        statisticsBenchmark(count: Int(args[2])!, threads: Int(args[3])!)
+        statisticsBenchmark(count: Int(args[2])!, threads: Int(args[3])!,
+                            bits: args.count > 4 ? args[4].split(separator: ",").compactMap { Int($0) } : Array(1...16))
     default:
         FileHandle.standardError.write(Data("unknown measurement \(args[1])\n".utf8))
         exit(2)
