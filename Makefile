@@ -86,6 +86,7 @@ bench: release venv
 	bash bench/run.sh $(PY)
 	bash bench/engine.sh $(PY)
 	bash bench/infer.sh $(PY)
+	bash bench/stats.sh $(PY)
 
 loc:
 	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1
