@@ -110,7 +110,7 @@ public struct QuantizeJob: Sendable {
             place(quantize.id, QuantizeStage.quantInfo, OutputNames.quantInfo),
         ]
         if !strategy.scheme.isFloatScale {
-            let qat = QATStage(job: self, optimize: optimize, calibrate: calibrate)
+            let qat = QATStage(job: self, optimize: optimize, quantize: quantize)
             stages.append(qat)
             outputs += [place(qat.id, QATStage.trainGraph, QATStage.trainGraph),
                         place(qat.id, QATStage.inferenceGraph, QATStage.inferenceGraph),

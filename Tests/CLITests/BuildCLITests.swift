@@ -46,7 +46,11 @@ final class BuildCLITests: XCTestCase {
         }
         // The summary names at most 5 of the 29 updated paths; --verbose and --json list them all.
         let summary = try XCTUnwrap(first.stdout.split(separator: "\n").last.map(String.init))
-        XCTAssertTrue(summary.hasPrefix("vaiq-build: 15 ran, 0 cached; updated 29 files: build/allops/frozen_graph.pb, "), summary)
+        // Two stages whose keys turn out equal (deploy of two targets' identical models) run twice
+        // when -j2 starts them together, else once: count them together.
+        let counts = summary.split(separator: ";")[0].split(separator: " ").compactMap { Int($0) }
+        XCTAssertEqual(counts.reduce(0, +), 15, summary)
+        XCTAssertTrue(summary.contains(" cached; updated 29 files: build/allops/frozen_graph.pb, "), summary)
         XCTAssertTrue(summary.contains(", ... (--verbose lists all) ("), summary)
         XCTAssertEqual(summary.components(separatedBy: "build/").count - 1, 5, summary)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/frozen_graph.pb"))
@@ -82,7 +86,7 @@ final class BuildCLITests: XCTestCase {
         XCTAssertTrue(dry.stdout.hasSuffix("vaiq-build: dry run: 15 of 15 stages would run\n"), dry.stdout)
         let rebuilt = try vaiq("--json")
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(rebuilt.stdout.utf8)) as? [String: Any])
-        XCTAssertEqual(json["ran"] as? Int, 15)
+        XCTAssertEqual((json["ran"] as? Int ?? 0) + (json["cached"] as? Int ?? 0), 15)
         XCTAssertEqual(json["ok"] as? Bool, true)
         XCTAssertEqual(try vaiq("status").stdout, """
               target                  state
@@ -100,10 +104,12 @@ final class BuildCLITests: XCTestCase {
         try manifest(output: "logits", w4Bits: 3)
         let r = try vaiq("all", "--explain", "-j1")
         XCTAssertEqual(r.status, 0, r.stderr)
-        // Its 2 quantize and 2 qat stages and a deploy stage: the deploy stage reads no target
-        // setting, and the two targets' quantized models are the same bytes here, so one deploy serves both.
+        // Its 2 quantize stages, and after them the 2 qat stages (their positions input changed) and a
+        // deploy stage: the deploy stage reads no target setting, and the two targets' quantized
+        // models are the same bytes here, so one deploy serves both.
         XCTAssertTrue(r.stdout.contains("vaiq-build: 5 ran, 10 cached;"), r.stdout)
-        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 4, r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: parameter weight_bit changed from 4 to 3\n").count - 1, 2, r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "  explain: input positions changed").count - 1, 2, r.stdout)
         XCTAssertFalse(r.stdout.contains("ran calibrate/") || r.stdout.contains("ran freeze/") || r.stdout.contains("ran optimize/"), r.stdout)
     }
 

@@ -2,15 +2,19 @@ import BuildCore
 import PTQ
 import TensorFlowIO
 
-/// qat(optimized graph, statistics, power-of-two strategy, target): the quantize-aware training
-/// graphs at the plan's positions -> `quantize_train_graph.pb` (FakeQuant, or TQT quantizers with
+/// qat(optimized graph, quantize's positions, target): the quantize-aware training graphs at the
+/// plan's positions -> `quantize_train_graph.pb` (FakeQuant, or TQT quantizers with
 /// trainable thresholds under pof2s_tqt), `qat_inference_graph.pb` (the same variables, no
 /// quantizers) and `quantize_eval_graph.pb` (variables with FixNeurons). Its own kind, so a change
 /// to the training graphs reruns only them.
 struct QATStage: TypedStage {
-    /// 1 (these outputs came from the quantize stage through its version 6).
-    static let identity = StageKind(name: "qat", version: 1)
-    typealias Settings = QuantizeStage.Settings
+    /// 2: reads quantize's positions instead of searching them again (history: 1 its own kind).
+    static let identity = StageKind(name: "qat", version: 2)
+
+    struct Settings: Codable, Sendable, Equatable {
+        /// The target's activation range (DPUCADF8H saturates at -127): the fake quantizers' range.
+        var archType: DPUTarget.ArchType
+    }
 
     static let trainGraph = "quantize_train_graph.pb"
     static let inferenceGraph = "qat_inference_graph.pb"
@@ -20,24 +24,21 @@ struct QATStage: TypedStage {
     let outputNames = [Self.trainGraph, Self.inferenceGraph, Self.evalGraph]
     let maxThreads = 1
 
-    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
-        var settings = QuantizeStage.Settings(strategy: job.strategy, target: job.target)
-        // Only quantize_eval_model.pb stores weights on their grid; training starts from float weights.
-        settings.keepFloatWeight = nil
-        declaration = StageDeclaration(id: StageID("qat/\(job.name)"), settings: settings,
-                                       inputs: QuantizeStage.planInputs(job: job, optimize: optimize, calibrate: calibrate))
+    init(job: QuantizeJob, optimize: OptimizeStage, quantize: QuantizeStage) {
+        declaration = StageDeclaration(id: StageID("qat/\(job.name)"), settings: Settings(archType: job.target.archType),
+                                       inputs: ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
+                                                "positions": .output(quantize.id, QuantizeStage.positions)])
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
         let phases = context.phases
-        let (graph, statistics) = try phases.time("parse") {
-            (try GraphDefIO.read(path), try StageIO.decode(CalibrationStatistics.self, context.inputPaths["statistics"]!))
+        let (graph, positions) = try phases.time("parse") {
+            (try GraphDefIO.read(path), try StageIO.decode(QuantizeStage.Positions.self, context.inputPaths["positions"]!))
         }
-        let qat = try phases.time("qat graphs") {
-            let (plan, thresholds, ties) = try QuantizeStage.positions(graph, statistics: statistics, settings: settings, context: context)
-            return PostTrainingQuantizer.trainingGraphs(graph, plan: plan, narrowActivations: settings.narrowActivations,
-                                                        thresholds: thresholds, ties: ties)
+        let qat = phases.time("qat graphs") {
+            PostTrainingQuantizer.trainingGraphs(graph, plan: positions.plan, narrowActivations: settings.archType == .dpucadf8h,
+                                                 thresholds: positions.thresholds, ties: positions.ties)
         }
         return try phases.time("write") {
             [Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),

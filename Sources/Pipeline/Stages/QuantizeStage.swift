@@ -6,11 +6,13 @@ import Quantizer
 import TensorFlowIO
 
 /// quantize(optimized graph, statistics, strategy, target) -> `quantize_eval_model.pb`, its
-/// stock-TensorFlow twin and `quant_info.json` (the quantize-aware training graphs are `QATStage`'s).
+/// stock-TensorFlow twin and `quant_info.json`; for the power-of-two schemes also `positions.json`
+/// (the plan with pof2s_tqt's initial thresholds and ties), from which `QATStage` writes the
+/// quantize-aware training graphs without searching the positions again.
 struct QuantizeStage: TypedStage {
-    /// 6 (history: 3 float-scale strategies, 5 pof2s_tqt trained thresholds, 6 kept nodes drop
-    /// control inputs on removed nodes).
-    static let identity = StageKind(name: "quantize", version: 6)
+    /// 7: positions.json for the qat stage (history: 3 float-scale strategies, 5 pof2s_tqt
+    /// trained thresholds, 6 kept nodes drop control inputs on removed nodes).
+    static let identity = StageKind(name: "quantize", version: 7)
 
     /// What a quantize reads. Fields of the other family of schemes are nil, so they are not
     /// hashed: a float-scale cell's key never sees `align_concat`, a power-of-two one `calib_method`.
@@ -82,6 +84,15 @@ struct QuantizeStage: TypedStage {
     static let evalModel = "quantize_eval_model.pb"
     static let stockModel = "quantize_eval_model_tf.pb"
     static let quantInfo = OutputNames.quantInfo
+    static let positions = "positions.json"
+
+    /// What the training graphs need of a power-of-two quantize: its final plan, and under
+    /// pof2s_tqt the initial log2 thresholds and which quantizers share one.
+    struct Positions: Codable, Sendable {
+        var plan: QuantizePlan
+        var thresholds: [String: Float]?
+        var ties: [String: String]
+    }
     let declaration: StageDeclaration<Settings>
     let outputNames: [String]
     let maxThreads = 1
@@ -131,7 +142,8 @@ struct QuantizeStage: TypedStage {
         var inputs = Self.planInputs(job: job, optimize: optimize, calibrate: calibrate)
         inputs["aux"] = .output(optimize.id, OptimizeStage.auxGraph)
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
-        outputNames = [Self.evalModel, Self.stockModel, Self.quantInfo]
+        outputNames = job.strategy.scheme.isFloatScale ? [Self.evalModel, Self.stockModel, Self.quantInfo]
+            : [Self.evalModel, Self.stockModel, Self.quantInfo, Self.positions]
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
@@ -159,12 +171,15 @@ struct QuantizeStage: TypedStage {
             }
         }
         let narrow = settings.narrowActivations
-        let (plan, _, _) = try phases.time("quantize") { try Self.positions(graph, statistics: statistics, settings: settings, context: context) }
+        let (plan, thresholds, ties) = try phases.time("quantize") {
+            try Self.positions(graph, statistics: statistics, settings: settings, context: context)
+        }
         return try phases.time("write") { [
             Self.evalModel: try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight,
                                                                                      narrowActivations: narrow), path: path),
             Self.stockModel: try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow), path: path),
             Self.quantInfo: try StageIO.json(plan),
+            Self.positions: try StageIO.json(Positions(plan: plan, thresholds: thresholds, ties: ties)),
         ] }
     }
 }
