@@ -59,7 +59,7 @@ public final class BuildEngine: Sendable {
                     observer?.stageStarted(id, kind: stage.kind, threads: threads)
                     let start = DispatchTime.now().uptimeNanoseconds
                     let phases = PhaseLog()
-                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options, phases: phases,
+                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options, phases: phases, observer: observer,
                                                                  upstream: { id in state.withLock { $0.report.outputs[id] } })
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     observer?.stageFinished(id, outcome: outcome, seconds: seconds)
@@ -116,7 +116,7 @@ public final class BuildEngine: Sendable {
 
     /// Looks `stage` up in the action cache and runs it on a miss. Returns the outcome, the
     /// outputs' digests, and on failure the error itself (without the stage's name).
-    private func process(_ stage: any Stage, threads: Int, options: BuildOptions, phases: PhaseLog,
+    private func process(_ stage: any Stage, threads: Int, options: BuildOptions, phases: PhaseLog, observer: BuildObserver?,
                          upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?, String?) {
         func failed(_ prefix: String, _ error: String) -> (StageOutcome, [String: ContentDigest]?, String?) {
             (.failed(message: prefix + error), nil, error)
@@ -160,7 +160,8 @@ public final class BuildEngine: Sendable {
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
-                                   isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases)
+                                   isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases,
+                                   progress: { [id = stage.id] done, total in observer?.stageProgress(id, done: done, total: total) })
         do {
             let produced = try stage.run(context)
             if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }

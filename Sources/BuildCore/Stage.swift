@@ -50,14 +50,17 @@ public struct StageContext: Sendable {
     public let threadBudget: Int
     public let isCancelled: @Sendable () -> Bool
     public let phases: PhaseLog
+    /// Reports units of work done of a total (a progress display; never part of an output).
+    public let progress: @Sendable (_ done: Int, _ total: Int) -> Void
 
     public init(stage: StageID, inputPaths: [String: String], threadBudget: Int, isCancelled: @escaping @Sendable () -> Bool,
-                phases: PhaseLog = PhaseLog()) {
+                phases: PhaseLog = PhaseLog(), progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) {
         self.stage = stage
         self.inputPaths = inputPaths
         self.threadBudget = threadBudget
         self.isCancelled = isCancelled
         self.phases = phases
+        self.progress = progress
     }
 }
 

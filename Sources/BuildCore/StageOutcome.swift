@@ -22,6 +22,12 @@ public enum StageOutcome: Sendable, Equatable {
 public protocol BuildObserver: Sendable {
     func stageStarted(_ id: StageID, kind: String, threads: Int)
     func stageFinished(_ id: StageID, outcome: StageOutcome, seconds: Double)
+    /// A long stage's progress (calibration: batches done of total), as `StageContext.progress` reports it.
+    func stageProgress(_ id: StageID, done: Int, total: Int)
+}
+
+extension BuildObserver {
+    public func stageProgress(_ id: StageID, done: Int, total: Int) {}
 }
 
 public struct BuildOptions: Sendable {

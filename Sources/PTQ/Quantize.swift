@@ -41,7 +41,8 @@ public enum PostTrainingQuantizer {
     /// model (`inference`), once at the end.
     public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
                                  bitWidths: [Int] = Array(1...BatchStatistics.maxBits), histograms: Bool = true, threads: Int, path: String,
-                                 timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in }) throws -> CalibrationStatistics {
+                                 timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in },
+                                 progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CalibrationStatistics {
         let clock = ContinuousClock()
         let keepHistograms = histograms
         var summarizing = Duration.zero, total = Duration.zero
@@ -77,6 +78,7 @@ public enum PostTrainingQuantizer {
             }
             statistics.histograms = histograms
             for (name, stats) in seen { statistics.tensors[name, default: []].append(stats) }
+            progress(b + 1, batches.count)
         }
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         timing(seconds(total - summarizing), seconds(summarizing))

@@ -54,7 +54,8 @@ extension QuantizeJob {
     /// Runs the job's stages (the same types, parameters and keys as a build's) in a cache of its
     /// own, then places the outputs under `outputFolder`. The cache is a fresh temporary
     /// directory unless `cacheRoot` names one to reuse. File inputs are relative to `root`.
-    public func run(threads: Int, root: String = ".", cacheRoot: String? = nil) throws(Pipeline.Failure) -> BuildSession.Result {
+    public func run(threads: Int, root: String = ".", cacheRoot: String? = nil, observer: BuildObserver? = nil)
+        throws(Pipeline.Failure) -> BuildSession.Result {
         let directory: String
         if let cacheRoot {
             directory = cacheRoot
@@ -68,7 +69,7 @@ extension QuantizeJob {
         do { cache = try BuildCache(root: directory) } catch { throw Pipeline.Failure(description: error.description) }
         let session = try BuildSession(root: root, stages: stages, cache: cache)
         let target = BuildTarget(name: name, stages: ownStages, outputs: outputs)
-        let result = try session.build([target], options: BuildOptions(jobs: threads))
+        let result = try session.build([target], options: BuildOptions(jobs: threads), observer: observer)
         // The first failure in chain order, as the stage reported it.
         if let failed = session.plan.order.first(where: { result.report.errors[$0] != nil }) {
             throw Pipeline.Failure(description: result.report.errors[failed]!)

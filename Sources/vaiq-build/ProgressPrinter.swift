@@ -4,19 +4,31 @@ import Foundation
 import Synchronization
 
 /// Shows a build as it runs. On a terminal: finished stages scroll above one status line with
-/// done/total, the running stages and an ETA. Otherwise (a pipe, CI, NO_COLOR): plain lines only.
-/// Cached stages print nothing; a no-op build prints one summary line.
+/// done/total, the running stages (a calibration with its batches done of total and their ETA)
+/// and an ETA. Otherwise (a pipe, CI, NO_COLOR): plain lines only. Cached stages print nothing; a
+/// no-op build prints one summary line. `statusOnly` keeps just the terminal's status line (the
+/// one-shot commands print their own result).
 final class ProgressPrinter: BuildObserver {
     private let total: Int
     private let explain: Bool
     private let quiet: Bool
     private let live: Bool
-    private let state = Mutex<(done: Int, running: [StageID], ranSeconds: Double, ran: Int)>((0, [], 0, 0))
+    private let statusOnly: Bool
+    private struct State {
+        var done = 0
+        var running: [StageID] = []
+        var ranSeconds = 0.0
+        var ran = 0
+        /// Stage -> (units done, total, when the stage started).
+        var progress: [StageID: (done: Int, total: Int, start: UInt64)] = [:]
+    }
+    private let state = Mutex(State())
 
-    init(total: Int, explain: Bool, quiet: Bool) {
+    init(total: Int, explain: Bool, quiet: Bool, statusOnly: Bool = false) {
         self.total = total
         self.explain = explain
         self.quiet = quiet
+        self.statusOnly = statusOnly
         let env = ProcessInfo.processInfo.environment
         live = !quiet && isatty(STDOUT_FILENO) == 1 && env["NO_COLOR"] == nil && env["CI"] == nil && env["TERM"] != "dumb"
     }
@@ -25,6 +37,16 @@ final class ProgressPrinter: BuildObserver {
         guard live else { return }
         let line = state.withLock { s -> String in
             s.running.append(id)
+            s.progress[id] = (0, 0, DispatchTime.now().uptimeNanoseconds)
+            return statusLine(s)
+        }
+        write("\r\u{1B}[K" + line)
+    }
+
+    func stageProgress(_ id: StageID, done: Int, total: Int) {
+        guard live else { return }
+        let line = state.withLock { s -> String in
+            s.progress[id] = (done, total, s.progress[id]?.start ?? DispatchTime.now().uptimeNanoseconds)
             return statusLine(s)
         }
         write("\r\u{1B}[K" + line)
@@ -35,6 +57,7 @@ final class ProgressPrinter: BuildObserver {
         let (counter, status) = state.withLock { s -> (String, String) in
             s.done += 1
             s.running.removeAll { $0 == id }
+            s.progress[id] = nil
             if case .ran = outcome {
                 s.ran += 1
                 s.ranSeconds += seconds
@@ -53,7 +76,13 @@ final class ProgressPrinter: BuildObserver {
         case .skipped(let reason):
             text = "\(counter) skipped \(id): \(reason)\n"
         }
-        if live { write("\r\u{1B}[K" + text + status) } else if !text.isEmpty { write(text) }
+        if statusOnly {
+            if live { write("\r\u{1B}[K" + status) }
+        } else if live {
+            write("\r\u{1B}[K" + text + status)
+        } else if !text.isEmpty {
+            write(text)
+        }
     }
 
     /// How many updated paths the summary names without `--verbose` (a real matrix updates hundreds).
@@ -86,8 +115,19 @@ final class ProgressPrinter: BuildObserver {
         explain ? reasons.map { "  explain: \($0)\n" }.joined() : ""
     }
 
-    private func statusLine(_ s: (done: Int, running: [StageID], ranSeconds: Double, ran: Int)) -> String {
-        var line = "[\(s.done)/\(total)] running: " + s.running.map(\.rawValue).joined(separator: ", ")
+    /// Clears the terminal's status line (the one-shot commands, before their own output).
+    func clear() {
+        if live { write("\r\u{1B}[K") }
+    }
+
+    private func statusLine(_ s: State) -> String {
+        let now = DispatchTime.now().uptimeNanoseconds
+        var line = "[\(s.done)/\(total)] running: " + s.running.map { id -> String in
+            guard let p = s.progress[id], p.total > 0, p.done > 0 else { return id.rawValue }
+            let elapsed = Double(now - p.start) / 1e9
+            let eta = elapsed / Double(p.done) * Double(p.total - p.done)
+            return id.rawValue + String(format: " (batch %d/%d, %.0f s, ETA %.0f s)", p.done, p.total, elapsed, eta)
+        }.joined(separator: ", ")
         if s.ran > 0 {
             let eta = s.ranSeconds / Double(s.ran) * Double(total - s.done) / Double(max(1, s.running.count))
             line += String(format: "  ETA %.0f s", eta)

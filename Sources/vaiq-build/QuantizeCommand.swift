@@ -140,7 +140,10 @@ struct QuantizeCommand: ParsableCommand {
         let job = QuantizeJob.oneShot(graph: inputFrozenGraph, inputNodes: inputs, outputNodes: outputs, inputShapes: shapes,
                                       calibration: calibration, batchSize: batchSize, iterations: calibIter, evaluation: evaluation,
                                       strategy: strategy, target: dpu, outputFolder: outputDir)
-        let result = try failing { try job.run(threads: jobs) }
+        // On a terminal, one status line while it runs (calibration's batches, ETA); nothing otherwise.
+        let progress = ProgressPrinter(total: job.stages.count, explain: false, quiet: false, statusOnly: true)
+        let result = try failing { try job.run(threads: jobs, observer: progress) }
+        progress.clear()
         let batches = min(calibIter, rows / batchSize)
         let info = "\(outputDir)/\(OutputNames.quantInfo)"
         let summary: String

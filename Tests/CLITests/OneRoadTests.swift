@@ -192,6 +192,29 @@ final class OneRoadTests: XCTestCase {
         XCTAssertNotNil((quantize["phases"] as? [String: Double])?["quantize"], "\(quantize)")
     }
 
+    func testCalibrationProgressOnATerminalOnly() throws {
+        let args = ["quantize", "--input_frozen_graph", "\(repo)/m/model.pb", "--input_nodes", "x", "--output_nodes", "y", "--input_shapes",
+                    "?,9,9,6", "--calib_data", "x=\(repo)/m/in_x.npy", "--calib_iter", "2", "--calib_batch_size", "1", "--output_dir", "\(repo)/t"]
+        XCTAssertFalse(try quantize(["--calib_iter", "2", "--calib_batch_size", "1"], into: "\(repo)/t0").stdout.contains("batch 1/2"))
+        // script(1) gives the command a terminal; CI's variable would turn the status line off.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qc", ([CLITests.binary] + args).joined(separator: " "), "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        env["CI"] = nil
+        env["NO_COLOR"] = nil
+        env["TERM"] = "xterm"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertTrue(text.contains("(batch 1/2, "), text)
+        XCTAssertTrue(text.contains("quantized "), text)
+    }
+
     func testEvalDataAndArchTypeFlagsRunTheBuildsStages() throws {
         // Labels for the fixture's 2 rows (np.save of int64 [0, 1]).
         let header: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]

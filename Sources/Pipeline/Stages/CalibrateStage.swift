@@ -44,10 +44,10 @@ struct CalibrateStage: TypedStage {
         let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: StageIO.outputNodes(of: graph), batches: batches,
                                                              bitWidths: settings.bitWidths, histograms: settings.histograms,
                                                              threads: context.threadBudget,
-                                                             path: "optimized graph of \(id)") {
+                                                             path: "optimized graph of \(id)", timing: {
             phases.add("inference", $0)
             phases.add("statistics", $1)
-        }
+        }, progress: context.progress)
         return try phases.time("write") { [Self.statistics: try StageIO.json(statistics)] }
     }
 }
