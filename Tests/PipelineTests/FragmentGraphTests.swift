@@ -14,32 +14,14 @@ final class FragmentGraphTests: XCTestCase {
     func testTrailingNoOpOnFoldedReadsQuantizes() throws {
         let work = try TestRepository.make("vaiq-fragment")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        var graph = Tensorflow_GraphDef()
-        func node(_ name: String, _ op: String, _ inputs: [String] = [], _ attrs: [String: Tensorflow_AttrValue] = [:]) {
-            var n = Tensorflow_NodeDef()
-            n.name = name
-            n.op = op
-            n.input = inputs
-            n.attr = attrs
-            graph.node.append(n)
-        }
-        var float = Tensorflow_AttrValue()
-        float.type = .dtFloat
-        var shape = Tensorflow_AttrValue()
-        shape.shape = Tensorflow_TensorShapeProto(dims: [-1, 4, 4, 2])
-        var value = Tensorflow_AttrValue()
-        value.tensor = TensorProtoCodec.encode(Tensor([0.5, -0.25, 0.75, 1, -0.5, 0.25], shape: [1, 1, 2, 3]))
-        var strides = Tensorflow_AttrValue()
-        strides.list.i = [1, 1, 1, 1]
-        var padding = Tensorflow_AttrValue()
-        padding.s = Data("SAME".utf8)
-        node("x", "Placeholder", [], ["dtype": float, "shape": shape])
-        node("w", "Const", [], ["dtype": float, "value": value])
-        node("w/read", "Identity", ["w"], ["T": float])
-        node("conv", "Conv2D", ["x", "w/read"], ["T": float, "strides": strides, "padding": padding])
-        node("y", "Relu", ["conv"], ["T": float])
-        node("NoOp", "NoOp", ["^w/read", "^y"])
-        try GraphDefIO.write(graph, to: "\(work)/model.pb")
+        var g = GraphBuilder()
+        g.placeholder("x", shape: [-1, 4, 4, 2])
+        g.constant("w", [0.5, -0.25, 0.75, 1, -0.5, 0.25], shape: [1, 1, 2, 3])
+        g.op("w/read", "Identity", ["w"])
+        g.conv("conv", "x", "w/read")
+        g.op("y", "Relu", ["conv"])
+        g.op("NoOp", "NoOp", ["^w/read", "^y"])
+        try GraphDefIO.write(g.graph, to: "\(work)/model.pb")
         try FileIO.writeAtomically(NPY.encode(Tensor((0..<64).map { Float($0 % 7) - 3 }, shape: [2, 4, 4, 2])), to: "\(work)/x.npy")
 
         let job = QuantizeJob.oneShot(graph: "\(work)/model.pb", inputNodes: ["x"], outputNodes: ["y"], inputShapes: [[-1, 4, 4, 2]],

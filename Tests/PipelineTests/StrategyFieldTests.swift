@@ -112,36 +112,16 @@ final class StrategyFieldTests: XCTestCase {
     /// Mul, for fold_constant): the output position is far below the product's, so shift_cut and
     /// shift_bias both bind.
     private func writeShiftModel() throws {
-        var graph = Tensorflow_GraphDef()
-        func node(_ name: String, _ op: String, _ inputs: [String] = [], _ attrs: [String: Tensorflow_AttrValue] = [:]) {
-            var n = Tensorflow_NodeDef()
-            n.name = name
-            n.op = op
-            n.input = inputs
-            n.attr = attrs
-            graph.node.append(n)
-        }
-        func type() -> Tensorflow_AttrValue { var a = Tensorflow_AttrValue(); a.type = .dtFloat; return a }
-        func constant(_ name: String, _ values: [Float], _ shape: [Int]) {
-            var a = Tensorflow_AttrValue()
-            a.tensor = TensorProtoCodec.encode(Tensor(values, shape: shape))
-            node(name, "Const", [], ["dtype": type(), "value": a])
-        }
-        var shape = Tensorflow_AttrValue()
-        shape.shape = Tensorflow_TensorShapeProto(dims: [-1, 4, 4, 2])
-        node("x", "Placeholder", [], ["dtype": type(), "shape": shape])
-        constant("w", [1e-5, -2e-5, 3e-5, 1e-5, -1e-5, 2e-5], [1, 1, 2, 3])
-        var strides = Tensorflow_AttrValue()
-        strides.list.i = [1, 1, 1, 1]
-        var padding = Tensorflow_AttrValue()
-        padding.s = Data("SAME".utf8)
-        node("conv", "Conv2D", ["x", "w"], ["T": type(), "strides": strides, "padding": padding])
-        constant("b_half", [25, -20, 30], [3])
-        constant("two", [2], [])
-        node("b", "Mul", ["b_half", "two"], ["T": type()])
-        node("y", "BiasAdd", ["conv", "b"], ["T": type()])
+        var g = GraphBuilder()
+        g.placeholder("x", shape: [-1, 4, 4, 2])
+        g.constant("w", [1e-5, -2e-5, 3e-5, 1e-5, -1e-5, 2e-5], shape: [1, 1, 2, 3])
+        g.conv("conv", "x", "w")
+        g.constant("b_half", [25, -20, 30], shape: [3])
+        g.constant("two", [2], shape: [])
+        g.op("b", "Mul", ["b_half", "two"])
+        g.op("y", "BiasAdd", ["conv", "b"])
         let path = "\(work)/shift.pb"
-        try GraphDefIO.write(graph, to: path)
+        try GraphDefIO.write(g.graph, to: path)
         var input = [Float](repeating: 0, count: 4 * 4 * 4 * 2)
         for i in input.indices { input[i] = Float((i * 37) % 11 - 5) * 1e-4 }
         try FileIO.writeAtomically(NPY.encode(Tensor(input, shape: [4, 4, 4, 2])), to: "\(work)/shift_x.npy")
