@@ -17,9 +17,13 @@ import Foundation
 public final class BuildCache: Sendable {
     public static let format = "vaiq-build cache 1"
     public let root: String
+    /// False for a cache that does not outlive its process (a one-shot command's): its writes
+    /// skip fsync, and its objects may be hard-linked into place (`Materializer`).
+    public let durable: Bool
 
-    public init(root: String) throws(FileIOError) {
+    public init(root: String, durable: Bool = true) throws(FileIOError) {
         self.root = root
+        self.durable = durable
         for dir in ["objects", "actions", "stages"] { try FileIO.createDirectories("\(root)/\(dir)") }
         let formatPath = "\(root)/FORMAT"
         if let text = try? FileIO.read(formatPath) {
@@ -48,7 +52,7 @@ public final class BuildCache: Sendable {
         let path = objectPath(digest)
         if !FileIO.exists(path) {
             try FileIO.createDirectories(FileIO.directoryName(path))
-            try FileIO.writeAtomically(bytes, to: path)
+            try FileIO.writeAtomically(bytes, to: path, durable: durable)
         }
         return digest
     }
@@ -106,6 +110,6 @@ public final class BuildCache: Sendable {
         guard let data = try? encoder.encode(record) else {
             throw FileIOError(path: path, reason: "cannot encode the action record")
         }
-        try FileIO.writeAtomically([UInt8](data), to: path)
+        try FileIO.writeAtomically([UInt8](data), to: path, durable: durable)
     }
 }

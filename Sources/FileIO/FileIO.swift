@@ -27,14 +27,23 @@ public enum FileIO {
         return Int(st.st_size)
     }
 
+    /// How many names (hard links) the file has; nil when it does not exist.
+    public static func linkCount(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_nlink)
+    }
+
     /// Reads the whole file.
     public static func read(_ path: String) throws(FileIOError) -> [UInt8] {
         let file = try RandomAccessFile(path: path)
         return try file.read(offset: 0, count: file.size)
     }
 
-    /// Writes `bytes` to `path` atomically (temp file + fsync + rename + directory fsync).
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileIOError) {
+    /// Writes `bytes` to `path` atomically (temp file + fsync + rename + directory fsync). Without
+    /// `durable` the two fsyncs are skipped (still all-or-nothing for a killed process; for files
+    /// that do not outlive the process, such as a one-shot command's private cache).
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(FileIOError) {
         let dir = directoryName(path)
         let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -53,9 +62,34 @@ public enum FileIO {
             }
             done += n
         }
-        guard fsync(fd) == 0 else { throw .system(tmp, "fsync failed") }
+        guard !durable || fsync(fd) == 0 else { throw .system(tmp, "fsync failed") }
         guard rename(tmp, path) == 0 else { throw .system(path, "cannot rename \(tmp) into place") }
         ok = true
+        guard durable else { return }
+        syncDirectory(dir)
+    }
+
+    /// Hard-links `source` to `path` atomically (link to a temporary name + fsync + rename); false
+    /// when the file system cannot (another device, no hard links), so the caller copies instead.
+    public static func linkAtomically(_ source: String, to path: String) throws(FileIOError) -> Bool {
+        let dir = directoryName(path)
+        let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
+        guard link(source, tmp) == 0 else { return false }
+        let fd = open(tmp, O_RDONLY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        guard fd >= 0, fsync(fd) == 0 else {
+            unlink(tmp)
+            throw .system(tmp, "fsync failed")
+        }
+        guard rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw .system(path, "cannot rename \(tmp) into place")
+        }
+        syncDirectory(dir)
+        return true
+    }
+
+    private static func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)

@@ -66,7 +66,8 @@ extension QuantizeJob {
         }
         defer { if cacheRoot == nil { try? FileManager.default.removeItem(atPath: directory) } }
         let cache: BuildCache
-        do { cache = try BuildCache(root: directory) } catch { throw Pipeline.Failure(description: error.description) }
+        // A private temporary cache need not survive a crash: no fsync, outputs hard-linked out of it.
+        do { cache = try BuildCache(root: directory, durable: cacheRoot != nil) } catch { throw Pipeline.Failure(description: error.description) }
         let session = try BuildSession(root: root, stages: stages, cache: cache)
         let target = BuildTarget(name: name, stages: ownStages, outputs: outputs)
         let result = try session.build([target], options: BuildOptions(jobs: threads), observer: observer)
