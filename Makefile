@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench clean loc report-check
+.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench bench-ptq clean loc report-check
 
 all: build
 
@@ -87,6 +87,15 @@ bench: release venv
 	bash bench/engine.sh $(PY)
 	bash bench/infer.sh $(PY)
 	bash bench/stats.sh $(PY)
+
+# Post-training quantization against TFLite and onnxruntime (their own venv: tf2onnx, onnxruntime).
+bench-ptq: release .venv-ptq/.installed
+	bash bench/ptq.sh .venv-ptq/bin/python
+
+.venv-ptq/.installed: bench/requirements-ptq.txt
+	@test -x .venv-ptq/bin/python || python3 -m venv .venv-ptq
+	.venv-ptq/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements-ptq.txt
+	@touch $@
 
 loc:
 	@find Sources -name '*.swift' ! -name '*.pb.swift' | xargs wc -l | tail -1
