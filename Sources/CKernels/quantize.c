@@ -32,6 +32,35 @@ CK_AVX2 static void quantize_avx2(const float *x, long n, float step, float lo, 
 }
 #endif
 
+static inline __attribute__((always_inline)) float squared_error_body(const float *x, long n, float step, float lo, float hi,
+                                                                     int half_up) {
+    float e = 0;
+    if (half_up)
+        for (long i = 0; i < n; i++) {
+            const float d = quantize_one(x[i], step, lo, hi, 1) - x[i];
+            e += d * d;
+        }
+    else
+        for (long i = 0; i < n; i++) {
+            const float d = quantize_one(x[i], step, lo, hi, 0) - x[i];
+            e += d * d;
+        }
+    return e;
+}
+
+#if CK_X86
+CK_AVX2 static float squared_error_avx2(const float *x, long n, float step, float lo, float hi, int half_up) {
+    return squared_error_body(x, n, step, lo, hi, half_up);
+}
+#endif
+
+float ck_pof2_squared_error(const float *x, long n, float step, float lo, float hi, int half_up) {
+#if CK_X86
+    if (ck_use_avx2()) return squared_error_avx2(x, n, step, lo, hi, half_up);
+#endif
+    return squared_error_body(x, n, step, lo, hi, half_up);
+}
+
 void ck_pof2_quantize(const float *x, long n, float step, float lo, float hi, int half_up, float *out) {
 #if CK_X86
     if (ck_use_avx2()) {

@@ -127,11 +127,19 @@ public struct Pof2Quantizer: Sendable, Equatable {
         let relative = method == .minDiffsDepthwise && mode == .depthwiseWeight
         var best = p0
         var bestError = Float.greatestFiniteMagnitude
+        let range = integerRange, halfUp: Int32 = mode == .activation && dpuRounding ? 1 : 0
         for p in p0...(p0 + 4) {
             var error: Float = 0   // float32, summed in element order like the reference's CPU kernel
-            for x in values {
-                let d = quantize(x, position: p) - x
-                error += relative ? (Swift.abs(Double(d)) / (Swift.abs(Double(x)) + 1e-9)).squareRoot().float : d * d
+            if relative {
+                for x in values {
+                    let d = quantize(x, position: p) - x
+                    error += (Swift.abs(Double(d)) / (Swift.abs(Double(x)) + 1e-9)).squareRoot().float
+                }
+            } else {
+                // CKernels: the same operations as `squaredError(values, position:)`, so the same bits.
+                error = values.withUnsafeBufferPointer {
+                    ck_pof2_squared_error($0.baseAddress, $0.count, Self.step(p), range.lowerBound, range.upperBound, halfUp)
+                }
             }
             if error < bestError {   // strict: ties keep the smaller position
                 best = p
@@ -139,6 +147,19 @@ public struct Pof2Quantizer: Sendable, Equatable {
             }
         }
         return best
+    }
+}
+
+extension Pof2Quantizer {
+    /// The squared quantization error at position `p`, summed in float32 in element order: the
+    /// definition `ck_pof2_squared_error` (used by `position`) is tested against.
+    func squaredError(_ values: [Float], position p: Int) -> Float {
+        var error: Float = 0
+        for x in values {
+            let d = quantize(x, position: p) - x
+            error += d * d
+        }
+        return error
     }
 }
 

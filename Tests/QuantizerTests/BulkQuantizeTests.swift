@@ -1,5 +1,5 @@
 import CKernels
-import Quantizer
+@testable import Quantizer
 import XCTest
 
 /// `Pof2Quantizer.quantize(_:count:position:into:threads:)` (CKernels `ck_pof2_quantize`, what
@@ -37,5 +37,30 @@ final class BulkQuantizeTests: XCTestCase {
             }
         }
         XCTAssertEqual(checked, 135)
+    }
+
+    /// The min-diffs search's error sums (CKernels `ck_pof2_squared_error`) equal the float32
+    /// element-order definition bit for bit on both bodies, and so do the positions it picks.
+    func testSquaredErrorKernelEqualsTheDefinition() {
+        var random = TestRandom(seed: 5)
+        var values = (0..<20_000).map { _ in (random.uniform() * 2 - 1) * 0.7 }
+        values += (0..<300).map { Float(Int($0) - 150) / 64 }  // exact ties
+        let previous = ck_force_portable(0)
+        defer { _ = ck_force_portable(previous) }
+        for (bits, mode) in [(8, QuantizeMode.weight), (4, .weight), (8, .activation), (16, .depthwiseWeight)] {
+            let q = Pof2Quantizer(bitWidth: bits, mode: mode)
+            let halfUp: Int32 = mode == .activation ? 1 : 0
+            for p in [0, 3, 6, 9, 12, 20] {
+                let expected = q.squaredError(values, position: p).bitPattern
+                for portable in [0, 1] as [Int32] {
+                    _ = ck_force_portable(portable)
+                    let got = values.withUnsafeBufferPointer {
+                        ck_pof2_squared_error($0.baseAddress, $0.count, Float(sign: .plus, exponent: -p, significand: 1),
+                                              q.integerRange.lowerBound, q.integerRange.upperBound, halfUp)
+                    }
+                    XCTAssertEqual(got.bitPattern, expected, "bits \(bits) \(mode) p \(p) portable \(portable)")
+                }
+            }
+        }
     }
 }
