@@ -1,3 +1,4 @@
+import Quantizer
 import Runtime
 import TFProto
 import TensorFlowIO
@@ -76,8 +77,8 @@ public enum Deployer {
             guard let x = g.inputs(of: fix).first, let xi = g.index(x) else { continue }
             let bits = fix.attr["bit_width"]?.i ?? 8, pos = fix.attr["quantize_pos"]?.i ?? 0, mode = fix.attr["mode"]?.i ?? 1
             if let value = g.constant(x) {
-                let half = Float(1 << (bits - 1)), step = Float(sign: .plus, exponent: -Int(pos), significand: 1)
-                let q = value.floatValues().map { min(max(($0 / step).rounded(.toNearestOrAwayFromZero), -half), half - 1) * step }
+                // Weight rounding (half away from zero) and range [-2^(b-1), 2^(b-1) - 1], in bulk.
+                let q = Pof2Quantizer(bitWidth: Int(bits), mode: .weight).quantize(value.floatValues(), position: Int(pos))
                 g.setConstant(x, q, shape: value.shape)
                 g.nodes[xi].attr[mode == 1 ? "opos" : "wpos"] = positionAttr(bits, pos)
             } else {

@@ -77,7 +77,14 @@ public struct Pof2Quantizer: Sendable, Equatable {
     @inline(__always)
     static func step(_ p: Int) -> Float { Float(sign: .plus, exponent: -p, significand: 1) }
 
-    public func quantize(_ values: [Float], position p: Int) -> [Float] { values.map { quantize($0, position: p) } }
+    /// `quantize(_:position:)` of every value, through the bulk kernel (the same bits).
+    public func quantize(_ values: [Float], position p: Int) -> [Float] {
+        guard !values.isEmpty else { return [] }
+        return [Float](unsafeUninitializedCapacity: values.count) { out, count in
+            values.withUnsafeBufferPointer { quantize($0.baseAddress!, count: $0.count, position: p, into: out.baseAddress!) }
+            count = values.count
+        }
+    }
 
     /// `quantize` over `count` values (CKernels `ck_pof2_quantize`: the same operations, so the
     /// same bits), in fixed chunks of 64 Ki values, up to `threads` chunks at a time.
