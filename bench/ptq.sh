@@ -12,6 +12,7 @@ PY=${1:-.venv-ptq/bin/python}
 ROUNDS=${2:-3}
 MODELS=${3:-digits mobilenet_v2 resnet50}
 VAIQ=.build/release/vaiq-build
+${SWIFT:-swift} build -c release --product vaiq-bench >/dev/null
 KERAS=bench/out/keras
 OUT=bench/out/ptq
 export TF_CPP_MIN_LOG_LEVEL=3
@@ -82,5 +83,13 @@ for model in $MODELS; do
     fi
     record_accuracy "$1" "$2" "$dir/$1-$2.logits.npy" "$dir/$1-$2.eval.err"
   done
+done
+# The statistics' positions against the exhaustive search on the Keras models' observed tensors
+# (10 calibration rows, 8 bits, both ranges).
+for model in $MODELS; do
+  [ "$model" = digits ] && continue
+  logits=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["logits"])' "$KERAS/$model.json")
+  .build/release/vaiq-bench positions "$KERAS/$model.pb" "$OUT/$model/calib.npy" input "$logits" 10 > "$OUT/$model/positions.json" \
+    || echo "positions differ: see $OUT/$model/positions.json"
 done
 "$PY" bench/report_ptq.py "$RESULTS" "$OUT" bench/RESULTS.md

@@ -106,6 +106,13 @@ def main(results_path, out_dir, results_md):
     for model in runs:
         lines += ["", "### %s" % TITLES.get(model, model), ""] + model_table(runs[model], accuracy[model])
     for model in runs:
+        positions = os.path.join(out_dir, model, "positions.json")
+        if os.path.exists(positions) and os.path.getsize(positions) > 0:
+            p = json.load(open(positions))
+            lines += ["", "%s: calibration statistics' positions against the exhaustive search (10 calibration rows, "
+                      "8 bits, both activation ranges, `vaiq-bench positions`): %d compared, %d differ, %d near ties."
+                      % (TITLES.get(model, model), p["compared"], p["differ"], p["near_ties"])]
+    for model in runs:
         profile = os.path.join(out_dir, model, "vaiq.profile.txt")
         if model != "digits" and os.path.exists(profile):
             lines += ["", "vaiq-build `--profile`, %s (last round):" % TITLES.get(model, model), "",

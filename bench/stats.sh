@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PY=${1:-python3}
 OUT=bench/out/stats
 mkdir -p "$OUT"
+swift build -c release --product vaiq-bench >/dev/null
 for bits in 8 4,8 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16; do
   for threads in 1 2; do .build/release/vaiq-bench stats 4000000 "$threads" "$bits"; done
 done > "$OUT/results.jsonl"

@@ -46,8 +46,7 @@ public enum PostTrainingQuantizer {
         let clock = ContinuousClock()
         let keepHistograms = histograms
         var summarizing = Duration.zero, total = Duration.zero
-        let candidates = Locator.locate(graph, QuantizeConfig())
-        let observed = Set(candidates.tensors.filter { $0.kind == .activation }.map(\.node) + candidates.groups.map(\.input))
+        let observed = observedTensors(graph)
         let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
                               options: PlanOptions(preserve: observed))

@@ -42,6 +42,13 @@ public struct PositionCheck: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Adds another check's counts.
+    public mutating func merge(_ other: PositionCheck) {
+        compared += other.compared
+        nearTies += other.nearTies
+        differ += other.differ
+    }
+
     public var description: String { "\(compared) positions compared, \(differ.count) differ, \(nearTies) near ties" }
 }
 

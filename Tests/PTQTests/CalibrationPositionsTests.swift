@@ -1,7 +1,6 @@
 import Foundation
 @testable import PTQ
 import Quantizer
-import Runtime
 import TFProto
 import TensorFlowIO
 import Tensors
@@ -11,20 +10,6 @@ import XCTest
 /// the spec's exhaustive search chooses from the values (`PositionCheck`; near ties counted apart):
 /// the digits example's calibration batches and the op fixtures' block models.
 final class CalibrationPositionsTests: XCTestCase {
-    /// Runs calibration's observation of `graph` on `batches` and checks every observed tensor.
-    private func check(_ graph: Tensorflow_GraphDef, outputs: [String], batches: [[String: Tensor]], label: String,
-                       into result: inout PositionCheck) throws {
-        let located = Locator.locate(graph, QuantizeConfig())
-        let observed = Set(located.tensors.filter { $0.kind == .activation }.map(\.node) + located.groups.map(\.input))
-        let imported = try GraphImporter.importGraph(graph, outputs: outputs, path: label)
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)), options: PlanOptions(preserve: observed))
-        for (b, batch) in batches.enumerated() {
-            nonisolated(unsafe) var seen: [(String, [Float])] = []
-            _ = try runtime.run(batch) { name, _, values in if observed.contains(name) { seen.append((name, Array(values))) } }
-            for (name, values) in seen { result.check(values, "\(label) batch \(b) \(name)", bits: [4, 8]) }
-        }
-    }
-
     func testObservedTensorsChooseTheExhaustivePositions() throws {
         var root = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { root.deleteLastPathComponent() }
@@ -37,10 +22,12 @@ final class CalibrationPositionsTests: XCTestCase {
                                                path: "digits")
         let calib = try NPY.decode(try Array(Data(contentsOf: URL(fileURLWithPath: digits + "/data/calib.npy"))), name: "calib")
         let batches = try DataBatches.split(["input": calib], batchSize: 20, limit: 3)
-        try check(optimized, outputs: GraphOrder.sinks(optimized), batches: batches, label: "digits", into: &result)
+        result.merge(try PostTrainingQuantizer.checkPositions(optimized, outputNodes: GraphOrder.sinks(optimized), batches: batches, bits: [4, 8],
+                                                              label: "digits"))
         for name in ["block_residual", "block_concat_branches", "block_squeeze_excite", "block_inverted_residual", "block_classifier"] {
             let (graph, x) = try PTQTests.fixture(name)
-            try check(try PTQTests.optimize(graph, x), outputs: ["y"], batches: [["x": x]], label: name, into: &result)
+            result.merge(try PostTrainingQuantizer.checkPositions(try PTQTests.optimize(graph, x), outputNodes: ["y"], batches: [["x": x]],
+                                                                  bits: [4, 8], label: name))
         }
         XCTAssertEqual(result.differ, [], "\(result)")
         XCTAssertGreaterThan(result.compared, 200)

@@ -9,6 +9,7 @@
 //   vaiq-bench sgemm THREADS               OpenBLAS sgemm 1024^3 peak, and our tiled matmul
 //   vaiq-bench profile GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS   ms per op kind (VAIQ_WINOGRAD=0: direct 3x3 convs)
 //   vaiq-bench infer-ab GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   direct vs Winograd 3x3 convs, alternating
+//   vaiq-bench positions GRAPH X.npy IN OUT ROWS  statistics' positions vs the exhaustive search (PositionCheck)
 //   vaiq-bench stats COUNT THREADS [BITS]  calibration statistics (BatchStatistics) of COUNT relu6-like values
 //                                          for bit widths BITS (e.g. 8 or 4,8; default 1-16)
 //   vaiq-bench winograd BATCH THREADS [ITERS [BLOCKS [HWxINCxOUTC;...]]]   ResNet50's 3x3 convs, direct vs Winograd
@@ -89,6 +90,8 @@ do {
         winogradBenchmark(Array(args[2...]))
     case "sgemm":
         sgemmBenchmark(threads: Int(args[2])!)
+    case "positions":
+        try positionsBenchmark(Array(args[2...]))
     case "stats":
         statisticsBenchmark(count: Int(args[2])!, threads: Int(args[3])!,
                             bits: args.count > 4 ? args[4].split(separator: ",").compactMap { Int($0) } : Array(1...16))
