@@ -34,14 +34,15 @@ public enum MatrixReport {
         let byID = Dictionary(uniqueKeysWithValues: pipeline.stages.map { ($0.id, $0) })
         return pipeline.manifest.cells.compactMap { cell -> ReportRow? in
             guard let job = pipeline.jobs[cell.name] else { return nil }
+            let chain = job.chain
             func declared(_ kind: String, _ output: String) -> String? {
-                job.outputs.first { byID[$0.stage]?.kind == kind && $0.output == output }.map { FileIO.resolve($0.path, relativeTo: pipeline.root) }
+                chain.outputs.first { byID[$0.stage]?.kind == kind && $0.output == output }.map { FileIO.resolve($0.path, relativeTo: pipeline.root) }
             }
             let metrics = declared(EvaluateStage.kind, EvaluateStage.metrics)
                 .flatMap { try? FileIO.read($0) }.flatMap { try? JSONDecoder().decode(EvaluationMetrics.self, from: Data($0)) }
             let metric = cell.evaluation.flatMap { pipeline.manifest.evaluations[$0]?.metric }
             var seconds: [String: Double] = [:], outcome: [String: String] = [:]
-            for stage in job.stages {
+            for stage in chain.stages {
                 guard let entry = log.stages[stage.id.rawValue] else { continue }
                 let kind = byID[stage.id]?.kind ?? stage.kind
                 seconds[kind] = entry.seconds

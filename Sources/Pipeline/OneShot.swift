@@ -10,6 +10,13 @@ public enum BuiltinSettings {
         do { return try ManifestLoader.builtins() } catch { throw Pipeline.Failure(description: error.description) }
     }
 
+    /// The manifests of the repository at `repo` (over the built-ins) when it has a manifests/
+    /// folder, else the built-ins alone: where `show` and `inspect --target` look names up.
+    public static func manifest(repository repo: String) throws(Pipeline.Failure) -> Manifest {
+        guard FileIO.isDirectory(FileIO.resolve("manifests", relativeTo: repo)) else { return try manifest() }
+        do { return try ManifestLoader.load(root: repo) } catch { throw Pipeline.Failure(description: error.description) }
+    }
+
     /// The strategy `name` with `overrides` (field, value, the flag that set it) applied; a value
     /// that would not act is refused naming its flag.
     public static func strategy(_ name: String, overrides: [(field: String, value: ParameterValue, flag: String)] = [])
@@ -26,10 +33,13 @@ public enum BuiltinSettings {
         do { return try QuantizeStrategy(settings: settings, origins: origins) } catch { throw Pipeline.Failure(description: error.description) }
     }
 
-    public static func target(_ name: String) throws(Pipeline.Failure) -> DPUTarget {
-        let manifest = try manifest()
+    /// The typed target `name` of `manifests` (default: the built-ins).
+    public static func target(_ name: String, in manifests: Manifest? = nil) throws(Pipeline.Failure) -> DPUTarget {
+        let manifest: Manifest
+        if let manifests { manifest = manifests } else { manifest = try self.manifest() }
         guard let target = try Pipeline.targets(of: manifest)[name] else {
-            throw Pipeline.Failure(description: "unknown target '\(name)'; built-in: " + manifest.targets.keys.sorted().joined(separator: ", "))
+            throw Pipeline.Failure(description: "unknown target '\(name)'; \(manifests == nil ? "built-in" : "defined"): "
+                                   + manifest.targets.keys.sorted().joined(separator: ", "))
         }
         return target
     }
@@ -68,9 +78,9 @@ extension QuantizeJob {
         let cache: BuildCache
         // A private temporary cache need not survive a crash: no fsync, outputs hard-linked out of it.
         do { cache = try BuildCache(root: directory, durable: cacheRoot != nil) } catch { throw Pipeline.Failure(description: error.description) }
-        let session = try BuildSession(root: root, stages: stages, cache: cache)
-        let target = BuildTarget(name: name, stages: ownStages, outputs: outputs)
-        let result = try session.build([target], options: BuildOptions(jobs: threads), observer: observer)
+        let chain = self.chain
+        let session = try BuildSession(root: root, stages: chain.stages, cache: cache)
+        let result = try session.build([chain.target(name)], options: BuildOptions(jobs: threads), observer: observer)
         // The first failure in chain order, as the stage reported it.
         if let failed = session.plan.order.first(where: { result.report.errors[$0] != nil }) {
             throw Pipeline.Failure(description: result.report.errors[failed]!)

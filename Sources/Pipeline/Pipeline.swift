@@ -118,13 +118,14 @@ public struct Pipeline: Sendable {
             jobs[cell.name] = job
         }
         // Jobs sharing a calibration keep errors for all their bit widths: one float pass each.
+        let calibrations = jobs.mapValues(\.calibrateStageID)
         var needs: [StageID: QuantizeJob.CalibrationNeeds] = [:]
-        for job in jobs.values { needs[job.calibrateStageID, default: .init()].formUnion(job.ownCalibrationNeeds) }
+        for (name, job) in jobs { needs[calibrations[name]!, default: .init()].formUnion(job.ownCalibrationNeeds) }
         for name in jobs.keys.sorted() {
-            jobs[name]!.calibrationNeeds = needs[jobs[name]!.calibrateStageID]!
-            let job = jobs[name]!
-            for stage in job.stages { byID[stage.id] = stage }
-            targets.append(BuildTarget(name: name, stages: job.ownStages, outputs: job.outputs))
+            jobs[name]!.calibrationNeeds = needs[calibrations[name]!]!
+            let chain = jobs[name]!.chain
+            for stage in chain.stages { byID[stage.id] = stage }
+            targets.append(chain.target(name))
         }
         self.stages = byID.keys.sorted().map { byID[$0]! }
         self.targets = targets

@@ -80,22 +80,28 @@ public struct QuantizeJob: Sendable {
     }
 
 
-    /// The job's stages after freeze, in chain order: optimize, calibrate, quantize, then for the
-    /// power-of-two schemes (DPUs) qat, deploy and (with a dump request) dump, and evaluate (with a
-    /// labeled set). Optimize and calibrate are
-    /// shared by every job whose model, data and graph settings agree (same ids, same keys).
-    public var stages: [any Stage] { plan.stages }
+    /// The job's stages and where their outputs go. Built on each call: take it once per use.
+    public struct Chain: Sendable {
+        /// After freeze, in chain order: optimize, calibrate, quantize, then for the power-of-two
+        /// schemes (DPUs) qat, deploy and (with a dump request) dump, and evaluate (with a labeled
+        /// set). Optimize and calibrate are shared by every job whose model, data and graph
+        /// settings agree (same ids, same keys).
+        public let stages: [any Stage]
+        /// Where each stage output is placed: the vendor's file names under `outputFolder`.
+        public let outputs: [Materialization]
+        /// The chain's own stages (quantize and after), whose outputs the job materializes.
+        public let ownStages: [StageID]
 
-    /// Where each stage output is placed: the vendor's file names under `outputFolder`.
-    public var outputs: [Materialization] { plan.outputs }
+        /// The build target of the job named `name`.
+        public func target(_ name: String) -> BuildTarget { BuildTarget(name: name, stages: ownStages, outputs: outputs) }
+    }
 
     /// Its calibrate stage (shared with every job of the same model, data and graph settings).
-    var calibrateStageID: StageID { plan.stages[1].id }
+    var calibrateStageID: StageID {
+        CalibrateStage.id(optimize: OptimizeStage(model: model, strategy: strategy), model: model, calibration: calibration)
+    }
 
-    /// The chain's own stages (quantize and after), whose outputs the job materializes.
-    public var ownStages: [StageID] { plan.own }
-
-    private var plan: (stages: [any Stage], outputs: [Materialization], own: [StageID]) {
+    public var chain: Chain {
         let optimize = OptimizeStage(model: model, strategy: strategy)
         let calibrate = CalibrateStage(optimize: optimize, model: model, calibration: calibration,
                                        needs: calibrationNeeds ?? ownCalibrationNeeds)
@@ -130,6 +136,6 @@ public struct QuantizeJob: Sendable {
             stages.append(evaluate)
             outputs.append(place(evaluate.id, EvaluateStage.metrics, OutputNames.metrics))
         }
-        return (stages, outputs, stages.dropFirst(2).map(\.id))
+        return Chain(stages: stages, outputs: outputs, ownStages: stages.dropFirst(2).map(\.id))
     }
 }

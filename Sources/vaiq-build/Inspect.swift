@@ -2,7 +2,6 @@ import ArgumentParser
 import BuildCore
 import FileIO
 import Foundation
-import Manifest
 import Pipeline
 import TensorFlowIO
 
@@ -152,12 +151,10 @@ struct TargetPlacement: Encodable {
     let placement: [String: String]
 
     init(name: String, report: GraphInspection, repo: String) throws {
-        let manifest: Manifest = FileIO.isDirectory(FileIO.resolve("manifests", relativeTo: repo))
-            ? try failing { try ManifestLoader.load(root: repo) } : try failing { try BuiltinSettings.manifest() }
-        guard let spec = manifest.targets[name] else {
-            throw CommandFailure(message: "--target: no target named '\(name)'; defined: " + manifest.targets.keys.sorted().joined(separator: ", "))
+        let dpu: DPUTarget
+        do { dpu = try BuiltinSettings.target(name, in: try BuiltinSettings.manifest(repository: repo)) } catch {
+            throw CommandFailure(message: "--target: \(error.description)")
         }
-        let dpu = try failing { try DPUTarget(name: name, settings: spec.settings, origins: spec.origins, knownOps: TFOp.dpuOpNames) }
         target = name
         var placement: [String: String] = [:]
         for entry in report.ops {

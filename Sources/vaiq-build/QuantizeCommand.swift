@@ -141,7 +141,7 @@ struct QuantizeCommand: ParsableCommand {
                                       calibration: calibration, batchSize: batchSize, iterations: calibIter, evaluation: evaluation,
                                       strategy: strategy, target: dpu, outputFolder: outputDir)
         // On a terminal, one status line while it runs (calibration's batches, ETA); nothing otherwise.
-        let progress = ProgressPrinter(total: job.stages.count, explain: false, quiet: false, statusOnly: true)
+        let progress = ProgressPrinter(total: job.chain.stages.count, explain: false, quiet: false, statusOnly: true)
         let result = try failing { try job.run(threads: jobs, observer: progress) }
         progress.clear()
         let batches = min(calibIter, rows / batchSize)

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FileIO
 import Foundation
 import Manifest
 import Pipeline
@@ -26,12 +25,7 @@ struct Show: ParsableCommand {
     var json = false
 
     func run() throws {
-        let manifest: Manifest
-        if FileIO.isDirectory(FileIO.resolve("manifests", relativeTo: repository.repo)) {
-            manifest = try failing { try ManifestLoader.load(root: repository.repo) }
-        } else {
-            manifest = try failing { try BuiltinSettings.manifest() }
-        }
+        let manifest = try failing { try BuiltinSettings.manifest(repository: repository.repo) }
         let kind: String, lines: [SettingLine], spec: SettingsSpec
         if let s = manifest.strategies[name] {
             (kind, spec, lines) = ("strategy", s, try failing { try SettingsView.strategy(s) })

@@ -85,7 +85,7 @@ final class StageKeyTests: XCTestCase {
         let pipeline = try Pipeline(root: repo)
         let job = try XCTUnwrap(pipeline.jobs["digits/pof2s/DPUCZDX8G"])
         func parameters(_ j: QuantizeJob) -> [String: [String: ParameterValue]] {
-            Dictionary(uniqueKeysWithValues: j.stages.map { ($0.kind, $0.parameters) })
+            Dictionary(uniqueKeysWithValues: j.chain.stages.map { ($0.kind, $0.parameters) })
         }
         let optimizeFields = ["simulate_dpu", "scale_all_avgpool", "fold_constant", "fold_bn", "do_cle", "replace_relu6", "replace_sigmoid"]
         for c in StrategyFieldTests.acting {

@@ -136,7 +136,7 @@ final class StrategyFieldTests: XCTestCase {
                               target: try BuiltinSettings.target(target), outputFolder: out)
         _ = try job.run(threads: 2, root: "/", cacheRoot: "\(work)/cache")
         var bytes: [String: [UInt8]] = [:]
-        for m in job.outputs { bytes[FileIO.baseName(m.path)] = try FileIO.read(m.path) }
+        for m in job.chain.outputs { bytes[FileIO.baseName(m.path)] = try FileIO.read(m.path) }
         return bytes
     }
 

@@ -26,8 +26,13 @@ struct CalibrateStage: TypedStage {
     let outputNames = [Self.statistics]
     let maxThreads = 64
 
+    /// `calibrate/<model>/<calibration>/<opt>`: one per model, calibration set and optimize settings.
+    static func id(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet) -> StageID {
+        StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
+    }
+
     init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet, needs: QuantizeJob.CalibrationNeeds) {
-        let id = StageID("calibrate/\(model.name)/\(calibration.name)/\(optimize.id.rawValue.split(separator: "/").last!)")
+        let id = Self.id(optimize: optimize, model: model, calibration: calibration)
         let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations, bitWidths: needs.bitWidths.sorted(),
                                 histograms: needs.histograms)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
