@@ -56,21 +56,20 @@ public enum FloatScaleQuantizer {
             }
             let lo = batches.map(\.min).min()!, hi = batches.map(\.max).max()!
             var amax = max(abs(lo), abs(hi))
-            if calibration != .minmax {
-                // An all-zero tensor has no histogram (nothing was binned): its range stays 0.
-                guard statistics.histograms[node] != nil || amax == 0 else {
-                    throw Failure(description: "\(path): node '\(node)': calibration kept no |x| histogram (calibrated for minmax ranges only)")
+            if let histogram = statistics.histograms[node] {
+                switch calibration {
+                case .minmax: break
+                case .kl: amax = Float(histogram.klAmax())
+                case let .percentile(p): amax = Float(histogram.percentileAmax(p))
                 }
-                if let histogram = statistics.histograms[node] {
-                    amax = Float(calibration == .kl ? histogram.klAmax() : histogram.percentileAmax(percentile(calibration)))
-                }
+            } else if calibration != .minmax && amax != 0 {
+                // Calibration kept no histograms: no strategy sharing it asked for kl or percentile.
+                throw Failure(description: "\(path): node '\(node)': calibration kept no |x| histogram (calibrated for minmax ranges only)")
             }
             add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(amax, 1e-12)]))
         }
         return out
     }
-
-    private static func percentile(_ c: Calibration) -> Double { if case .percentile(let p) = c { p } else { 100 } }
 
     /// The quantized model: FakeQuantWithMinMaxVars after every activation, and
     /// FakeQuantWithMinMaxVars(PerChannel) on every weight, consumers rewired.

@@ -62,11 +62,12 @@ public enum PostTrainingQuantizer {
                 let began = clock.now
                 defer { summary += clock.now - began }
                 // A NaN or infinity has no position: say where it came from instead of computing one.
-                if let i = values.firstIndex(where: { !$0.isFinite }) {
+                guard let stats = BatchStatistics(ifFinite: values, bitWidths: bitWidths, threads: threads) else {
+                    let i = values.firstIndex { !$0.isFinite }!
                     nonFinite = (name, i, values[i])
                     return
                 }
-                seen[name] = BatchStatistics(values, bitWidths: bitWidths, threads: threads)
+                seen[name] = stats
                 if keepHistograms { histograms[name, default: AbsHistogram()].add(values) }
             }
             total += clock.now - start

@@ -32,9 +32,15 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
 
     /// `threads`: the distinct candidate positions (5 per bit width, up to about 20) are bucketed
     /// concurrently, each in one pass in element order, so the result does not depend on it.
+    /// Values must be finite (see `init(ifFinite:bitWidths:threads:)`).
     public init(_ values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
-        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-        if let base = values.baseAddress, !values.isEmpty { ck_min_max(base, values.count, &lo, &hi) }
+        self.init(ifFinite: values, bitWidths: bitWidths, threads: threads)!
+    }
+
+    /// The statistics, or nil when a value is NaN or infinite (found in the min/max pass).
+    public init?(ifFinite values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
+        let (lo, hi, finite) = Pof2Quantizer.extremes(values)
+        guard finite else { return nil }
         min = lo
         max = hi
         let kept = Set(bitWidths)

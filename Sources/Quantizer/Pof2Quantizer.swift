@@ -90,7 +90,7 @@ public struct Pof2Quantizer: Sendable, Equatable {
     /// same bits), in fixed chunks of 64 Ki values, up to `threads` chunks at a time.
     public func quantize(_ input: UnsafePointer<Float>, count: Int, position p: Int, into output: UnsafeMutablePointer<Float>,
                          threads: Int = 1) {
-        let range = integerRange, step = Self.step(p), halfUp: Int32 = mode == .activation && dpuRounding ? 1 : 0
+        let range = integerRange, step = Self.step(p), halfUp = kernelHalfUp
         let chunk = 65_536, chunks = (count + chunk - 1) / chunk
         nonisolated(unsafe) let x = input, out = output
         parallelFor(tiles: chunks, threads: threads) { c in
@@ -118,23 +118,31 @@ public struct Pof2Quantizer: Sendable, Equatable {
         return Swift.min(Swift.max(p, Self.positionRange.lowerBound), Self.positionRange.upperBound)
     }
 
+    /// The C kernels' `half_up`: the DPU's activation rounding (a negative exact tie toward zero).
+    private var kernelHalfUp: Int32 { mode == .activation && dpuRounding ? 1 : 0 }
+
+    /// The least and greatest of `values` (CKernels `ck_min_max`: a zero of either sign as +0) and
+    /// whether all are finite; (greatestFiniteMagnitude, -greatestFiniteMagnitude, true) for none.
+    static func extremes(_ values: UnsafeBufferPointer<Float>) -> (min: Float, max: Float, finite: Bool) {
+        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+        guard let base = values.baseAddress, !values.isEmpty else { return (lo, hi, true) }
+        let finite = ck_min_max(base, values.count, &lo, &hi) != 0
+        return (lo, hi, finite)
+    }
+
     /// Positions whose step 2^-p and its inverse are normal float32 values: where method 0 is
     /// clamped (min-diffs then looks at up to 4 positions above, with subnormal steps).
     public static let positionRange = -126...126
 
     /// The position `method` chooses for `values` (one calibration batch, or a whole weight tensor).
     public func position(_ values: [Float], method: PositionMethod) -> Int {
-        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
-        for v in values {
-            lo = Swift.min(lo, v)
-            hi = Swift.max(hi, v)
-        }
+        let (lo, hi, _) = values.withUnsafeBufferPointer(Self.extremes)
         let p0 = nonOverflowPosition(min: lo, max: hi)
         if method == .nonOverflow || p0 == Self.allZeroPosition { return p0 }
         let relative = method == .minDiffsDepthwise && mode == .depthwiseWeight
         var best = p0
         var bestError = Float.greatestFiniteMagnitude
-        let range = integerRange, halfUp: Int32 = mode == .activation && dpuRounding ? 1 : 0
+        let range = integerRange, halfUp = kernelHalfUp
         for p in p0...(p0 + 4) {
             var error: Float = 0   // float32, summed in element order like the reference's CPU kernel
             if relative {

@@ -50,13 +50,24 @@ final class BucketKernelTests: XCTestCase {
             for portable in [0, 1] as [Int32] {
                 _ = ck_force_portable(portable)
                 var l: Float = 0, h: Float = 0
-                ck_min_max(values, n, &l, &h)
+                XCTAssertEqual(ck_min_max(values, n, &l, &h), 1, "finite")
                 XCTAssertEqual([l.bitPattern, h.bitPattern], [(lo == 0 ? 0 : lo).bitPattern, (hi == 0 ? 0 : hi).bitPattern], "n \(n)")
+            }
+        }
+        for portable in [0, 1] as [Int32] {
+            _ = ck_force_portable(portable)
+            for bad in [Float.nan, .infinity, -.infinity] {
+                for at in [0, 5, 16] {   // in the vector part and in the tail
+                    var values = (0..<19).map { Float($0) }
+                    values[at] = bad
+                    var l: Float = 0, h: Float = 0
+                    XCTAssertEqual(ck_min_max(values, values.count, &l, &h), 0, "\(bad) at \(at) portable \(portable)")
+                }
             }
         }
         var zeros: [Float] = [-0.0, 0.0, -0.0]
         var l: Float = 1, h: Float = 1
-        ck_min_max(&zeros, 3, &l, &h)
+        _ = ck_min_max(&zeros, 3, &l, &h)
         XCTAssertEqual([l.bitPattern, h.bitPattern], [Float(0).bitPattern, Float(0).bitPattern], "a zero of either sign is +0")
     }
 }
