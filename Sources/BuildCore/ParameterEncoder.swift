@@ -45,16 +45,21 @@ public enum ParameterEncoder {
             }
         }
 
-        func count(at path: [Key]) -> Int {
+        /// The value at `path`, if there is one.
+        func node(at path: [Key]) -> ParameterValue? {
             var node = value
             for key in path {
                 switch (key, node) {
                 case (.name(let n), .map(let m)?): node = m[n]
                 case (.index(let i), .list(let l)?): node = i < l.count ? l[i] : nil
-                default: return 0
+                default: return nil
                 }
             }
-            if case .list(let l)? = node { return l.count }
+            return node
+        }
+
+        func count(at path: [Key]) -> Int {
+            if case .list(let l)? = node(at: path) { return l.count }
             return 0
         }
     }
@@ -98,12 +103,12 @@ public enum ParameterEncoder {
         var userInfo: [CodingUserInfoKey: Any] { [:] }
 
         func container<K: CodingKey>(keyedBy type: K.Type) -> KeyedEncodingContainer<K> {
-            box.set(.map([:]), at: path, keepingExisting: true)
+            box.ensure(.map([:]), at: path)
             return KeyedEncodingContainer(Keyed<K>(box: box, path: path, rawKeys: rawKeys))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer {
-            box.set(.list([]), at: path, keepingExisting: true)
+            box.ensure(.list([]), at: path)
             return Unkeyed(box: box, path: path)
         }
 
@@ -190,16 +195,8 @@ extension Dictionary: StringKeyedDictionary where Key == String {}
 extension ParameterEncoder.Box {
     /// Creates an empty container at `path` unless one of that kind is already there (a keyed
     /// container is asked for once per `encode(to:)`, and a struct may be encoded in pieces).
-    func set(_ empty: ParameterValue, at path: [ParameterEncoder.Key], keepingExisting: Bool) {
-        var node = value
-        for key in path {
-            switch (key, node) {
-            case (.name(let n), .map(let m)?): node = m[n]
-            case (.index(let i), .list(let l)?): node = i < l.count ? l[i] : nil
-            default: node = nil
-            }
-        }
-        switch (empty, node) {
+    func ensure(_ empty: ParameterValue, at path: [ParameterEncoder.Key]) {
+        switch (empty, node(at: path)) {
         case (.map, .map?), (.list, .list?): return
         default: set(empty, at: path)
         }
