@@ -61,7 +61,7 @@ let package = Package(
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
-        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer", "COpenBLAS", "PTQ", "FileIO"],
+        .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer", "CKernels", "COpenBLAS", "PTQ", "FileIO"],
                           path: "bench/Sources/vaiq-bench"),
 
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),

@@ -2,6 +2,8 @@
 #define CKERNELS_INTERNAL_H
 /* Shared by the .c files of this target only. */
 int ck_use_avx2(void);
+int ck_use_avx512(void);
+#include "ckernels_cpu.h"
 #if defined(__x86_64__) || defined(__i386__)
 #define CK_X86 1
 #define CK_AVX2 __attribute__((target("avx2,fma")))

@@ -7,129 +7,162 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-#define TOP 17
-#define BUCKETS 18
-#define TABLE (3 * BUCKETS * 4)
-#define PARTIALS 4
+/* The layout every body follows (see ckernels_statistics.h): 16 lanes, groups of 4 rows of 16
+   values; per group and lane a float sum of 4 fused squares, then added to the lane's double. */
+#define LANES 16
+#define ROWS 4
+#define GROUP (LANES * ROWS)
+/* Values per block: every combination runs over one block (in L1) before the next block is read. */
+#define BLOCK (GROUP * 32)
 
-/* v / step, as a multiplication by the exact inverse when there is one (the same real number,
-   correctly rounded either way, so the same bits). */
-static inline __attribute__((always_inline)) float scaled(float v, float step, float inverse, int multiply) {
-    return multiply ? v * inverse : v / step;
+typedef struct {
+    double wide[LANES];
+    double narrow[LANES];
+} lane_sums;
+
+/* One value's two rounding errors in units of the step: e = k - t with k the clamped DPU rounding
+   of t (round half up), and the same with the lower bound raised by one (the narrow range). */
+static inline __attribute__((always_inline)) void errors_of(float v, float scale, float lo, float hi, float lo1, float *e,
+                                                            float *en) {
+    const float t = v * scale;
+    float c = t > lo ? t : lo;
+    c = c < hi ? c : hi;
+    const float f = floorf(c);
+    const float k = f + (c - f >= 0.5f ? 1.0f : 0.0f);
+    const float kn = k > lo1 ? k : lo1;
+    *e = k - t;
+    *en = kn - t;
 }
 
-/* `first` is the element index of values[0]: element i adds into partial table i % PARTIALS. */
-static inline __attribute__((always_inline)) void
-buckets_body(const float *values, long count, long first, float step, float inverse, int multiply, float lo, float hi,
-             double *partials) {
-    const double step_d = (double)step;
-    for (long i = 0; i < count; i++) {
-        const float v = values[i];
-        const float t = scaled(v, step, inverse, multiply);
-        /* Branch-free selects (the data decide the bucket; branches mispredicted). */
-        const float fl = floorf(t), ce = ceilf(t);
-        const float a = fabsf(t), fa = floorf(a);
-        const float ra = a - fa >= 0.5f ? fa + 1.0f : fa; /* |t| - floor(|t|) is exact */
-        const float away = t < 0 ? -ra : ra;
-        const float r = (t < 0 && t - fl == 0.5f) ? ce : away;
-        const float k = r < lo ? lo : (r > hi ? hi : r);
-        const double x = (double)v;
-        const double d = (double)k * step_d - x;
-        uint32_t bits;
-        memcpy(&bits, &k, sizeof bits);
-        const int e = (int)((bits >> 23) & 0xff) - 127; /* floor(log2 |k|) for |k| >= 1; -127 for 0 */
-        const int positive = k >= 0;                     /* -0 counts as positive; NaN does not */
-        int jp = e + 1;
-        jp = jp < 0 ? 0 : (jp > TOP ? TOP : jp);
-        const int jn = e > TOP ? TOP : e;
-        const int exact = (bits & 0x7fffff) == 0 && jn < TOP;
-        const int kind = positive ? 0 : (exact ? 1 : 2);
-        const int j = positive ? jp : jn;
-        double *s = partials + ((first + i) % PARTIALS) * TABLE + (kind * BUCKETS + j) * 4;
-        s[0] += 1;
-        s[1] += x;
-        s[2] += x * x;
-        s[3] += d * d;
-    }
-}
-
-#if CK_X86
-/* Eight values at a time: the rounding, clamp, errors and bucket indices in vectors (the same
-   operations as buckets_body, lane by lane), then the eight additions in element order. */
-CK_AVX2 static void buckets_avx2(const float *values, long count, float step, float inverse, int multiply, float lo, float hi,
-                                  double *partials) {
-    const __m256 vstep = _mm256_set1_ps(step), vinverse = _mm256_set1_ps(inverse), vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256d vstep_d = _mm256_set1_pd((double)step);
-    const __m256i exp_mask = _mm256_set1_epi32(0xff), mant_mask = _mm256_set1_epi32(0x7fffff);
-    const __m256i bias = _mm256_set1_epi32(127), top = _mm256_set1_epi32(TOP), izero = _mm256_setzero_si256();
-    const __m256i ione = _mm256_set1_epi32(1), buckets = _mm256_set1_epi32(BUCKETS);
-    long i = 0;
-    for (; i + 8 <= count; i += 8) {
-        const __m256 v = _mm256_loadu_ps(values + i);
-        const __m256 t = multiply ? _mm256_mul_ps(v, vinverse) : _mm256_div_ps(v, vstep);
-        const __m256 a = _mm256_andnot_ps(sign, t);
-        const __m256 fa = _mm256_floor_ps(a);
-        const __m256 ra = _mm256_blendv_ps(fa, _mm256_add_ps(fa, one), _mm256_cmp_ps(_mm256_sub_ps(a, fa), half, _CMP_GE_OQ));
-        const __m256 tneg = _mm256_cmp_ps(t, zero, _CMP_LT_OQ);
-        const __m256 away = _mm256_blendv_ps(ra, _mm256_sub_ps(zero, ra), tneg); /* t < 0 ? -ra : ra */
-        const __m256 fl = _mm256_floor_ps(t);
-        const __m256 tie = _mm256_and_ps(tneg, _mm256_cmp_ps(_mm256_sub_ps(t, fl), half, _CMP_EQ_OQ));
-        const __m256 r = _mm256_blendv_ps(away, _mm256_ceil_ps(t), tie);
-        __m256 k = _mm256_blendv_ps(r, vlo, _mm256_cmp_ps(r, vlo, _CMP_LT_OQ));
-        k = _mm256_blendv_ps(k, vhi, _mm256_cmp_ps(k, vhi, _CMP_GT_OQ));
-        /* Bucket index (kind * BUCKETS + j) * 4, as buckets_body computes it. */
-        const __m256i bits = _mm256_castps_si256(k);
-        const __m256i e = _mm256_sub_epi32(_mm256_and_si256(_mm256_srli_epi32(bits, 23), exp_mask), bias);
-        const __m256i positive = _mm256_castps_si256(_mm256_cmp_ps(k, zero, _CMP_GE_OQ));
-        const __m256i jp = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(e, ione), izero), top);
-        const __m256i jn = _mm256_min_epi32(e, top);
-        const __m256i exact = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_and_si256(bits, mant_mask), izero),
-                                                  _mm256_cmpgt_epi32(top, jn));
-        const __m256i kind = _mm256_blendv_epi8(_mm256_blendv_epi8(_mm256_set1_epi32(2), ione, exact), izero, positive);
-        const __m256i j = _mm256_blendv_epi8(jn, jp, positive);
-        const __m256i index = _mm256_slli_epi32(_mm256_add_epi32(_mm256_mullo_epi32(kind, buckets), j), 2);
-        /* Errors in double, four lanes at a time. */
-        const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        const __m256d k0 = _mm256_cvtps_pd(_mm256_castps256_ps128(k)), k1 = _mm256_cvtps_pd(_mm256_extractf128_ps(k, 1));
-        const __m256d d0 = _mm256_sub_pd(_mm256_mul_pd(k0, vstep_d), x0), d1 = _mm256_sub_pd(_mm256_mul_pd(k1, vstep_d), x1);
-        double xs[8], x2s[8], d2s[8];
-        int idx[8];
-        _mm256_storeu_pd(xs, x0);
-        _mm256_storeu_pd(xs + 4, x1);
-        _mm256_storeu_pd(x2s, _mm256_mul_pd(x0, x0));
-        _mm256_storeu_pd(x2s + 4, _mm256_mul_pd(x1, x1));
-        _mm256_storeu_pd(d2s, _mm256_mul_pd(d0, d0));
-        _mm256_storeu_pd(d2s + 4, _mm256_mul_pd(d1, d1));
-        _mm256_storeu_si256((__m256i *)idx, index);
-        for (int l = 0; l < 8; l++) {
-            double *sp = partials + (l % PARTIALS) * TABLE + idx[l];   /* i is a multiple of 8 */
-            const __m256d add = _mm256_set_pd(d2s[l], x2s[l], xs[l], 1.0);
-            _mm256_storeu_pd(sp, _mm256_add_pd(_mm256_loadu_pd(sp), add));
+/* `n` values (a multiple of GROUP) of one combination into its lane sums. */
+static void combo_portable(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    const float lo1 = lo + 1.0f;
+    for (long g = 0; g < n; g += GROUP) {
+        for (int l = 0; l < LANES; l++) {
+            float a = 0.0f, an = 0.0f;
+            for (int r = 0; r < ROWS; r++) {
+                float e, en;
+                errors_of(values[g + r * LANES + l], scale, lo, hi, lo1, &e, &en);
+                a = fmaf(e, e, a);
+                an = fmaf(en, en, an);
+            }
+            s->wide[l] += (double)a;
+            s->narrow[l] += (double)an;
         }
     }
-    buckets_body(values + i, count - i, i, step, inverse, multiply, lo, hi, partials);
-}
-#endif
-
-static void buckets_portable(const float *values, long count, float step, float inverse, int multiply, float lo, float hi,
-                             double *partials) {
-    buckets_body(values, count, 0, step, inverse, multiply, lo, hi, partials);
 }
 
-void ck_activation_buckets(const float *values, long count, float step, float lo, float hi, double *sums) {
-    double partials[PARTIALS * TABLE];
-    memset(partials, 0, sizeof partials);
-    const float inverse = 1.0f / step;
-    const int multiply = isnormal(step) && isnormal(inverse);
 #if CK_X86
-    if (ck_use_avx2()) {
-        buckets_avx2(values, count, step, inverse, multiply, lo, hi, partials);
-    } else
+/* Lanes 8h ... 8h+7 of errors_of, on 8 values. */
+CK_AVX2 static inline __attribute__((always_inline)) void errors_avx2(__m256 v, __m256 scale, __m256 lo, __m256 hi, __m256 lo1,
+                                                                      __m256 *e, __m256 *en) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 t = _mm256_mul_ps(v, scale);
+    /* max(t, lo) and min(., hi) as errors_of writes them: t > lo ? t : lo (values are finite). */
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+    const __m256 f = _mm256_floor_ps(c);
+    const __m256 k = _mm256_add_ps(f, _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(c, f), half, _CMP_GE_OQ), one));
+    *e = _mm256_sub_ps(k, t);
+    *en = _mm256_sub_ps(_mm256_max_ps(k, lo1), t);
+}
+
+CK_AVX2 static void combo_avx2(const float *values, long n, float scale_, float lo_, float hi_, lane_sums *s) {
+    const __m256 scale = _mm256_set1_ps(scale_), lo = _mm256_set1_ps(lo_), hi = _mm256_set1_ps(hi_);
+    const __m256 lo1 = _mm256_set1_ps(lo_ + 1.0f);
+    for (int h = 0; h < 2; h++) {
+        __m256d w0 = _mm256_loadu_pd(s->wide + 8 * h), w1 = _mm256_loadu_pd(s->wide + 8 * h + 4);
+        __m256d n0 = _mm256_loadu_pd(s->narrow + 8 * h), n1 = _mm256_loadu_pd(s->narrow + 8 * h + 4);
+        for (long g = 0; g < n; g += GROUP) {
+            __m256 a = _mm256_setzero_ps(), an = _mm256_setzero_ps();
+            for (int r = 0; r < ROWS; r++) {
+                __m256 e, en;
+                errors_avx2(_mm256_loadu_ps(values + g + r * LANES + 8 * h), scale, lo, hi, lo1, &e, &en);
+                a = _mm256_fmadd_ps(e, e, a);
+                an = _mm256_fmadd_ps(en, en, an);
+            }
+            w0 = _mm256_add_pd(w0, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
+            w1 = _mm256_add_pd(w1, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
+            n0 = _mm256_add_pd(n0, _mm256_cvtps_pd(_mm256_castps256_ps128(an)));
+            n1 = _mm256_add_pd(n1, _mm256_cvtps_pd(_mm256_extractf128_ps(an, 1)));
+        }
+        _mm256_storeu_pd(s->wide + 8 * h, w0);
+        _mm256_storeu_pd(s->wide + 8 * h + 4, w1);
+        _mm256_storeu_pd(s->narrow + 8 * h, n0);
+        _mm256_storeu_pd(s->narrow + 8 * h + 4, n1);
+    }
+}
+
+#define CK_AVX512 __attribute__((target("avx512f")))
+CK_AVX512 static void combo_avx512(const float *values, long n, float scale_, float lo_, float hi_, lane_sums *s) {
+    const __m512 scale = _mm512_set1_ps(scale_), lo = _mm512_set1_ps(lo_), hi = _mm512_set1_ps(hi_);
+    const __m512 lo1 = _mm512_set1_ps(lo_ + 1.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    __m512d w0 = _mm512_loadu_pd(s->wide), w1 = _mm512_loadu_pd(s->wide + 8);
+    __m512d n0 = _mm512_loadu_pd(s->narrow), n1 = _mm512_loadu_pd(s->narrow + 8);
+    for (long g = 0; g < n; g += GROUP) {
+        __m512 a = _mm512_setzero_ps(), an = _mm512_setzero_ps();
+        for (int r = 0; r < ROWS; r++) {
+            const __m512 t = _mm512_mul_ps(_mm512_loadu_ps(values + g + r * LANES), scale);
+            const __m512 c = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+            const __m512 f = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+            const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(c, f), half, _CMP_GE_OQ);
+            const __m512 k = _mm512_mask_add_ps(f, up, f, one);
+            const __m512 e = _mm512_sub_ps(k, t), en = _mm512_sub_ps(_mm512_max_ps(k, lo1), t);
+            a = _mm512_fmadd_ps(e, e, a);
+            an = _mm512_fmadd_ps(en, en, an);
+        }
+        w0 = _mm512_add_pd(w0, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
+        w1 = _mm512_add_pd(w1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
+        n0 = _mm512_add_pd(n0, _mm512_cvtps_pd(_mm512_castps512_ps256(an)));
+        n1 = _mm512_add_pd(n1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(an), 1))));
+    }
+    _mm512_storeu_pd(s->wide, w0);
+    _mm512_storeu_pd(s->wide + 8, w1);
+    _mm512_storeu_pd(s->narrow, n0);
+    _mm512_storeu_pd(s->narrow + 8, n1);
+}
 #endif
-    buckets_portable(values, count, step, inverse, multiply, lo, hi, partials);
-    for (int p = 0; p < PARTIALS; p++) {
-        for (int k = 0; k < TABLE; k++) sums[k] += partials[p * TABLE + k];
+
+typedef void (*combo_body)(const float *, long, float, float, float, lane_sums *);
+
+static combo_body pick_body(void) {
+#if CK_X86
+    if (ck_use_avx512()) return combo_avx512;
+    if (ck_use_avx2()) return combo_avx2;
+#endif
+    return combo_portable;
+}
+
+void ck_activation_errors(const float *values, long count, const float *scales, const float *los, const float *his, int combos,
+                          double *sums) {
+    enum { MAX_COMBOS = 128 };
+    if (combos > MAX_COMBOS) { /* in independent batches: a combination's sums never depend on the others */
+        ck_activation_errors(values, count, scales, los, his, MAX_COMBOS, sums);
+        ck_activation_errors(values, count, scales + MAX_COMBOS, los + MAX_COMBOS, his + MAX_COMBOS, combos - MAX_COMBOS,
+                             sums + 2 * MAX_COMBOS);
+        return;
+    }
+    lane_sums lanes[MAX_COMBOS];
+    memset(lanes, 0, sizeof(lane_sums) * (size_t)combos);
+    const combo_body body = pick_body();
+    const long whole = count - count % GROUP;
+    for (long b = 0; b < whole; b += BLOCK) {
+        const long n = whole - b < BLOCK ? whole - b : BLOCK;
+        for (int c = 0; c < combos; c++) body(values + b, n, scales[c], los[c], his[c], &lanes[c]);
+    }
+    if (whole < count) {
+        /* The last group, padded with zeros: a zero's errors are exactly zero in both ranges (lo <= -1 < 0 <= hi). */
+        float tail[GROUP];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, values + whole, sizeof(float) * (size_t)(count - whole));
+        for (int c = 0; c < combos; c++) body(tail, GROUP, scales[c], los[c], his[c], &lanes[c]);
+    }
+    for (int c = 0; c < combos; c++) {
+        double w = 0.0, nw = 0.0;
+        for (int l = 0; l < LANES; l++) {
+            w += lanes[c].wide[l];
+            nw += lanes[c].narrow[l];
+        }
+        sums[2 * c] = w;
+        sums[2 * c + 1] = nw;
     }
 }

@@ -9,14 +9,18 @@ import Kernels
 /// - min and max give the non-overflow position p0(b) of every bit width b (method 0);
 /// - for methods 1/2 the squared error of each candidate p0(b) ... p0(b)+4 is kept for each b of
 ///   `bitWidths`, for both ranges (computing them is most of calibration's time, so only the bit
-///   widths a build uses are computed). All of them come from one pass per distinct candidate position: values are
-///   bucketed by the bit length of their rounded integer, and since every clipping threshold
-///   (2^(b-1) - 1 above, -2^(b-1) or -(2^(b-1) - 1) below) falls on a bucket boundary, each
-///   bucket's count, sum and sum of squares give the clipped error, and its summed rounding
-///   error the rest, exactly.
+///   widths a build uses are computed). All candidates of all bit widths come from one pass over
+///   the values (CKernels `ck_activation_errors`, in fixed chunks of 64 Ki values, up to `threads`
+///   chunks at a time, the chunks' sums added in order: the result does not depend on `threads`).
 ///
-/// Errors are summed in Double (the reference sums float32 in element order); the two can only
-/// disagree when two candidates' errors are equal to within float32 rounding.
+/// Precision: each value's error is exact in float (k - t, in units of the step) except where it
+/// clips (one rounding), its square and the 4-term fused sums of the kernel's layout add at most 5
+/// more roundings, and the rest is summed in Double: every candidate's error is within 3.6e-7
+/// relative of the exact sum, so the chosen position equals the spec's exhaustive search
+/// (`PositionCheck`) unless that search's two best candidates are within 7.2e-7 relative of each
+/// other, a near tie (which `PositionCheck` counts apart at 1e-6). Candidates whose 2^p is not a
+/// normal float (p > 127, only for tensors of values near float's smallest) are summed value by
+/// value in Double instead.
 public struct BatchStatistics: Sendable, Codable, Equatable {
     public let min: Float
     public let max: Float
@@ -30,8 +34,6 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
 
     public static let maxBits = 16
 
-    /// `threads`: the distinct candidate positions (5 per bit width, up to about 20) are bucketed
-    /// concurrently, each in one pass in element order, so the result does not depend on it.
     /// Values must be finite (see `init(ifFinite:bitWidths:threads:)`).
     public init(_ values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
         self.init(ifFinite: values, bitWidths: bitWidths, threads: threads)!
@@ -39,32 +41,112 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
 
     /// The statistics, or nil when a value is NaN or infinite (found in the min/max pass).
     public init?(ifFinite values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
-        let (lo, hi, finite) = Pof2Quantizer.extremes(values)
+        let (lo, hi, finite) = Pof2Quantizer.extremes(values, threads: threads)
         guard finite else { return nil }
         min = lo
         max = hi
         let kept = Set(bitWidths)
         self.bitWidths = kept.sorted()
         let p0s = (1...Self.maxBits).map { Pof2Quantizer(bitWidth: $0, mode: .activation).nonOverflowPosition(min: lo, max: hi) }
-        let positions = Array(Set(zip(1...Self.maxBits, p0s).filter { kept.contains($0.0) && $0.1 != Pof2Quantizer.allZeroPosition }
-            .flatMap { $0.1...($0.1 + 4) })).sorted()
-        let byPosition = Dictionary(uniqueKeysWithValues: zip(positions, Buckets.make(values, positions: positions, threads: threads)))
+        let candidates = zip(1...Self.maxBits, p0s).filter { kept.contains($0.0) && $0.1 != Pof2Quantizer.allZeroPosition }
+            .flatMap { b, p0 in (p0...(p0 + 4)).map { Candidate(bits: b, position: $0) } }
+        var found = Dictionary(uniqueKeysWithValues: zip(candidates, Candidate.squaredErrors(values, candidates, threads: threads)))
         var errors: [[Double]] = [], narrow: [[Double]] = []
         for (b, p0) in zip(1...Self.maxBits, p0s) {
-            guard p0 != Pof2Quantizer.allZeroPosition, kept.contains(b) else {
-                errors.append([]); narrow.append([])
-                continue
-            }
-            var e: [Double] = [], n: [Double] = []
-            for p in p0...(p0 + 4) {
-                e.append(byPosition[p]!.squaredError(bits: b, narrow: false))
-                n.append(byPosition[p]!.squaredError(bits: b, narrow: true))
-            }
-            errors.append(e)
-            narrow.append(n)
+            let sums = kept.contains(b) && p0 != Pof2Quantizer.allZeroPosition
+                ? (p0...(p0 + 4)).map { found.removeValue(forKey: Candidate(bits: b, position: $0))! } : []
+            errors.append(sums.map(\.wide))
+            narrow.append(sums.map(\.narrow))
         }
         self.errors = errors
         narrowErrors = narrow
+    }
+
+    /// One candidate position of one bit width.
+    struct Candidate: Hashable {
+        let bits: Int
+        let position: Int
+
+        /// 2^p, when it is a normal float (the kernel's scale).
+        var scale: Float? {
+            let s = Float(sign: .plus, exponent: position, significand: 1)
+            return s.isNormal ? s : nil
+        }
+
+        var range: ClosedRange<Float> { Pof2Quantizer(bitWidth: bits, mode: .activation).integerRange }
+
+        /// The squared errors of `values` at each candidate, both ranges, in values (not steps).
+        static func squaredErrors(_ values: UnsafeBufferPointer<Float>, _ candidates: [Candidate],
+                                  threads: Int) -> [(wide: Double, narrow: Double)] {
+            let fast = candidates.filter { $0.scale != nil }
+            var sums = [Candidate: (wide: Double, narrow: Double)]()
+            if let base = values.baseAddress, !fast.isEmpty {
+                let chunks = (values.count + chunk - 1) / chunk
+                let scales = fast.map { $0.scale! }, los = fast.map(\.range.lowerBound), his = fast.map(\.range.upperBound)
+                let out = UnsafeMutablePointer<Double>.allocate(capacity: chunks * 2 * fast.count)
+                defer { out.deallocate() }
+                nonisolated(unsafe) let x = base, results = out
+                let count = values.count
+                parallelFor(tiles: chunks, threads: threads) { c in
+                    ck_activation_errors(x + c * chunk, Swift.min(chunk, count - c * chunk), scales, los, his, Int32(fast.count),
+                                         results + c * 2 * fast.count)
+                }
+                for (i, candidate) in fast.enumerated() {
+                    var wide = 0.0, narrow = 0.0
+                    for c in 0..<chunks {
+                        wide += out[(c * fast.count + i) * 2]
+                        narrow += out[(c * fast.count + i) * 2 + 1]
+                    }
+                    let step = Double(Pof2Quantizer.step(candidate.position))
+                    sums[candidate] = (wide * (step * step), narrow * (step * step))
+                }
+            }
+            for candidate in candidates where candidate.scale == nil {
+                sums[candidate] = candidate.exactSquaredErrors(values)
+            }
+            return candidates.map { sums[$0]! }
+        }
+
+        /// The chunk of values `ck_activation_errors` sums at a time (a multiple of its 64-value groups).
+        static let chunk = 65_536
+
+        /// The squared errors value by value in Double (the spec's exhaustive search).
+        func exactSquaredErrors(_ values: UnsafeBufferPointer<Float>) -> (wide: Double, narrow: Double) {
+            let wide = Pof2Quantizer(bitWidth: bits, mode: .activation), narrow = Pof2Quantizer(bitWidth: bits, mode: .activation, narrowActivations: true)
+            var w = 0.0, n = 0.0
+            for x in values {
+                let d = Double(wide.quantize(x, position: position)) - Double(x), dn = Double(narrow.quantize(x, position: position)) - Double(x)
+                w += d * d
+                n += dn * dn
+            }
+            return (w, n)
+        }
+
+        /// `ck_activation_errors` of one chunk for this candidate, as its header defines it, in Swift:
+        /// the kernel's specification (tests compare the two bit for bit). In units of the step.
+        func referenceSums(_ values: [Float]) -> (wide: Double, narrow: Double) {
+            let scale = scale!, lo = range.lowerBound, hi = range.upperBound, lo1 = lo + 1
+            let padded = values + [Float](repeating: 0, count: (64 - values.count % 64) % 64)
+            var wide = [Double](repeating: 0, count: 16), narrow = [Double](repeating: 0, count: 16)
+            for g in stride(from: 0, to: padded.count, by: 64) {
+                for l in 0..<16 {
+                    var a: Float = 0, an: Float = 0
+                    for r in 0..<4 {
+                        let t = padded[g + r * 16 + l] * scale
+                        var c = t > lo ? t : lo
+                        c = c < hi ? c : hi
+                        let f = c.rounded(.down)
+                        let k = f + (c - f >= 0.5 ? 1 : 0)
+                        let e = k - t, en = (k > lo1 ? k : lo1) - t
+                        a = a.addingProduct(e, e)
+                        an = an.addingProduct(en, en)
+                    }
+                    wide[l] += Double(a)
+                    narrow[l] += Double(an)
+                }
+            }
+            return (wide.reduce(0, +), narrow.reduce(0, +))
+        }
     }
 
     /// The position of this batch for `bits` and `method` (activation rounding), as
@@ -77,94 +159,5 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         var best = 0
         for k in 1..<table.count where table[k] < table[best] { best = k }   // strict: ties keep the smaller position
         return p0 + best
-    }
-
-    /// Per-bucket sums at one position. Positive integers k go to bucket bitLength(k) (0 for k = 0);
-    /// negative ones to `exact[j]` when |k| = 2^j and to `between[j]` when 2^j < |k| < 2^(j+1).
-    /// The last bucket of each kind collects everything beyond 2^16.
-    struct Buckets {
-        struct Sums { var n = 0.0, sum = 0.0, squares = 0.0, rounding = 0.0 }
-        var positive = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
-        var exact = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
-        var between = [Sums](repeating: Sums(), count: BatchStatistics.maxBits + 2)
-        let step: Double
-
-        /// One bucketing per position (CKernels `ck_activation_buckets`, the same operations in the
-        /// same order as `init(_:position:)`), up to `threads` positions at a time.
-        static func make(_ values: UnsafeBufferPointer<Float>, positions: [Int], threads: Int) -> [Buckets] {
-            let count = BatchStatistics.maxBits + 2
-            let range = Pof2Quantizer(bitWidth: 32, mode: .activation).integerRange
-            let results = UnsafeMutablePointer<Double>.allocate(capacity: positions.count * 3 * count * 4)
-            results.initialize(repeating: 0, count: positions.count * 3 * count * 4)
-            defer { results.deallocate() }
-            nonisolated(unsafe) let out = results, input = values
-            parallelFor(tiles: positions.count, threads: threads) { i in
-                ck_activation_buckets(input.baseAddress, input.count, Pof2Quantizer.step(positions[i]), range.lowerBound,
-                                      range.upperBound, out + i * 3 * count * 4)
-            }
-            return positions.indices.map { i in
-                var b = Buckets(step: Double(Pof2Quantizer.step(positions[i])))
-                func sums(_ kind: Int, _ j: Int) -> Sums {
-                    let s = out + ((i * 3 + kind) * count + j) * 4
-                    return Sums(n: s[0], sum: s[1], squares: s[2], rounding: s[3])
-                }
-                for j in 0..<count {
-                    b.positive[j] = sums(0, j)
-                    b.exact[j] = sums(1, j)
-                    b.between[j] = sums(2, j)
-                }
-                return b
-            }
-        }
-
-        init(step: Double) { self.step = step }
-
-        /// The definition (the C kernel's specification; tests compare the two). Element i adds into
-        /// partial sums i % 4, each in element order; the four are then added in order.
-        init(_ values: UnsafeBufferPointer<Float>, position p: Int) {
-            let q = Pof2Quantizer(bitWidth: 32, mode: .activation)
-            step = Double(Pof2Quantizer.step(p))
-            let top = BatchStatistics.maxBits + 1
-            var partials = [Buckets](repeating: Buckets(step: step), count: 4)
-            for (i, v) in values.enumerated() {
-                let k = q.integer(v, position: p)   // DPU rounding; 32-bit range never clips here
-                let x = Double(v)
-                let d = Double(k) * step - x
-                func add(_ s: inout Sums) {
-                    s.n += 1; s.sum += x; s.squares += x * x; s.rounding += d * d
-                }
-                if k >= 0 {
-                    let bits = k < 1 ? 0 : Swift.min(Int(Float(k).exponent) + 1, top)
-                    add(&partials[i % 4].positive[bits])
-                } else {
-                    let m = -k
-                    let j = Swift.min(Int(m.exponent), top)
-                    if j < top && m == Float(sign: .plus, exponent: j, significand: 1) { add(&partials[i % 4].exact[j]) } else { add(&partials[i % 4].between[j]) }
-                }
-            }
-            for part in partials {
-                func merge(_ a: inout [Sums], _ b: [Sums]) {
-                    for j in a.indices {
-                        a[j].n += b[j].n; a[j].sum += b[j].sum; a[j].squares += b[j].squares; a[j].rounding += b[j].rounding
-                    }
-                }
-                merge(&positive, part.positive)
-                merge(&exact, part.exact)
-                merge(&between, part.between)
-            }
-        }
-
-        /// Sum of squared errors at this position with a `bits`-wide integer range.
-        func squaredError(bits b: Int, narrow: Bool) -> Double {
-            let qmax = Double((1 << (b - 1)) - 1) * step
-            let qmin = (narrow ? -Double((1 << (b - 1)) - 1) : -Double(1 << (b - 1))) * step
-            func clipped(_ s: Sums, to c: Double) -> Double { s.n * c * c - 2 * c * s.sum + s.squares }
-            var total = 0.0
-            for (j, s) in positive.enumerated() where s.n > 0 { total += j >= b ? clipped(s, to: qmax) : s.rounding }
-            // |k| = 2^j clips when 2^j > 2^(b-1) (or >= in the narrow range); 2^j < |k| < 2^(j+1) when 2^(j+1) > 2^(b-1) + 1.
-            for (j, s) in exact.enumerated() where s.n > 0 { total += (j > b - 1 || (narrow && j == b - 1)) ? clipped(s, to: qmin) : s.rounding }
-            for (j, s) in between.enumerated() where s.n > 0 { total += j >= b - 1 ? clipped(s, to: qmin) : s.rounding }
-            return total
-        }
     }
 }

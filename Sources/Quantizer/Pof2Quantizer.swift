@@ -123,10 +123,30 @@ public struct Pof2Quantizer: Sendable, Equatable {
 
     /// The least and greatest of `values` (CKernels `ck_min_max`: a zero of either sign as +0) and
     /// whether all are finite; (greatestFiniteMagnitude, -greatestFiniteMagnitude, true) for none.
-    static func extremes(_ values: UnsafeBufferPointer<Float>) -> (min: Float, max: Float, finite: Bool) {
+    /// In fixed chunks of 1 Mi values, up to `threads` at a time (min and max do not depend on the order).
+    static func extremes(_ values: UnsafeBufferPointer<Float>, threads: Int = 1) -> (min: Float, max: Float, finite: Bool) {
         var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
         guard let base = values.baseAddress, !values.isEmpty else { return (lo, hi, true) }
-        let finite = ck_min_max(base, values.count, &lo, &hi) != 0
+        let chunk = 1 << 20, chunks = (values.count + chunk - 1) / chunk
+        if chunks == 1 || threads <= 1 {
+            let finite = ck_min_max(base, values.count, &lo, &hi) != 0
+            return (lo, hi, finite)
+        }
+        let found = UnsafeMutablePointer<(Float, Float, Bool)>.allocate(capacity: chunks)
+        defer { found.deallocate() }
+        nonisolated(unsafe) let x = base, out = found
+        let count = values.count
+        parallelFor(tiles: chunks, threads: threads) { c in
+            var l: Float = 0, h: Float = 0
+            let finite = ck_min_max(x + c * chunk, Swift.min(chunk, count - c * chunk), &l, &h) != 0
+            (out + c).initialize(to: (l, h, finite))
+        }
+        var finite = true
+        for c in 0..<chunks {
+            lo = Swift.min(lo, found[c].0)
+            hi = Swift.max(hi, found[c].1)
+            finite = finite && found[c].2
+        }
         return (lo, hi, finite)
     }
 
@@ -136,7 +156,7 @@ public struct Pof2Quantizer: Sendable, Equatable {
 
     /// The position `method` chooses for `values` (one calibration batch, or a whole weight tensor).
     public func position(_ values: [Float], method: PositionMethod) -> Int {
-        let (lo, hi, _) = values.withUnsafeBufferPointer(Self.extremes)
+        let (lo, hi, _) = values.withUnsafeBufferPointer { Self.extremes($0) }
         let p0 = nonOverflowPosition(min: lo, max: hi)
         if method == .nonOverflow || p0 == Self.allZeroPosition { return p0 }
         let relative = method == .minDiffsDepthwise && mode == .depthwiseWeight

@@ -1,19 +1,20 @@
 #ifndef CKERNELS_STATISTICS_H
 #define CKERNELS_STATISTICS_H
 
-/* Calibration bucket sums of one activation tensor at one position (Quantizer's
- * BatchStatistics.Buckets), in double, into `sums`. Element i adds into partial table i % 4, each
- * in element order; the four partial tables are then added to `sums` in order 0, 1, 2, 3 (four
- * independent chains of additions instead of one: most values land in the same few buckets):
- *     t = v / step (v * 2^p exactly, when 2^p and 2^-p are normal);
- *     r = round half up (a negative exact tie toward zero, else half away from zero);
- *     k = min(max(r, lo), hi); x = (double)v; d = (double)k * (double)step - x
- *     k >= 0: bucket positive[k < 1 ? 0 : min(exponent(k) + 1, 17)]
- *     k < 0:  j = min(exponent(-k), 17); exact[j] if j < 17 and -k == 2^j, else between[j]
- *     bucket: n += 1; sum += x; squares += x * x; rounding += d * d
- * `sums` holds 3 kinds (positive, exact, between) x 18 buckets x 4 doubles (n, sum, squares,
- * rounding), zeroed by the caller. Same operations and order as the Swift definition, so the
- * same bits. */
-void ck_activation_buckets(const float *values, long count, float step, float lo, float hi, double *sums);
+/* Calibration's squared rounding errors of one run of activation values (Quantizer's
+ * BatchStatistics), for `combos` combinations of a position and an integer range at once: for
+ * combination c, with scale = 2^p (a normal float), lo = -2^(b-1) and hi = 2^(b-1) - 1,
+ *     t = v * scale                  (exact: v / 2^-p)
+ *     k = round half up of min(max(t, lo), hi)   (floor, plus one when the fraction is >= 0.5)
+ *     e = k - t;  en = max(k, lo + 1) - t        (the narrow range saturates at -(2^(b-1) - 1))
+ * sums[2c] = sum of e^2 and sums[2c+1] = sum of en^2, in units of the step (times 2^-2p: the
+ * squared error in values). The order of operations is part of the definition, so every body
+ * (AVX-512, AVX2, portable) gives the same bits: the values are zero-padded to a multiple of 64
+ * and taken in groups of 64 = 4 rows of 16 lanes; value g*64 + r*16 + l goes to lane l; per group
+ * and lane, a float a = fmaf(e, e, a) over the 4 rows from 0, then the lane's double += a; at the
+ * end sums = the 16 lanes' doubles added in lane order from 0. (A padded zero adds exactly 0.)
+ * Values must be finite. */
+void ck_activation_errors(const float *values, long count, const float *scales, const float *los, const float *his, int combos,
+                          double *sums);
 
 #endif

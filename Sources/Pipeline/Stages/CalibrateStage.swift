@@ -9,7 +9,7 @@ import TensorFlowIO
 struct CalibrateStage: TypedStage {
     /// 8: errors for the bit widths asked only, histograms only when asked (history: 2 statistics on the located tensors,
     /// 3 |x| histograms, 7 histograms bounded at AbsHistogram.maxBins).
-    static let identity = StageKind(name: "calibrate", version: 8)
+    static let identity = StageKind(name: "calibrate", version: 9)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int

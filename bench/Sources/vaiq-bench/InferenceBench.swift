@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 import Quantizer
@@ -95,8 +96,14 @@ func profileBenchmark(_ a: [String]) throws {
 
 /// Best-of-5 time of `BatchStatistics` (the candidate positions of `bits`: a build's activation
 /// bit widths) on COUNT values shaped like a Relu6 output (a third zeros, the rest spread over
-/// [0, 6]), in ns per value.
-func statisticsBenchmark(count: Int, threads: Int, bits: [Int]) {
+/// [0, 6]), in ns per value, with the kernel bodies limited to `isa` (avx512, avx2 or portable).
+func statisticsBenchmark(count: Int, threads: Int, bits: [Int], isa: String) {
+    let limits = ["portable": CK_ISA_PORTABLE, "avx2": CK_ISA_AVX2, "avx512": CK_ISA_AVX512]
+    guard let limit = limits[isa] else { fatalError("instruction set \(isa): expected one of \(limits.keys.sorted())") }
+    let available = ck_has_avx512f() != 0 ? "avx512" : ck_has_avx2_fma() != 0 ? "avx2" : "portable"
+    let used = limit == CK_ISA_AVX512 ? available : limit == CK_ISA_AVX2 && available != "portable" ? "avx2" : "portable"
+    let previous = ck_force_isa(Int32(limit))
+    defer { _ = ck_force_isa(previous) }
     var state: UInt64 = 1
     let values = (0..<count).map { _ -> Float in
         state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -104,5 +111,5 @@ func statisticsBenchmark(count: Int, threads: Int, bits: [Int]) {
         return u < 0.33 ? 0 : (u - 0.33) * 9
     }
     let time = values.withUnsafeBufferPointer { v in best(5) { _ = BatchStatistics(v, bitWidths: bits, threads: threads) } }
-    print(#"{"what": "stats", "count": \#(count), "threads": \#(threads), "bits": \#(bits), "ms": \#(time * 1e3), "ns_per_value": \#(time / Double(count) * 1e9)}"#)
+    print(#"{"what": "stats", "count": \#(count), "threads": \#(threads), "bits": \#(bits), "isa": "\#(used)", "ms": \#(time * 1e3), "ns_per_value": \#(time / Double(count) * 1e9)}"#)
 }

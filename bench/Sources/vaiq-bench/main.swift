@@ -10,7 +10,8 @@
 //   vaiq-bench profile GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS   ms per op kind (VAIQ_WINOGRAD=0: direct 3x3 convs)
 //   vaiq-bench infer-ab GRAPH INPUT.npy INPUT_NODE OUTPUT_NODE BATCH THREADS ITERS   direct vs Winograd 3x3 convs, alternating
 //   vaiq-bench positions GRAPH X.npy IN OUT ROWS  statistics' positions vs the exhaustive search (PositionCheck)
-//   vaiq-bench stats COUNT THREADS [BITS]  calibration statistics (BatchStatistics) of COUNT relu6-like values
+//   vaiq-bench stats COUNT THREADS [BITS [ISA]]  calibration statistics (BatchStatistics) of COUNT relu6-like values
+//                                      (kernel bodies up to ISA: avx512 (default), avx2, portable)
 //                                          for bit widths BITS (e.g. 8 or 4,8; default 1-16)
 //   vaiq-bench winograd BATCH THREADS [ITERS [BLOCKS [HWxINCxOUTC;...]]]   ResNet50's 3x3 convs, direct vs Winograd
 import Foundation
@@ -94,7 +95,8 @@ do {
         try positionsBenchmark(Array(args[2...]))
     case "stats":
         statisticsBenchmark(count: Int(args[2])!, threads: Int(args[3])!,
-                            bits: args.count > 4 ? args[4].split(separator: ",").compactMap { Int($0) } : Array(1...16))
+                            bits: args.count > 4 ? args[4].split(separator: ",").compactMap { Int($0) } : Array(1...16),
+                            isa: args.count > 5 ? args[5] : "avx512")
     default:
         FileHandle.standardError.write(Data("unknown measurement \(args[1])\n".utf8))
         exit(2)
