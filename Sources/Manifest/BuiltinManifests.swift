@@ -20,6 +20,7 @@ strategies:
     ignore_nodes: []
     align_concat: 0          # 0 all concats, 1 output concats only, 2 none
     align_pool: 0
+    align_rule: tf1          # tf1: concat/pool inputs take the output's position; min: the smallest of all (never clips)
     adjust_shift_bias: 1     # 0 off, 1 static, 2 dynamic
     adjust_shift_cut: 1
     simulate_dpu: true

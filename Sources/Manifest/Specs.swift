@@ -160,7 +160,7 @@ enum SettingsSchema {
         "method": .int(0...2),
         "nodes_bit": .intMap(2...16), "nodes_method": .intMap(0...2),
         "ignore_nodes": .stringList,
-        "align_concat": .int(0...2), "align_pool": .int(0...2),
+        "align_concat": .int(0...2), "align_pool": .int(0...2), "align_rule": .choice(["tf1", "min"]),
         "adjust_shift_bias": .int(0...2), "adjust_shift_cut": .int(0...1),
         "simulate_dpu": .bool, "scale_all_avgpool": .bool, "fold_constant": .bool, "fold_bn": .bool,
         "do_cle": .bool, "replace_relu6": .bool, "replace_sigmoid": .bool, "replace_softmax": .bool,

@@ -14,10 +14,21 @@ public struct QuantizeConfig: Sendable, Equatable {
     /// 0 = all concats, 1 = only concats among the output nodes, 2 = none.
     public var alignConcat = 0
     public var alignPool = 0
+    /// Which position an aligned concat or pool and its inputs share.
+    public var alignRule = AlignRule.tf1
     public var adjustShiftCut = true
     /// 0 off, 1 static, 2 dynamic.
     public var adjustShiftBias = 1
     public init() {}
+}
+
+/// How align_concat and align_pool choose the one position a concat (or pool) and its inputs share.
+public enum AlignRule: String, Sendable, Codable, CaseIterable {
+    /// vai_q_tensorflow (TF1): the output's position, copied upstream; an input with a larger range clips.
+    case tf1
+    /// vai_q_tensorflow2: the smallest of the output's and the inputs' positions (the widest range),
+    /// so no aligned tensor clips; repeated until concats and pools sharing tensors agree.
+    case min
 }
 
 public enum TensorKind: String, Sendable, Codable { case weight, bias, activation }

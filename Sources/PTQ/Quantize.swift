@@ -115,7 +115,8 @@ public enum PostTrainingQuantizer {
     }
 
     /// The position rules of spec section 5, in the reference's order: align_concat, align_pool,
-    /// shift_cut, shift_bias.
+    /// shift_cut, shift_bias. `config.alignRule` chooses the shared position of the align rules
+    /// (min: vai_q_tensorflow2's, still before the shift rules, so they see the final positions).
     public static func adjust(_ plan: QuantizePlan, graph: Tensorflow_GraphDef, config: QuantizeConfig, outputNodes: [String]) -> QuantizePlan {
         var plan = plan
         let g = GraphEdit(graph, path: "")
@@ -126,20 +127,22 @@ public enum PostTrainingQuantizer {
                 plan.tensors[i].adjustedBy.append(why)
             }
         }
+        // The tensors each aligned concat or pool ties together: (anchor, members). Under tf1 every
+        // member takes the anchor's position; under min all take the smallest of theirs.
+        var ties: [(anchor: Int, members: [Int], why: String)] = []
         if config.alignConcat != 2 {
             for node in g.nodes where TFOp.concatOps.contains(node.tfOp) && (config.alignConcat == 0 || outputNodes.contains(node.name)) {
-                guard let c = activation(node.name), let p = plan.tensors[c].position else { continue }
+                guard let c = activation(node.name), plan.tensors[c].position != nil else { continue }
+                var members: [Int] = []
                 for input in g.inputs(of: node).dropLast() {
                     var cur: String? = input
                     while let name = cur {
-                        if let i = activation(name) {
-                            set(i, p, "align_concat(\(node.name))")
-                            plan.tensors[i].alignedWith = node.name
-                        }
+                        if let i = activation(name) { members.append(i) }
                         guard let n = g[name], Set<TFOp>([.reshape, .expandDims]).contains(n.tfOp) else { break }
                         cur = g.inputs(of: n).first
                     }
                 }
+                ties.append((c, members, "align_concat(\(node.name))"))
             }
         }
         if config.alignPool != 2 {
@@ -149,10 +152,33 @@ public enum PostTrainingQuantizer {
                 if node.tfOp == .mul, let first = g.inputs(of: node).first, let avg = g[first], avg.tfOp == .avgPool { pool = avg }
                 guard pool.tfOp == .maxPool || (pool.tfOp == .avgPool && node.tfOp == .mul),
                       config.alignPool == 0 || outputNodes.contains(pool.name),
-                      let o = activation(node.name), let p = plan.tensors[o].position, let input = g.inputs(of: pool).first,
+                      let o = activation(node.name), plan.tensors[o].position != nil, let input = g.inputs(of: pool).first,
                       let i = activation(input) else { continue }
-                set(i, p, "align_pool(\(pool.name))")
-                plan.tensors[i].alignedWith = node.name
+                ties.append((o, [i], "align_pool(\(pool.name))"))
+            }
+        }
+        for tie in ties {
+            for i in tie.members { plan.tensors[i].alignedWith = plan.tensors[tie.anchor].node }
+        }
+        switch config.alignRule {
+        case .tf1:
+            for tie in ties {
+                let p = plan.tensors[tie.anchor].position!
+                for i in tie.members { set(i, p, tie.why) }
+            }
+        case .min:
+            // Positions only decrease, so this ends; a tensor shared by two ties takes the smaller.
+            var changed = true
+            while changed {
+                changed = false
+                for tie in ties {
+                    let all = [tie.anchor] + tie.members
+                    guard let m = all.compactMap({ plan.tensors[$0].position }).min() else { continue }
+                    for i in all where plan.tensors[i].position.map({ $0 > m }) ?? false {
+                        set(i, m, tie.why)
+                        changed = true
+                    }
+                }
             }
         }
         for group in plan.groups {

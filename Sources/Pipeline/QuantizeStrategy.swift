@@ -34,6 +34,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var ignoreNodes: [String] = []
     public var alignConcat = 0
     public var alignPool = 0
+    public var alignRule = AlignRule.tf1
     public var adjustShiftBias = 1
     public var adjustShiftCut = 1
     /// simulate_dpu, scale_all_avgpool, fold_constant, fold_bn, do_cle, replace_relu6, replace_sigmoid.
@@ -57,6 +58,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
         c.ignoreNodes = Set(ignoreNodes)
         c.alignConcat = alignConcat
         c.alignPool = alignPool
+        c.alignRule = alignRule
         c.adjustShiftCut = adjustShiftCut != 0
         c.adjustShiftBias = adjustShiftBias
         return c

@@ -71,6 +71,7 @@ extension StrategyField {
                       value: { .list($0.ignoreNodes.map { .string($0) }) }),
         int("align_concat", \.alignConcat, inert: unless(pof2, positionsOnly)),
         int("align_pool", \.alignPool, inert: unless(pof2, positionsOnly)),
+        choice("align_rule", \.alignRule, inert: unless(pof2, positionsOnly)),
         int("adjust_shift_bias", \.adjustShiftBias, inert: unless(pof2, positionsOnly)),
         int("adjust_shift_cut", \.adjustShiftCut, inert: unless(pof2, positionsOnly)),
         bool("simulate_dpu", \.rewrites.simulateDPU),

@@ -101,6 +101,44 @@ final class PTQTests: XCTestCase {
                        plan.tensors.map(\.position))
     }
 
+    /// align_rule min: a concat and its inputs share the smallest of their positions, so no value
+    /// of any of them falls outside the shared range (tf1 copies the output's, which clips the
+    /// input with the wider range).
+    func testTheMinAlignRuleNeverClipsAConcat() throws {
+        let (graph, x) = try fixture("block_concat_branches")
+        let optimized = try optimize(graph, x)
+        var config = QuantizeConfig()
+        config.method = .nonOverflow
+        let located = Locator.locate(optimized, config)
+        let statistics = try PostTrainingQuantizer.calibrate(optimized, outputNodes: ["y"], batches: [["x": x]], threads: 1, path: "m")
+        var plan = try PostTrainingQuantizer.positions(located, graph: optimized, statistics: statistics, narrowActivations: false, path: "m")
+        let concat = try XCTUnwrap(optimized.node.first { $0.op == "ConcatV2" })
+        let members = [concat.name] + concat.input.dropLast()
+        let index = try members.map { name in try XCTUnwrap(plan.tensors.firstIndex { $0.node == name && $0.kind == .activation }, name) }
+        // Widen one input's range (a smaller position) and narrow the output's: under tf1 the input clips.
+        let wide = plan.tensors[index[1]].position! - 3
+        plan.tensors[index[1]].position = wide
+        plan.tensors[index[0]].position = plan.tensors[index[0]].position! + 1
+        let ranges = members.map { name in statistics.tensors[name]![0] }
+        plan.tensors[index[1]].position = wide
+        func clipped(_ p: QuantizePlan) -> [String] {
+            zip(members, zip(index, ranges)).compactMap { name, ir in
+                let position = p.tensors[ir.0].position!
+                let step = Float(sign: .plus, exponent: -position, significand: 1)
+                return ir.1.max > 127.5 * step || ir.1.min < -128.5 * step ? name : nil
+            }
+        }
+        config.alignRule = .tf1
+        let tf1 = PostTrainingQuantizer.adjust(plan, graph: optimized, config: config, outputNodes: ["y"])
+        XCTAssertEqual(Set(index.map { tf1.tensors[$0].position }), [plan.tensors[index[0]].position])
+        XCTAssertFalse(clipped(tf1).isEmpty, "the constructed concat clips under tf1")
+        config.alignRule = .min
+        let aligned = PostTrainingQuantizer.adjust(plan, graph: optimized, config: config, outputNodes: ["y"])
+        XCTAssertEqual(Set(index.map { aligned.tensors[$0].position }), [wide])
+        XCTAssertEqual(clipped(aligned), [])
+        XCTAssertTrue(aligned.tensors[index[0]].adjustedBy.contains { $0.hasPrefix("align_concat(") })
+    }
+
     func testEvalModelCarriesFixNeuronsAndUnknownNodesAreErrors() throws {
         let (graph, x) = try fixture("block_residual")
         let optimized = try optimize(graph, x)

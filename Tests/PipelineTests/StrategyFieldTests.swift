@@ -31,6 +31,7 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "ignore_nodes", model: "digits", base: "pof2s", value: .list([.string("Relu_3")])),
         Acting(field: "align_concat", model: "digits", base: "pof2s", value: .int(2)),
         Acting(field: "align_pool", model: "digits", base: "pof2s", value: .int(2)),
+        Acting(field: "align_rule", model: "digits", base: "pof2s", value: .string("min")),
         Acting(field: "adjust_shift_bias", model: "shift", base: "pof2s", baseOverrides: ["adjust_shift_cut": .int(0)], value: .int(0)),
         Acting(field: "adjust_shift_cut", model: "shift", base: "pof2s", value: .int(0)),
         Acting(field: "simulate_dpu", model: "digits", base: "pof2s", value: .bool(false)),
@@ -61,6 +62,7 @@ final class StrategyFieldTests: XCTestCase {
         ("nodes_method", "extends: fsx, nodes_method: {a: 0}", "'nodes_method: {a: 0}' is not supported for fsx"),
         ("align_concat", "extends: fs, align_concat: 2", "'align_concat: 2' is not supported for fs"),
         ("align_pool", "extends: fs, align_pool: 1", "'align_pool: 1' is not supported for fs"),
+        ("align_rule", "extends: fs, align_rule: min", "'align_rule: min' is not supported for fs"),
         ("adjust_shift_bias", "extends: fsx, adjust_shift_bias: 2", "'adjust_shift_bias: 2' is not supported for fsx"),
         ("adjust_shift_cut", "extends: fs, adjust_shift_cut: 0", "'adjust_shift_cut: 0' is not supported for fs"),
     ]

@@ -27,6 +27,7 @@ struct QuantizeStage: TypedStage {
         var nodesMethod: [String: Int]?
         var alignConcat: Int?
         var alignPool: Int?
+        var alignRule: AlignRule?
         var adjustShiftBias: Int?
         var adjustShiftCut: Int?
         var keepFloatWeight: Bool?
@@ -51,6 +52,7 @@ struct QuantizeStage: TypedStage {
                 nodesMethod = s.nodesMethod
                 alignConcat = s.alignConcat
                 alignPool = s.alignPool
+                alignRule = s.alignRule
                 adjustShiftBias = s.adjustShiftBias
                 adjustShiftCut = s.adjustShiftCut
                 keepFloatWeight = s.keepFloatWeight
@@ -70,6 +72,7 @@ struct QuantizeStage: TypedStage {
             s.nodesMethod = nodesMethod ?? [:]
             s.alignConcat = alignConcat ?? s.alignConcat
             s.alignPool = alignPool ?? s.alignPool
+            s.alignRule = alignRule ?? s.alignRule
             s.adjustShiftBias = adjustShiftBias ?? s.adjustShiftBias
             s.adjustShiftCut = adjustShiftCut ?? s.adjustShiftCut
             s.keepFloatWeight = keepFloatWeight ?? s.keepFloatWeight
