@@ -126,7 +126,7 @@ struct SendablePointer<T>: @unchecked Sendable {
 
 extension Activation {
     @inline(__always)
-    func apply(_ x: Float) -> Float {
+    public func apply(_ x: Float) -> Float {
         switch self {
         case .none: x
         case .relu: max(x, 0)

@@ -35,6 +35,15 @@ strategies:
     per_channel: false
     calib_method: minmax
     calib_percentile: 99.9999
+    include_fast_ft: false   # layer-wise fast finetuning (AdaQuant) of weights and biases
+    fast_ft_epochs: 10       # acts only with include_fast_ft
+    include_bias_corr: false # bias correction from the calibration data
+  pof2s_ft:
+    extends: pof2s
+    description: pof2s with bias correction, fast finetuning (layer-wise AdaQuant on the calibration data) and the non-clipping align rule.
+    align_rule: min
+    include_fast_ft: true
+    include_bias_corr: true
   pof2s_tqt:
     extends: pof2s
     description: Power-of-two with trained thresholds (QAT); calibrated like pof2s before training.

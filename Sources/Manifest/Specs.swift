@@ -168,6 +168,7 @@ enum SettingsSchema {
         "per_channel": .bool,
         "calib_method": .choice(["minmax", "percentile", "kl"]),
         "calib_percentile": .double,
+        "include_fast_ft": .bool, "fast_ft_epochs": .int(1...1000), "include_bias_corr": .bool,
         "description": .string,
     ]
 

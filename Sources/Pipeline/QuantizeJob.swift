@@ -82,10 +82,10 @@ public struct QuantizeJob: Sendable {
 
     /// The job's stages and where their outputs go. Built on each call: take it once per use.
     public struct Chain: Sendable {
-        /// After freeze, in chain order: optimize, calibrate, quantize, then for the power-of-two
+        /// After freeze, in chain order: optimize, calibrate, (finetune,) quantize, then for the power-of-two
         /// schemes (DPUs) qat, deploy and (with a dump request) dump, and evaluate (with a labeled
         /// set). Optimize and calibrate are shared by every job whose model, data and graph
-        /// settings agree (same ids, same keys).
+        /// settings agree (same ids, same keys), finetune by every job that tunes alike.
         public let stages: [any Stage]
         /// Where each stage output is placed: the vendor's file names under `outputFolder`.
         public let outputs: [Materialization]
@@ -105,8 +105,9 @@ public struct QuantizeJob: Sendable {
         let optimize = OptimizeStage(model: model, strategy: strategy)
         let calibrate = CalibrateStage(optimize: optimize, model: model, calibration: calibration,
                                        needs: calibrationNeeds ?? ownCalibrationNeeds)
-        let quantize = QuantizeStage(job: self, optimize: optimize, calibrate: calibrate)
-        var stages: [any Stage] = [optimize, calibrate, quantize]
+        let finetune = strategy.finetunes ? FinetuneStage(job: self, optimize: optimize, calibrate: calibrate) : nil
+        let quantize = QuantizeStage(job: self, optimize: optimize, calibrate: calibrate, finetune: finetune)
+        var stages: [any Stage] = [optimize, calibrate] + (finetune.map { [$0] } ?? []) + [quantize]
         func place(_ stage: StageID, _ output: String, _ name: String) -> Materialization {
             Materialization(stage: stage, output: output, path: outputFolder.isEmpty ? name : "\(outputFolder)/\(name)")
         }
@@ -115,8 +116,9 @@ public struct QuantizeJob: Sendable {
             place(quantize.id, QuantizeStage.stockModel, OutputNames.stockModel(suffix: suffix)),
             place(quantize.id, QuantizeStage.quantInfo, OutputNames.quantInfo),
         ]
+        if let finetune { outputs.append(place(finetune.id, FinetuneStage.report, FinetuneStage.report)) }
         if !strategy.scheme.isFloatScale {
-            let qat = QATStage(job: self, optimize: optimize, quantize: quantize)
+            let qat = QATStage(job: self, optimize: optimize, finetune: finetune, quantize: quantize)
             stages.append(qat)
             outputs += [place(qat.id, QATStage.trainGraph, QATStage.trainGraph),
                         place(qat.id, QATStage.inferenceGraph, QATStage.inferenceGraph),
@@ -136,6 +138,6 @@ public struct QuantizeJob: Sendable {
             stages.append(evaluate)
             outputs.append(place(evaluate.id, EvaluateStage.metrics, OutputNames.metrics))
         }
-        return Chain(stages: stages, outputs: outputs, ownStages: stages.dropFirst(2).map(\.id))
+        return Chain(stages: stages, outputs: outputs, ownStages: stages.dropFirst(finetune == nil ? 2 : 3).map(\.id))
     }
 }

@@ -44,6 +44,13 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var perChannel = false
     public var calibMethod = CalibrationMethod.minmax
     public var calibPercentile = 99.9999
+    /// Layer-wise fast finetuning (AdaQuant) and bias correction before the final positions.
+    public var includeFastFt = false
+    public var fastFtEpochs = 10
+    public var includeBiasCorr = false
+
+    /// Whether a finetune stage runs (pof2s only; other schemes refuse the keys).
+    public var finetunes: Bool { scheme == .pof2s && (includeFastFt || includeBiasCorr) }
 
     public init() {}
 

@@ -31,6 +31,8 @@ extension StrategyField {
     }
     private static let pof2: @Sendable (QuantizeStrategy) -> Bool = { !$0.scheme.isFloatScale }
     private static let positionsOnly = "float scales have no fix positions to search, align or shift"
+    private static let pof2sOnly: @Sendable (QuantizeStrategy) -> Bool = { $0.scheme == .pof2s }
+    private static let finetuneReason = "fast finetuning and bias correction are built for pof2s"
 
     private static func int(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, Int> & Sendable,
                             inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts) -> StrategyField {
@@ -98,6 +100,9 @@ extension StrategyField {
                           }
                       },
                       value: { .double($0.calibPercentile) }),
+        bool("include_fast_ft", \.includeFastFt, inert: unless(pof2sOnly, finetuneReason, notYet: true)),
+        int("fast_ft_epochs", \.fastFtEpochs, inert: unless({ $0.includeFastFt }, "it acts only with include_fast_ft: true")),
+        bool("include_bias_corr", \.includeBiasCorr, inert: unless(pof2sOnly, finetuneReason, notYet: true)),
     ]
 
     public static func named(_ name: String) -> StrategyField? { all.first { $0.name == name } }

@@ -106,7 +106,7 @@ final class OneRoadTests: XCTestCase {
         let r = try CLITests.run(["show", "fs", "-C", repo])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.first, "strategy fs (<builtin>/strategies.yaml:38:3)")
+        XCTAssertEqual(lines.first, "strategy fs (<builtin>/strategies.yaml:47:3)")
         XCTAssertTrue(lines.contains { $0.hasPrefix("  per_channel ") && $0.contains("true") && $0.contains("acting") }, r.stdout)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  align_concat ") && $0.contains("not applicable: float scales have no fix positions") }, r.stdout)
         XCTAssertEqual(lines.count, 1 + StrategyField.all.count + 1, r.stdout)
@@ -114,7 +114,7 @@ final class OneRoadTests: XCTestCase {
         XCTAssertTrue(target.stdout.contains("  arch_type      DPUCADF8H"), target.stdout)
         let missing = try CLITests.run(["show", "nope", "-C", repo])
         XCTAssertEqual(missing.status, 1)
-        XCTAssertTrue(missing.stderr.hasPrefix("error: no strategy or target named 'nope'; defined: fs, fsx, pof2s, pof2s_tqt, DPUCADF8H"), missing.stderr)
+        XCTAssertTrue(missing.stderr.hasPrefix("error: no strategy or target named 'nope'; defined: fs, fsx, pof2s, pof2s_ft, pof2s_tqt, DPUCADF8H"), missing.stderr)
     }
 
     func testInspectTargetFollowsSupportedOps() throws {

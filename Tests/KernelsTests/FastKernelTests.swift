@@ -19,7 +19,7 @@ final class FastKernelTests: XCTestCase {
         mutating func floats(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Int(next() % 2001) - 1000) / 500 } }
     }
 
-    func assertClose(_ fast: [Float], _ reference: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertClose(_ fast: [Float], _ reference: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(fast.count, reference.count, what, file: file, line: line)
         let scale = max(reference.map(abs).max() ?? 0, 1e-6)
         let error = zip(fast, reference).map { abs($0 - $1) }.max() ?? 0
@@ -29,7 +29,7 @@ final class FastKernelTests: XCTestCase {
     typealias ConvKernel = (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, Activation, ConvGeometry, Int,
                             UnsafeMutablePointer<Float>, Int) -> Void
 
-    func randomGeometry(_ r: inout Random) throws -> ConvGeometry {
+    static func randomGeometry(_ r: inout Random) throws -> ConvGeometry {
         let paddings: [Padding] = [.same, .valid, .explicit(top: 1, bottom: 0, left: 2, right: 1)]
         while true {  // draw until the window fits (VALID with a large dilated kernel may not)
             let k = r.int(1...4)
@@ -44,7 +44,7 @@ final class FastKernelTests: XCTestCase {
     func testConv2DMatchesReference() throws {
         var r = Random(state: 1)
         for trial in 0..<60 {
-            let g = try randomGeometry(&r)
+            let g = try Self.randomGeometry(&r)
             let outC = r.int(1...17)
             let x = r.floats(g.batch * g.inH * g.inW * g.inC), w = r.floats(g.kernelH * g.kernelW * g.inC * outC), b = r.floats(outC)
             let activation: Activation = [.none, .relu, .relu6, .leakyRelu(alpha: 0.1)][trial % 4]
@@ -52,14 +52,14 @@ final class FastKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: n), reference = fast
             Fast.conv2d(input: x, filter: w, bias: b, activation: activation, geometry: g, outC: outC, output: &fast, threads: 2)
             Reference.conv2d(input: x, filter: w, bias: b, activation: activation, geometry: g, outC: outC, output: &reference)
-            assertClose(fast, reference, "conv2d \(g) outC \(outC)")
+            Self.assertClose(fast, reference, "conv2d \(g) outC \(outC)")
         }
     }
 
     func testDepthwiseMatchesReference() throws {
         var r = Random(state: 2)
         for _ in 0..<60 {
-            let g = try randomGeometry(&r)
+            let g = try Self.randomGeometry(&r)
             let m = r.int(1...2)
             let outC = g.inC * m
             let x = r.floats(g.batch * g.inH * g.inW * g.inC), w = r.floats(g.kernelH * g.kernelW * outC), b = r.floats(outC)
@@ -67,7 +67,7 @@ final class FastKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: n), reference = fast
             Fast.depthwiseConv2d(input: x, filter: w, multiplier: m, bias: b, activation: .relu6, geometry: g, output: &fast, threads: 2)
             Reference.depthwiseConv2d(input: x, filter: w, multiplier: m, bias: b, activation: .relu6, geometry: g, output: &reference)
-            assertClose(fast, reference, "depthwise \(g) multiplier \(m)")
+            Self.assertClose(fast, reference, "depthwise \(g) multiplier \(m)")
         }
         // Wide channels exercise the 8-lane path and its tail.
         let g = try ConvGeometry.make(batch: 2, inH: 7, inW: 6, inC: 21, kernelH: 3, kernelW: 3, strideH: 2, strideW: 1, padding: .same)
@@ -75,20 +75,20 @@ final class FastKernelTests: XCTestCase {
         var fast = [Float](repeating: .nan, count: 2 * g.outH * g.outW * 21), reference = fast
         Fast.depthwiseConv2d(input: x, filter: w, multiplier: 1, bias: nil, activation: .none, geometry: g, output: &fast, threads: 1)
         Reference.depthwiseConv2d(input: x, filter: w, multiplier: 1, bias: nil, activation: .none, geometry: g, output: &reference)
-        assertClose(fast, reference, "depthwise 21 channels")
+        Self.assertClose(fast, reference, "depthwise 21 channels")
     }
 
     func testTransposedConvolutionMatchesReference() throws {
         var r = Random(state: 3)
         for _ in 0..<30 {
-            let g = try randomGeometry(&r)
+            let g = try Self.randomGeometry(&r)
             let outC = g.inC, inC = r.int(1...7)
             let x = r.floats(g.batch * g.outH * g.outW * inC), w = r.floats(g.kernelH * g.kernelW * outC * inC), b = r.floats(outC)
             let n = g.batch * g.inH * g.inW * outC
             var fast = [Float](repeating: .nan, count: n), reference = fast
             Fast.conv2dTranspose(input: x, filter: w, bias: b, activation: .none, geometry: g, outC: outC, inC: inC, output: &fast, threads: 2)
             Reference.conv2dTranspose(input: x, filter: w, bias: b, activation: .none, geometry: g, outC: outC, inC: inC, output: &reference)
-            assertClose(fast, reference, "conv2d_transpose \(g)")
+            Self.assertClose(fast, reference, "conv2d_transpose \(g)")
         }
     }
 
@@ -101,7 +101,7 @@ final class FastKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: m * n), reference = fast
             Fast.matmul(a: a, b: b, m: m, k: k, n: n, transposeA: ta, transposeB: tb, bias: bias, activation: .relu, output: &fast, threads: 2)
             Reference.matmul(a: a, b: b, m: m, k: k, n: n, transposeA: ta, transposeB: tb, bias: bias, activation: .relu, output: &reference)
-            assertClose(fast, reference, "matmul \(m)x\(k)x\(n) ta \(ta) tb \(tb)")
+            Self.assertClose(fast, reference, "matmul \(m)x\(k)x\(n) ta \(ta) tb \(tb)")
         }
     }
 
@@ -117,10 +117,10 @@ final class FastKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: n), reference = fast
             Fast.maxPool(input: x, geometry: g, output: &fast, threads: 2)
             Reference.maxPool(input: x, geometry: g, output: &reference)
-            assertClose(fast, reference, "max pool \(g)")
+            Self.assertClose(fast, reference, "max pool \(g)")
             Fast.avgPool(input: x, geometry: g, output: &fast, threads: 2)
             Reference.avgPool(input: x, geometry: g, output: &reference)
-            assertClose(fast, reference, "avg pool \(g)")
+            Self.assertClose(fast, reference, "avg pool \(g)")
         }
     }
 
@@ -146,7 +146,7 @@ final class FastKernelTests: XCTestCase {
             var fast = [Float](repeating: .nan, count: count(out)), reference = fast
             Fast.reduceMean(input: x, shape: [2, 5, 6, 3], axes: axes, output: &fast)
             Reference.reduceMean(input: x, shape: [2, 5, 6, 3], axes: axes, output: &reference)
-            assertClose(fast, reference, "mean over \(axes)")
+            Self.assertClose(fast, reference, "mean over \(axes)")
         }
         for paddings in [[(0, 0), (1, 2), (2, 1), (0, 0)], [(1, 0), (0, 0), (0, 0), (2, 1)], [(0, 0), (0, 0), (0, 0), (0, 0)]] {
             let p = paddings.map { (before: $0.0, after: $0.1) }

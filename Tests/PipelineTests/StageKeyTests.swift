@@ -104,7 +104,11 @@ final class StageKeyTests: XCTestCase {
             if c.field != "quantize_scheme" {
                 XCTAssertEqual(pa["deploy"], pb["deploy"], "\(c.field) reached deploy")
                 XCTAssertEqual(pa["optimize"] != pb["optimize"], optimizeFields.contains(c.field), "\(c.field): optimize")
-                XCTAssertEqual(pa["quantize"] != pb["quantize"], !optimizeFields.contains(c.field), "\(c.field): quantize")
+                // The finetuning fields reach quantize through finetune's graph (an input), not its key.
+                let finetuneFields = ["include_fast_ft", "fast_ft_epochs", "include_bias_corr"]
+                XCTAssertEqual(pa["quantize"] != pb["quantize"], !optimizeFields.contains(c.field) && !finetuneFields.contains(c.field),
+                               "\(c.field): quantize")
+                if finetuneFields.contains(c.field) { XCTAssertNotEqual(pa["finetune"], pb["finetune"], "\(c.field): finetune") }
                 // The training graphs read what quantize reads, but for keep_float_weight.
                 if c.base != "fs" {
                     // The training graphs read quantize's positions (an input), and only the target's range.

@@ -45,6 +45,9 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "per_channel", model: "digits", base: "fs", baseOverrides: ["per_channel": .bool(false)], value: .bool(true)),
         Acting(field: "calib_method", model: "digits", base: "fs", value: .string("minmax")),
         Acting(field: "calib_percentile", model: "digits", base: "fs", baseOverrides: ["calib_method": .string("percentile")], value: .double(99)),
+        Acting(field: "include_fast_ft", model: "digits", base: "pof2s", value: .bool(true)),
+        Acting(field: "fast_ft_epochs", model: "digits", base: "pof2s", baseOverrides: ["include_fast_ft": .bool(true)], value: .int(1)),
+        Acting(field: "include_bias_corr", model: "digits", base: "pof2s", value: .bool(true)),
     ]
 
     /// A strategy manifest entry whose value would not act, and the refusal's text after the location.
@@ -63,6 +66,9 @@ final class StrategyFieldTests: XCTestCase {
         ("align_concat", "extends: fs, align_concat: 2", "'align_concat: 2' is not supported for fs"),
         ("align_pool", "extends: fs, align_pool: 1", "'align_pool: 1' is not supported for fs"),
         ("align_rule", "extends: fs, align_rule: min", "'align_rule: min' is not supported for fs"),
+        ("include_fast_ft", "extends: pof2s_tqt, include_fast_ft: true", "'include_fast_ft: true' is not supported (yet) for pof2s_tqt"),
+        ("fast_ft_epochs", "extends: pof2s, fast_ft_epochs: 3", "'fast_ft_epochs: 3' is not supported for pof2s: it acts only with include_fast_ft: true"),
+        ("include_bias_corr", "extends: fs, include_bias_corr: true", "'include_bias_corr: true' is not supported (yet) for fs"),
         ("adjust_shift_bias", "extends: fsx, adjust_shift_bias: 2", "'adjust_shift_bias: 2' is not supported for fsx"),
         ("adjust_shift_cut", "extends: fs, adjust_shift_cut: 0", "'adjust_shift_cut: 0' is not supported for fs"),
     ]

@@ -1,4 +1,6 @@
 import FileIO
+@testable import Pipeline
+import TensorFlowIO
 import Foundation
 
 /// Scratch model repositories for the pipeline tests.
@@ -20,5 +22,26 @@ enum TestRepository {
             try FileManager.default.copyItem(atPath: "\(projectRoot)/\(source)", toPath: "\(repo)/\(destination)")
         }
         return repo
+    }
+}
+
+extension TestRepository {
+    /// The digits example frozen from its checkpoint into `directory`, as a model.
+    static func digitsModel(in directory: String) throws -> QuantizeJob.Model {
+        let reader = try CheckpointReader(prefix: try CheckpointLocation.resolve(projectRoot + "/examples/digits/models/digits/train_dir").prefix)
+        let graph = "examples/digits/models/digits/inference_graph.pb"
+        let frozen = try GraphFreezer.freeze(try GraphDefIO.read(projectRoot + "/" + graph), checkpoint: reader, outputNodes: ["logits"], graphPath: graph)
+        try GraphDefIO.write(frozen.graph, to: "\(directory)/digits.pb")
+        return .init(name: "digits", graph: .file("\(directory)/digits.pb"), inputNodes: ["input"], outputNodes: ["logits"],
+                     inputShapes: [[-1, 32, 32, 1]])
+    }
+
+    /// The digits example's calibration set (200 rows in 10 batches of 20) and labeled set.
+    static var digitsCalibration: QuantizeJob.DataSet {
+        .init(name: "c", inputs: ["input": projectRoot + "/examples/digits/data/calib.npy"], batchSize: 20, iterations: 10)
+    }
+    static var digitsEvaluation: QuantizeJob.Evaluation {
+        .init(data: .init(name: "e", inputs: ["input": projectRoot + "/examples/digits/data/eval_x.npy"], batchSize: 100, iterations: 4),
+              labels: projectRoot + "/examples/digits/data/eval_y.npy")
     }
 }

@@ -24,9 +24,9 @@ struct QATStage: TypedStage {
     let outputNames = [Self.trainGraph, Self.inferenceGraph, Self.evalGraph]
     let maxThreads = 1
 
-    init(job: QuantizeJob, optimize: OptimizeStage, quantize: QuantizeStage) {
+    init(job: QuantizeJob, optimize: OptimizeStage, finetune: FinetuneStage?, quantize: QuantizeStage) {
         declaration = StageDeclaration(id: StageID("qat/\(job.name)"), settings: Settings(archType: job.target.archType),
-                                       inputs: ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
+                                       inputs: ["graph": QuantizeStage.graphInput(optimize: optimize, finetune: finetune),
                                                 "positions": .output(quantize.id, QuantizeStage.positions)])
     }
 

@@ -102,8 +102,10 @@ struct QuantizeStage: TypedStage {
 
     /// The inputs a power-of-two plan reads: the optimized graph, the statistics and, for
     /// pof2s_tqt models built from a checkpoint, its trained thresholds.
-    static func planInputs(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) -> [String: StageInput] {
-        var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
+    /// With fast finetuning or bias correction, the graph is finetune's (`finetune`), else optimize's.
+    static func planInputs(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage,
+                           finetune: FinetuneStage?) -> [String: StageInput] {
+        var inputs: [String: StageInput] = ["graph": graphInput(optimize: optimize, finetune: finetune),
                                             "statistics": .output(calibrate.id, CalibrateStage.statistics)]
         // pof2s_tqt takes positions from the thresholds a quantize-aware training run saved.
         if let freeze = job.model.freezeStage, job.strategy.scheme == .pof2sTQT {
@@ -139,10 +141,15 @@ struct QuantizeStage: TypedStage {
         return (PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs), thresholds, ties)
     }
 
-    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
+    /// The float graph a quantize (and qat) reads: finetune's tuned graph, or optimize's.
+    static func graphInput(optimize: OptimizeStage, finetune: FinetuneStage?) -> StageInput {
+        finetune.map { .output($0.id, FinetuneStage.graph) } ?? .output(optimize.id, OptimizeStage.optimizedGraph)
+    }
+
+    init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage, finetune: FinetuneStage?) {
         let id = StageID("quantize/\(job.name)")
         let settings = Settings(strategy: job.strategy, target: job.target)
-        var inputs = Self.planInputs(job: job, optimize: optimize, calibrate: calibrate)
+        var inputs = Self.planInputs(job: job, optimize: optimize, calibrate: calibrate, finetune: finetune)
         inputs["aux"] = .output(optimize.id, OptimizeStage.auxGraph)
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
         outputNames = job.strategy.scheme.isFloatScale ? [Self.evalModel, Self.stockModel, Self.quantInfo]
