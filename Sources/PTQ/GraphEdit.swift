@@ -29,10 +29,7 @@ struct GraphEdit {
     func uses(of name: String) -> [(node: Int, slot: Int)] {
         var out: [(Int, Int)] = []
         for (i, node) in nodes.enumerated() {
-            for (k, input) in node.input.enumerated() where !input.hasPrefix("^") {
-                let t = TensorName(input)
-                if t.node == name && t.outputIndex == 0 { out.append((i, k)) }
-            }
+            for (k, input) in node.input.enumerated() where TensorName.readsOutputZero(input, of: name) { out.append((i, k)) }
         }
         return out
     }
