@@ -83,6 +83,14 @@ func attrTensor(_ tensor: Tensor) -> Tensorflow_AttrValue {
     return a
 }
 
+/// `attrTensor(tensor)`, holding `stored` itself (sharing its bytes rather than a second copy of
+/// a large weight) when `stored` is already exactly that encoding.
+func attrTensor(_ tensor: Tensor, reusing stored: Tensorflow_TensorProto?) -> Tensorflow_AttrValue {
+    var a = attrTensor(tensor)
+    if let stored, a.tensor == stored { a.tensor = stored }
+    return a
+}
+
 func attrType(_ type: Tensorflow_DataType) -> Tensorflow_AttrValue {
     var a = Tensorflow_AttrValue()
     a.type = type

@@ -58,8 +58,10 @@ public struct GraphRewrites: Sendable, Equatable, Codable {
 }
 
 public enum Optimizer {
-    public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
+    /// Takes `graph` (consuming): the weights it does not keep, and the old values of those it folds, are freed as it goes.
+    public static func optimize(_ graph: consuming Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
+        _ = consume graph
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
         let rewrites = options.rewrites
         if rewrites.foldConstant { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
