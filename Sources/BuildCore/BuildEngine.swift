@@ -159,13 +159,16 @@ public final class BuildEngine: Sendable {
         }
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
+        let stored = StoredOutputs()
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases,
-                                   progress: { [id = stage.id] done, total in observer?.stageProgress(id, done: done, total: total) })
+                                   progress: { [id = stage.id] done, total in observer?.stageProgress(id, done: done, total: total) },
+                                   store: { [cache] name, bytes in stored.add(name, try phases.time("store") { try cache.store(bytes) }) })
         do {
             let produced = try stage.run(context)
             if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
-            for name in stage.outputNames where produced[name] == nil {
+            record.outputs = stored.all
+            for name in stage.outputNames where produced[name] == nil && record.outputs[name] == nil {
                 return failed("stage '\(stage.id)': ", "did not produce its output '\(name)'")
             }
             try phases.time("store") {

@@ -22,6 +22,8 @@ public protocol Stage: Sendable {
     var outputNames: [String] { get }
     /// How many threads the stage can use well (1 for light stages); the executor grants a budget.
     var maxThreads: Int { get }
+    /// Makes the outputs: returned by name, or handed to `context.store` one by one as they are
+    /// made (a stage with several large outputs then holds one at a time).
     func run(_ context: StageContext) throws -> [String: [UInt8]]
 }
 
@@ -52,16 +54,28 @@ public struct StageContext: Sendable {
     public let phases: PhaseLog
     /// Reports units of work done of a total (a progress display; never part of an output).
     public let progress: @Sendable (_ done: Int, _ total: Int) -> Void
+    /// Stores the output `name` now rather than returning it from `run`.
+    public let store: @Sendable (_ name: String, _ bytes: [UInt8]) throws -> Void
 
     public init(stage: StageID, inputPaths: [String: String], threadBudget: Int, isCancelled: @escaping @Sendable () -> Bool,
-                phases: PhaseLog = PhaseLog(), progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) {
+                phases: PhaseLog = PhaseLog(), progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in },
+                store: @escaping @Sendable (_ name: String, _ bytes: [UInt8]) throws -> Void) {
         self.stage = stage
         self.inputPaths = inputPaths
         self.threadBudget = threadBudget
         self.isCancelled = isCancelled
         self.phases = phases
         self.progress = progress
+        self.store = store
     }
+}
+
+/// The outputs a running stage stored through `StageContext.store`, by name.
+final class StoredOutputs: Sendable {
+    private let digests = Mutex<[String: ContentDigest]>([:])
+
+    func add(_ name: String, _ digest: ContentDigest) { digests.withLock { $0[name] = digest } }
+    var all: [String: ContentDigest] { digests.withLock { $0 } }
 }
 
 /// Where a stage's time went (parse, inference, statistics, write, ...), for `--profile` and the

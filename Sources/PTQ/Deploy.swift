@@ -45,12 +45,15 @@ public enum Deployer {
             shape.shape = Tensorflow_TensorShapeProto(dims: [-1] + dims.dropFirst())
             g.nodes[i].attr["shape"] = shape
         }
+        // Planning the graph (folding and packing every weight) is only worth it when a node needs a shape.
+        let shaped = Set<TFOp>([.reshape, .resizeNearestNeighbor])
+        guard g.nodes.contains(where: { shaped.contains($0.tfOp) && $0.input.count >= 2 }) else { return }
         let outputs = GraphOrder.sinks(g.graphDef)
         let imported = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)), options: PlanOptions(fuse: false))
         // Batch 1, as the reference; a graph that fixes its batch elsewhere keeps its own.
         let shapes = try ((try? runtime.plan(for: feeds)) ?? runtime.plan(for: declared)).shapesByName
-        for node in g.nodes where Set<TFOp>([.reshape, .resizeNearestNeighbor]).contains(node.tfOp) {
+        for node in g.nodes where shaped.contains(node.tfOp) {
             guard let shape = shapes[node.name], let i = g.index(node.name), g.nodes[i].input.count >= 2 else { continue }
             let name = g.freshName("\(node.name)/shape")
             let value = node.tfOp == .reshape ? shape : Array(shape[1...2])

@@ -29,10 +29,7 @@ struct GraphEdit {
     func uses(of name: String) -> [(node: Int, slot: Int)] {
         var out: [(Int, Int)] = []
         for (i, node) in nodes.enumerated() {
-            for (k, input) in node.input.enumerated() where !input.hasPrefix("^") {
-                let t = TensorName(input)
-                if t.node == name && t.outputIndex == 0 { out.append((i, k)) }
-            }
+            for (k, input) in node.input.enumerated() where TensorName.readsOutputZero(input, of: name) { out.append((i, k)) }
         }
         return out
     }
@@ -83,6 +80,14 @@ struct GraphEdit {
 func attrTensor(_ tensor: Tensor) -> Tensorflow_AttrValue {
     var a = Tensorflow_AttrValue()
     a.tensor = TensorProtoCodec.encode(tensor)
+    return a
+}
+
+/// `attrTensor(tensor)`, holding `stored` itself (sharing its bytes rather than a second copy of
+/// a large weight) when `stored` is already exactly that encoding.
+func attrTensor(_ tensor: Tensor, reusing stored: Tensorflow_TensorProto?) -> Tensorflow_AttrValue {
+    var a = attrTensor(tensor)
+    if let stored, a.tensor == stored { a.tensor = stored }
     return a
 }
 

@@ -58,8 +58,10 @@ public struct GraphRewrites: Sendable, Equatable, Codable {
 }
 
 public enum Optimizer {
-    public static func optimize(_ graph: Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
+    /// Takes `graph` (consuming): the weights it does not keep, and the old values of those it folds, are freed as it goes.
+    public static func optimize(_ graph: consuming Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
+        _ = consume graph
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
         let rewrites = options.rewrites
         if rewrites.foldConstant { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
@@ -152,14 +154,28 @@ public enum Optimizer {
     /// (IdentityN: every use reads its first input, as the reference does); nodes named as inputs
     /// or outputs stay.
     static func removeIdentities(_ g: inout GraphEdit, keep: Set<String>) {
+        // Each bypassed node's replacement, found in one pass over the inputs (a chain of bypassed
+        // nodes resolves to the first input that is not bypassed).
+        var bypass: [String: String] = [:]
         for node in g.nodes where TFOp.identityOps.contains(node.tfOp) && !keep.contains(node.name) {
             guard let first = node.input.first(where: { !$0.hasPrefix("^") }) else { continue }
-            for (i, k) in g.nodes.enumerated().flatMap({ i, n in n.input.indices.map { (i, $0) } })
-                where TensorName(g.nodes[i].input[k]).node == node.name && !g.nodes[i].input[k].hasPrefix("^") {
-                g.nodes[i].input[k] = first
-            }
-            g.remove(node.name)
+            bypass[node.name] = first
         }
+        guard !bypass.isEmpty else { return }
+        for (name, first) in bypass {
+            var target = first
+            for _ in bypass.indices {
+                guard let next = bypass[TensorName(target).node] else { break }
+                target = next
+            }
+            bypass[name] = target
+        }
+        for i in g.nodes.indices {
+            for k in g.nodes[i].input.indices where !g.nodes[i].input[k].hasPrefix("^") {
+                if let target = bypass[TensorName(g.nodes[i].input[k]).node] { g.nodes[i].input[k] = target }
+            }
+        }
+        g.nodes.removeAll { bypass[$0.name] != nil }
     }
 
     /// Replaces every node whose data inputs are all Const nodes, and whose op the loader folds
@@ -293,7 +309,8 @@ public enum Optimizer {
                 guard factor.count == 1 || factor.count == channels else { continue }
                 let f = { (c: Int) in factor.count == 1 ? factor[0] : factor[c] }
                 var weights = w.floatValues()
-                for k in weights.indices { weights[k] *= f(channelOf(producer, w.shape, k)) }
+                let channel = channelOf(producer, w.shape)
+                for k in weights.indices { weights[k] *= f(channel(k)) }
                 g.setConstant(wName, weights, shape: w.shape)
                 if let biasNode {
                     let bName = g.inputs(of: biasNode)[1]
@@ -354,13 +371,13 @@ public enum Optimizer {
         }
     }
 
-    /// The output channel that flat weight index `k` contributes to.
-    static func channelOf(_ conv: Tensorflow_NodeDef, _ shape: [Int], _ k: Int) -> Int {
+    /// The output channel each flat weight index contributes to (the op is looked up once, not per weight).
+    static func channelOf(_ conv: Tensorflow_NodeDef, _ shape: [Int]) -> (_ k: Int) -> Int {
         switch conv.tfOp {
-        case .conv2D?: k % shape[3]
-        case .depthwiseConv2dNative?: k % (shape[2] * shape[3])
-        case .conv2DBackpropInput?: (k / shape[3]) % shape[2]
-        default: (conv.attr["transpose_b"]?.b ?? false) ? k / shape[1] : k % shape[1]
+        case .conv2D?: { [c = shape[3]] k in k % c }
+        case .depthwiseConv2dNative?: { [c = shape[2] * shape[3]] k in k % c }
+        case .conv2DBackpropInput?: { [inC = shape[3], c = shape[2]] k in (k / inC) % c }
+        default: (conv.attr["transpose_b"]?.b ?? false) ? { [n = shape[1]] k in k / n } : { [n = shape[1]] k in k % n }
         }
     }
 }

@@ -39,7 +39,8 @@ public enum PostTrainingQuantizer {
     /// depends on no strategy field.
     /// `timing` receives the seconds spent summarizing values (`statistics`) and running the
     /// model (`inference`), once at the end.
-    public static func calibrate(_ graph: Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
+    /// `graph` is consumed: its weights are freed once imported, before the runtime plans its own copies.
+    public static func calibrate(_ graph: consuming Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
                                  bitWidths: [Int] = Array(1...BatchStatistics.maxBits), histograms: Bool = true, threads: Int, path: String,
                                  timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in },
                                  progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CalibrationStatistics {
@@ -48,6 +49,7 @@ public enum PostTrainingQuantizer {
         var summarizing = Duration.zero, total = Duration.zero
         let observed = observedTensors(graph)
         let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: path)
+        _ = consume graph
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
                               options: PlanOptions(preserve: observed))
         var statistics = CalibrationStatistics(batches: batches.count, bitWidths: Set(bitWidths).sorted(), tensors: [:])
@@ -374,7 +376,7 @@ extension PostTrainingQuantizer {
             initial.name = "\(name)/initial_value"
             initial.op = TFOp.const.rawValue
             initial.attr["dtype"] = attrType(.dtFloat)
-            initial.attr["value"] = attrTensor(value)
+            initial.attr["value"] = attrTensor(value, reusing: inference.nodes[at].attr["value"]?.tensor)
             var assign = Tensorflow_NodeDef()
             assign.name = "\(name)/Assign"
             assign.op = TFOp.assign.rawValue

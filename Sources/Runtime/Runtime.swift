@@ -22,18 +22,26 @@ public final class Runtime: Sendable {
     public typealias Observer = (_ node: String, _ shape: [Int], _ values: UnsafeBufferPointer<Float>) -> Void
 
     public init(graph: Graph, outputs: [(name: String, ref: ValueRef)], options: PlanOptions = PlanOptions()) {
-        _ = Runtime.heap
+        Runtime.configureHeap()
         self.graph = graph
         self.outputNames = outputs.map(\.name)
         self.outputRefs = outputs.map(\.ref)
         self.options = options
     }
 
-    /// Activations are large and short-lived: keep glibc from returning them to the kernel with
-    /// munmap on every free, which made each run page-fault its whole working set again.
-    static let heap: Void = {
+    /// The process's heap policy for large, short-lived buffers (activations, graphs, serialized
+    /// models). Call it at the start of a process, before it starts threads; a `Runtime` calls it too.
+    public static func configureHeap() { _ = heap }
+
+    /// Keep glibc from returning large blocks to the kernel with munmap on every free, which made
+    /// each run page-fault its whole working set again; and use one arena: glibc gives each thread
+    /// (stages run on Dispatch workers) an arena of its own, whose blocks over 64 MB are mmapped
+    /// fresh and unmapped on free, and whose free memory no other thread can reuse, so parallel
+    /// stages each kept their own copy of that memory.
+    private static let heap: Void = {
         _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h)
         _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+        _ = glibcMallopt(-8, 1)        // M_ARENA_MAX
     }()
 
     /// The plan for these input shapes (made once, then cached).

@@ -104,7 +104,8 @@ public struct TensorName: Hashable, Sendable, CustomStringConvertible {
             return
         }
         isControl = false
-        if let colon = text.lastIndex(of: ":"), let index = Int(text[text.index(after: colon)...]) {
+        // On the UTF-8 view: graph passes parse every input of every node, often more than once.
+        if let colon = text.utf8.lastIndex(of: UInt8(ascii: ":")), let index = Int(text[text.utf8.index(after: colon)...]) {
             node = String(text[..<colon])
             outputIndex = index
         } else {
@@ -115,5 +116,14 @@ public struct TensorName: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         isControl ? "^\(node)" : (outputIndex == 0 ? node : "\(node):\(outputIndex)")
+    }
+
+    /// Whether the input reference `text` is a data use of output 0 of `node`, as `TensorName(text)`
+    /// says, parsing only references that start with the node's name (graph rewrites ask this of
+    /// every input of every node).
+    public static func readsOutputZero(_ text: String, of node: String) -> Bool {
+        guard text.hasPrefix(node) else { return false }
+        let name = TensorName(text)
+        return !name.isControl && name.outputIndex == 0 && name.node == node
     }
 }

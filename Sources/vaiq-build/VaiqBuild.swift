@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 
 /// `vaiq-build`: the root command. Exit codes: 0 success, 1 failure (bad input, failed stage),
 /// 2 usage error.
@@ -19,6 +20,7 @@ struct VaiqBuild: ParsableCommand {
     )
 
     static func main() {
+        Runtime.configureHeap()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -185,4 +185,23 @@ final class BuildEngineTests: XCTestCase {
         XCTAssertEqual(report.ranCount, 0)
         XCTAssertEqual(again.hashedCount, 0)
     }
+
+    func testOutputsStoredWhileRunningCountAsReturnedOnes() throws {
+        let repo = try repository()
+        let cache = try BuildCache(root: "\(repo.root)/cache")
+        func outputs(storedEarly: Set<String>) throws -> [String: ContentDigest]? {
+            let stage = FakeStage(id: StageID("qat/digits"), kind: "qat", version: storedEarly.count, outputNames: ["a", "b", "c"],
+                                  storedEarly: storedEarly, log: repo.log)
+            let plan = try BuildPlan([stage])
+            let report = BuildEngine(plan: plan, cache: cache, statCache: StatCache(path: "\(repo.root)/cache/stat"), root: repo.root)
+                .build(plan.order, options: BuildOptions(jobs: 1))
+            XCTAssertEqual(report.ranCount, 1)
+            return report.outputs[stage.id]
+        }
+        let returned = try outputs(storedEarly: [])
+        XCTAssertEqual(returned?.count, 3)
+        XCTAssertEqual(try outputs(storedEarly: ["a", "c"]), returned)
+        XCTAssertEqual(try outputs(storedEarly: ["a", "b", "c"]), returned)
+        for digest in try XCTUnwrap(returned).values { XCTAssertTrue(cache.hasObject(digest)) }
+    }
 }

@@ -17,6 +17,8 @@ struct FakeStage: Stage {
     var inertParameters: Set<String> = []
     var fail = false
     var sleep: Double = 0
+    /// Outputs handed to `context.store` while running instead of being returned.
+    var storedEarly: Set<String> = []
     let log: RunLog
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
@@ -28,7 +30,11 @@ struct FakeStage: Stage {
         for name in parameters.keys.sorted() where !inertParameters.contains(name) { text += "\(name)=\(parameters[name]!.canonical)|" }
         var bytes = Array(text.utf8)
         for name in context.inputPaths.keys.sorted() { bytes += try FileIO.read(context.inputPaths[name]!) }
-        return Dictionary(uniqueKeysWithValues: outputNames.map { ($0, Array("\($0):".utf8) + bytes) })
+        var outputs: [String: [UInt8]] = [:]
+        for name in outputNames {
+            if storedEarly.contains(name) { try context.store(name, Array("\(name):".utf8) + bytes) } else { outputs[name] = Array("\(name):".utf8) + bytes }
+        }
+        return outputs
     }
 }
 

@@ -333,6 +333,15 @@ final class ConstantFoldingTests: XCTestCase {
         node(name, "Const", [], ["dtype": attrType(.dtFloat), "value": attrTensor(Tensor(values, shape: shape))])
     }
 
+    func testIdentityChainsAndIdentityNOutputsAreBypassed() {
+        var g = GraphEdit(Tensorflow_GraphDef(), path: "m")
+        g.nodes = [node("x", "Placeholder"), node("i1", "Identity", ["x"]), node("i2", "IdentityN", ["i1", "^x"]),
+                   node("kept", "Identity", ["i2:1"]), node("relu", "Relu", ["i2:1"]), node("y", "Identity", ["relu"])]
+        Optimizer.removeIdentities(&g, keep: ["kept", "y"])
+        XCTAssertEqual(g.nodes.map(\.name), ["x", "kept", "relu", "y"])
+        XCTAssertEqual(g.nodes.map(\.input), [[], ["x"], ["x"], ["relu"]])
+    }
+
     func testKerasStyleBiasAndBatchNormFoldIntoOneConv() throws {
         var ints = Tensorflow_AttrValue()
         ints.list.i = [1, 1, 1, 1]

@@ -124,4 +124,15 @@ final class GraphDefIOTests: XCTestCase {
             XCTAssertEqual("\(error)", "g.pb: node 'a': duplicate node name")
         }
     }
+
+    func testReadsOutputZeroAgreesWithTheParsedName() {
+        let references = ["a", "a:0", "a:00", "a:1", "^a", "ab", "ab:0", "a:b", "a:0:0", "a/b", "a/b:0", "", ":0", "b:0", "a:", "a:-0"]
+        for text in references {
+            for node in ["a", "a/b", "ab", "a:0", ""] {
+                let parsed = TensorName(text)
+                XCTAssertEqual(TensorName.readsOutputZero(text, of: node), !parsed.isControl && parsed.outputIndex == 0 && parsed.node == node,
+                               "'\(text)' of '\(node)'")
+            }
+        }
+    }
 }

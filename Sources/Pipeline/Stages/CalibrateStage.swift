@@ -46,7 +46,8 @@ struct CalibrateStage: TypedStage {
         let (graph, batches) = try phases.time("parse") {
             (try GraphDefIO.read(path), try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: settings.calibIter))
         }
-        let statistics = try PostTrainingQuantizer.calibrate(graph, outputNodes: StageIO.outputNodes(of: graph), batches: batches,
+        let outputs = StageIO.outputNodes(of: graph)
+        let statistics = try PostTrainingQuantizer.calibrate(consume graph, outputNodes: outputs, batches: batches,
                                                              bitWidths: settings.bitWidths, histograms: settings.histograms,
                                                              threads: context.threadBudget,
                                                              path: "optimized graph of \(id)", timing: {

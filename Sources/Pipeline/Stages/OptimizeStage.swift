@@ -1,5 +1,6 @@
 import BuildCore
 import PTQ
+import TFProto
 import TensorFlowIO
 
 /// optimize(model, strategy's graph settings): partition to input..output nodes, fold constants
@@ -40,10 +41,12 @@ struct OptimizeStage: TypedStage {
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let path = context.inputPaths["graph"]!
         let phases = context.phases
-        let graph = try phases.time("parse") { try GraphDefIO.read(path) }
+        var graph: Tensorflow_GraphDef? = try phases.time("parse") { try GraphDefIO.read(path) }
         let options = settings.options
         let (optimized, aux) = try phases.time("optimize") {
-            (try Optimizer.optimize(graph, options, path: path), try Optimizer.auxiliary(graph, options, path: path))
+            let aux = try Optimizer.auxiliary(graph!, options, path: path)
+            // The parsed graph goes to optimize, which lets go of it once it has taken the range it keeps.
+            return (try Optimizer.optimize(graph.take()!, options, path: path), aux)
         }
         return try phases.time("write") {
             [Self.optimizedGraph: try GraphDefIO.serialize(optimized, path: path), Self.auxGraph: try GraphDefIO.serialize(aux, path: path)]

@@ -40,10 +40,9 @@ struct QATStage: TypedStage {
             PostTrainingQuantizer.trainingGraphs(graph, plan: positions.plan, narrowActivations: settings.archType == .dpucadf8h,
                                                  thresholds: positions.thresholds, ties: positions.ties)
         }
-        return try phases.time("write") {
-            [Self.trainGraph: try GraphDefIO.serialize(qat.train, path: path),
-             Self.inferenceGraph: try GraphDefIO.serialize(qat.inference, path: path),
-             Self.evalGraph: try GraphDefIO.serialize(qat.eval, path: path)]
-        }
+        try StageIO.store(Self.trainGraph, context, path: path) { qat.train }
+        try StageIO.store(Self.inferenceGraph, context, path: path) { qat.inference }
+        try StageIO.store(Self.evalGraph, context, path: path) { qat.eval }
+        return [:]
     }
 }

@@ -184,12 +184,12 @@ struct QuantizeStage: TypedStage {
         let (plan, thresholds, ties) = try phases.time("quantize") {
             try Self.positions(graph, statistics: statistics, settings: settings, context: context)
         }
-        return try phases.time("write") { [
-            Self.evalModel: try GraphDefIO.serialize(PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight,
-                                                                                     narrowActivations: narrow), path: path),
-            Self.stockModel: try GraphDefIO.serialize(PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow), path: path),
-            Self.quantInfo: try StageIO.json(plan),
-            Self.positions: try StageIO.json(Positions(plan: plan, thresholds: thresholds, ties: ties)),
-        ] }
+        try StageIO.store(Self.evalModel, context, path: path) {
+            PostTrainingQuantizer.evalModel(whole, plan: plan, keepFloatWeight: strategy.keepFloatWeight, narrowActivations: narrow)
+        }
+        try StageIO.store(Self.stockModel, context, path: path) { PostTrainingQuantizer.stockModel(whole, plan: plan, narrowActivations: narrow) }
+        return try phases.time("write") {
+            [Self.quantInfo: try StageIO.json(plan), Self.positions: try StageIO.json(Positions(plan: plan, thresholds: thresholds, ties: ties))]
+        }
     }
 }

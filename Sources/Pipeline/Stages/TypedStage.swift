@@ -82,6 +82,13 @@ enum StageIO {
         try GraphDefIO.decodeBinary(try FileIO.read(path), path: path)
     }
 
+    /// Makes a graph, serializes it and stores it as the output `name` at once, so a stage writing
+    /// several large graphs holds one serialized graph at a time.
+    static func store(_ name: String, _ context: StageContext, path: String, _ graph: () throws -> Tensorflow_GraphDef) throws {
+        let bytes = try context.phases.time("write") { try GraphDefIO.serialize(try graph(), path: path) }
+        try context.store(name, bytes)
+    }
+
     /// Input names of data files: `data:<node>`.
     static let dataPrefix = "data:"
 
