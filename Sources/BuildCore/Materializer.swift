@@ -3,7 +3,8 @@ import FileIO
 /// Copies stage outputs from the content store to their places in the repository (`build/...`),
 /// skipping files that already hold the right bytes. Copies, not hard links: a user editing a
 /// file under build/ must not be able to corrupt the cache; only a cache that does not outlive
-/// its process (not `durable`) hands its objects over as hard links where the file system can.
+/// its process (not `durable`) hands its objects over as hard links where the file system can,
+/// without fsync (as the one-shot command's outputs are written: atomically, not durably).
 public enum Materializer {
     /// Writes `digest` to `path` unless it is already there; returns true when it wrote.
     public static func place(_ digest: ContentDigest, at path: String, cache: BuildCache,
@@ -14,7 +15,7 @@ public enum Materializer {
         try FileIO.createDirectories(dir)
         // Linked once at most: two outputs with equal bytes stay two files.
         let object = cache.objectPath(digest)
-        if !cache.durable, FileIO.linkCount(object) == 1, try FileIO.linkAtomically(object, to: path) { return true }
+        if !cache.durable, FileIO.linkCount(object) == 1, try FileIO.linkAtomically(object, to: path, durable: false) { return true }
         try FileIO.writeAtomically(try cache.load(digest), to: path)
         return true
     }

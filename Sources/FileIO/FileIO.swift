@@ -71,21 +71,24 @@ public enum FileIO {
 
     /// Hard-links `source` to `path` atomically (link to a temporary name + fsync + rename); false
     /// when the file system cannot (another device, no hard links), so the caller copies instead.
-    public static func linkAtomically(_ source: String, to path: String) throws(FileIOError) -> Bool {
+    /// Without `durable` the fsyncs are skipped, as in `writeAtomically`.
+    public static func linkAtomically(_ source: String, to path: String, durable: Bool = true) throws(FileIOError) -> Bool {
         let dir = directoryName(path)
         let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
         guard link(source, tmp) == 0 else { return false }
-        let fd = open(tmp, O_RDONLY | O_CLOEXEC)
-        defer { if fd >= 0 { close(fd) } }
-        guard fd >= 0, fsync(fd) == 0 else {
-            unlink(tmp)
-            throw .system(tmp, "fsync failed")
+        if durable {
+            let fd = open(tmp, O_RDONLY | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
+            guard fd >= 0, fsync(fd) == 0 else {
+                unlink(tmp)
+                throw .system(tmp, "fsync failed")
+            }
         }
         guard rename(tmp, path) == 0 else {
             unlink(tmp)
             throw .system(path, "cannot rename \(tmp) into place")
         }
-        syncDirectory(dir)
+        if durable { syncDirectory(dir) }
         return true
     }
 
