@@ -84,6 +84,8 @@ for model in $MODELS; do
     record_accuracy "$1" "$2" "$dir/$1-$2.logits.npy" "$dir/$1-$2.eval.err"
   done
 done
+# The build path on the Keras graphs: one-cell build = the one-shot, a 4 x 3 matrix (bench/matrix.sh).
+bash bench/matrix.sh "$PY" "$ROUNDS" "$MODELS" || echo "build-path checks FAILED: see the matrix section of bench/RESULTS.md"
 # The statistics' positions against the exhaustive search on the Keras models' observed tensors
 # (10 calibration rows, 8 bits, both ranges).
 for model in $MODELS; do

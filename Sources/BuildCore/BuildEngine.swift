@@ -4,7 +4,9 @@ import Synchronization
 
 /// Runs the stages of a plan: each stage whose inputs are ready is looked up in the action cache
 /// by its key and run only on a miss, on a Dispatch pool that never uses more than `-j` threads
-/// in total (a heavy stage is granted several of them as its thread budget).
+/// in total (a heavy stage is granted several of them as its thread budget). Stages of different
+/// ids can share a key (matrix cells whose settings the stage does not read, e.g. two targets of
+/// one arch_type): one of them runs it, the others wait off the pool and then find it cached.
 public final class BuildEngine: Sendable {
     public let plan: BuildPlan
     public let cache: BuildCache
@@ -31,6 +33,10 @@ public final class BuildEngine: Sendable {
         var running = 0
         var report = BuildReport()
         var stopScheduling = false
+        /// Action key -> the stages waiting for the one that is running it.
+        var waitingForKey: [ContentDigest: [StageID]] = [:]
+        /// Stage -> the key it is running (a miss that no other stage was already running).
+        var runningKeys: [StageID: ContentDigest] = [:]
     }
 
     /// Builds `targets` and their dependencies; returns when every one has an outcome.
@@ -59,8 +65,11 @@ public final class BuildEngine: Sendable {
                     observer?.stageStarted(id, kind: stage.kind, threads: threads)
                     let start = DispatchTime.now().uptimeNanoseconds
                     let phases = PhaseLog()
-                    let (outcome, outputs, error) = self.process(stage, threads: threads, options: options, phases: phases, observer: observer,
-                                                                 upstream: { id in state.withLock { $0.report.outputs[id] } })
+                    let attempt = self.process(stage, threads: threads, options: options, phases: phases, observer: observer,
+                                               upstream: { id in state.withLock { $0.report.outputs[id] } },
+                                               claim: { key in state.withLock { s in claim(key, for: id, threads: threads, &s) } })
+                    // nil: another stage is running this action; `claim` parked this one.
+                    guard let (outcome, outputs, error) = attempt else { return }
                     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                     observer?.stageFinished(id, outcome: outcome, seconds: seconds)
                     let finished: Bool = state.withLock { s in
@@ -71,6 +80,9 @@ public final class BuildEngine: Sendable {
                         if case .ran = outcome { s.report.phases[id] = phases.recorded }
                         s.running -= 1
                         s.freeThreads += threads
+                        if let key = s.runningKeys.removeValue(forKey: id) {
+                            s.ready.append(contentsOf: s.waitingForKey.removeValue(forKey: key) ?? [])
+                        }
                         if !outcome.isSuccess && !options.keepGoing { s.stopScheduling = true }
                         if self.isCancelled { s.stopScheduling = true }
                         for next in (dependents[id] ?? []).sorted() {
@@ -87,6 +99,22 @@ public final class BuildEngine: Sendable {
                     if finished { done.signal() }
                 }
             }
+        }
+
+        /// Records that `id` runs the action `key`, or, when another stage already runs it, parks
+        /// `id` until that one finishes (it then rejoins the ready list and finds the cache entry),
+        /// giving its threads back meanwhile. The stage running the key keeps the build unfinished.
+        @Sendable func claim(_ key: ContentDigest, for id: StageID, threads: Int, _ s: inout State) -> Bool {
+            guard s.waitingForKey[key] != nil else {
+                s.waitingForKey[key] = []
+                s.runningKeys[id] = key
+                return true
+            }
+            s.waitingForKey[key]!.append(id)
+            s.running -= 1
+            s.freeThreads += threads
+            schedule(&s)
+            return false
         }
 
         /// Marks `id` and everything downstream of it as skipped.
@@ -114,10 +142,12 @@ public final class BuildEngine: Sendable {
         return out
     }
 
-    /// Looks `stage` up in the action cache and runs it on a miss. Returns the outcome, the
-    /// outputs' digests, and on failure the error itself (without the stage's name).
+    /// Looks `stage` up in the action cache and runs it on a miss that `claim` grants (false: another
+    /// stage is running the same action; then nil). Returns the outcome, the outputs' digests, and
+    /// on failure the error itself (without the stage's name).
     private func process(_ stage: any Stage, threads: Int, options: BuildOptions, phases: PhaseLog, observer: BuildObserver?,
-                         upstream: (StageID) -> [String: ContentDigest]?) -> (StageOutcome, [String: ContentDigest]?, String?) {
+                         upstream: (StageID) -> [String: ContentDigest]?,
+                         claim: (ContentDigest) -> Bool) -> (StageOutcome, [String: ContentDigest]?, String?)? {
         func failed(_ prefix: String, _ error: String) -> (StageOutcome, [String: ContentDigest]?, String?) {
             (.failed(message: prefix + error), nil, error)
         }
@@ -159,6 +189,7 @@ public final class BuildEngine: Sendable {
         }
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
+        guard claim(key) else { return nil }
         let stored = StoredOutputs()
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases,

@@ -69,6 +69,28 @@ final class BuildEngineTests: XCTestCase {
         XCTAssertEqual(repo.log.runs.filter { $0.key.rawValue.hasPrefix("quantize/") }.count, 2 * 16)
     }
 
+    func testStagesSharingAKeyRunItOnceEvenWhenReadyTogether() throws {
+        let repo = try repository()
+        // Three cells whose quantize reads nothing that tells them apart (targets of one arch_type),
+        // each followed by a stage that does differ; all three quantizes are ready at once.
+        var stages: [any Stage] = []
+        for target in ["DPUCZDX8G", "DPUCVDX8G", "DPUCV2DX8G"] {
+            let quantize = StageID("quantize/\(target)")
+            stages.append(FakeStage(id: quantize, kind: "quantize", parameters: ["arch_type": .string("DEFAULT")],
+                                    inputs: ["data": .file("data/calib.npy")], sleep: 0.2, log: repo.log))
+            stages.append(FakeStage(id: StageID("report/\(target)"), kind: "report", parameters: ["target": .string(target)],
+                                    inputs: ["model": .output(quantize, "out")], log: repo.log))
+        }
+        let report = try repo.build(jobs: 3, stages: stages)
+        XCTAssertTrue(report.succeeded)
+        XCTAssertEqual(repo.log.runs.filter { $0.key.rawValue.hasPrefix("quantize/") }.values.reduce(0, +), 1)
+        XCTAssertEqual(repo.log.runs.filter { $0.key.rawValue.hasPrefix("report/") }.count, 3)
+        let quantizes = report.outcomes.filter { $0.key.rawValue.hasPrefix("quantize/") }.values
+        XCTAssertEqual(quantizes.filter { $0 == .cached }.count, 2)
+        XCTAssertEqual(Set(report.outputs.filter { $0.key.rawValue.hasPrefix("quantize/") }.values).count, 1)
+        XCTAssertLessThanOrEqual(repo.log.peakThreads, 3)
+    }
+
     func testOneAndTwoJobsGiveIdenticalOutputs() throws {
         let a = try repository("jobs1"), b = try repository("jobs2")
         let r1 = try a.build(jobs: 1), r2 = try b.build(jobs: 2)
