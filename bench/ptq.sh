@@ -29,10 +29,13 @@ run_tool() {
   label=$(printf '{"model":"%s","tool":"%s","variant":"%s","round":%d}' "$model" "$tool" "$variant" "$round")
   case $tool in
     vaiq-build)
-      rm -rf "$dir/vaiq"  # a failed round must not leave an earlier round's model behind
-      peer time "$label" "$RESULTS" "$dir/vaiq.profile.txt" -- "$VAIQ" quantize --input_frozen_graph "$graph" \
+      # pof2s (the one-shot's default) in vaiq/; other built-in strategies in vaiq-<strategy>/.
+      local out=$dir/vaiq$([ "$variant" = pof2s ] || echo "-$variant") strategy=()
+      [ "$variant" = pof2s ] || strategy=(--quantize_strategy "$variant")
+      rm -rf "$out"  # a failed round must not leave an earlier round's model behind
+      peer time "$label" "$RESULTS" "$out.profile.txt" -- "$VAIQ" quantize --input_frozen_graph "$graph" "${strategy[@]}" \
         --input_nodes input --output_nodes "$logits" --input_shapes "$shape" --calib_data "input=$dir/calib.npy" \
-        --calib_iter 10 --calib_batch_size 10 --method 1 -j 2 --output_dir "$dir/vaiq" --profile ;;
+        --calib_iter 10 --calib_batch_size 10 --method 1 -j 2 --output_dir "$out" --profile ;;
     tflite)
       rm -f "$dir/tflite-$variant.tflite"
       peer time "$label" "$RESULTS" /dev/null -- "$PY" bench/ptq_peers.py tflite "$graph" "$logits" "$dir/calib.npy" "$dir/tflite-$variant.tflite" "$variant" ;;
@@ -48,8 +51,14 @@ record_accuracy() {
     "$dir/float_logits.npy" "$3" "$4" >> "$RESULTS"
 }
 
-TOOLS=("vaiq-build pof2s" "tflite per-channel" "tflite per-tensor" "ort per-channel" "ort per-tensor")
+PEERS=("tflite per-channel" "tflite per-tensor" "ort per-channel" "ort per-tensor")
 for model in $MODELS; do
+  # pof2s_ft (bias correction and fast finetuning) on digits only: minutes on the Keras models.
+  VARIANTS=(pof2s)
+  [ "$model" = digits ] && VARIANTS+=(pof2s_ft)
+  TOOLS=()
+  for v in "${VARIANTS[@]}"; do TOOLS+=("vaiq-build $v"); done
+  TOOLS+=("${PEERS[@]}")
   dir=$OUT/$model
   rm -rf "$dir" && mkdir -p "$dir"
   if [ "$model" = digits ]; then
@@ -70,9 +79,12 @@ for model in $MODELS; do
     if [ $((round % 2)) = 0 ]; then order=(); for ((i = ${#TOOLS[@]} - 1; i >= 0; i--)); do order+=("${TOOLS[$i]}"); done; fi
     for t in "${order[@]}"; do run_tool $t "$round"; done
   done
-  "$VAIQ" run "$dir/vaiq/quantize_eval_model.pb" --input "input=$heldout" --outputs "$logits" -o "$dir/vaiq.logits.npy" \
-    >/dev/null 2> "$dir/vaiq.run.err" || true
-  record_accuracy vaiq-build pof2s "$dir/vaiq.logits.npy" "$dir/vaiq.run.err"
+  for v in "${VARIANTS[@]}"; do
+    out=$dir/vaiq$([ "$v" = pof2s ] || echo "-$v")
+    "$VAIQ" run "$out/quantize_eval_model.pb" --input "input=$heldout" --outputs "$logits" -o "$out.logits.npy" \
+      >/dev/null 2> "$out.run.err" || true
+    record_accuracy vaiq-build "$v" "$out.logits.npy" "$out.run.err"
+  done
   for t in "tflite per-channel" "tflite per-tensor" "ort per-channel" "ort per-tensor"; do
     set -- $t
     model_file=$dir/$1-$2.$([ "$1" = tflite ] && echo tflite || echo onnx)

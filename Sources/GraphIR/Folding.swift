@@ -16,23 +16,61 @@ public enum Folding {
     public struct Value: Sendable, Equatable {
         public var dtype: DType
         public var shape: [Int]
-        public var values: [Double]
+        /// float32 (and narrower float) constants keep their values as Float: a model's weights
+        /// pass through planning at their own size, not doubled (`values` converts on demand).
+        private var storage: Storage
+
+        private enum Storage: Sendable {
+            case doubles([Double])
+            case floats([Float])
+        }
+
+        /// The values as Double (exact for every stored Float).
+        public var values: [Double] {
+            get {
+                switch storage {
+                case .doubles(let d): d
+                case .floats(let f): f.map(Double.init)
+                }
+            }
+            set { storage = .doubles(newValue) }
+        }
+
+        /// The values as Float: what `values.map { Float($0) }` gives, without the Double copy.
+        public var floats: [Float] {
+            switch storage {
+            case .doubles(let d): d.map { Float($0) }
+            case .floats(let f): f
+            }
+        }
+
+        public var count: Int {
+            switch storage {
+            case .doubles(let d): d.count
+            case .floats(let f): f.count
+            }
+        }
 
         public init(dtype: DType, shape: [Int], values: [Double]) {
             self.dtype = dtype
             self.shape = shape
-            self.values = values
+            storage = .doubles(values)
         }
 
         public init(_ tensor: Tensor) {
             dtype = tensor.dtype
             shape = tensor.shape
             switch tensor.dtype {
-            case .int64: values = tensor.scalars(as: Int64.self).map(Double.init)
-            case .float64: values = tensor.scalars(as: Double.self)
-            case .int32: values = tensor.scalars(as: Int32.self).map(Double.init)
-            default: values = tensor.floatValues().map(Double.init)
+            case .int64: storage = .doubles(tensor.scalars(as: Int64.self).map(Double.init))
+            case .float64: storage = .doubles(tensor.scalars(as: Double.self))
+            case .int32: storage = .doubles(tensor.scalars(as: Int32.self).map(Double.init))
+            case .float32: storage = .floats(tensor.scalars(as: Float.self))
+            default: storage = .doubles(tensor.floatValues().map(Double.init))
             }
+        }
+
+        public static func == (a: Value, b: Value) -> Bool {
+            a.dtype == b.dtype && a.shape == b.shape && a.values == b.values
         }
 
         public var ints: [Int] { values.map { Int($0) } }
@@ -40,7 +78,7 @@ public enum Folding {
         /// Back to a tensor of `dtype` (float values are rounded to float32 the way TF stores them).
         public func tensor() throws(Failure) -> Tensor {
             switch dtype {
-            case .float32: return Tensor(values.map { Float($0) }, shape: shape)
+            case .float32: return Tensor(floats, shape: shape)
             case .float64: return Tensor(values, shape: shape)
             case .int32: return Tensor(values.map { Int32(clamping: Int64($0)) }, shape: shape)
             case .int64: return Tensor(values.map { Int64($0) }, shape: shape)

@@ -62,25 +62,48 @@ extension Fast {
         }
     }
 
-    /// `Reference.depthwiseFilterGradient` with float sums, one tile per channel (each sum in n, oh, ow order).
+    /// `Reference.depthwiseFilterGradient` with float sums over fixed tiles of output rows (n, oh)
+    /// (about 64 Ki products each, from the shape alone): within a tile, for each output pixel and
+    /// tap, all channels at once (contiguous, vectorized); the tiles' partial gradients are then
+    /// added in tile order, so the bits do not depend on the thread budget.
     public static func depthwiseFilterGradient(input: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>, multiplier: Int,
                                                geometry g: ConvGeometry, filterGradient dw: UnsafeMutablePointer<Float>, threads: Int) {
-        let outC = g.inC * multiplier
-        let x = SendablePointer(input), d = SendablePointer(dy), out = SendablePointer(dw)
-        parallelFor(tiles: g.inC, threads: threads) { c in
-            for kh in 0..<g.kernelH { for kw in 0..<g.kernelW { for m in 0..<multiplier {
-                var acc: Float = 0
-                for n in 0..<g.batch { for oh in 0..<g.outH {
+        let outC = g.inC * multiplier, taps = g.kernelH * g.kernelW, size = taps * outC
+        let rows = g.batch * g.outH
+        let rowsPerTile = max(1, 65_536 / max(1, g.outW * size))
+        let tiles = (rows + rowsPerTile - 1) / rowsPerTile
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(tiles, 1) * size)
+        partials.initialize(repeating: 0, count: max(tiles, 1) * size)
+        defer { partials.deallocate() }
+        let x = SendablePointer(input), d = SendablePointer(dy), out = SendablePointer(partials)
+        parallelFor(tiles: tiles, threads: threads) { t in
+            let acc = out.p + t * size
+            for row in t * rowsPerTile..<min(rows, (t + 1) * rowsPerTile) {
+                let n = row / g.outH, oh = row % g.outH
+                for kh in 0..<g.kernelH {
                     let ih = oh * g.strideH - g.padTop + kh * g.dilationH
                     guard ih >= 0, ih < g.inH else { continue }
                     for ow in 0..<g.outW {
-                        let iw = ow * g.strideW - g.padLeft + kw * g.dilationW
-                        guard iw >= 0, iw < g.inW else { continue }
-                        acc += x.p[((n * g.inH + ih) * g.inW + iw) * g.inC + c] * d.p[((n * g.outH + oh) * g.outW + ow) * outC + c * multiplier + m]
+                        let grad = d.p + ((n * g.outH + oh) * g.outW + ow) * outC
+                        for kw in 0..<g.kernelW {
+                            let iw = ow * g.strideW - g.padLeft + kw * g.dilationW
+                            guard iw >= 0, iw < g.inW else { continue }
+                            let pixel = x.p + ((n * g.inH + ih) * g.inW + iw) * g.inC
+                            let tap = acc + (kh * g.kernelW + kw) * outC
+                            if multiplier == 1 {
+                                for c in 0..<outC { tap[c] += pixel[c] * grad[c] }
+                            } else {
+                                for c in 0..<g.inC { for m in 0..<multiplier { tap[c * multiplier + m] += pixel[c] * grad[c * multiplier + m] } }
+                            }
+                        }
                     }
-                } }
-                out.p[((kh * g.kernelW + kw) * g.inC + c) * multiplier + m] = acc
-            } } }
+                }
+            }
+        }
+        dw.update(from: partials, count: size)
+        for t in 1..<max(tiles, 1) {
+            let p = partials + t * size
+            for i in 0..<size { dw[i] += p[i] }
         }
     }
 }

@@ -27,7 +27,7 @@ enum DPUSimulation {
             feeds[node.name] = [dims[0] < 0 ? 1 : dims[0]] + dims.dropFirst()
         }
         guard let imported = try? GraphImporter.importGraph(g.graphDef, outputs: o.outputNodes, path: path) else { return [:] }
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(o.outputNodes, imported.outputs)), options: PlanOptions(fuse: false))
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(o.outputNodes, imported.outputs)), options: PlanOptions(fuse: false, shapesOnly: true))
         return (try? runtime.plan(for: feeds).shapesByName) ?? [:]
     }
 

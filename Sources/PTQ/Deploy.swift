@@ -50,7 +50,8 @@ public enum Deployer {
         guard g.nodes.contains(where: { shaped.contains($0.tfOp) && $0.input.count >= 2 }) else { return }
         let outputs = GraphOrder.sinks(g.graphDef)
         let imported = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)), options: PlanOptions(fuse: false))
+        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
+                              options: PlanOptions(fuse: false, shapesOnly: true))
         // Batch 1, as the reference; a graph that fixes its batch elsewhere keeps its own.
         let shapes = try ((try? runtime.plan(for: feeds)) ?? runtime.plan(for: declared)).shapesByName
         for node in g.nodes where shaped.contains(node.tfOp) {

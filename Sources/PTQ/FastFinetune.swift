@@ -267,14 +267,19 @@ struct LayerState {
                 throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(y.count) values, the float model \(floatOut.count)")
             }
             var sum = 0.0
-            for i in y.indices { let d = Double(y[i]) - Double(floatOut[i]); sum += d * d }
+            y.withUnsafeBufferPointer { q in floatOut.withUnsafeBufferPointer { f in
+                for i in 0..<q.count { let d = Double(q[i]) - Double(f[i]); sum += d * d }
+            } }
             loss += sum
             count += y.count
             if Self.isValidation(b, of: inputs.count) || inputs.count < 5 {
                 held += sum
                 heldCount += y.count
             }
-            for i in pre.indices { shift[i % channels] += Double(floatPre[i]) - Double(pre[i]) }
+            let c = channels
+            floatPre.withUnsafeBufferPointer { f in pre.withUnsafeBufferPointer { q in shift.withUnsafeMutableBufferPointer { m in
+                for row in stride(from: 0, to: q.count, by: c) { for j in 0..<c { m[j] += Double(f[row + j]) - Double(q[row + j]) } }
+            } } }
             rows += pre.count / channels
         }
         return Error(loss: loss / Double(max(count, 1)), validation: held / Double(max(heldCount, 1)),
@@ -339,17 +344,22 @@ struct LayerState {
         let range = q.integerRange
         let lo = (range.lowerBound - 0.5) * step, hi = (range.upperBound + 0.5) * step
         let scale = 2 / Float(y.count)
-        var dPre = [Float](repeating: 0, count: pre.count)
-        for i in pre.indices {
-            let a = layer.activation.apply(pre[i])
-            guard a >= lo, a < hi else { continue }
-            let g = scale * (y[i] - t[i])
-            switch layer.activation {
-            case .none: dPre[i] = g
-            case .relu: dPre[i] = pre[i] > 0 ? g : 0
-            case .relu6: dPre[i] = pre[i] > 0 && pre[i] < 6 ? g : 0
-            case .leakyRelu(let alpha): dPre[i] = pre[i] >= 0 ? g : alpha * g
-            }
+        // d loss / d pre-activation: zero where the output quantizer clips, times the activation's slope.
+        let activation = layer.activation
+        let slope: (Float) -> Float = switch activation {
+        case .none: { _ in 1 }
+        case .relu: { $0 > 0 ? 1 : 0 }
+        case .relu6: { $0 > 0 && $0 < 6 ? 1 : 0 }
+        case .leakyRelu(let alpha): { $0 >= 0 ? 1 : alpha }
+        }
+        let dPre = [Float](unsafeUninitializedCapacity: pre.count) { d, count in
+            pre.withUnsafeBufferPointer { p in y.withUnsafeBufferPointer { yq in t.withUnsafeBufferPointer { tf in
+                for i in 0..<p.count {
+                    let a = activation.apply(p[i])
+                    d[i] = a >= lo && a < hi ? slope(p[i]) * (scale * (yq[i] - tf[i])) : 0
+                }
+            } } }
+            count = pre.count
         }
         var dw = [Float](repeating: 0, count: weights.count)
         let g = try geometry(x.shape)
@@ -369,7 +379,10 @@ struct LayerState {
         Adam.update(&weights, gradient: dw, m: &adam.mw, v: &adam.vw, t: adam.t, learningRate: options.weightRate * weightStep * rate)
         if var b = bias, let q = layer.bias {
             var db = [Float](repeating: 0, count: b.count)
-            for i in dPre.indices { db[i % channels] += dPre[i] }
+            let c = channels
+            dPre.withUnsafeBufferPointer { d in db.withUnsafeMutableBufferPointer { m in
+                for row in stride(from: 0, to: d.count, by: c) { for j in 0..<c { m[j] += d[row + j] } }
+            } }
             let biasStep = Float(sign: .plus, exponent: -q.position, significand: 1)
             Adam.update(&b, gradient: db, m: &adam.mb, v: &adam.vb, t: adam.t, learningRate: options.biasRate * biasStep * rate)
             bias = b

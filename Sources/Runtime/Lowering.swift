@@ -243,9 +243,9 @@ extension Planner {
     /// A per-channel constant operand of node `j` (the input that is not `from`), as `channels` floats.
     func channelVector(_ j: Int, from: Int, channels: Int) -> [Float]? {
         guard let other = graph[j].inputs.first(where: { $0.node != from }), let v = constantOf(other) else { return nil }
-        guard v.dtype.isFloatingPoint, v.values.count == channels, v.shape.last == channels || v.shape.isEmpty && channels == 1,
+        guard v.dtype.isFloatingPoint, v.count == channels, v.shape.last == channels || v.shape.isEmpty && channels == 1,
               v.shape.dropLast().allSatisfy({ $0 == 1 }) else { return nil }
-        return v.values.map { Float($0) }
+        return v.floats
     }
 
     /// What fusion absorbed after a conv/matmul: per-output-channel scale and bias folded into the
@@ -268,8 +268,8 @@ extension Planner {
             switch node.op {
             case let .batchNorm(epsilon) where node.inputs.first?.node == last && chain.residual == nil:
                 let params = node.inputs.dropFirst().map { ref -> [Float]? in
-                    guard let v = constantOf(ref), v.values.count == channels else { return nil }
-                    return v.values.map { Float($0) }
+                    guard let v = constantOf(ref), v.count == channels else { return nil }
+                    return v.floats
                 }
                 guard params.count == 4, let g = params[0], let beta = params[1], let mean = params[2], let variance = params[3] else {
                     return chain
@@ -321,7 +321,7 @@ extension Planner {
         let filter = try constantInput(node, 1, ins, "filter")
         guard filter.shape.count == 4 else { throw RuntimeError(node: node, "filter shape \(filter.shape) is not 4-D") }
         let f = filter.shape
-        var weights = filter.values.map { Float($0) }
+        var weights = filter.floats
         let channels: Int
         let geometry: ConvGeometry
         let outShape: [Int]
@@ -360,7 +360,9 @@ extension Planner {
         let winograd = options.winograd && node.op.isConv2D && Fast.usesWinograd(geometry, outC: channels)
             && !isQuantizedWeight(node.inputs[1])
         let packed = node.op.isConv2D && !winograd  // every other Conv2D: Fast.packedConv2d
-        let filterSlot = if winograd {
+        let filterSlot = if options.shapesOnly {
+            constantSlot([], shape: f)
+        } else if winograd {
             constantSlot(weights.withUnsafeBufferPointer { Fast.winogradPackedFilter($0.baseAddress!, inC: f[2], outC: channels) },
                          shape: [36 * Fast.packedCount(k: f[2], n: channels)])
         } else if packed {
@@ -394,7 +396,7 @@ extension Planner {
             let n = tb ? bv.shape[0] : bv.shape[1]
             guard (tb ? bv.shape[1] : bv.shape[0]) == k else { throw RuntimeError(node: node, "cannot multiply \(a.shape) by \(bv.shape)") }
             let chain = fusedChain(after: i, channels: n, outShape: [m, n], preserved: preserved)
-            var weights = bv.values.map { Float($0) }
+            var weights = bv.floats
             if let scale = chain.scale { for idx in weights.indices { weights[idx] *= scale[tb ? idx / k : idx % n] } }
             let bSlot = chain.scale == nil ? floatSlot(node.inputs[1], bv) : constantSlot(weights, shape: bv.shape)
             var inputs = [a.slot, bSlot]

@@ -24,11 +24,16 @@ public struct PlanOptions: Sendable {
     /// filter is quantized (FixNeuron/FakeQuant) are always direct, so quantized simulation keeps
     /// exact integer sums.
     public var winograd = true
-    public init(fuse: Bool = true, preserve: Set<String> = [], narrowActivations: Bool = false, winograd: Bool = true) {
+    /// A plan only for its shapes (`Plan.shapesByName`): constants are not materialized and
+    /// weights not packed, so planning a large model costs little time and memory; it cannot run.
+    public var shapesOnly = false
+    public init(fuse: Bool = true, preserve: Set<String> = [], narrowActivations: Bool = false, winograd: Bool = true,
+                shapesOnly: Bool = false) {
         self.fuse = fuse
         self.preserve = preserve
         self.narrowActivations = narrowActivations
         self.winograd = winograd
+        self.shapesOnly = shapesOnly
     }
 }
 
@@ -174,14 +179,14 @@ struct Planner {
     mutating func floatSlot(_ ref: ValueRef, _ value: Folding.Value) -> Int {
         if let s = constantSlots[ref.node] { return s }
         let s = newSlot(value.shape)
-        constants[s] = value.values.map { Float($0) }
+        constants[s] = options.shapesOnly ? [] : value.floats
         constantSlots[ref.node] = s
         return s
     }
 
-    mutating func constantSlot(_ values: [Float], shape: [Int]) -> Int {
+    mutating func constantSlot(_ values: @autoclosure () -> [Float], shape: [Int]) -> Int {
         let s = newSlot(shape)
-        constants[s] = values
+        constants[s] = options.shapesOnly ? [] : values()
         return s
     }
 

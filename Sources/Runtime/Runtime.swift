@@ -58,6 +58,7 @@ public final class Runtime: Sendable {
         for name in feeds.keys where graph.index(of: name) == nil {
             throw RuntimeError("input '\(name)' is not a node of the graph")
         }
+        guard !options.shapesOnly else { throw RuntimeError("a plan made for its shapes only cannot run") }
         let plan = try self.plan(for: feeds.mapValues(\.shape))
         var values = plan.constants
         for (input, slot) in zip(plan.inputs, plan.inputSlots) {
