@@ -4,7 +4,7 @@ import Foundation
 import Synchronization
 
 /// Shows a build as it runs. On a terminal: finished stages scroll above one status line with
-/// done/total, the running stages (a calibration with its batches done of total and their ETA)
+/// done/total, the running stages (a calibration with its batches, a finetune with its layers, done of total and their ETA)
 /// and an ETA. Otherwise (a pipe, CI, NO_COLOR): plain lines only. Cached stages print nothing; a
 /// no-op build prints one summary line. `statusOnly` keeps just the terminal's status line (the
 /// one-shot commands print their own result).
@@ -126,7 +126,9 @@ final class ProgressPrinter: BuildObserver {
             guard let p = s.progress[id], p.total > 0, p.done > 0 else { return id.rawValue }
             let elapsed = Double(now - p.start) / 1e9
             let eta = elapsed / Double(p.done) * Double(p.total - p.done)
-            return id.rawValue + String(format: " (batch %d/%d, %.0f s, ETA %.0f s)", p.done, p.total, elapsed, eta)
+            // Calibration reports batches; finetuning, layers.
+            let unit = id.rawValue.hasPrefix("finetune/") ? "layer" : "batch"
+            return id.rawValue + String(format: " (%@ %d/%d, %.0f s, ETA %.0f s)", unit, p.done, p.total, elapsed, eta)
         }.joined(separator: ", ")
         if s.ran > 0 {
             let eta = s.ranSeconds / Double(s.ran) * Double(total - s.done) / Double(max(1, s.running.count))
