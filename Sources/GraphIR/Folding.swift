@@ -177,7 +177,8 @@ public enum Folding {
             let x = try input(0)
             let perm = try input(1).ints
             let shape = try Shapes.transpose(x.shape, perm: perm)
-            var out = [Double](repeating: 0, count: x.values.count)
+            let xv = x.values
+            var out = [Double](repeating: 0, count: xv.count)
             let inStrides = Shapes.strides(x.shape)
             let outStrides = Shapes.strides(shape)
             for o in out.indices {
@@ -187,7 +188,7 @@ public enum Folding {
                     rem -= i * outStrides[d]
                     src += i * inStrides[perm[d]]
                 }
-                out[o] = x.values[src]
+                out[o] = xv[src]
             }
             return Value(dtype: x.dtype, shape: shape, values: out)
         case let .binary(b):
@@ -225,8 +226,9 @@ public enum Folding {
         let count = Tensor.elementCount(shape)
         let integer = !a.dtype.isFloatingPoint
         var out = [Double](repeating: 0, count: count)
+        let av = a.values, bv = b.values   // `values` converts Float storage: once, not per element
         for i in 0..<count {
-            let x = a.values[aIndex(i)], y = b.values[bIndex(i)]
+            let x = av[aIndex(i)], y = bv[bIndex(i)]
             out[i] = switch op {
             case .add: x + y
             case .sub: x - y
@@ -251,14 +253,15 @@ public enum Folding {
         var groups = [[Double]](repeating: [], count: count)
         let strides = Shapes.strides(kept)
         let inStrides = Shapes.strides(x.shape)
-        for i in x.values.indices {
+        let xv = x.values
+        for i in xv.indices {
             var rem = i, o = 0
             for d in 0..<rank {
                 let c = rem / max(inStrides[d], 1)
                 rem -= c * inStrides[d]
                 if !axes.contains(d) { o += c * strides[d] }
             }
-            groups[o].append(x.values[i])
+            groups[o].append(xv[i])
         }
         let values = groups.map { g -> Double in
             switch op {
@@ -284,10 +287,11 @@ public enum Folding {
         shape[axis] = parts.map { $0.shape[axis] }.reduce(0, +)
         var out: [Double] = []
         out.reserveCapacity(Tensor.elementCount(shape))
+        let partValues = parts.map(\.values)
         for o in 0..<outer {
-            for p in parts {
+            for (p, pv) in zip(parts, partValues) {
                 let chunk = p.shape[axis...].reduce(1, *)
-                out += p.values[o * chunk..<(o + 1) * chunk]
+                out += pv[o * chunk..<(o + 1) * chunk]
             }
         }
         return Value(dtype: parts[0].dtype, shape: shape, values: out)
@@ -301,11 +305,12 @@ public enum Folding {
         let inner = params.shape[(axis + 1)...].reduce(1, *)
         let n = params.shape[axis]
         var out: [Double] = []
+        let pv = params.values, ids = indices.ints
         for o in 0..<outer {
-            for idx in indices.ints {
+            for idx in ids {
                 guard (0..<n).contains(idx) else { throw Failure("gather index \(idx) out of range [0, \(n))") }
                 let start = (o * n + idx) * inner
-                out += params.values[start..<start + inner]
+                out += pv[start..<start + inner]
             }
         }
         let shape = Array(params.shape[..<axis]) + indices.shape + Array(params.shape[(axis + 1)...])
@@ -318,8 +323,9 @@ public enum Folding {
         var out: [Double] = []
         out.reserveCapacity(Tensor.elementCount(plan.outputShape))
         let inStrides = Shapes.strides(x.shape)
+        let xv = x.values
         func walk(_ d: Int, _ offset: Int) {
-            if d == x.shape.count { out.append(x.values[offset]); return }
+            if d == x.shape.count { out.append(xv[offset]); return }
             var i = plan.begin[d]
             for _ in 0..<plan.sizes[d] {
                 walk(d + 1, offset + i * inStrides[d])

@@ -151,8 +151,9 @@ struct Planner {
                lo.values.count == 1 || lo.values.count == v.shape.last {
                 let r = FakeQuantRanges(min: lo.values.map { Float($0) }, max: hi.values.map { Float($0) }, bits: bits, narrow: narrow)
                 let n = lo.values.count
-                info[i] = .constant(Folding.Value(dtype: v.dtype, shape: v.shape, values: v.values.indices.map {
-                    Double(r.quantize(Float(v.values[$0]), channel: n == 1 ? 0 : $0 % n))
+                let floats = v.floats
+                info[i] = .constant(Folding.Value(dtype: v.dtype, shape: v.shape, values: floats.indices.map {
+                    Double(r.quantize(floats[$0], channel: n == 1 ? 0 : $0 % n))
                 }))
                 continue
             }
