@@ -2,6 +2,7 @@ import ArgumentParser
 import BuildCore
 import FileIO
 import Foundation
+import PTQ
 import Pipeline
 
 struct Report: ParsableCommand {
@@ -13,6 +14,13 @@ struct Report: ParsableCommand {
             table (accuracy in each evaluation set's metric, top1 or top5), and writes build/report.md, \
             build/report.html (SVG plots of quantized accuracy and SQNR against weight bit width per \
             target; no network needed) and build/report.json. `--against OLD.json` compares with an earlier report (the nightly use).
+
+            `--layers CELL` instead shows where one built cell loses accuracy: its quantize_eval_model.pb \
+            and its float twin (every FixNeuron an identity) run on the cell's evaluation set (the first \
+            --rows rows); each quantized activation's SQNR against float in graph order; then the \
+            --sweep conv-like layers with the lowest output SQNR, each left in float alone (weights, \
+            bias and output unquantized), with the model's output SQNR and top-1; and the \
+            `ignore_nodes` line of the layers that gain at least 0.5 dB.
             """
     )
 
@@ -24,7 +32,33 @@ struct Report: ParsableCommand {
     @Option(help: "An earlier build/report.json to compare with.")
     var against: String?
 
+    @Option(help: "Show where the built matrix cell CELL loses accuracy, layer by layer (see above).")
+    var layers: String?
+
+    @Option(help: "With --layers: how many of the worst layers to try in float.")
+    var sweep = 4
+
+    @Option(name: .customLong("rows"), help: "With --layers: evaluation rows to run (the first N).")
+    var evaluationRows = 256
+
+    @Option(name: [.customShort("j", allowingJoined: true), .long], help: "With --layers: threads (default: the number of cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        if layers == nil && (sweep != 4 || evaluationRows != 256) { throw ValidationError("--sweep and --rows go with --layers CELL") }
+        if sweep < 0 || evaluationRows < 1 || jobs < 1 { throw ValidationError("--sweep must be at least 0, --rows and -j at least 1") }
+    }
+
     func run() throws {
+        if let cell = layers {
+            let analysis = try failing { try repository.pipeline().layerAnalysis(cell: cell, sweep: sweep, rows: evaluationRows, threads: jobs) }
+            if json {
+                print(String(decoding: try JSONEncoder.sorted.encode(analysis), as: UTF8.self))
+            } else {
+                print(Self.layerText(analysis, cell: cell), terminator: "")
+            }
+            return
+        }
         let rows = MatrixReport.rows(try repository.pipeline())
         let markdown = Self.markdown(rows)
         let data = try JSONEncoder.sorted.encode(rows)
@@ -43,6 +77,30 @@ struct Report: ParsableCommand {
             let old = try failing { try JSONDecoder().decode([ReportRow].self, from: Data(try FileIO.read(against))) }
             print(Self.comparison(rows, old, against))
         }
+    }
+
+    /// The layer report as text: the tensors in graph order, the sweep, the suggestion.
+    static func layerText(_ a: LayerAnalysis, cell: String) -> String {
+        var out = "\(cell): \(a.samples) evaluation rows; model output SQNR \(String(format: "%.2f", a.quantized.outputSQNRDB)) dB"
+        if let q = a.quantized.top1, let f = a.floatTop1 { out += ", top-1 \(percent(q)) (float \(percent(f)))" }
+        out += "\n\nquantized activations, graph order (SQNR against float):\n"
+        let width = min(60, a.tensors.map(\.node.count).max() ?? 10)
+        for t in a.tensors {
+            out += "  " + t.node.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                + t.op.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: "%7.2f dB", t.sqnrDB) + "\n"
+        }
+        if !a.trials.isEmpty {
+            out += "\nleaving one layer in float (the \(a.trials.count) with the lowest output SQNR):\n"
+            for t in a.trials {
+                let gain = t.outputSQNRDB - a.quantized.outputSQNRDB
+                out += "  " + (t.layer ?? "").padding(toLength: width, withPad: " ", startingAt: 0)
+                    + String(format: "  output %6.2f dB (%+.2f)", t.outputSQNRDB, gain)
+                    + (t.top1.map { "  top-1 \(percent($0))" } ?? "") + "\n"
+            }
+        }
+        out += a.ignoreNodes.isEmpty ? "\nno single layer gains 0.5 dB in float\n"
+            : "\nto recover most of it (a strategy field; the layers run on the CPU then):\n  ignore_nodes: [\(a.ignoreNodes.joined(separator: ", "))]\n"
+        return out
     }
 
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }

@@ -1,0 +1,53 @@
+import FileIO
+import PTQ
+import TensorFlowIO
+import Tensors
+
+extension Pipeline {
+    /// `vaiq-build report --layers CELL`: the cell's built `quantize_eval_model.pb` and
+    /// `quant_info.json` run against their float twin on the cell's evaluation set (at most
+    /// `rows` rows, in batches of at most 8 so that every activation of a batch fits in memory).
+    public func layerAnalysis(cell: String, sweep: Int, rows: Int, threads: Int) throws(Failure) -> LayerAnalysis {
+        guard let job = jobs[cell] else {
+            throw Failure(description: "no matrix cell named '\(cell)'; `vaiq-build targets` lists them")
+        }
+        guard !job.strategy.scheme.isFloatScale else {
+            throw Failure(description: "cell '\(cell)': the layer report reads FixNeurons; \(job.strategy.scheme.rawValue) models have none")
+        }
+        guard let evaluation = job.evaluation else {
+            throw Failure(description: "cell '\(cell)' has no evaluation set: the layer report runs the model on one (add `evaluation:` to its build)")
+        }
+        let outputs = job.chain.outputs
+        func built(_ output: String) throws(Failure) -> String {
+            let path = FileIO.resolve(outputs.first { $0.output == output }!.path, relativeTo: root)
+            guard FileIO.exists(path) else {
+                throw Failure(description: "\(path) does not exist: build the cell first (`vaiq-build \(cell)`)")
+            }
+            return path
+        }
+        do {
+            let modelPath = try built(QuantizeStage.evalModel), planPath = try built(QuantizeStage.quantInfo)
+            let plan = try StageIO.decode(QuantizePlan.self, planPath)
+            var arrays: [String: Tensor] = [:]
+            for (node, file) in evaluation.data.inputs {
+                let path = FileIO.resolve(file, relativeTo: root)
+                arrays[node] = try NPY.decode(try FileIO.read(path), name: path)
+            }
+            let available = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
+            let batchSize = max(1, min(8, evaluation.data.batchSize))
+            let batches = try DataBatches.split(arrays, batchSize: batchSize, limit: (min(rows, available) + batchSize - 1) / batchSize,
+                                                allowPartial: true)
+            let labelsPath = FileIO.resolve(evaluation.labels, relativeTo: root)
+            let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath).floatValues().map { Int($0) }
+            let model = try Optimizer.cut(try GraphDefIO.read(modelPath), inputs: job.model.inputNodes, outputs: job.model.outputNodes,
+                                          path: modelPath)
+            return try LayerAnalyzer.analyze(evalModel: model, plan: plan, outputNodes: job.model.outputNodes, batches: batches,
+                                             labels: labels, sweep: sweep, narrowActivations: job.target.narrowActivations,
+                                             threads: threads, path: modelPath)
+        } catch let error as Failure {
+            throw error
+        } catch {
+            throw Failure(description: "\(error)")
+        }
+    }
+}
