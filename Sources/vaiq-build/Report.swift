@@ -20,7 +20,8 @@ struct Report: ParsableCommand {
             --rows rows); each quantized activation's SQNR against float in graph order; then the \
             --sweep conv-like layers with the lowest output SQNR, each left in float alone (weights, \
             bias and output unquantized), with the model's output SQNR and top-1; and the \
-            `ignore_nodes` line of the layers that gain at least 0.5 dB.
+            `ignore_nodes` line of the layers that gain at least 0.5 dB; build/report-layers/<cell>.html \
+            draws the same (cell names with / as _).
             """
     )
 
@@ -52,6 +53,11 @@ struct Report: ParsableCommand {
     func run() throws {
         if let cell = layers {
             let analysis = try failing { try repository.pipeline().layerAnalysis(cell: cell, sweep: sweep, rows: evaluationRows, threads: jobs) }
+            let page = FileIO.resolve("build/report-layers/\(cell.replacingOccurrences(of: "/", with: "_")).html", relativeTo: repository.repo)
+            try failing {
+                try FileIO.createDirectories(FileIO.directoryName(page))
+                try FileIO.writeAtomically(Array(LayersHTML.page(analysis, cell: cell).utf8), to: page)
+            }
             if json {
                 print(String(decoding: try JSONEncoder.sorted.encode(analysis), as: UTF8.self))
             } else {

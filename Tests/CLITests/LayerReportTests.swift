@@ -33,6 +33,9 @@ final class LayerReportTests: XCTestCase {
         XCTAssertEqual(text.status, 0, text.stderr)
         XCTAssertTrue(text.stdout.hasPrefix("\(cell): 256 evaluation rows; model output SQNR 11."), text.stdout)
         XCTAssertTrue(text.stdout.contains("ignore_nodes: [pw1/Conv2D]"), text.stdout)
+        let page = try String(contentsOfFile: "\(repo)/build/report-layers/digits_pof2s_DPUCZDX8G.html", encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "class=\"bar\"").count - 1, 12, "one bar per quantized activation")
+        XCTAssertTrue(page.contains("<code>ignore_nodes: [pw1/Conv2D]</code>"))
 
         let json = try vaiq(["report", "--layers", cell, "--json", "--sweep", "2", "--rows", "64"])
         XCTAssertEqual(json.status, 0, json.stderr)
