@@ -137,6 +137,7 @@ public enum FastFinetuner {
             guard let computeNode = eval.node.first(where: { $0.name == layer.group.compute }), let feed = computeNode.input.first else { continue }
             let inputs = try capture(eval, [TensorName(feed).node], batches: batches, threads: threads, path: path).map { $0[0] }
             let targets = try capture(graph, [layer.preActivation, layer.group.output], batches: batches, threads: threads, path: path)
+                .map { (pre: $0[0].values, out: $0[1].values) }
             let w = current.constant(layer.group.weight)!
             let b = layer.group.bias.flatMap { current.constant($0) }
             var state = LayerState(layer: layer, weights: w.floatValues(), weightShape: w.shape, bias: b?.floatValues(),
@@ -150,18 +151,28 @@ public enum FastFinetuner {
         return (current.graphDef, report)
     }
 
-    /// The values of `nodes` for every calibration batch.
+    /// The values of `nodes` for every calibration batch, as floats (each batch converted as it is
+    /// computed, so no batch's tensors outlive it).
     static func capture(_ graph: Tensorflow_GraphDef, _ nodes: [String], batches: [[String: Tensor]], threads: Int,
-                        path: String) throws -> [[Tensor]] {
+                        path: String) throws -> [[LayerBatch]] {
         let unique = Array(Set(nodes)).sorted()
         let imported = try GraphImporter.importGraph(graph, outputs: unique, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(unique, imported.outputs)), options: PlanOptions(preserve: Set(unique)))
         return try batches.map { batch in
             let values = Dictionary(uniqueKeysWithValues: try runtime.run(batch, threads: threads).map { ($0.name, $0.tensor) })
-            return nodes.map { values[$0]! }
+            return nodes.map { LayerBatch(shape: values[$0]!.shape, values: values[$0]!.floatValues()) }
         }
     }
 }
+
+/// One calibration batch of a layer's input, converted to floats once.
+struct LayerBatch {
+    let shape: [Int]
+    let values: [Float]
+}
+
+/// The float model's pre-activation output and output of a layer on one batch.
+typealias LayerTarget = (pre: [Float], out: [Float])
 
 /// One layer being tuned: its float parameters, Adam's moments, and the forward and backward passes.
 struct LayerState {
@@ -214,9 +225,9 @@ struct LayerState {
     }
 
     /// The layer's pre-activation output (conv + quantized bias) on one batch with quantized weights.
-    func preActivation(_ x: Tensor, weights wq: [Float], bias bq: [Float]?) throws -> [Float] {
+    func preActivation(_ x: LayerBatch, weights wq: [Float], bias bq: [Float]?) throws -> [Float] {
         let g = try geometry(x.shape)
-        let input = x.floatValues()
+        let input = x.values
         let rows = g.batch * g.outH * g.outW
         var out = [Float](repeating: 0, count: rows * channels)
         input.withUnsafeBufferPointer { xp in wq.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
@@ -254,7 +265,7 @@ struct LayerState {
 
     static func isValidation(_ batch: Int, of count: Int) -> Bool { count >= 5 && batch % 5 == 4 }
 
-    func evaluate(inputs: [Tensor], targets: [[Tensor]]) throws -> Error {
+    func evaluate(inputs: [LayerBatch], targets: [LayerTarget]) throws -> Error {
         var loss = 0.0, count = 0, held = 0.0, heldCount = 0
         var shift = [Double](repeating: 0, count: channels)
         var rows = 0
@@ -262,7 +273,7 @@ struct LayerState {
         for (b, (x, t)) in zip(inputs, targets).enumerated() {
             let pre = try preActivation(x, weights: wq, bias: bq)
             let y = output(pre)
-            let floatPre = t[0].floatValues(), floatOut = t[1].floatValues()
+            let floatPre = t.pre, floatOut = t.out
             guard floatOut.count == y.count, floatPre.count == pre.count else {
                 throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(y.count) values, the float model \(floatOut.count)")
             }
@@ -287,7 +298,7 @@ struct LayerState {
     }
 
     /// Bias correction, then fast finetuning, as `options` asks.
-    mutating func tune(inputs: [Tensor], targets: [[Tensor]], options: FinetuneOptions) throws -> LayerFinetune {
+    mutating func tune(inputs: [LayerBatch], targets: [LayerTarget], options: FinetuneOptions) throws -> LayerFinetune {
         let before = try evaluate(inputs: inputs, targets: targets)
         var best = before
         var corrected = false
@@ -308,7 +319,7 @@ struct LayerState {
             var rate: Float = 1, setbacks = 0
             for _ in 0..<options.epochs {
                 for (b, (x, t)) in zip(inputs, targets).enumerated() where !Self.isValidation(b, of: inputs.count) {
-                    try step(x, target: t[1], adam: &adam, options: options, rate: rate)
+                    try step(x, target: t.out, adam: &adam, options: options, rate: rate)
                 }
                 epochs += 1
                 let now = try evaluate(inputs: inputs, targets: targets)
@@ -334,11 +345,10 @@ struct LayerState {
     /// One Adam step on one batch: the gradient of the mean squared error of the quantized output,
     /// straight through the weight and bias quantizers, stopped where the activation or the output
     /// quantizer clips.
-    mutating func step(_ x: Tensor, target: Tensor, adam: inout Adam, options: FinetuneOptions, rate: Float) throws {
+    mutating func step(_ x: LayerBatch, target t: [Float], adam: inout Adam, options: FinetuneOptions, rate: Float) throws {
         let wq = quantizedWeights(), bq = quantizedBias()
         let pre = try preActivation(x, weights: wq, bias: bq)
         let y = output(pre)
-        let t = target.floatValues()
         let q = Pof2Quantizer(bitWidth: layer.output.bits, mode: .activation, narrowActivations: narrow)
         let step = Float(sign: .plus, exponent: -layer.output.position, significand: 1)
         let range = q.integerRange
@@ -346,25 +356,26 @@ struct LayerState {
         let scale = 2 / Float(y.count)
         // d loss / d pre-activation: zero where the output quantizer clips, times the activation's slope.
         let activation = layer.activation
-        let slope: (Float) -> Float = switch activation {
-        case .none: { _ in 1 }
-        case .relu: { $0 > 0 ? 1 : 0 }
-        case .relu6: { $0 > 0 && $0 < 6 ? 1 : 0 }
-        case .leakyRelu(let alpha): { $0 >= 0 ? 1 : alpha }
-        }
         let dPre = [Float](unsafeUninitializedCapacity: pre.count) { d, count in
             pre.withUnsafeBufferPointer { p in y.withUnsafeBufferPointer { yq in t.withUnsafeBufferPointer { tf in
-                for i in 0..<p.count {
-                    let a = activation.apply(p[i])
-                    d[i] = a >= lo && a < hi ? slope(p[i]) * (scale * (yq[i] - tf[i])) : 0
+                func fill(_ slope: (Float) -> Float) {
+                    for i in 0..<p.count {
+                        let a = activation.apply(p[i])
+                        d[i] = a >= lo && a < hi ? slope(p[i]) * (scale * (yq[i] - tf[i])) : 0
+                    }
+                }
+                switch activation {
+                case .none: fill { _ in 1 }
+                case .relu: fill { $0 > 0 ? 1 : 0 }
+                case .relu6: fill { $0 > 0 && $0 < 6 ? 1 : 0 }
+                case .leakyRelu(let alpha): fill { $0 >= 0 ? 1 : alpha }
                 }
             } } }
             count = pre.count
         }
         var dw = [Float](repeating: 0, count: weights.count)
         let g = try geometry(x.shape)
-        let input = x.floatValues()
-        input.withUnsafeBufferPointer { xp in dPre.withUnsafeBufferPointer { dp in dw.withUnsafeMutableBufferPointer { wp in
+        x.values.withUnsafeBufferPointer { xp in dPre.withUnsafeBufferPointer { dp in dw.withUnsafeMutableBufferPointer { wp in
             switch layer.kind {
             case .conv, .dense:
                 Fast.conv2dFilterGradient(input: xp.baseAddress!, outputGradient: dp.baseAddress!, geometry: g, outC: channels,
