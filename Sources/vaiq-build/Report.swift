@@ -112,8 +112,8 @@ struct Report: ParsableCommand {
     static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f%%", $0 * 100) } ?? "-" }
 
     static func markdown(_ rows: [ReportRow]) -> String {
-        var lines = ["| cell | W/A bits | metric | float | quantized | SQNR (dB) | deploy model | optimize | calibrate | quantize | qat | deploy | evaluate |",
-                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        var lines = ["| cell | W/A bits | metric | float | quantized | SQNR (dB) | deploy model | optimize | calibrate | finetune | quantize | qat | deploy | evaluate |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows {
             func stage(_ k: String) -> String {
                 guard let s = r.stageSeconds[k] else { return "-" }
@@ -122,7 +122,8 @@ struct Report: ParsableCommand {
             lines.append("| \(r.cell) | \(r.weightBit)/\(r.activationBit) | \(r.metric ?? "-") | \(percent(r.floatAccuracy)) | "
                          + "\(percent(r.quantizedAccuracy)) | \(r.sqnrDB.map { String(format: "%.2f", $0) } ?? "-") | "
                          + "\(r.deployModelBytes.map { String(format: "%.1f KiB", Double($0) / 1024) } ?? "-") | "
-                         + "\(stage("optimize")) | \(stage("calibrate")) | \(stage("quantize")) | \(stage("qat")) | \(stage("deploy")) | \(stage("evaluate")) |")
+                         + "\(stage("optimize")) | \(stage("calibrate")) | \(stage("finetune")) | \(stage("quantize")) | \(stage("qat")) | "
+                         + "\(stage("deploy")) | \(stage("evaluate")) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }
