@@ -34,8 +34,10 @@ static inline __attribute__((always_inline)) void errors_of(float v, float scale
     *en = kn - t;
 }
 
-/* `n` values (a multiple of GROUP) of one combination into its lane sums. */
-static void combo_portable(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+/* `n` values (a multiple of GROUP) of one combination into its lane sums; the narrow range's
+   only when NARROW (a compile-time constant in each instance). */
+static inline __attribute__((always_inline)) void combo_portable_body(const float *values, long n, float scale, float lo, float hi,
+                                                                      lane_sums *s, const int NARROW) {
     const float lo1 = lo + 1.0f;
     for (long g = 0; g < n; g += GROUP) {
         for (int l = 0; l < LANES; l++) {
@@ -44,12 +46,20 @@ static void combo_portable(const float *values, long n, float scale, float lo, f
                 float e, en;
                 errors_of(values[g + r * LANES + l], scale, lo, hi, lo1, &e, &en);
                 a = fmaf(e, e, a);
-                an = fmaf(en, en, an);
+                if (NARROW) an = fmaf(en, en, an);
             }
             s->wide[l] += (double)a;
-            s->narrow[l] += (double)an;
+            if (NARROW) s->narrow[l] += (double)an;
         }
     }
+}
+
+static void combo_portable(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_portable_body(values, n, scale, lo, hi, s, 1);
+}
+
+static void combo_portable_wide(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_portable_body(values, n, scale, lo, hi, s, 0);
 }
 
 #if CK_X86
@@ -66,7 +76,8 @@ CK_AVX2 static inline __attribute__((always_inline)) void errors_avx2(__m256 v, 
     *en = _mm256_sub_ps(_mm256_max_ps(k, lo1), t);
 }
 
-CK_AVX2 static void combo_avx2(const float *values, long n, float scale_, float lo_, float hi_, lane_sums *s) {
+CK_AVX2 static inline __attribute__((always_inline)) void combo_avx2_body(const float *values, long n, float scale_, float lo_, float hi_,
+                                                                           lane_sums *s, const int NARROW) {
     const __m256 scale = _mm256_set1_ps(scale_), lo = _mm256_set1_ps(lo_), hi = _mm256_set1_ps(hi_);
     const __m256 lo1 = _mm256_set1_ps(lo_ + 1.0f);
     for (int h = 0; h < 2; h++) {
@@ -78,12 +89,14 @@ CK_AVX2 static void combo_avx2(const float *values, long n, float scale_, float 
                 __m256 e, en;
                 errors_avx2(_mm256_loadu_ps(values + g + r * LANES + 8 * h), scale, lo, hi, lo1, &e, &en);
                 a = _mm256_fmadd_ps(e, e, a);
-                an = _mm256_fmadd_ps(en, en, an);
+                if (NARROW) an = _mm256_fmadd_ps(en, en, an);
             }
             w0 = _mm256_add_pd(w0, _mm256_cvtps_pd(_mm256_castps256_ps128(a)));
             w1 = _mm256_add_pd(w1, _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)));
-            n0 = _mm256_add_pd(n0, _mm256_cvtps_pd(_mm256_castps256_ps128(an)));
-            n1 = _mm256_add_pd(n1, _mm256_cvtps_pd(_mm256_extractf128_ps(an, 1)));
+            if (NARROW) {
+                n0 = _mm256_add_pd(n0, _mm256_cvtps_pd(_mm256_castps256_ps128(an)));
+                n1 = _mm256_add_pd(n1, _mm256_cvtps_pd(_mm256_extractf128_ps(an, 1)));
+            }
         }
         _mm256_storeu_pd(s->wide + 8 * h, w0);
         _mm256_storeu_pd(s->wide + 8 * h + 4, w1);
@@ -92,8 +105,17 @@ CK_AVX2 static void combo_avx2(const float *values, long n, float scale_, float 
     }
 }
 
+CK_AVX2 static void combo_avx2(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_avx2_body(values, n, scale, lo, hi, s, 1);
+}
+
+CK_AVX2 static void combo_avx2_wide(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_avx2_body(values, n, scale, lo, hi, s, 0);
+}
+
 #define CK_AVX512 __attribute__((target("avx512f")))
-CK_AVX512 static void combo_avx512(const float *values, long n, float scale_, float lo_, float hi_, lane_sums *s) {
+CK_AVX512 static inline __attribute__((always_inline)) void combo_avx512_body(const float *values, long n, float scale_, float lo_,
+                                                                               float hi_, lane_sums *s, const int NARROW) {
     const __m512 scale = _mm512_set1_ps(scale_), lo = _mm512_set1_ps(lo_), hi = _mm512_set1_ps(hi_);
     const __m512 lo1 = _mm512_set1_ps(lo_ + 1.0f), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
     __m512d w0 = _mm512_loadu_pd(s->wide), w1 = _mm512_loadu_pd(s->wide + 8);
@@ -106,44 +128,57 @@ CK_AVX512 static void combo_avx512(const float *values, long n, float scale_, fl
             const __m512 f = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
             const __mmask16 up = _mm512_cmp_ps_mask(_mm512_sub_ps(c, f), half, _CMP_GE_OQ);
             const __m512 k = _mm512_mask_add_ps(f, up, f, one);
-            const __m512 e = _mm512_sub_ps(k, t), en = _mm512_sub_ps(_mm512_max_ps(k, lo1), t);
+            const __m512 e = _mm512_sub_ps(k, t);
             a = _mm512_fmadd_ps(e, e, a);
-            an = _mm512_fmadd_ps(en, en, an);
+            if (NARROW) {
+                const __m512 en = _mm512_sub_ps(_mm512_max_ps(k, lo1), t);
+                an = _mm512_fmadd_ps(en, en, an);
+            }
         }
         w0 = _mm512_add_pd(w0, _mm512_cvtps_pd(_mm512_castps512_ps256(a)));
         w1 = _mm512_add_pd(w1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))));
-        n0 = _mm512_add_pd(n0, _mm512_cvtps_pd(_mm512_castps512_ps256(an)));
-        n1 = _mm512_add_pd(n1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(an), 1))));
+        if (NARROW) {
+            n0 = _mm512_add_pd(n0, _mm512_cvtps_pd(_mm512_castps512_ps256(an)));
+            n1 = _mm512_add_pd(n1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(an), 1))));
+        }
     }
     _mm512_storeu_pd(s->wide, w0);
     _mm512_storeu_pd(s->wide + 8, w1);
     _mm512_storeu_pd(s->narrow, n0);
     _mm512_storeu_pd(s->narrow + 8, n1);
 }
+
+CK_AVX512 static void combo_avx512(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_avx512_body(values, n, scale, lo, hi, s, 1);
+}
+
+CK_AVX512 static void combo_avx512_wide(const float *values, long n, float scale, float lo, float hi, lane_sums *s) {
+    combo_avx512_body(values, n, scale, lo, hi, s, 0);
+}
 #endif
 
 typedef void (*combo_body)(const float *, long, float, float, float, lane_sums *);
 
-static combo_body pick_body(void) {
+static combo_body pick_body(int narrow) {
 #if CK_X86
-    if (ck_use_avx512()) return combo_avx512;
-    if (ck_use_avx2()) return combo_avx2;
+    if (ck_use_avx512()) return narrow ? combo_avx512 : combo_avx512_wide;
+    if (ck_use_avx2()) return narrow ? combo_avx2 : combo_avx2_wide;
 #endif
-    return combo_portable;
+    return narrow ? combo_portable : combo_portable_wide;
 }
 
 void ck_activation_errors(const float *values, long count, const float *scales, const float *los, const float *his, int combos,
-                          double *sums) {
+                          int narrow, double *sums) {
     enum { MAX_COMBOS = 128 };
     if (combos > MAX_COMBOS) { /* in independent batches: a combination's sums never depend on the others */
-        ck_activation_errors(values, count, scales, los, his, MAX_COMBOS, sums);
-        ck_activation_errors(values, count, scales + MAX_COMBOS, los + MAX_COMBOS, his + MAX_COMBOS, combos - MAX_COMBOS,
+        ck_activation_errors(values, count, scales, los, his, MAX_COMBOS, narrow, sums);
+        ck_activation_errors(values, count, scales + MAX_COMBOS, los + MAX_COMBOS, his + MAX_COMBOS, combos - MAX_COMBOS, narrow,
                              sums + 2 * MAX_COMBOS);
         return;
     }
     lane_sums lanes[MAX_COMBOS];
     memset(lanes, 0, sizeof(lane_sums) * (size_t)combos);
-    const combo_body body = pick_body();
+    const combo_body body = pick_body(narrow);
     const long whole = count - count % GROUP;
     for (long b = 0; b < whole; b += BLOCK) {
         const long n = whole - b < BLOCK ? whole - b : BLOCK;

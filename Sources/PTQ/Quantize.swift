@@ -41,7 +41,8 @@ public enum PostTrainingQuantizer {
     /// model (`inference`), once at the end.
     /// `graph` is consumed: its weights are freed once imported, before the runtime plans its own copies.
     public static func calibrate(_ graph: consuming Tensorflow_GraphDef, outputNodes: [String], batches: [[String: Tensor]],
-                                 bitWidths: [Int] = Array(1...BatchStatistics.maxBits), histograms: Bool = true, threads: Int, path: String,
+                                 bitWidths: [Int] = Array(1...BatchStatistics.maxBits), narrowErrors: Bool = true, histograms: Bool = true,
+                                 threads: Int, path: String,
                                  timing: (_ inference: Double, _ statistics: Double) -> Void = { _, _ in },
                                  progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> CalibrationStatistics {
         let clock = ContinuousClock()
@@ -64,7 +65,7 @@ public enum PostTrainingQuantizer {
                 let began = clock.now
                 defer { summary += clock.now - began }
                 // A NaN or infinity has no position: say where it came from instead of computing one.
-                guard let stats = BatchStatistics(ifFinite: values, bitWidths: bitWidths, threads: threads) else {
+                guard let stats = BatchStatistics(ifFinite: values, bitWidths: bitWidths, narrow: narrowErrors, threads: threads) else {
                     let i = values.firstIndex { !$0.isFinite }!
                     nonFinite = (name, i, values[i])
                     return
@@ -108,6 +109,9 @@ public enum PostTrainingQuantizer {
             }
             if t.method != .nonOverflow && !statistics.bitWidths.contains(t.bitWidth) {
                 throw Failure(message: "\(path): node '\(t.node)' is quantized to \(t.bitWidth) bits, but calibration kept errors for bit widths \(statistics.bitWidths) only")
+            }
+            if t.method != .nonOverflow && narrowActivations && !batches.allSatisfy(\.keepsNarrowErrors) {
+                throw Failure(message: "\(path): node '\(t.node)' is quantized for the narrow activation range (DPUCADF8H), but calibration kept errors for the DEFAULT range only")
             }
             var histogram = PositionHistogram()
             for b in batches { histogram.add(b.position(bits: t.bitWidth, method: t.method, narrow: narrowActivations)) }

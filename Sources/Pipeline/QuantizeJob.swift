@@ -61,10 +61,13 @@ public struct QuantizeJob: Sendable {
     /// and |x| histograms. Jobs sharing one calibration get the union of their needs.
     struct CalibrationNeeds: Sendable, Equatable {
         var bitWidths: Set<Int> = []
+        /// Errors for the narrow activation range too (a DPUCADF8H target).
+        var narrow = false
         var histograms = false
 
         mutating func formUnion(_ other: CalibrationNeeds) {
             bitWidths.formUnion(other.bitWidths)
+            narrow = narrow || other.narrow
             histograms = histograms || other.histograms
         }
     }
@@ -73,10 +76,11 @@ public struct QuantizeJob: Sendable {
     var calibrationNeeds: CalibrationNeeds? = nil
 
     /// The strategy's activation bit width and every per-node width (a name in nodes_bit may be
-    /// an activation) under power-of-two positions; histograms for float scales' kl and percentile.
+    /// an activation) under power-of-two positions, in the target's activation range(s);
+    /// histograms for float scales' kl and percentile.
     var ownCalibrationNeeds: CalibrationNeeds {
         if strategy.scheme.isFloatScale { return CalibrationNeeds(histograms: strategy.calibMethod != .minmax) }
-        return CalibrationNeeds(bitWidths: Set([strategy.activationBit] + strategy.nodesBit.values))
+        return CalibrationNeeds(bitWidths: Set([strategy.activationBit] + strategy.nodesBit.values), narrow: target.narrowActivations)
     }
 
 

@@ -29,18 +29,21 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
     /// errors[b - 1] = squared errors of positions p0(b) ... p0(b)+4 (empty when p0 is the all-zero
     /// sentinel or b is not in `bitWidths`).
     public let errors: [[Double]]
-    /// The same with activations saturating at -(2^(b-1) - 1) (DPUCADF8H).
+    /// The same with activations saturating at -(2^(b-1) - 1) (DPUCADF8H); empty lists when not
+    /// kept (`narrow: false`: no target sharing the calibration has that range).
     public let narrowErrors: [[Double]]
 
     public static let maxBits = 16
 
-    /// Values must be finite (see `init(ifFinite:bitWidths:threads:)`).
-    public init(_ values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
-        self.init(ifFinite: values, bitWidths: bitWidths, threads: threads)!
+    /// Values must be finite (see `init(ifFinite:bitWidths:narrow:threads:)`).
+    public init(_ values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), narrow: Bool = true, threads: Int = 1) {
+        self.init(ifFinite: values, bitWidths: bitWidths, narrow: narrow, threads: threads)!
     }
 
-    /// The statistics, or nil when a value is NaN or infinite (found in the min/max pass).
-    public init?(ifFinite values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), threads: Int = 1) {
+    /// The statistics, or nil when a value is NaN or infinite (found in the min/max pass). Without
+    /// `narrow` only the DEFAULT range's errors are kept (a third less work).
+    public init?(ifFinite values: UnsafeBufferPointer<Float>, bitWidths: [Int] = Array(1...maxBits), narrow: Bool = true,
+                 threads: Int = 1) {
         let (lo, hi, finite) = Pof2Quantizer.extremes(values, threads: threads)
         guard finite else { return nil }
         min = lo
@@ -50,16 +53,17 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         let p0s = (1...Self.maxBits).map { Pof2Quantizer(bitWidth: $0, mode: .activation).nonOverflowPosition(min: lo, max: hi) }
         let candidates = zip(1...Self.maxBits, p0s).filter { kept.contains($0.0) && $0.1 != Pof2Quantizer.allZeroPosition }
             .flatMap { b, p0 in (p0...(p0 + 4)).map { Candidate(bits: b, position: $0) } }
-        var found = Dictionary(uniqueKeysWithValues: zip(candidates, Candidate.squaredErrors(values, candidates, threads: threads)))
-        var errors: [[Double]] = [], narrow: [[Double]] = []
+        var found = Dictionary(uniqueKeysWithValues: zip(candidates, Candidate.squaredErrors(values, candidates, narrow: narrow,
+                                                                                             threads: threads)))
+        var errors: [[Double]] = [], narrowSums: [[Double]] = []
         for (b, p0) in zip(1...Self.maxBits, p0s) {
             let sums = kept.contains(b) && p0 != Pof2Quantizer.allZeroPosition
                 ? (p0...(p0 + 4)).map { found.removeValue(forKey: Candidate(bits: b, position: $0))! } : []
             errors.append(sums.map(\.wide))
-            narrow.append(sums.map(\.narrow))
+            narrowSums.append(narrow ? sums.map(\.narrow) : [])
         }
         self.errors = errors
-        narrowErrors = narrow
+        narrowErrors = narrowSums
     }
 
     /// One candidate position of one bit width.
@@ -76,7 +80,7 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         var range: ClosedRange<Float> { Pof2Quantizer(bitWidth: bits, mode: .activation).integerRange }
 
         /// The squared errors of `values` at each candidate, both ranges, in values (not steps).
-        static func squaredErrors(_ values: UnsafeBufferPointer<Float>, _ candidates: [Candidate],
+        static func squaredErrors(_ values: UnsafeBufferPointer<Float>, _ candidates: [Candidate], narrow: Bool = true,
                                   threads: Int) -> [(wide: Double, narrow: Double)] {
             let fast = candidates.filter { $0.scale != nil }
             var sums = [Candidate: (wide: Double, narrow: Double)]()
@@ -89,7 +93,7 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
                 let count = values.count
                 parallelFor(tiles: chunks, threads: threads) { c in
                     ck_activation_errors(x + c * chunk, Swift.min(chunk, count - c * chunk), scales, los, his, Int32(fast.count),
-                                         results + c * 2 * fast.count)
+                                         narrow ? 1 : 0, results + c * 2 * fast.count)
                 }
                 for (i, candidate) in fast.enumerated() {
                     var wide = 0.0, narrow = 0.0
@@ -149,12 +153,16 @@ public struct BatchStatistics: Sendable, Codable, Equatable {
         }
     }
 
+    /// Whether the narrow range's errors were kept (a tensor whose candidates have errors has both, or only the DEFAULT range's).
+    public var keepsNarrowErrors: Bool { zip(errors, narrowErrors).allSatisfy { $0.isEmpty || !$1.isEmpty } }
+
     /// The position of this batch for `bits` and `method` (activation rounding), as
     /// `Pof2Quantizer.position` would choose it from the values.
     public func position(bits: Int, method: PositionMethod, narrow: Bool) -> Int {
         let p0 = Pof2Quantizer(bitWidth: bits, mode: .activation).nonOverflowPosition(min: min, max: max)
         if method == .nonOverflow || p0 == Pof2Quantizer.allZeroPosition { return p0 }
         precondition(bitWidths.contains(bits), "calibration kept errors for bit widths \(bitWidths), not \(bits)")
+        precondition(!narrow || keepsNarrowErrors, "calibration kept no errors for the narrow activation range")
         let table = (narrow ? narrowErrors : errors)[bits - 1]
         var best = 0
         for k in 1..<table.count where table[k] < table[best] { best = k }   // strict: ties keep the smaller position

@@ -48,7 +48,7 @@ final class PipelineTests: XCTestCase {
         // One optimize and one float calibration serve both strategies; weight_bit reaches only quantize.
         let byKind = Dictionary(grouping: pipeline.stages, by: \.kind)
         XCTAssertEqual(byKind["calibrate"]?.count, 1)
-        XCTAssertEqual(Set(byKind["calibrate"]![0].parameters.keys), ["batch_size", "calib_iter", "bit_widths", "histograms"])
+        XCTAssertEqual(Set(byKind["calibrate"]![0].parameters.keys), ["batch_size", "calib_iter", "bit_widths", "narrow_errors", "histograms"])
         XCTAssertFalse(byKind["optimize"]![0].parameters.keys.contains("weight_bit"))
         XCTAssertEqual(byKind["quantize"]?.map { $0.parameters["weight_bit"] }, [.int(8), .int(4)])
     }
@@ -109,11 +109,14 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(outputs.first { $0.output == "quantize_eval_model.pb" }?.path, "build/sharded/w4/DPUCADF8H/quantize_eval_model_2.pb")
         XCTAssertEqual(outputs.first { $0.output == "deploy_model.pb" }?.path, "build/sharded/w4/DPUCADF8H/deploy_model_2.pb")
         let calibrate = try XCTUnwrap(pipeline.stages.first { $0.kind == "calibrate" })
-        XCTAssertEqual(Set(calibrate.parameters.keys), ["batch_size", "calib_iter", "bit_widths", "histograms"])
+        XCTAssertEqual(Set(calibrate.parameters.keys), ["batch_size", "calib_iter", "bit_widths", "narrow_errors", "histograms"])
         // One calibration serves pof2s and w4 (weights only): 8-bit activation errors, no histograms;
         // fs's keeps histograms for its kl ranges and no errors.
         XCTAssertEqual(Set(pipeline.stages.filter { $0.kind == "calibrate" }.map { [$0.parameters["bit_widths"]!, $0.parameters["histograms"]!] }),
                        [[.list([.int(8)]), .bool(false)], [.list([]), .bool(true)]])
+        // The power-of-two calibration keeps narrow-range errors only when a DPUCADF8H cell shares it.
+        let pof2 = try XCTUnwrap(pipeline.stages.first { $0.kind == "calibrate" && $0.parameters["bit_widths"] == .list([.int(8)]) })
+        XCTAssertEqual(pof2.parameters["narrow_errors"], .bool(pipeline.jobs.values.contains { $0.target.narrowActivations && !$0.strategy.scheme.isFloatScale }))
     }
 
     func testTargetGlobs() throws {

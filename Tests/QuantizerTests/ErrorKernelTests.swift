@@ -10,10 +10,10 @@ import XCTest
 final class ErrorKernelTests: XCTestCase {
     typealias Candidate = Quantizer.BatchStatistics.Candidate
 
-    func kernel(_ values: [Float], _ candidates: [Candidate]) -> [UInt64] {
+    func kernel(_ values: [Float], _ candidates: [Candidate], narrow: Bool = true) -> [UInt64] {
         var sums = [Double](repeating: -1, count: 2 * candidates.count)
         ck_activation_errors(values, values.count, candidates.map { $0.scale! }, candidates.map(\.range.lowerBound),
-                             candidates.map(\.range.upperBound), Int32(candidates.count), &sums)
+                             candidates.map(\.range.upperBound), Int32(candidates.count), narrow ? 1 : 0, &sums)
         return sums.map(\.bitPattern)
     }
 
@@ -34,6 +34,9 @@ final class ErrorKernelTests: XCTestCase {
             for isa in [CK_ISA_PORTABLE, CK_ISA_AVX2, CK_ISA_AVX512] {
                 _ = ck_force_isa(Int32(isa))
                 XCTAssertEqual(kernel(run, candidates), reference, "\(n) values, instruction set \(isa)")
+                // Without the narrow range: the same DEFAULT sums, narrow ones 0.
+                let wideOnly = reference.enumerated().map { $0.offset % 2 == 0 ? $0.element : Double(0).bitPattern }
+                XCTAssertEqual(kernel(run, candidates, narrow: false), wideOnly, "\(n) values, instruction set \(isa), DEFAULT range only")
             }
         }
     }

@@ -7,15 +7,18 @@ import TensorFlowIO
 /// use for the activation bit widths of all the cells that share it (their union: a matrix of
 /// bit widths and targets calibrates once; adding a bit width reruns it).
 struct CalibrateStage: TypedStage {
-    /// 8: errors for the bit widths asked only, histograms only when asked (history: 2 statistics on the located tensors,
+    /// 10: narrow-range errors only when a DPUCADF8H cell shares the calibration (history: 9 the one-pass
+    /// error kernel; 8 errors for the bit widths asked only, histograms only when asked; 2 statistics on the located tensors,
     /// 3 |x| histograms, 7 histograms bounded at AbsHistogram.maxBins).
-    static let identity = StageKind(name: "calibrate", version: 9)
+    static let identity = StageKind(name: "calibrate", version: 10)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int
         var calibIter: Int
         /// Activation bit widths whose min-diffs errors are kept (none for float scales).
         var bitWidths: [Int]
+        /// Whether they are kept for the narrow activation range too (a DPUCADF8H cell shares the calibration).
+        var narrowErrors: Bool
         /// Whether |x| histograms are kept (float-scale strategies with calib_method kl or percentile).
         var histograms: Bool
     }
@@ -34,7 +37,7 @@ struct CalibrateStage: TypedStage {
     init(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet, needs: QuantizeJob.CalibrationNeeds) {
         let id = Self.id(optimize: optimize, model: model, calibration: calibration)
         let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations, bitWidths: needs.bitWidths.sorted(),
-                                histograms: needs.histograms)
+                                narrowErrors: needs.narrow, histograms: needs.histograms)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
         for (node, file) in calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
@@ -48,7 +51,8 @@ struct CalibrateStage: TypedStage {
         }
         let outputs = StageIO.outputNodes(of: graph)
         let statistics = try PostTrainingQuantizer.calibrate(consume graph, outputNodes: outputs, batches: batches,
-                                                             bitWidths: settings.bitWidths, histograms: settings.histograms,
+                                                             bitWidths: settings.bitWidths, narrowErrors: settings.narrowErrors,
+                                                             histograms: settings.histograms,
                                                              threads: context.threadBudget,
                                                              path: "optimized graph of \(id)", timing: {
             phases.add("inference", $0)
