@@ -193,7 +193,9 @@ public final class BuildEngine: Sendable {
         let stored = StoredOutputs()
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases,
-                                   progress: { [id = stage.id] done, total in observer?.stageProgress(id, done: done, total: total) },
+                                   progress: { [id = stage.id, unit = stage.progressUnit] done, total in
+                                       observer?.stageProgress(id, done: done, total: total, unit: unit)
+                                   },
                                    store: { [cache] name, bytes in stored.add(name, try phases.time("store") { try cache.store(bytes) }) })
         do {
             let produced = try stage.run(context)

@@ -25,6 +25,12 @@ public protocol Stage: Sendable {
     /// Makes the outputs: returned by name, or handed to `context.store` one by one as they are
     /// made (a stage with several large outputs then holds one at a time).
     func run(_ context: StageContext) throws -> [String: [UInt8]]
+    /// What `context.progress` counts (calibration's batches by default), for progress displays.
+    var progressUnit: String { get }
+}
+
+extension Stage {
+    public var progressUnit: String { "batch" }
 }
 
 public struct StageID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {

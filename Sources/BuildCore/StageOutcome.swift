@@ -22,12 +22,13 @@ public enum StageOutcome: Sendable, Equatable {
 public protocol BuildObserver: Sendable {
     func stageStarted(_ id: StageID, kind: String, threads: Int)
     func stageFinished(_ id: StageID, outcome: StageOutcome, seconds: Double)
-    /// A long stage's progress (calibration: batches done of total), as `StageContext.progress` reports it.
-    func stageProgress(_ id: StageID, done: Int, total: Int)
+    /// A long stage's progress (calibration: batches done of total), as `StageContext.progress`
+    /// reports it, counted in the stage's `progressUnit`.
+    func stageProgress(_ id: StageID, done: Int, total: Int, unit: String)
 }
 
 extension BuildObserver {
-    public func stageProgress(_ id: StageID, done: Int, total: Int) {}
+    public func stageProgress(_ id: StageID, done: Int, total: Int, unit: String) {}
 }
 
 public struct BuildOptions: Sendable {

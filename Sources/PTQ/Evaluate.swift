@@ -50,8 +50,11 @@ public enum Evaluator {
         let count = Double(max(min(row, labels.count), 1))
         return EvaluationMetrics(samples: min(row, labels.count), floatTop1: Double(hits.f1) / count, floatTop5: Double(hits.f5) / count,
                                  quantizedTop1: Double(hits.q1) / count, quantizedTop5: Double(hits.q5) / count,
-                                 sqnrDB: noise == 0 ? 999 : 10 * log10(signal / noise))
+                                 sqnrDB: sqnr(signal: signal, noise: noise))
     }
+
+    /// 10 log10(signal / noise) in dB; 999 for no noise at all.
+    static func sqnr(signal: Double, noise: Double) -> Double { noise == 0 ? 999 : 10 * log10(signal / noise) }
 
     /// How many classes score strictly higher than `label` (ties count in the label's favour,
     /// so a row of equal scores ranks every class first; first-index tie-breaking as argmax would

@@ -204,19 +204,12 @@ struct LayerState {
     }
 
     func geometry(_ x: [Int]) throws -> ConvGeometry {
-        func kernelPadding(_ p: GraphIR.Padding) -> Kernels.Padding {
-            switch p {
-            case .same: .same
-            case .valid: .valid
-            case let .explicit(t, b, l, r): .explicit(top: t, bottom: b, left: l, right: r)
-            }
-        }
         switch layer.kind {
         case .conv(let c), .depthwise(let c):
             guard x.count == 4 else { throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': input shape \(x), expected NHWC") }
             return try ConvGeometry.make(batch: x[0], inH: x[1], inW: x[2], inC: x[3], kernelH: weightShape[0], kernelW: weightShape[1],
                                          strideH: c.strideH, strideW: c.strideW, dilationH: c.dilationH, dilationW: c.dilationW,
-                                         padding: kernelPadding(c.padding))
+                                         padding: Kernels.Padding(c.padding))
         case .dense:
             guard x.count == 2 else { throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': input shape \(x), expected [rows, features]") }
             return try ConvGeometry.make(batch: x[0], inH: 1, inW: 1, inC: x[1], kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,

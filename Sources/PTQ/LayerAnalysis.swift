@@ -80,7 +80,7 @@ public enum LayerAnalyzer {
         let order = Dictionary(evalModel.node.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let tensors = activations.sorted { (order[$0.node] ?? 0) < (order[$1.node] ?? 0) }.compactMap { t -> LayerAnalysis.TensorError? in
             guard let s = signal[t.node], let n = noise[t.node] else { return nil }
-            return .init(node: t.node, op: edit[t.node]?.op ?? "?", sqnrDB: decibels(s, n))
+            return .init(node: t.node, op: edit[t.node]?.op ?? "?", sqnrDB: Evaluator.sqnr(signal: s, noise: n))
         }
         // Top-1 of a single output against the labels.
         let classify = outputNodes.count == 1 ? labels : nil
@@ -124,8 +124,6 @@ public enum LayerAnalyzer {
                        options: PlanOptions(preserve: observed, narrowActivations: narrow))
     }
 
-    static func decibels(_ signal: Double, _ noise: Double) -> Double { noise == 0 ? 999 : 10 * log10(signal / noise) }
-
     static func outputSQNR(_ reference: [[Float]], _ values: [[Float]]) -> Double {
         var s = 0.0, n = 0.0
         for (r, v) in zip(reference, values) {
@@ -134,10 +132,11 @@ public enum LayerAnalyzer {
                 n += (Double(x) - Double(y)) * (Double(x) - Double(y))
             }
         }
-        return decibels(s, n)
+        return Evaluator.sqnr(signal: s, noise: n)
     }
 
-    /// Top-1 accuracy of a single output's rows against `labels`.
+    /// Top-1 accuracy of a single output's rows against `labels`, as the evaluate stage counts it
+    /// (`Evaluator.rank`: ties in the label's favour).
     static func top1(_ outputs: [[Float]], batches: [[String: Tensor]], labels: [Int]?) -> Double? {
         guard let labels else { return nil }
         var row = 0, right = 0
@@ -146,8 +145,7 @@ public enum LayerAnalyzer {
             guard rows > 0, values.count % rows == 0 else { return nil }
             let classes = values.count / rows
             for r in 0..<rows where row + r < labels.count {
-                let scores = values[r * classes..<(r + 1) * classes]
-                if scores.indices.max(by: { scores[$0] < scores[$1] }).map({ $0 - r * classes }) == labels[row + r] { right += 1 }
+                if Evaluator.rank(of: labels[row + r], in: Array(values[r * classes..<(r + 1) * classes])) == 0 { right += 1 }
             }
             row += rows
         }

@@ -28,15 +28,11 @@ extension Pipeline {
         do {
             let modelPath = try built(QuantizeStage.evalModel), planPath = try built(QuantizeStage.quantInfo)
             let plan = try StageIO.decode(QuantizePlan.self, planPath)
-            var arrays: [String: Tensor] = [:]
-            for (node, file) in evaluation.data.inputs {
-                let path = FileIO.resolve(file, relativeTo: root)
-                arrays[node] = try NPY.decode(try FileIO.read(path), name: path)
-            }
-            let available = arrays.values.map { $0.shape.first ?? 0 }.min() ?? 0
             let batchSize = max(1, min(8, evaluation.data.batchSize))
-            let batches = try DataBatches.split(arrays, batchSize: batchSize, limit: (min(rows, available) + batchSize - 1) / batchSize,
-                                                allowPartial: true)
+            let inputs = Dictionary(uniqueKeysWithValues: evaluation.data.inputs.map {
+                (StageIO.dataPrefix + $0.key, FileIO.resolve($0.value, relativeTo: root))
+            })
+            let batches = try StageIO.batches(inputs, batchSize: batchSize, iterations: (rows + batchSize - 1) / batchSize, allowPartial: true)
             let labelsPath = FileIO.resolve(evaluation.labels, relativeTo: root)
             let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath).floatValues().map { Int($0) }
             let model = try Optimizer.cut(try GraphDefIO.read(modelPath), inputs: job.model.inputNodes, outputs: job.model.outputNodes,

@@ -196,19 +196,11 @@ extension Planner {
         }
     }
 
-    func kernelPadding(_ p: GraphIR.Padding) -> Kernels.Padding {
-        switch p {
-        case .same: .same
-        case .valid: .valid
-        case let .explicit(t, b, l, r): .explicit(top: t, bottom: b, left: l, right: r)
-        }
-    }
-
     func geometry(_ node: Node, _ x: [Int], kernelH: Int, kernelW: Int, _ c: Convolution) throws(RuntimeError) -> ConvGeometry {
         do {
             return try ConvGeometry.make(batch: x[0], inH: x[1], inW: x[2], inC: x[3], kernelH: kernelH, kernelW: kernelW,
                                          strideH: c.strideH, strideW: c.strideW, dilationH: c.dilationH, dilationW: c.dilationW,
-                                         padding: kernelPadding(c.padding))
+                                         padding: Kernels.Padding(c.padding))
         } catch {
             throw RuntimeError(node: node, "input \(x), window \(kernelH)x\(kernelW): \(error)")
         }
@@ -470,4 +462,15 @@ extension Planner {
 extension Op {
     var constantValue: Tensor? { if case let .constant(t) = self { t } else { nil } }
     var isConv2D: Bool { if case .conv2d = self { true } else { false } }
+}
+
+extension Kernels.Padding {
+    /// A graph's padding as the kernels take it.
+    public init(_ p: GraphIR.Padding) {
+        switch p {
+        case .same: self = .same
+        case .valid: self = .valid
+        case let .explicit(t, b, l, r): self = .explicit(top: t, bottom: b, left: l, right: r)
+        }
+    }
 }

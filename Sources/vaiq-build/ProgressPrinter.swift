@@ -20,7 +20,7 @@ final class ProgressPrinter: BuildObserver {
         var ranSeconds = 0.0
         var ran = 0
         /// Stage -> (units done, total, when the stage started).
-        var progress: [StageID: (done: Int, total: Int, start: UInt64)] = [:]
+        var progress: [StageID: (done: Int, total: Int, unit: String, start: UInt64)] = [:]
     }
     private let state = Mutex(State())
 
@@ -37,16 +37,16 @@ final class ProgressPrinter: BuildObserver {
         guard live else { return }
         let line = state.withLock { s -> String in
             s.running.append(id)
-            s.progress[id] = (0, 0, DispatchTime.now().uptimeNanoseconds)
+            s.progress[id] = (0, 0, "batch", DispatchTime.now().uptimeNanoseconds)
             return statusLine(s)
         }
         write("\r\u{1B}[K" + line)
     }
 
-    func stageProgress(_ id: StageID, done: Int, total: Int) {
+    func stageProgress(_ id: StageID, done: Int, total: Int, unit: String) {
         guard live else { return }
         let line = state.withLock { s -> String in
-            s.progress[id] = (done, total, s.progress[id]?.start ?? DispatchTime.now().uptimeNanoseconds)
+            s.progress[id] = (done, total, unit, s.progress[id]?.start ?? DispatchTime.now().uptimeNanoseconds)
             return statusLine(s)
         }
         write("\r\u{1B}[K" + line)
@@ -126,9 +126,7 @@ final class ProgressPrinter: BuildObserver {
             guard let p = s.progress[id], p.total > 0, p.done > 0 else { return id.rawValue }
             let elapsed = Double(now - p.start) / 1e9
             let eta = elapsed / Double(p.done) * Double(p.total - p.done)
-            // Calibration reports batches; finetuning, layers.
-            let unit = id.rawValue.hasPrefix("finetune/") ? "layer" : "batch"
-            return id.rawValue + String(format: " (%@ %d/%d, %.0f s, ETA %.0f s)", unit, p.done, p.total, elapsed, eta)
+            return id.rawValue + String(format: " (%@ %d/%d, %.0f s, ETA %.0f s)", p.unit, p.done, p.total, elapsed, eta)
         }.joined(separator: ", ")
         if s.ran > 0 {
             let eta = s.ranSeconds / Double(s.ran) * Double(total - s.done) / Double(max(1, s.running.count))

@@ -31,6 +31,7 @@ struct FinetuneStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames = [Self.graph, Self.report]
     let maxThreads = 64
+    let progressUnit = "layer"
 
     init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {
         let s = job.strategy
