@@ -17,7 +17,7 @@
  *     out[i * ldo + j] = activation(acc)
  * The reduction runs in blocks whose partial sums wait in `out` (float, so the values are those of
  * one unbroken sum); each weight block of a panel stays in L1 while all rows pass over it. The
- * AVX2+FMA body and the portable body give bit-identical results. */
+ * AVX-512, AVX2+FMA and portable bodies give bit-identical results (the widest the CPU has runs). */
 long ck_gemm_packed_size(long k, long n);
 void ck_gemm_pack(const float *w, long ldw, long k, long n, float *packed);
 void ck_gemm_packed(const float *x, long ldx, const float *packed, long k, long col0, long cols, const float *bias,
