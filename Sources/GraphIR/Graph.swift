@@ -60,13 +60,15 @@ public struct Graph: Sendable {
         return out
     }
 
-    /// The nodes `targets` depend on (themselves included), in graph order.
-    public func ancestors(of targets: [Int]) -> [Int] {
+    /// The nodes `targets` depend on (themselves included), in graph order; the walk does not go
+    /// past the nodes of `stops` (they are included, their inputs are not).
+    public func ancestors(of targets: [Int], stoppingAt stops: Set<Int> = []) -> [Int] {
         var needed = [Bool](repeating: false, count: nodes.count)
         var stack = targets
         while let i = stack.popLast() {
             if needed[i] { continue }
             needed[i] = true
+            if stops.contains(i) { continue }
             stack += nodes[i].inputs.map(\.node).filter { !needed[$0] }
         }
         return nodes.indices.filter { needed[$0] }

@@ -123,21 +123,41 @@ public enum FastFinetuner {
 
     /// The finetuned float graph (weights and biases changed; positions are for the caller to
     /// choose again) and each tuned layer's outcome.
+    ///
+    /// Layer-major: the float model and the quantized model (the eval model at the plan's
+    /// positions) each run once over the calibration batches, a segment at a time. A layer's
+    /// segment starts from the values already known (the model's inputs and the outputs of the
+    /// layers before it, the quantized model's computed with their tuned weights) and ends at what
+    /// the layer reads (quantized) and computes (float); a known value is dropped after the last
+    /// segment that reads it. So the cost is about two inferences plus the tuning itself, where
+    /// running each layer's prefix from the inputs cost one inference per layer.
     public static func run(_ graph: Tensorflow_GraphDef, plan: QuantizePlan, batches: [[String: Tensor]], narrowActivations: Bool,
                            options: FinetuneOptions, threads: Int, path: String,
                            progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> (graph: Tensorflow_GraphDef, layers: [LayerFinetune]) {
         guard options.any, !batches.isEmpty else { return (graph, []) }
-        let float = try GraphImporter.importGraph(graph, outputs: [], path: path).graph
-        let layers = Self.layers(graph, plan: plan, imported: float)
+        let eval = PostTrainingQuantizer.evalModel(graph, plan: plan, narrowActivations: narrowActivations)
+        let evalInputs = Dictionary(eval.node.map { ($0.name, $0.input.first.map { TensorName($0).node }) }, uniquingKeysWith: { a, _ in a })
+        let importedFloat = try GraphImporter.importGraph(graph, outputs: [], path: path).graph
+        // Each layer with what it reads in the quantized model (its compute node's data input there).
+        let layers = Self.layers(graph, plan: plan, imported: importedFloat).compactMap { layer -> (Layer, String)? in
+            guard let feed = evalInputs[layer.group.compute] ?? nil else { return nil }
+            return (layer, feed)
+        }
+        guard !layers.isEmpty else { return (graph, []) }
+        let outputs = layers.map(\.0.group.output)
+        let float = try Sweep(graph, reads: layers.map { [$0.0.preActivation, $0.0.group.output] }, cuts: outputs, batches: batches,
+                              narrow: false, threads: threads, path: path)
+        let quantized = try Sweep(eval, reads: layers.map { [$0.1] }, cuts: outputs, batches: batches, narrow: narrowActivations,
+                                  threads: threads, path: path)
         var current = GraphEdit(graph, path: path)
         var report: [LayerFinetune] = []
-        for (index, layer) in layers.enumerated() {
-            // What the quantized model feeds this layer, and what the float model computes.
-            let eval = PostTrainingQuantizer.evalModel(current.graphDef, plan: plan, narrowActivations: narrowActivations)
-            guard let computeNode = eval.node.first(where: { $0.name == layer.group.compute }), let feed = computeNode.input.first else { continue }
-            let inputs = try capture(eval, [TensorName(feed).node], batches: batches, threads: threads, path: path).map { $0[0] }
-            let targets = try capture(graph, [layer.preActivation, layer.group.output], batches: batches, threads: threads, path: path)
-                .map { (pre: $0[0].values, out: $0[1].values) }
+        for (index, (layer, feed)) in layers.enumerated() {
+            let inputs = try quantized.values(of: [feed], layer: index).map { LayerBatch(shape: $0[0].shape, values: $0[0].floatValues()) }
+            let (targets, shapes) = try { () throws -> ([LayerTarget], [[Int]]) in
+                let computed = try float.values(of: [layer.preActivation, layer.group.output], layer: index)
+                float.finish(layer: index, output: computed.map { $0[1] })
+                return (computed.map { (pre: $0[0].floatValues(), out: $0[1].floatValues()) }, computed.map { $0[0].shape })
+            }()
             let w = current.constant(layer.group.weight)!
             let b = layer.group.bias.flatMap { current.constant($0) }
             var state = LayerState(layer: layer, weights: w.floatValues(), weightShape: w.shape, bias: b?.floatValues(),
@@ -145,22 +165,89 @@ public enum FastFinetuner {
             let outcome = try state.tune(inputs: inputs, targets: targets, options: options)
             current.setConstant(layer.group.weight, state.weights, shape: w.shape)
             if let name = layer.group.bias, let bias = state.bias, let b { current.setConstant(name, bias, shape: b.shape) }
+            // The quantized model's value of the layer's output node with the tuned parameters (its
+            // FixNeuron, in the segments that read it, quantizes it as the eval model does).
+            if quantized.isRead(output: index) {
+                let wq = state.quantizedWeights(), bq = state.quantizedBias()
+                quantized.finish(layer: index, output: try zip(inputs, shapes).map { x, shape in
+                    Tensor(try state.preActivation(x, weights: wq, bias: bq).map { layer.activation.apply($0) }, shape: shape)
+                })
+            }
             report.append(outcome)
             progress(index + 1, layers.count)
         }
         return (current.graphDef, report)
     }
 
-    /// The values of `nodes` for every calibration batch, as floats (each batch converted as it is
-    /// computed, so no batch's tensors outlive it).
-    static func capture(_ graph: Tensorflow_GraphDef, _ nodes: [String], batches: [[String: Tensor]], threads: Int,
-                        path: String) throws -> [[LayerBatch]] {
-        let unique = Array(Set(nodes)).sorted()
-        let imported = try GraphImporter.importGraph(graph, outputs: unique, path: path)
-        let runtime = Runtime(graph: imported.graph, outputs: Array(zip(unique, imported.outputs)), options: PlanOptions(preserve: Set(unique)))
-        return try batches.map { batch in
-            let values = Dictionary(uniqueKeysWithValues: try runtime.run(batch, threads: threads).map { ($0.name, $0.tensor) })
-            return nodes.map { LayerBatch(shape: values[$0]!.shape, values: values[$0]!.floatValues()) }
+    /// One model run over the calibration batches a segment at a time (see `run`): layer `i`'s
+    /// segment computes the nodes `reads[i]` from the model's inputs and the outputs `cuts[j]`
+    /// (j < i) that earlier layers made known.
+    final class Sweep {
+        let graph: Graph
+        let refs: [String: ValueRef]
+        let batches: [[String: Tensor]]
+        let options: PlanOptions
+        let threads: Int
+        let path: String
+        let cuts: [String]
+        /// For each layer, the known values its segment reads; for each cut, the last layer reading it.
+        let feeds: [[String]]
+        let lastRead: [String: Int]
+        var known: [String: [Tensor]] = [:]
+
+        init(_ graphDef: Tensorflow_GraphDef, reads: [[String]], cuts: [String], batches: [[String: Tensor]], narrow: Bool,
+             threads: Int, path: String) throws {
+            let names = Array(Set(reads.joined()).union(cuts)).sorted()
+            let imported = try GraphImporter.importGraph(graphDef, outputs: names, path: path)
+            let refs = Dictionary(uniqueKeysWithValues: zip(names, imported.outputs))
+            for name in names where refs[name]!.output != 0 || imported.graph[refs[name]!.node].name != name {
+                throw Failure(message: "\(path): node '\(name)' has no value of its own in the imported graph")
+            }
+            graph = imported.graph
+            self.refs = refs
+            self.batches = batches
+            self.options = PlanOptions(preserve: Set(names), narrowActivations: narrow)
+            self.threads = threads
+            self.path = path
+            self.cuts = cuts
+            var feeds: [[String]] = []
+            var lastRead: [String: Int] = [:]
+            let cutIndex = cuts.map { imported.graph.index(of: $0)! }
+            for (i, names) in reads.enumerated() {
+                let stops = Set(cutIndex[..<i])
+                let reached = imported.graph.ancestors(of: names.map { refs[$0]!.node }, stoppingAt: stops)
+                let read = reached.filter { stops.contains($0) }.map { imported.graph[$0].name }
+                for name in read { lastRead[name] = i }
+                feeds.append(read)
+            }
+            self.feeds = feeds
+            self.lastRead = lastRead
+        }
+
+        /// Whether a later layer's segment reads layer `i`'s output.
+        func isRead(output i: Int) -> Bool { (lastRead[cuts[i]] ?? -1) > i }
+
+        /// The values of `names` (layer `layer`'s reads) on every batch.
+        func values(of names: [String], layer: Int) throws -> [[Tensor]] {
+            let runtime = Runtime(graph: graph, outputs: names.map { ($0, refs[$0]!) }, options: options)
+            let inputs = Set(graph.ancestors(of: names.map { refs[$0]!.node }, stoppingAt: Set(feeds[layer].compactMap { graph.index(of: $0) }))
+                .map { graph[$0].name })
+            let result = try batches.indices.map { b in
+                var feed = batches[b].filter { inputs.contains($0.key) }
+                for name in feeds[layer] { feed[name] = known[name]![b] }
+                do {
+                    return try runtime.run(feed, threads: threads).map(\.tensor)
+                } catch {
+                    throw Failure(message: "\(path): \(error)")
+                }
+            }
+            for name in feeds[layer] where lastRead[name] == layer { known[name] = nil }
+            return result
+        }
+
+        /// Layer `i`'s output on every batch, kept while a later segment reads it.
+        func finish(layer i: Int, output: [Tensor]) {
+            if isRead(output: i) { known[cuts[i]] = output }
         }
     }
 }
@@ -242,8 +329,29 @@ struct LayerState {
 
     /// The layer's quantized output from its pre-activation output.
     func output(_ pre: [Float]) -> [Float] {
-        let q = Pof2Quantizer(bitWidth: layer.output.bits, mode: .activation, narrowActivations: narrow)
-        return q.quantize(pre.map { layer.activation.apply($0) }, position: layer.output.position)
+        [Float](unsafeUninitializedCapacity: pre.count) { out, count in
+            pre.withUnsafeBufferPointer { p in
+                nonisolated(unsafe) let src = p.baseAddress!, dst = out.baseAddress!
+                let n = p.count, chunk = 65_536
+                parallelFor(tiles: (n + chunk - 1) / chunk, threads: threads) { k in
+                    let start = k * chunk
+                    quantizeOutput(src + start, count: Swift.min(chunk, n - start), into: dst + start)
+                }
+            }
+            count = pre.count
+        }
+    }
+
+    /// The activation, then the output quantizer, of `count` pre-activation values.
+    func quantizeOutput(_ pre: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
+        switch layer.activation {
+        case .none: out.update(from: pre, count: n)
+        case .relu: for i in 0..<n { out[i] = Activation.relu.apply(pre[i]) }
+        case .relu6: for i in 0..<n { out[i] = Activation.relu6.apply(pre[i]) }
+        case .leakyRelu(let alpha): for i in 0..<n { out[i] = Activation.leakyRelu(alpha: alpha).apply(pre[i]) }
+        }
+        Pof2Quantizer(bitWidth: layer.output.bits, mode: .activation, narrowActivations: narrow)
+            .quantize(UnsafePointer(out), count: n, position: layer.output.position, into: out)
     }
 
     /// A layer's error on the calibration data: the mean squared error of its quantized output
@@ -258,6 +366,43 @@ struct LayerState {
 
     static func isValidation(_ batch: Int, of count: Int) -> Bool { count >= 5 && batch % 5 == 4 }
 
+    /// One batch's sums: the squared error of the quantized output against the float output, and
+    /// per channel the float minus the quantized pre-activation value. Rows are cut into fixed
+    /// chunks (whatever the thread budget), each summing per channel in Double; the chunks' sums
+    /// are added in chunk order, the channels' in channel order: the same bits at any -j.
+    func errorSums(pre: [Float], target t: LayerTarget) -> (loss: Double, shift: [Double]) {
+        let c = channels, rows = pre.count / c
+        let rowsPerChunk = Swift.max(1, 16_384 / c), chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
+        var partial = [Double](repeating: 0, count: chunks * 2 * c)
+        pre.withUnsafeBufferPointer { qp in t.pre.withUnsafeBufferPointer { fp in t.out.withUnsafeBufferPointer { fo in
+            partial.withUnsafeMutableBufferPointer { sums in
+                nonisolated(unsafe) let q = qp.baseAddress!, f = fp.baseAddress!, o = fo.baseAddress!, acc = sums.baseAddress!
+                parallelFor(tiles: chunks, threads: threads) { k in
+                    let r0 = k * rowsPerChunk, count = Swift.min(rowsPerChunk, rows - r0) * c, base = r0 * c
+                    let y = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                    defer { y.deallocate() }
+                    quantizeOutput(q + base, count: count, into: y)
+                    let loss = acc + k * 2 * c, shift = loss + c
+                    for row in stride(from: 0, to: count, by: c) {
+                        for j in 0..<c {
+                            let d = Double(y[row + j]) - Double(o[base + row + j])
+                            loss[j] += d * d
+                            shift[j] += Double(f[base + row + j]) - Double(q[base + row + j])
+                        }
+                    }
+                }
+            }
+        } } }
+        var loss = 0.0, shift = [Double](repeating: 0, count: c)
+        for k in 0..<chunks {
+            for j in 0..<c {
+                loss += partial[k * 2 * c + j]
+                shift[j] += partial[k * 2 * c + c + j]
+            }
+        }
+        return (loss, shift)
+    }
+
     func evaluate(inputs: [LayerBatch], targets: [LayerTarget]) throws -> Error {
         var loss = 0.0, count = 0, held = 0.0, heldCount = 0
         var shift = [Double](repeating: 0, count: channels)
@@ -265,25 +410,17 @@ struct LayerState {
         let wq = quantizedWeights(), bq = quantizedBias()
         for (b, (x, t)) in zip(inputs, targets).enumerated() {
             let pre = try preActivation(x, weights: wq, bias: bq)
-            let y = output(pre)
-            let floatPre = t.pre, floatOut = t.out
-            guard floatOut.count == y.count, floatPre.count == pre.count else {
-                throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(y.count) values, the float model \(floatOut.count)")
+            guard t.out.count == pre.count, t.pre.count == pre.count else {
+                throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(pre.count) values, the float model \(t.out.count)")
             }
-            var sum = 0.0
-            y.withUnsafeBufferPointer { q in floatOut.withUnsafeBufferPointer { f in
-                for i in 0..<q.count { let d = Double(q[i]) - Double(f[i]); sum += d * d }
-            } }
-            loss += sum
-            count += y.count
+            let sums = errorSums(pre: pre, target: t)
+            loss += sums.loss
+            count += pre.count
             if Self.isValidation(b, of: inputs.count) || inputs.count < 5 {
-                held += sum
-                heldCount += y.count
+                held += sums.loss
+                heldCount += pre.count
             }
-            let c = channels
-            floatPre.withUnsafeBufferPointer { f in pre.withUnsafeBufferPointer { q in shift.withUnsafeMutableBufferPointer { m in
-                for row in stride(from: 0, to: q.count, by: c) { for j in 0..<c { m[j] += Double(f[row + j]) - Double(q[row + j]) } }
-            } } }
+            for j in 0..<channels { shift[j] += sums.shift[j] }
             rows += pre.count / channels
         }
         return Error(loss: loss / Double(max(count, 1)), validation: held / Double(max(heldCount, 1)),

@@ -213,7 +213,7 @@ extension Planner {
     func soleFollower(_ i: Int, preserved: Set<String>) -> Int? {
         guard options.fuse, !preserved.contains(graph[i].name), consumers[i].count == 1 else { return nil }
         let next = consumers[i][0]
-        guard graph[next].inputs.filter({ $0.node == i }).count == 1, graph[next].inputs.first?.node == i || isCommutative(next) else {
+        guard !fed.contains(next), graph[next].inputs.filter({ $0.node == i }).count == 1, graph[next].inputs.first?.node == i || isCommutative(next) else {
             return nil
         }
         return next

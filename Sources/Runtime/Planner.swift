@@ -55,6 +55,8 @@ struct Planner {
     var constantSlots: [Int: Int] = [:]
     var absorbed: Set<Int> = []
     var consumers: [[Int]] = []
+    /// Nodes given a value although they are not placeholders (see `plan`).
+    var fed: Set<Int> = []
 
     init(graph: Graph, options: PlanOptions) {
         self.graph = graph
@@ -62,7 +64,13 @@ struct Planner {
     }
 
     mutating func plan(outputs: [(name: String, ref: ValueRef)], inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
-        let needed = graph.ancestors(of: outputs.map(\.ref.node))
+        // A value given for a node that is not a placeholder replaces that node's output (as a
+        // TensorFlow feed does): the plan starts there and nothing before it runs.
+        fed = Set(inputShapes.keys.compactMap { name -> Int? in
+            guard let i = graph.index(of: name), case .input = graph[i].op else { return graph.index(of: name) }
+            return nil
+        })
+        let needed = graph.ancestors(of: outputs.map(\.ref.node), stoppingAt: fed)
         consumers = graph.consumers()
         try foldPureConstants(needed)
         let preserved = options.preserve.union(outputs.map { graph[$0.ref.node].name })
@@ -70,6 +78,14 @@ struct Planner {
         var inputSlots: [Int] = []
         for i in needed {
             let node = graph[i]
+            if fed.contains(i) {
+                let shape = inputShapes[node.name]!
+                let slot = newSlot(shape)
+                info[i] = .value(slot: slot, shape: shape)
+                planInputs.append(Plan.Input(name: node.name, shape: shape))
+                inputSlots.append(slot)
+                continue
+            }
             if absorbed.contains(i) { continue }
             if case .constant? = info[i] { continue }
             for input in node.inputs where input.output != 0 {
@@ -132,7 +148,7 @@ struct Planner {
     /// e.g. Keras's batch-norm factors `gamma * rsqrt(var + eps)`. Fusion then sees a conv's
     /// follower parameters as constants although they come later in graph order.
     mutating func foldPureConstants(_ needed: [Int]) throws(RuntimeError) {
-        for i in needed {
+        for i in needed where !fed.contains(i) {
             let node = graph[i]
             if case let .constant(t) = node.op {
                 info[i] = .constant(Folding.Value(t))

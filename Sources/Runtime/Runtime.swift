@@ -53,7 +53,9 @@ public final class Runtime: Sendable {
         return plan
     }
 
-    /// Runs the graph; returns the outputs by name, in the order they were requested.
+    /// Runs the graph; returns the outputs by name, in the order they were requested. `feeds`
+    /// gives the placeholders' values, and may give any other node's: that value replaces the
+    /// node's output (as a TensorFlow feed), and what only that node needed does not run.
     public func run(_ feeds: [String: Tensor], threads: Int = 1, observe: Observer? = nil) throws(RuntimeError) -> [(name: String, tensor: Tensor)] {
         for name in feeds.keys where graph.index(of: name) == nil {
             throw RuntimeError("input '\(name)' is not a node of the graph")

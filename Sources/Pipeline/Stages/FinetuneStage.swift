@@ -10,7 +10,9 @@ import TensorFlowIO
 /// quantize's), the calibration batches and the finetuning fields, so a matrix shares it across
 /// targets with the same activation range and bit widths.
 struct FinetuneStage: TypedStage {
-    static let identity = StageKind(name: "finetune", version: 1)
+    /// 2: layer-major (segments between layers, the quantized model through its DPUCADF8H range),
+    /// errors summed per channel in fixed row chunks.
+    static let identity = StageKind(name: "finetune", version: 2)
 
     struct Settings: Codable, Sendable, Equatable {
         var plan: QuantizeStage.Settings
