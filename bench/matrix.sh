@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The build path on the Keras graphs: for each model, a model repository under bench/out/matrix/<model>
 # whose manifests (written here) declare the frozen graph, the 100 calibration inputs of bench/ptq.sh,
-# a one-cell build with the settings of ptq.sh's one-shot `vaiq-build quantize` (pof2s, DPUCZDX8G,
+# a one-cell build with the settings of ptq.sh's one-shot `vaiq-build quantize` (pof2s_tf1, DPUCZDX8G,
 # method 1, 10 batches of 10) and a matrix build of 4 bit widths (weights and activations alike) x
 # 3 DPU targets. Each of ROUNDS rounds runs the one-shot and `vaiq-build all -j 2 --json` from an
 # empty cache (order swapped every other round), then compares the one-cell build's outputs (and
@@ -45,13 +45,13 @@ calibration:
     calib_iter: 10
 strategies:
 EOF
-  for b in "${BITS[@]}"; do echo "  w${b}a${b}: {extends: pof2s, weight_bit: $b, activation_bit: $b, method: 1}"; done
+  for b in "${BITS[@]}"; do echo "  w${b}a${b}: {extends: pof2s_tf1, weight_bit: $b, activation_bit: $b, method: 1}"; done
   cat <<EOF
 builds:
   - name: oneshot    # the settings of bench/ptq.sh's vaiq-build quantize
     model: $model
     calibration: calib100
-    strategy: pof2s
+    strategy: pof2s_tf1
     target: DPUCZDX8G
   - name: matrix
     model: $model
@@ -102,7 +102,7 @@ for model in $MODELS; do
       fi
     done
     # The one-cell build, and the matrix cell of the same settings.
-    for cell in oneshot/pof2s/DPUCZDX8G matrix/w8a8/DPUCZDX8G; do
+    for cell in oneshot/pof2s_tf1/DPUCZDX8G matrix/w8a8/DPUCZDX8G; do
       compare "$rdir/oneshot" "$repo/build/$cell" | sed "s|^|$cell/|"
     done > "$rdir/identical.txt"
     # The ResNet50 repository holds several GB per round: keep only what the report reads.

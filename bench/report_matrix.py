@@ -156,7 +156,7 @@ def main(out_dir, rounds, results_md, *models):
         "",
         "A model repository per graph (bench/out/matrix/<model>, manifests written by bench/matrix.sh): the frozen "
         "graph up to its logits node, the 100 calibration inputs of the ptq section (10 batches of 10), a one-cell "
-        "build with the settings of its one-shot (pof2s, DPUCZDX8G, method 1) and a matrix build of 4 bit widths "
+        "build with the settings of its one-shot (pof2s_tf1, DPUCZDX8G, method 1) and a matrix build of 4 bit widths "
         "(w4a4, w6a6, w8a8, w16a16: weight_bit = activation_bit) x 3 targets (DPUCZDX8G, DPUCADF8H, DPUCVDX8G). "
         "Each of %d rounds runs `vaiq-build quantize ... -j 2 --profile` and `vaiq-build all -j 2 --json` from an "
         "empty cache (order swapped every other round); stage times are the build JSON's per-stage seconds. "

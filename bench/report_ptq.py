@@ -53,7 +53,7 @@ def model_table(runs, accuracy):
         lines.append("| %s | %s | %.2f%s | %s | %.0f | %s |" % (key + (
             process[key], note, "%.2f" % calls[key] if key in calls else "-",
             max(r["peak_rss_kb"] for r in ok) / 1024, quality)))
-    ours = process.get(("vaiq-build", "pof2s"))
+    ours = process.get(("vaiq-build", "pof2s_tf1"))
     peers = {k: v for k, v in process.items() if k[0] != "vaiq-build"}
     ort_calls = {k: v for k, v in calls.items() if k[0] == "ort"}
     ratios = []
@@ -85,9 +85,11 @@ def main(results_path, out_dir, results_md):
         "Every tool quantizes the frozen GraphDef up to its logits node (the Keras models' softmax input), "
         "calibrated on the same 100 inputs, and runs as a fresh process: median wall time of %d rounds (tool "
         "order reversed every other round), peak RSS the largest of them (getrusage of the child). "
-        "vaiq-build: `vaiq-build quantize --calib_iter 10 --calib_batch_size 10 --method 1 -j 2` (pof2s, "
-        "DPUCZDX8G), the whole process (optimize, calibrate, quantize, deploy and the QAT graphs); on digits also "
-        "`--quantize_strategy pof2s_ft` (bias correction, fast finetuning, align_rule min). TFLite: "
+        "vaiq-build: `vaiq-build quantize --calib_iter 10 --calib_batch_size 10 --method 1 -j 2` (pof2s_tf1, "
+        "vai_q_tensorflow's behaviour and the command's default; DPUCZDX8G), the whole process (optimize, "
+        "calibrate, quantize, deploy and the QAT graphs); the ratios are of this one. Also `--quantize_strategy "
+        "pof2s` (the builds' default: bias correction, align_rule min) and `pof2s_ft` (+ fast finetuning; on "
+        "the Keras models one run, in the last round). TFLite: "
         "`tf.compat.v1.lite.TFLiteConverter.from_frozen_graph`, int8 full-integer ops with float input and "
         "output, representative dataset = the 100 inputs at batch 1; per-tensor is "
         "`_experimental_disable_per_channel`; the call time is `convert()`, the process includes importing "

@@ -28,7 +28,7 @@ calibration:
 evaluation:
   test: {inputs: {input: data/eval_x.npy}, labels: data/eval_y.npy, metric: top1}
 strategies:
-  w4a8: {extends: pof2s, weight_bit: 4}
+  w4a8: {extends: pof2s_tf1, weight_bit: 4}
   w4tqt: {extends: pof2s_tqt, weight_bit: 4, method: 1}
 builds:
   - {model: digits, calibration: calib, evaluation: test, strategy: w4a8, target: DPUCZDX8G}

@@ -5,12 +5,12 @@ public enum BuiltinManifests {
         ("<builtin>/strategies.yaml", #"""
 # Built-in quantize strategies (embedded in vaiq-build; `make builtins` regenerates the Swift copy).
 # Field names follow vai_q_tensorflow's flags; user manifests `extends:` or override these.
-# pof2s lists every field at its default. A field that does not act for a strategy's scheme
+# pof2s_tf1 lists every field at its default. A field that does not act for a strategy's scheme
 # (per_channel under pof2s, align_concat under fs, ...) may only keep that default: any other
 # value is refused at load (`vaiq-build show NAME` marks each field acting or not applicable).
 strategies:
-  pof2s:
-    description: Power-of-two scales, 8-bit, the DPU's native scheme (vai_q_tensorflow defaults).
+  pof2s_tf1:
+    description: Power-of-two scales, 8-bit, as vai_q_tensorflow (TF1) quantizes (its defaults; the `quantize` command's default).
     quantize_scheme: pof2s
     weight_bit: 8
     activation_bit: 8
@@ -38,19 +38,22 @@ strategies:
     include_fast_ft: false   # layer-wise fast finetuning (AdaQuant) of weights and biases
     fast_ft_epochs: 10       # acts only with include_fast_ft
     include_bias_corr: false # bias correction from the calibration data
+  pof2s:
+    extends: pof2s_tf1
+    description: Power-of-two scales, 8-bit, the DPU's native scheme, with bias correction and the non-clipping align rule (as vai_q_tensorflow2's defaults).
+    align_rule: min
+    include_bias_corr: true
   pof2s_ft:
     extends: pof2s
-    description: pof2s with bias correction, fast finetuning (layer-wise AdaQuant on the calibration data) and the non-clipping align rule.
-    align_rule: min
+    description: pof2s with fast finetuning (layer-wise AdaQuant on the calibration data) after the bias correction.
     include_fast_ft: true
-    include_bias_corr: true
   pof2s_tqt:
-    extends: pof2s
-    description: Power-of-two with trained thresholds (QAT); calibrated like pof2s before training.
+    extends: pof2s_tf1
+    description: Power-of-two with trained thresholds (QAT); calibrated like pof2s_tf1 before training.
     quantize_scheme: pof2s_tqt
     method: 0
   fs:
-    extends: pof2s
+    extends: pof2s_tf1
     description: Float scales for CPU/GPU targets; per-channel weights, KL-calibrated inputs, BN kept.
     quantize_scheme: fs
     per_channel: true

@@ -162,15 +162,15 @@ public enum FastFinetuner {
             let b = layer.group.bias.flatMap { current.constant($0) }
             var state = LayerState(layer: layer, weights: w.floatValues(), weightShape: w.shape, bias: b?.floatValues(),
                                    narrow: narrowActivations, threads: threads, path: path)
-            let outcome = try state.tune(inputs: inputs, targets: targets, options: options)
+            var pres: [[Float]] = []
+            let outcome = try state.tune(inputs: inputs, targets: targets, options: options, pres: &pres)
             current.setConstant(layer.group.weight, state.weights, shape: w.shape)
             if let name = layer.group.bias, let bias = state.bias, let b { current.setConstant(name, bias, shape: b.shape) }
             // The quantized model's value of the layer's output node with the tuned parameters (its
             // FixNeuron, in the segments that read it, quantizes it as the eval model does).
             if quantized.isRead(output: index) {
-                let wq = state.quantizedWeights(), bq = state.quantizedBias()
-                quantized.finish(layer: index, output: try zip(inputs, shapes).map { x, shape in
-                    Tensor(try state.preActivation(x, weights: wq, bias: bq).map { layer.activation.apply($0) }, shape: shape)
+                quantized.finish(layer: index, output: zip(pres, shapes).map { pre, shape in
+                    Tensor(pre.map { layer.activation.apply($0) }, shape: shape)
                 })
             }
             report.append(outcome)
@@ -312,16 +312,20 @@ struct LayerState {
         var out = [Float](repeating: 0, count: rows * channels)
         input.withUnsafeBufferPointer { xp in wq.withUnsafeBufferPointer { wp in out.withUnsafeMutableBufferPointer { op in
             let bp = bq?.withUnsafeBufferPointer { $0.baseAddress }
+            // Conv and dense layers by the packed-weights product (the runtime's kernel for
+            // quantized filters); packing per call costs a copy of the weights, small beside the product.
             switch layer.kind {
             case .conv:
-                Fast.directConv2d(input: xp.baseAddress!, filter: wp.baseAddress!, bias: bp, activation: .none, geometry: g,
+                let packed = Fast.packWeights(wp.baseAddress!, k: g.kernelH * g.kernelW * g.inC, n: channels)
+                Fast.packedConv2d(input: xp.baseAddress!, packed: packed, bias: bp, residual: nil, activation: .none, geometry: g,
                                   outC: channels, output: op.baseAddress!, threads: threads)
             case .depthwise:
                 Fast.depthwiseConv2d(input: xp.baseAddress!, filter: wp.baseAddress!, multiplier: multiplier, bias: bp, activation: .none,
                                      geometry: g, output: op.baseAddress!, threads: threads)
             case .dense:
-                Fast.matmul(a: xp.baseAddress!, b: wp.baseAddress!, m: rows, k: g.inC, n: channels, transposeA: false, transposeB: false,
-                            bias: bp, activation: .none, output: op.baseAddress!, threads: threads)
+                let packed = Fast.packWeights(wp.baseAddress!, k: g.inC, n: channels)
+                Fast.packedProduct(input: xp.baseAddress!, packed: packed, m: rows, k: g.inC, n: channels, bias: bp, residual: nil,
+                                   activation: .none, output: op.baseAddress!, threads: threads)
             }
         } } }
         return out
@@ -403,20 +407,24 @@ struct LayerState {
         return (loss, shift)
     }
 
-    func evaluate(inputs: [LayerBatch], targets: [LayerTarget]) throws -> Error {
+    /// The layer's quantized pre-activation output on every batch with the current parameters.
+    func preActivations(_ inputs: [LayerBatch]) throws -> [[Float]] {
+        let wq = quantizedWeights(), bq = quantizedBias()
+        return try inputs.map { try preActivation($0, weights: wq, bias: bq) }
+    }
+
+    func evaluate(_ pres: [[Float]], targets: [LayerTarget]) throws -> Error {
         var loss = 0.0, count = 0, held = 0.0, heldCount = 0
         var shift = [Double](repeating: 0, count: channels)
         var rows = 0
-        let wq = quantizedWeights(), bq = quantizedBias()
-        for (b, (x, t)) in zip(inputs, targets).enumerated() {
-            let pre = try preActivation(x, weights: wq, bias: bq)
+        for (b, (pre, t)) in zip(pres, targets).enumerated() {
             guard t.out.count == pre.count, t.pre.count == pre.count else {
                 throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(pre.count) values, the float model \(t.out.count)")
             }
             let sums = errorSums(pre: pre, target: t)
             loss += sums.loss
             count += pre.count
-            if Self.isValidation(b, of: inputs.count) || inputs.count < 5 {
+            if Self.isValidation(b, of: pres.count) || pres.count < 5 {
                 held += sums.loss
                 heldCount += pre.count
             }
@@ -427,17 +435,33 @@ struct LayerState {
                      shift: shift.map { $0 / Double(max(rows, 1)) })
     }
 
-    /// Bias correction, then fast finetuning, as `options` asks.
-    mutating func tune(inputs: [LayerBatch], targets: [LayerTarget], options: FinetuneOptions) throws -> LayerFinetune {
-        let before = try evaluate(inputs: inputs, targets: targets)
+    /// Bias correction, then fast finetuning, as `options` asks; `pres` ends as the layer's
+    /// quantized pre-activation output with the parameters it keeps (what the next layers read).
+    mutating func tune(inputs: [LayerBatch], targets: [LayerTarget], options: FinetuneOptions,
+                       pres: inout [[Float]]) throws -> LayerFinetune {
+        pres = try preActivations(inputs)
+        let before = try evaluate(pres, targets: targets)
         var best = before
         var corrected = false
-        if options.biasCorrection, let b = bias {
+        if options.biasCorrection, let b = bias, let bqBefore = quantizedBias() {
             bias = zip(b, before.shift).map { Float(Double($0) + $1) }
-            let after = try evaluate(inputs: inputs, targets: targets)
+            // The product is linear in the bias: the new output is the old plus the change of the
+            // quantized bias per channel, to float rounding (no second pass over the data).
+            let delta = zip(quantizedBias()!, bqBefore).map { $0 - $1 }
+            let c = channels
+            let shifted = pres.map { pre in
+                [Float](unsafeUninitializedCapacity: pre.count) { out, n in
+                    pre.withUnsafeBufferPointer { p in
+                        for row in stride(from: 0, to: p.count, by: c) { for j in 0..<c { out[row + j] = p[row + j] + delta[j] } }
+                    }
+                    n = pre.count
+                }
+            }
+            let after = try evaluate(shifted, targets: targets)
             if after.loss <= before.loss {
                 best = after
                 corrected = true
+                pres = shifted
             } else {
                 bias = b
             }
@@ -446,17 +470,19 @@ struct LayerState {
         if options.fastFinetune {
             var adam = Adam(weights: weights.count, bias: bias?.count ?? 0)
             var bestParameters = (weights, bias)
+            var changed = false
             var rate: Float = 1, setbacks = 0
             for _ in 0..<options.epochs {
                 for (b, (x, t)) in zip(inputs, targets).enumerated() where !Self.isValidation(b, of: inputs.count) {
                     try step(x, target: t.out, adam: &adam, options: options, rate: rate)
                 }
                 epochs += 1
-                let now = try evaluate(inputs: inputs, targets: targets)
+                let now = try evaluate(try preActivations(inputs), targets: targets)
                 // Better on the held-out batches, and never worse than before on all of them.
                 if now.validation < best.validation && now.loss <= before.loss {
                     best = now
                     bestParameters = (weights, bias)
+                    changed = true
                     continue
                 }
                 (weights, bias) = bestParameters
@@ -465,6 +491,7 @@ struct LayerState {
                 rate /= 2
                 adam = Adam(weights: weights.count, bias: bias?.count ?? 0)
             }
+            if changed { pres = try preActivations(inputs) }
         }
         func magnitude(_ shift: [Double]) -> Double { shift.map(Swift.abs).reduce(0, +) / Double(max(shift.count, 1)) }
         return LayerFinetune(layer: layer.group.compute, lossBefore: before.loss, lossAfter: best.loss,

@@ -43,10 +43,20 @@ public enum LayerAnalyzer {
     /// `plan` its `quant_info.json`; the float model is the same graph with every FixNeuron an
     /// Identity, so both compute from the same weights but for quantization. `sweep` layers (the
     /// conv-like layers whose outputs have the lowest SQNR) are tried in float one at a time.
+    /// `originalConstants`: for a cell whose weights and biases were tuned (bias correction, fast
+    /// finetuning), the graph they were tuned from; the float reference takes its constants of the
+    /// same names, so SQNR is measured against the model the user gave, as metrics.json does.
     public static func analyze(evalModel: Tensorflow_GraphDef, plan: QuantizePlan, outputNodes: [String], batches: [[String: Tensor]],
-                               labels: [Int]?, sweep: Int, narrowActivations: Bool, threads: Int, path: String) throws -> LayerAnalysis {
+                               labels: [Int]?, sweep: Int, narrowActivations: Bool, threads: Int, path: String,
+                               originalConstants: Tensorflow_GraphDef? = nil) throws -> LayerAnalysis {
         let activations = plan.tensors.filter { $0.kind == .activation && $0.position != nil }
-        let float = withoutQuantizers(evalModel, names: nil)
+        var float = withoutQuantizers(evalModel, names: nil)
+        if let original = originalConstants {
+            let constants = Dictionary(original.node.filter { $0.tfOp == .const }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            for i in float.node.indices where float.node[i].tfOp == .const {
+                if let c = constants[float.node[i].name] { float.node[i] = c }
+            }
+        }
         // Per-tensor SQNR: the float model's value of each quantized node, against what its
         // FixNeuron passes on in the quantized model, batch by batch.
         let floatRuntime = try runtime(float, outputs: outputNodes, observed: Set(activations.map(\.node)), narrow: false, path: path)

@@ -1,5 +1,7 @@
+import BuildCore
 import FileIO
 import PTQ
+import TFProto
 import TensorFlowIO
 import Tensors
 
@@ -7,7 +9,9 @@ extension Pipeline {
     /// `vaiq-build report --layers CELL`: the cell's built `quantize_eval_model.pb` and
     /// `quant_info.json` run against their float twin on the cell's evaluation set (at most
     /// `rows` rows, in batches of at most 8 so that every activation of a batch fits in memory).
-    public func layerAnalysis(cell: String, sweep: Int, rows: Int, threads: Int) throws(Failure) -> LayerAnalysis {
+    /// A cell with bias correction or fast finetuning is measured against the float model before
+    /// tuning (the optimized graph in `cache`), as its metrics.json is.
+    public func layerAnalysis(cell: String, sweep: Int, rows: Int, threads: Int, cache: BuildCache) throws(Failure) -> LayerAnalysis {
         guard let job = jobs[cell] else {
             throw Failure(description: "no matrix cell named '\(cell)'; `vaiq-build targets` lists them")
         }
@@ -37,9 +41,20 @@ extension Pipeline {
             let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath).floatValues().map { Int($0) }
             let model = try Optimizer.cut(try GraphDefIO.read(modelPath), inputs: job.model.inputNodes, outputs: job.model.outputNodes,
                                           path: modelPath)
+            // A tuned cell's eval model holds tuned weights and biases: its float reference takes
+            // those of the optimized graph they were tuned from (optimize's last output in the cache).
+            var original: Tensorflow_GraphDef? = nil
+            if job.strategy.finetunes {
+                guard let optimize = job.chain.stages.first(where: { $0 is OptimizeStage }),
+                      let digest = cache.lastRecord(of: optimize.id)?.outputs[OptimizeStage.optimizedGraph],
+                      cache.hasObject(digest) else {
+                    throw Failure(description: "cell '\(cell)': its optimized graph is not in the cache \(cache.root): build the cell first (`vaiq-build \(cell)`)")
+                }
+                original = try GraphDefIO.read(cache.objectPath(digest))
+            }
             return try LayerAnalyzer.analyze(evalModel: model, plan: plan, outputNodes: job.model.outputNodes, batches: batches,
                                              labels: labels, sweep: sweep, narrowActivations: job.target.narrowActivations,
-                                             threads: threads, path: modelPath)
+                                             threads: threads, path: modelPath, originalConstants: original)
         } catch let error as Failure {
             throw error
         } catch {

@@ -24,7 +24,9 @@ struct QuantizeCommand: ParsableCommand {
             qat_inference_graph.pb and quantize_eval_graph.pb, and deploy_model.pb (the legacy \
             extended format). Float-scale strategies (fs, fsx) write the two models and \
             quant_info.json only. --quantize_strategy picks a built-in strategy (`vaiq-build show \
-            pof2s` lists its fields), --target a built-in DPU target; every strategy field is also a \
+            pof2s_tf1` lists its fields); the default, pof2s_tf1, quantizes as vai_q_tensorflow does, \
+            so its scripts give the same results (the builds' pof2s adds bias correction and the \
+            non-clipping align rule). --target picks a built-in DPU target; every strategy field is also a \
             flag of the same name overriding the strategy, and a value that would not act for the \
             strategy's scheme (e.g. --per_channel 1 under pof2s) is refused. Calibration runs the \
             optimized float graph over --calib_iter batches of --calib_batch_size rows of the \
@@ -49,8 +51,9 @@ struct QuantizeCommand: ParsableCommand {
     var calibIter = 100
     @Option(name: .customLong("calib_batch_size"), help: "Rows per calibration batch (default: rows / calib_iter).")
     var calibBatchSize: Int?
-    @Option(name: .customLong("quantize_strategy"), help: "A built-in strategy: pof2s, pof2s_tqt, fs, fsx.")
-    var quantizeStrategy = "pof2s"
+    @Option(name: .customLong("quantize_strategy"),
+            help: "A built-in strategy: pof2s_tf1 (vai_q_tensorflow's behaviour), pof2s (bias correction, non-clipping align), pof2s_ft, pof2s_tqt, fs, fsx.")
+    var quantizeStrategy = "pof2s_tf1"
     @Option(name: .customLong("target"), help: "A built-in DPU target (DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G, DPUCV2DX8G).")
     var target = "DPUCZDX8G"
     @Option(name: .customLong("arch_type"), help: "Overrides the target's arch_type: DEFAULT or DPUCADF8H (activations saturate at -127).")

@@ -52,7 +52,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         if let cell = layers {
-            let analysis = try failing { try repository.pipeline().layerAnalysis(cell: cell, sweep: sweep, rows: evaluationRows, threads: jobs) }
+            let analysis = try failing { try repository.pipeline().layerAnalysis(cell: cell, sweep: sweep, rows: evaluationRows, threads: jobs, cache: repository.cache()) }
             let page = FileIO.resolve("build/report-layers/\(cell.replacingOccurrences(of: "/", with: "_")).html", relativeTo: repository.repo)
             try failing {
                 try FileIO.createDirectories(FileIO.directoryName(page))

@@ -26,11 +26,11 @@ final class BuildCLITests: XCTestCase {
             calibration:
               calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
             strategies:
-              w4a8: {extends: pof2s, weight_bit: \(w4Bits)}
+              w4a8: {extends: pof2s_tf1, weight_bit: \(w4Bits)}
             builds:
               - model: allops
                 calibration: calib
-                matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}
+                matrix: {strategy: [pof2s_tf1, w4a8], target: [DPUCZDX8G, DPUCADF8H]}
 
             """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
     }
@@ -41,7 +41,7 @@ final class BuildCLITests: XCTestCase {
         let first = try CLITests.run(["all", "-C", repo, "-j2"])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(first.stdout.hasPrefix("[1/15] ran freeze/allops ("), first.stdout)
-        for stage in ["optimize/allops/", "calibrate/allops/calib/", "quantize/allops/pof2s/DPUCZDX8G", "quantize/allops/w4a8/DPUCADF8H"] {
+        for stage in ["optimize/allops/", "calibrate/allops/calib/", "quantize/allops/pof2s_tf1/DPUCZDX8G", "quantize/allops/w4a8/DPUCADF8H"] {
             XCTAssertTrue(first.stdout.contains("ran \(stage)"), first.stdout)
         }
         // The summary names at most 5 of the 29 updated paths; --verbose and --json list them all.
@@ -89,12 +89,12 @@ final class BuildCLITests: XCTestCase {
         XCTAssertEqual((json["ran"] as? Int ?? 0) + (json["cached"] as? Int ?? 0), 15)
         XCTAssertEqual(json["ok"] as? Bool, true)
         XCTAssertEqual(try vaiq("status").stdout, """
-              target                  state
-              allops                  up to date
-              allops/pof2s/DPUCADF8H  up to date
-              allops/pof2s/DPUCZDX8G  up to date
-              allops/w4a8/DPUCADF8H   up to date
-              allops/w4a8/DPUCZDX8G   up to date
+              target                      state
+              allops                      up to date
+              allops/pof2s_tf1/DPUCADF8H  up to date
+              allops/pof2s_tf1/DPUCZDX8G  up to date
+              allops/w4a8/DPUCADF8H       up to date
+              allops/w4a8/DPUCZDX8G       up to date
 
             """)
     }
@@ -132,7 +132,7 @@ final class BuildCLITests: XCTestCase {
     func testUnknownTargetAndBadJobs() throws {
         let r = try vaiq("nope*")
         XCTAssertEqual(r.status, 1)
-        XCTAssertEqual(r.stderr, "error: no target matches 'nope*'; targets: allops, allops/pof2s/DPUCADF8H, allops/pof2s/DPUCZDX8G, "
+        XCTAssertEqual(r.stderr, "error: no target matches 'nope*'; targets: allops, allops/pof2s_tf1/DPUCADF8H, allops/pof2s_tf1/DPUCZDX8G, "
                        + "allops/w4a8/DPUCADF8H, allops/w4a8/DPUCZDX8G\n")
         XCTAssertEqual(try vaiq("all", "-j0").status, 2)
     }
@@ -169,8 +169,8 @@ final class BuildCLITests: XCTestCase {
 
     func testTargetsListsMatrixCellsAndGraphIsDot() throws {
         let t = try vaiq("targets")
-        XCTAssertTrue(t.stdout.contains("allops/w4a8/DPUCADF8H   build/allops/w4a8/DPUCADF8H/quantize_eval_model_2.pb, "), t.stdout)
-        XCTAssertTrue(t.stdout.contains("allops/pof2s/DPUCZDX8G"), t.stdout)
+        XCTAssertTrue(t.stdout.contains("allops/w4a8/DPUCADF8H       build/allops/w4a8/DPUCADF8H/quantize_eval_model_2.pb, "), t.stdout)
+        XCTAssertTrue(t.stdout.contains("allops/pof2s_tf1/DPUCZDX8G"), t.stdout)
         let g = try vaiq("graph", "--dot")
         XCTAssertTrue(g.stdout.hasPrefix("digraph vaiq_build {"), g.stdout)
         XCTAssertTrue(g.stdout.contains("\"file:models/allops/inference_graph.pb\" -> \"freeze/allops\" [label=\"graph\"];"), g.stdout)

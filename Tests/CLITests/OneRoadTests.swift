@@ -8,7 +8,7 @@ import XCTest
 final class OneRoadTests: XCTestCase {
     private var repo = ""
     private let model = "\(CLITests.repo)/Tests/Fixtures/ops/block_residual"
-    static let strategies = ["pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx"]
+    static let strategies = ["pof2s_tf1", "pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx"]
     static let targets = ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G"]
 
     override func setUpWithError() throws {
@@ -64,7 +64,7 @@ final class OneRoadTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(compared, 5 * (7 + 8 + 7) + 2 * 5 * 3)
+        XCTAssertEqual(compared, 5 * (7 + 8 + 8 + 7) + 2 * 5 * 3)
     }
 
     func testStrategyFlagsAreTheTablesFieldsAndRefusalsAreUsageErrors() throws {
@@ -106,7 +106,7 @@ final class OneRoadTests: XCTestCase {
         let r = try CLITests.run(["show", "fs", "-C", repo])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.first, "strategy fs (<builtin>/strategies.yaml:47:3)")
+        XCTAssertEqual(lines.first, "strategy fs (<builtin>/strategies.yaml:50:3)")
         XCTAssertTrue(lines.contains { $0.hasPrefix("  per_channel ") && $0.contains("true") && $0.contains("acting") }, r.stdout)
         XCTAssertTrue(lines.contains { $0.hasPrefix("  align_concat ") && $0.contains("not applicable: float scales have no fix positions") }, r.stdout)
         XCTAssertEqual(lines.count, 1 + StrategyField.all.count + 1, r.stdout)
@@ -114,7 +114,7 @@ final class OneRoadTests: XCTestCase {
         XCTAssertTrue(target.stdout.contains("  arch_type      DPUCADF8H"), target.stdout)
         let missing = try CLITests.run(["show", "nope", "-C", repo])
         XCTAssertEqual(missing.status, 1)
-        XCTAssertTrue(missing.stderr.hasPrefix("error: no strategy or target named 'nope'; defined: fs, fsx, pof2s, pof2s_ft, pof2s_tqt, DPUCADF8H"), missing.stderr)
+        XCTAssertTrue(missing.stderr.hasPrefix("error: no strategy or target named 'nope'; defined: fs, fsx, pof2s, pof2s_ft, pof2s_tf1, pof2s_tqt, DPUCADF8H"), missing.stderr)
     }
 
     func testInspectTargetFollowsSupportedOps() throws {
@@ -144,7 +144,7 @@ final class OneRoadTests: XCTestCase {
         let build = try CLITests.run(["all", "-C", repo, "--verbose"])
         XCTAssertEqual(build.status, 0, build.stderr)
         let summary = build.stdout.split(separator: "\n").last.map(String.init) ?? ""
-        XCTAssertEqual(summary.components(separatedBy: "build/").count - 1, 5 * (7 + 8 + 7) + 2 * 5 * 3, summary)
+        XCTAssertEqual(summary.components(separatedBy: "build/").count - 1, 5 * (7 + 8 + 8 + 7) + 2 * 5 * 3, summary)
         let before = try CLITests.run(["report", "--json", "-C", repo])
         XCTAssertEqual(before.status, 0, before.stderr)
         // Stray files that sort before the declared ones change nothing.
@@ -223,7 +223,7 @@ final class OneRoadTests: XCTestCase {
         var bytes = header + [UInt8(dict.utf8.count & 0xFF), UInt8(dict.utf8.count >> 8)] + Array(dict.utf8)
         for v: Int64 in [0, 1] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
         try Data(bytes).write(to: URL(fileURLWithPath: "\(repo)/m/labels.npy"))
-        try manifest(builds: "  - {model: m, calibration: c, evaluation: e, strategy: pof2s, target: DPUCADF8H}\n"
+        try manifest(builds: "  - {model: m, calibration: c, evaluation: e, strategy: pof2s_tf1, target: DPUCADF8H}\n"
                      + "evaluation:\n  e: {inputs: {x: m/in_x.npy}, labels: m/labels.npy, batch_size: 2}")
         XCTAssertEqual(try CLITests.run(["all", "-C", repo]).status, 0)
         let r = try quantize(["--arch_type", "DPUCADF8H", "--eval_data", "x=\(repo)/m/in_x.npy", "--eval_labels", "\(repo)/m/labels.npy",
@@ -231,7 +231,7 @@ final class OneRoadTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         for file in ["metrics.json", "quantize_eval_model.pb", "quant_info.json", "deploy_model.pb"] {
             XCTAssertEqual(FileManager.default.contents(atPath: "\(repo)/q/\(file)"),
-                           FileManager.default.contents(atPath: "\(repo)/build/m/pof2s/DPUCADF8H/\(file)"), file)
+                           FileManager.default.contents(atPath: "\(repo)/build/m/pof2s_tf1/DPUCADF8H/\(file)"), file)
         }
         // --arch_type overrides the target's: DPUCZDX8G with it equals DPUCADF8H.
         XCTAssertEqual(try quantize(["--target", "DPUCZDX8G", "--arch_type", "DPUCADF8H"], into: "\(repo)/z").status, 0)

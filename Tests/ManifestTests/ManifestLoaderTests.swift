@@ -66,7 +66,7 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(manifest.models["digits"]?.inputShapes, [[-1, 32, 32, 1]])
         XCTAssertEqual(manifest.calibrations["digits-200"]?.calibIter, 10)
         XCTAssertEqual(Set(manifest.targets.keys), ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G"])
-        XCTAssertEqual(Set(manifest.strategies.keys), ["pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx", "w4a8"])
+        XCTAssertEqual(Set(manifest.strategies.keys), ["pof2s_tf1", "pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx", "w4a8"])
     }
 
     func testMatrixOverAStrategyFieldNamesCellsReadably() throws {

@@ -18,9 +18,9 @@ final class PipelineTests: XCTestCase {
             calibration:
               c: {inputs: {input: models/sharded/input.npy}}
             strategies:
-              w4: {extends: pof2s, weight_bit: 4}
+              w4: {extends: pof2s_tf1, weight_bit: 4}
             builds:
-              - {model: sharded, calibration: c, matrix: {strategy: [pof2s, w4], target: [DPUCZDX8G]}}
+              - {model: sharded, calibration: c, matrix: {strategy: [pof2s_tf1, w4], target: [DPUCZDX8G]}}
 
             """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
     }
@@ -31,9 +31,9 @@ final class PipelineTests: XCTestCase {
         let pipeline = try Pipeline(root: repo)
         let ids = pipeline.stages.map(\.id.rawValue)
         let opt = try XCTUnwrap(ids.first { $0.hasPrefix("optimize/") }).split(separator: "/").last!
-        XCTAssertEqual(ids, ["calibrate/sharded/c/\(opt)", "deploy/sharded/pof2s/DPUCZDX8G", "deploy/sharded/w4/DPUCZDX8G", "freeze/sharded",
-                             "optimize/sharded/\(opt)", "qat/sharded/pof2s/DPUCZDX8G", "qat/sharded/w4/DPUCZDX8G",
-                             "quantize/sharded/pof2s/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
+        XCTAssertEqual(ids, ["calibrate/sharded/c/\(opt)", "deploy/sharded/pof2s_tf1/DPUCZDX8G", "deploy/sharded/w4/DPUCZDX8G", "freeze/sharded",
+                             "optimize/sharded/\(opt)", "qat/sharded/pof2s_tf1/DPUCZDX8G", "qat/sharded/w4/DPUCZDX8G",
+                             "quantize/sharded/pof2s_tf1/DPUCZDX8G", "quantize/sharded/w4/DPUCZDX8G"])
         let freeze = try XCTUnwrap(pipeline.stages.first { $0.kind == "freeze" })
         XCTAssertEqual(freeze.inputs, [
             "graph": .file("models/sharded/inference_graph.pb"),
@@ -43,8 +43,8 @@ final class PipelineTests: XCTestCase {
         ])
         // Bit widths, strategies and targets never reach freeze.
         XCTAssertEqual(Set(freeze.parameters.keys), ["output_nodes", "graph_format"])
-        XCTAssertEqual(pipeline.manifest.cells.map(\.name), ["sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
-        XCTAssertEqual(pipeline.targets.map(\.name), ["sharded", "sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
+        XCTAssertEqual(pipeline.manifest.cells.map(\.name), ["sharded/pof2s_tf1/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
+        XCTAssertEqual(pipeline.targets.map(\.name), ["sharded", "sharded/pof2s_tf1/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
         // One optimize and one float calibration serve both strategies; weight_bit reaches only quantize.
         let byKind = Dictionary(grouping: pipeline.stages, by: \.kind)
         XCTAssertEqual(byKind["calibrate"]?.count, 1)
@@ -79,15 +79,15 @@ final class PipelineTests: XCTestCase {
             calibration:
               c: {inputs: {input: models/sharded/input.npy}, batch_size: 2, calib_iter: 1}
             strategies:
-              w4: {extends: pof2s, weight_bit: 4}
+              w4: {extends: pof2s_tf1, weight_bit: 4}
             builds:
               - {model: sharded, calibration: c,
-                 matrix: {strategy: [pof2s, w4, fs], target: [DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G]}}
+                 matrix: {strategy: [pof2s_tf1, w4, fs], target: [DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G]}}
 
             """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
         let pipeline = try Pipeline(root: repo)
         func count(_ kind: String) -> Int { pipeline.stages.filter { $0.kind == kind }.count }
-        // pof2s and w4 optimize identically; fs keeps BN and skips DPU simulation.
+        // pof2s_tf1 and w4 optimize identically; fs keeps BN and skips DPU simulation.
         XCTAssertEqual(count("optimize"), 2)
         XCTAssertEqual(count("calibrate"), 2)
         XCTAssertEqual(count("quantize"), 12)
@@ -110,7 +110,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(outputs.first { $0.output == "deploy_model.pb" }?.path, "build/sharded/w4/DPUCADF8H/deploy_model_2.pb")
         let calibrate = try XCTUnwrap(pipeline.stages.first { $0.kind == "calibrate" })
         XCTAssertEqual(Set(calibrate.parameters.keys), ["batch_size", "calib_iter", "bit_widths", "narrow_errors", "histograms"])
-        // One calibration serves pof2s and w4 (weights only): 8-bit activation errors, no histograms;
+        // One calibration serves pof2s_tf1 and w4 (weights only): 8-bit activation errors, no histograms;
         // fs's keeps histograms for its kl ranges and no errors.
         XCTAssertEqual(Set(pipeline.stages.filter { $0.kind == "calibrate" }.map { [$0.parameters["bit_widths"]!, $0.parameters["histograms"]!] }),
                        [[.list([.int(8)]), .bool(false)], [.list([]), .bool(true)]])
@@ -122,10 +122,10 @@ final class PipelineTests: XCTestCase {
     func testTargetGlobs() throws {
         let pipeline = try Pipeline(root: repo)
         XCTAssertThrowsError(try pipeline.targets(matching: ["x*"])) {
-            XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded, sharded/pof2s/DPUCZDX8G, sharded/w4/DPUCZDX8G")
+            XCTAssertEqual("\($0)", "no target matches 'x*'; targets: sharded, sharded/pof2s_tf1/DPUCZDX8G, sharded/w4/DPUCZDX8G")
         }
         XCTAssertEqual(try pipeline.targets(matching: ["*/w4/*"]).map(\.name), ["sharded/w4/DPUCZDX8G"])
-        XCTAssertEqual(try pipeline.targets(matching: ["sh?rded/[pw]*/DPUCZDX8G"]).map(\.name), ["sharded/pof2s/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
+        XCTAssertEqual(try pipeline.targets(matching: ["sh?rded/[pw]*/DPUCZDX8G"]).map(\.name), ["sharded/pof2s_tf1/DPUCZDX8G", "sharded/w4/DPUCZDX8G"])
         XCTAssertEqual(try pipeline.targets(matching: ["sharded"]).map(\.name), ["sharded"])
     }
 }

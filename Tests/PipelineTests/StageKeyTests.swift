@@ -33,7 +33,7 @@ final class StageKeyTests: XCTestCase {
             evaluation:
               e: {inputs: {input: data/eval_x.npy}, labels: data/eval_y.npy}
             builds:
-              - {model: digits, calibration: c, evaluation: e, matrix: {strategy: [pof2s], target: [DPUCZDX8G]}}
+              - {model: digits, calibration: c, evaluation: e, matrix: {strategy: [pof2s_tf1], target: [DPUCZDX8G]}}
 
             """.write(toFile: "\(repo)/manifests/m.yaml", atomically: true, encoding: .utf8)
     }
@@ -75,15 +75,15 @@ final class StageKeyTests: XCTestCase {
         // The same for the kind that follows it: deploy and evaluate rerun, quantize does not.
         let third = try build(stages.map { ["deploy", "evaluate"].contains($0.kind) ? Bumped(stage: $0) as any Stage : $0 })
         XCTAssertEqual(Set(third.outcomes.filter { if case .ran = $0.value { true } else { false } }.keys.map(\.rawValue)),
-                       ["deploy/digits/pof2s/DPUCZDX8G", "evaluate/digits/pof2s/DPUCZDX8G"])
-        XCTAssertEqual(third.outcomes[StageID("quantize/digits/pof2s/DPUCZDX8G")], .cached, "the unbumped quantize's first entry is still cached")
+                       ["deploy/digits/pof2s_tf1/DPUCZDX8G", "evaluate/digits/pof2s_tf1/DPUCZDX8G"])
+        XCTAssertEqual(third.outcomes[StageID("quantize/digits/pof2s_tf1/DPUCZDX8G")], .cached, "the unbumped quantize's first entry is still cached")
     }
 
     /// For every strategy field: changing it (to a value that acts) changes the parameters of
     /// exactly the stage kinds whose settings hold it; every other stage's key stays put.
     func testAFieldAStageDoesNotReadCannotChangeItsKey() throws {
         let pipeline = try Pipeline(root: repo)
-        let job = try XCTUnwrap(pipeline.jobs["digits/pof2s/DPUCZDX8G"])
+        let job = try XCTUnwrap(pipeline.jobs["digits/pof2s_tf1/DPUCZDX8G"])
         func parameters(_ j: QuantizeJob) -> [String: [String: ParameterValue]] {
             Dictionary(uniqueKeysWithValues: j.chain.stages.map { ($0.kind, $0.parameters) })
         }

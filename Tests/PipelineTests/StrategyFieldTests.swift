@@ -22,7 +22,7 @@ final class StrategyFieldTests: XCTestCase {
     }
 
     static let acting: [Acting] = [
-        Acting(field: "quantize_scheme", model: "digits", base: "pof2s", value: .string("fs")),
+        Acting(field: "quantize_scheme", model: "digits", base: "pof2s_tf1", value: .string("fs")),
         Acting(field: "weight_bit", model: "digits", base: "pof2s", value: .int(4)),
         Acting(field: "activation_bit", model: "digits", base: "pof2s", value: .int(6)),
         Acting(field: "method", model: "digits", base: "pof2s", value: .int(0)),
@@ -31,7 +31,7 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "ignore_nodes", model: "digits", base: "pof2s", value: .list([.string("Relu_3")])),
         Acting(field: "align_concat", model: "digits", base: "pof2s", value: .int(2)),
         Acting(field: "align_pool", model: "digits", base: "pof2s", value: .int(2)),
-        Acting(field: "align_rule", model: "digits", base: "pof2s", value: .string("min")),
+        Acting(field: "align_rule", model: "digits", base: "pof2s_tf1", value: .string("min")),
         Acting(field: "adjust_shift_bias", model: "shift", base: "pof2s", baseOverrides: ["adjust_shift_cut": .int(0)], value: .int(0)),
         Acting(field: "adjust_shift_cut", model: "shift", base: "pof2s", value: .int(0)),
         Acting(field: "simulate_dpu", model: "digits", base: "pof2s", value: .bool(false)),
@@ -47,7 +47,7 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "calib_percentile", model: "digits", base: "fs", baseOverrides: ["calib_method": .string("percentile")], value: .double(99)),
         Acting(field: "include_fast_ft", model: "digits", base: "pof2s", value: .bool(true)),
         Acting(field: "fast_ft_epochs", model: "digits", base: "pof2s", baseOverrides: ["include_fast_ft": .bool(true)], value: .int(1)),
-        Acting(field: "include_bias_corr", model: "digits", base: "pof2s", value: .bool(true)),
+        Acting(field: "include_bias_corr", model: "digits", base: "pof2s_tf1", value: .bool(true)),
     ]
 
     /// A strategy manifest entry whose value would not act, and the refusal's text after the location.
@@ -209,8 +209,8 @@ final class StrategyFieldTests: XCTestCase {
         XCTAssertEqual(try ManifestFieldNames.parseStrategyFlag("do_cle", "1", flag: "--do_cle"), .bool(true))
     }
 
-    func testBuiltinPof2sListsTheDefaults() throws {
-        let builtin = try BuiltinSettings.manifest().strategies["pof2s"]!
+    func testBuiltinPof2sTF1ListsTheDefaults() throws {
+        let builtin = try BuiltinSettings.manifest().strategies["pof2s_tf1"]!
         XCTAssertEqual(try QuantizeStrategy(settings: builtin.settings, origins: builtin.origins), QuantizeStrategy())
         XCTAssertEqual(Set(builtin.settings.keys).subtracting(["description"]), Set(StrategyField.all.map(\.name)))
     }

@@ -5,7 +5,9 @@ import XCTest
 /// `Pof2Quantizer.quantize(_:count:position:into:threads:)` (CKernels `ck_pof2_quantize`, what
 /// FixNeuron steps run) gives the bits of the scalar `quantize(_:position:)` on the AVX2 and the
 /// portable body, for weights (half away from zero), activations (DPU half up, and half away with
-/// dpuRounding off), narrow ranges, bit widths 2-16, positions -10...140 (subnormal steps), and
+/// dpuRounding off), narrow ranges, bit widths 2-16, positions -127...140 (the kernel multiplies
+/// by the exact inverse of normal steps, 2^-126...2^126, and divides by the others: subnormal
+/// steps, huge ones), and
 /// ties, -0, NaN, infinities, overflowing and tiny values; at 1 and 2 threads over several chunks.
 final class BulkQuantizeTests: XCTestCase {
     func testBulkEqualsScalarBitForBit() {
@@ -20,7 +22,7 @@ final class BulkQuantizeTests: XCTestCase {
         for (bits, mode, narrow, dpu) in [(8, QuantizeMode.activation, false, true), (8, .weight, false, true), (4, .activation, true, true),
                                           (16, .activation, false, false), (2, .weight, false, true)] {
             let q = Pof2Quantizer(bitWidth: bits, mode: mode, narrowActivations: narrow, dpuRounding: dpu)
-            for p in [-10, 0, 1, 3, 4, 7, 20, 127, 140] {
+            for p in [-127, -126, -10, 0, 1, 3, 4, 7, 20, 125, 126, 127, 140] {
                 let expected = values.map { q.quantize($0, position: p).bitPattern }
                 for (portable, threads) in [(0, 2), (1, 1), (0, 1)] as [(Int32, Int)] {
                     _ = ck_force_portable(portable)
@@ -36,7 +38,7 @@ final class BulkQuantizeTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(checked, 135)
+        XCTAssertEqual(checked, 195)
     }
 
     /// The min-diffs search's error sums (CKernels `ck_pof2_squared_error`) equal the float32
