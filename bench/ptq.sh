@@ -29,9 +29,14 @@ run_tool() {
   label=$(printf '{"model":"%s","tool":"%s","variant":"%s","round":%d}' "$model" "$tool" "$variant" "$round")
   case $tool in
     vaiq-build)
-      # pof2s_tf1 (the one-shot's default) in vaiq/; other built-in strategies in vaiq-<strategy>/.
+      # pof2s_tf1 (the one-shot's default) in vaiq/; other variants in vaiq-<variant>/: a built-in
+      # strategy, or fsx_asym (fsx with asymmetric activation ranges).
       local out=$dir/vaiq$([ "$variant" = pof2s_tf1 ] || echo "-$variant") strategy=()
-      [ "$variant" = pof2s_tf1 ] || strategy=(--quantize_strategy "$variant")
+      case $variant in
+        pof2s_tf1) ;;
+        fsx_asym) strategy=(--quantize_strategy fsx --activation_symmetry 0) ;;
+        *) strategy=(--quantize_strategy "$variant") ;;
+      esac
       rm -rf "$out"  # a failed round must not leave an earlier round's model behind
       peer time "$label" "$RESULTS" "$out.profile.txt" -- "$VAIQ" quantize --input_frozen_graph "$graph" "${strategy[@]}" \
         --input_nodes input --output_nodes "$logits" --input_shapes "$shape" --calib_data "input=$dir/calib.npy" \
@@ -54,9 +59,10 @@ record_accuracy() {
 PEERS=("tflite per-channel" "tflite per-tensor" "ort per-channel" "ort per-tensor")
 for model in $MODELS; do
   # pof2s_tf1 (vai_q_tensorflow's behaviour, the one-shot's default: the timed comparison), pof2s
-  # (bias correction, align_rule min) and pof2s_ft (+ fast finetuning). On the Keras models
+  # (bias correction, align_rule min), fsx_asym (float scales, per-channel weights, asymmetric KL
+  # activation ranges: the peers' scheme) and pof2s_ft (+ fast finetuning). On the Keras models
   # pof2s_ft takes minutes: it runs once, in the last round (ONCE).
-  VARIANTS=(pof2s_tf1 pof2s) ONCE=()
+  VARIANTS=(pof2s_tf1 pof2s fsx_asym) ONCE=()
   if [ "$model" = digits ]; then VARIANTS+=(pof2s_ft); else ONCE=(pof2s_ft); fi
   TOOLS=()
   for v in "${VARIANTS[@]}"; do TOOLS+=("vaiq-build $v"); done

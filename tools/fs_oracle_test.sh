@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Float-scale strategies (fs, fsx with calib_method minmax) on the digits example: the written
+# Float-scale strategies (fs, fsx with calib_method minmax, fsx with asymmetric activation ranges)
+# on the digits example: the written
 # model is stock TensorFlow (FakeQuantWithMinMaxVars[PerChannel]); TensorFlow running it must give
 # vaiq-build's own outputs. Tolerance: the two engines sum convolutions in different orders, so
 # an activation sitting on a rounding tie may land one fake-quantization step apart and carry
@@ -27,11 +28,12 @@ strategies:
   fs_minmax: {extends: fs, calib_method: minmax}
   fs_kl: {extends: fs}
   fsx_minmax: {extends: fsx, calib_method: minmax}
+  fsx_asym: {extends: fsx, calib_method: minmax, activation_symmetry: false}
 builds:
-  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax, fs_kl], target: [DPUCZDX8G]}}
+  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax, fs_kl, fsx_asym], target: [DPUCZDX8G]}}
 YAML
 out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
-for s in fs_minmax fsx_minmax fs_kl; do
+for s in fs_minmax fsx_minmax fs_kl fsx_asym; do
   dir="$WORK/build/digits/$s/DPUCZDX8G"
   model=$(ls "$dir"/quantize_eval_model_[0-9]*.pb)
   "$VAIQ" run "$model" --input input="$WORK/data/eval_x.npy" --outputs logits -o "$dir/ours.npy" >/dev/null

@@ -35,6 +35,7 @@ strategies:
     per_channel: false
     calib_method: minmax
     calib_percentile: 99.9999
+    activation_symmetry: true # fs/fsx: false gives activations the observed [min, max] (a zero point)
     include_fast_ft: false   # layer-wise fast finetuning (AdaQuant) of weights and biases
     fast_ft_epochs: 10       # acts only with include_fast_ft
     include_bias_corr: false # bias correction from the calibration data

@@ -167,7 +167,7 @@ enum SettingsSchema {
         "keep_float_weight": .bool,
         "per_channel": .bool,
         "calib_method": .choice(["minmax", "percentile", "kl"]),
-        "calib_percentile": .double,
+        "calib_percentile": .double, "activation_symmetry": .bool,
         "include_fast_ft": .bool, "fast_ft_epochs": .int(1...1000), "include_bias_corr": .bool,
         "description": .string,
     ]

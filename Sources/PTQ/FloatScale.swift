@@ -3,7 +3,8 @@ import TFProto
 import TensorFlowIO
 import Tensors
 
-/// The float-scale strategies `fs` and `fsx` (spec 9.4) for CPU/GPU targets: symmetric ranges,
+/// The float-scale strategies `fs` and `fsx` (spec 9.4) for CPU/GPU targets: symmetric ranges
+/// (activations optionally asymmetric: the FS quantizer's `symmetry` false),
 /// weights per output channel (`per_channel`) or per tensor, and TensorFlow's own fake
 /// quantization (nudged ranges, round half up) as the arithmetic, so the written model is stock
 /// TensorFlow. `fs` quantizes weights and the inputs of conv-like layers; `fsx` also every
@@ -16,6 +17,8 @@ public enum FloatScaleQuantizer {
         public let bitWidth: Int
         /// Symmetric range per channel (one value when per tensor): [-amax, amax].
         public let amax: [Float]
+        /// An asymmetric activation range's lower end (the range is [min, amax]); absent: -amax.
+        public var min: Float? = nil
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -29,8 +32,11 @@ public enum FloatScaleQuantizer {
         case percentile(Double)
     }
 
+    /// `symmetric` false: each activation's range is its observed [min, max] (0 included, each end
+    /// clipped at the calibration method's |x| threshold), not [-amax, amax].
     public static func plan(_ graph: Tensorflow_GraphDef, config: QuantizeConfig, activations all: Bool, perChannel: Bool,
-                            calibration: Calibration = .minmax, statistics: CalibrationStatistics, path: String) throws -> [Tensor] {
+                            calibration: Calibration = .minmax, symmetric: Bool = true, statistics: CalibrationStatistics,
+                            path: String) throws -> [Tensor] {
         let g = GraphEdit(graph, path: path)
         let located = Locator.locate(graph, config)
         var out: [Tensor] = []
@@ -66,7 +72,14 @@ public enum FloatScaleQuantizer {
                 // Calibration kept no histograms: no strategy sharing it asked for kl or percentile.
                 throw Failure(description: "\(path): node '\(node)': calibration kept no |x| histogram (calibrated for minmax ranges only)")
             }
-            add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(amax, 1e-12)]))
+            if symmetric {
+                add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [max(amax, 1e-12)]))
+            } else {
+                // TensorFlow's fake quantization needs 0 inside the range; a range of zero width stays open.
+                let low = Swift.max(Swift.min(lo, 0), -amax), high = Swift.min(Swift.max(hi, 0), amax)
+                add(Tensor(node: node, kind: .activation, bitWidth: config.activationBit, amax: [high > low ? high : low + 1e-12],
+                           min: low))
+            }
         }
         return out
     }
@@ -87,7 +100,7 @@ public enum FloatScaleQuantizer {
             fake.attr["narrow_range"] = attrBool(false)
             g.nodes.insert(fake, at: at + 1)
             let shape = t.amax.count > 1 ? [t.amax.count] : []
-            g.addConstant("\(name)/min", t.amax.map { -$0 }, shape: shape, before: at + 1)
+            g.addConstant("\(name)/min", t.min.map { [$0] } ?? t.amax.map { -$0 }, shape: shape, before: at + 1)
             g.addConstant("\(name)/max", t.amax, shape: shape, before: at + 2)
         }
         return g.graphDef

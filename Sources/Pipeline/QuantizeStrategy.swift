@@ -44,6 +44,9 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var perChannel = false
     public var calibMethod = CalibrationMethod.minmax
     public var calibPercentile = 99.9999
+    /// Float scales: activation ranges symmetric about zero ([-amax, amax]), or the observed
+    /// [min, max] (a zero point, as TensorFlow's fake quantization nudges it).
+    public var activationSymmetry = true
     /// Layer-wise fast finetuning (AdaQuant) and bias correction before the final positions.
     public var includeFastFt = false
     public var fastFtEpochs = 10

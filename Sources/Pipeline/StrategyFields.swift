@@ -100,6 +100,8 @@ extension StrategyField {
                           }
                       },
                       value: { .double($0.calibPercentile) }),
+        bool("activation_symmetry", \.activationSymmetry,
+             inert: unless({ $0.scheme.isFloatScale }, "power-of-two positions are symmetric: the DPU has no zero point")),
         bool("include_fast_ft", \.includeFastFt, inert: unless(pof2sOnly, finetuneReason, notYet: true)),
         int("fast_ft_epochs", \.fastFtEpochs, inert: unless({ $0.includeFastFt }, "it acts only with include_fast_ft: true")),
         bool("include_bias_corr", \.includeBiasCorr, inert: unless(pof2sOnly, finetuneReason, notYet: true)),

@@ -144,7 +144,7 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "  w4a8: {extends: pof2s,", with: "  a: {extends: b}\n  b: {extends: a}\n  w4a8: {extends: pof2s,")),
                        "manifests/repo.yaml:14:16: 'extends' cycle: a -> b -> a")
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "{extends: pof2s, ", with: "{")),
-                       "manifests/repo.yaml:13:3: strategy 'w4a8' does not set 'adjust_shift_bias'; extend a built-in (e.g. extends: pof2s) or set it")
+                       "manifests/repo.yaml:13:3: strategy 'w4a8' does not set 'activation_symmetry'; extend a built-in (e.g. extends: pof2s) or set it")
     }
 
     func testDuplicateBuildTarget() throws {

@@ -45,6 +45,7 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "per_channel", model: "digits", base: "fs", baseOverrides: ["per_channel": .bool(false)], value: .bool(true)),
         Acting(field: "calib_method", model: "digits", base: "fs", value: .string("minmax")),
         Acting(field: "calib_percentile", model: "digits", base: "fs", baseOverrides: ["calib_method": .string("percentile")], value: .double(99)),
+        Acting(field: "activation_symmetry", model: "digits", base: "fsx", value: .bool(false)),
         Acting(field: "include_fast_ft", model: "digits", base: "pof2s", value: .bool(true)),
         Acting(field: "fast_ft_epochs", model: "digits", base: "pof2s", baseOverrides: ["include_fast_ft": .bool(true)], value: .int(1)),
         Acting(field: "include_bias_corr", model: "digits", base: "pof2s_tf1", value: .bool(true)),
@@ -71,6 +72,7 @@ final class StrategyFieldTests: XCTestCase {
         ("include_bias_corr", "extends: fs, include_bias_corr: true", "'include_bias_corr: true' is not supported (yet) for fs"),
         ("adjust_shift_bias", "extends: fsx, adjust_shift_bias: 2", "'adjust_shift_bias: 2' is not supported for fsx"),
         ("adjust_shift_cut", "extends: fs, adjust_shift_cut: 0", "'adjust_shift_cut: 0' is not supported for fs"),
+        ("activation_symmetry", "extends: pof2s, activation_symmetry: false", "'activation_symmetry: false' is not supported for pof2s: power-of-two positions are symmetric"),
     ]
 
     static let refusedTargets: [(field: String, yaml: String, message: String)] = [

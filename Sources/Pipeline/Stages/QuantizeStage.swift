@@ -36,6 +36,8 @@ struct QuantizeStage: TypedStage {
         var perChannel: Bool?
         var calibMethod: CalibrationMethod?
         var calibPercentile: Double?
+        /// Present (false) only for asymmetric activation ranges, so symmetric strategies keep their keys.
+        var activationSymmetry: Bool?
 
         init(strategy s: QuantizeStrategy, target: DPUTarget) {
             quantizeScheme = s.scheme
@@ -46,6 +48,7 @@ struct QuantizeStage: TypedStage {
                 perChannel = s.perChannel
                 calibMethod = s.calibMethod
                 calibPercentile = s.calibMethod == .percentile ? s.calibPercentile : nil
+                activationSymmetry = s.activationSymmetry ? nil : false
             } else {
                 method = s.method.rawValue
                 nodesBit = s.nodesBit
@@ -79,6 +82,7 @@ struct QuantizeStage: TypedStage {
             s.perChannel = perChannel ?? s.perChannel
             s.calibMethod = calibMethod ?? s.calibMethod
             s.calibPercentile = calibPercentile ?? s.calibPercentile
+            s.activationSymmetry = activationSymmetry ?? s.activationSymmetry
             return s
         }
         var narrowActivations: Bool { archType == DPUTarget.ArchType.dpucadf8h.rawValue }
@@ -173,7 +177,8 @@ struct QuantizeStage: TypedStage {
             }
             let plan = try phases.time("quantize") {
                 try FloatScaleQuantizer.plan(graph, config: strategy.quantizeConfig, activations: strategy.scheme == .fsx,
-                                             perChannel: strategy.perChannel, calibration: calibration, statistics: statistics, path: "\(id)")
+                                             perChannel: strategy.perChannel, calibration: calibration,
+                                             symmetric: strategy.activationSymmetry, statistics: statistics, path: "\(id)")
             }
             return try phases.time("write") {
                 let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(whole, plan: plan), path: path)
