@@ -152,11 +152,12 @@ public enum FastFinetuner {
         var current = GraphEdit(graph, path: path)
         var report: [LayerFinetune] = []
         for (index, (layer, feed)) in layers.enumerated() {
-            let inputs = try quantized.values(of: [feed], layer: index).map { LayerBatch(shape: $0[0].shape, values: $0[0].floatValues()) }
+            let inputs = try quantized.values(of: [feed], layer: index).map { $0[0] }
             let (targets, shapes) = try { () throws -> ([LayerTarget], [[Int]]) in
                 let computed = try float.values(of: [layer.preActivation, layer.group.output], layer: index)
                 float.finish(layer: index, output: computed.map { $0[1] })
-                return (computed.map { (pre: $0[0].floatValues(), out: $0[1].floatValues()) }, computed.map { $0[0].shape })
+                // The float output is the activation of the float pre-activation value: only the latter is kept.
+                return (computed.map { LayerTarget(pre: $0[0].values) }, computed.map { $0[0].shape })
             }()
             let w = current.constant(layer.group.weight)!
             let b = layer.group.bias.flatMap { current.constant($0) }
@@ -170,7 +171,7 @@ public enum FastFinetuner {
             // FixNeuron, in the segments that read it, quantizes it as the eval model does).
             if quantized.isRead(output: index) {
                 quantized.finish(layer: index, output: zip(pres, shapes).map { pre, shape in
-                    Tensor(pre.map { layer.activation.apply($0) }, shape: shape)
+                    LayerBatch(shape: shape, values: state.floatOutput(LayerTarget(pre: pre)))
                 })
             }
             report.append(outcome)
@@ -193,7 +194,8 @@ public enum FastFinetuner {
         /// For each layer, the known values its segment reads; for each cut, the last layer reading it.
         let feeds: [[String]]
         let lastRead: [String: Int]
-        var known: [String: [Tensor]] = [:]
+        /// Values as floats, one array per batch (a Tensor is made per batch only to feed a run).
+        var known: [String: [LayerBatch]] = [:]
 
         init(_ graphDef: Tensorflow_GraphDef, reads: [[String]], cuts: [String], batches: [[String: Tensor]], narrow: Bool,
              threads: Int, path: String) throws {
@@ -228,15 +230,15 @@ public enum FastFinetuner {
         func isRead(output i: Int) -> Bool { (lastRead[cuts[i]] ?? -1) > i }
 
         /// The values of `names` (layer `layer`'s reads) on every batch.
-        func values(of names: [String], layer: Int) throws -> [[Tensor]] {
+        func values(of names: [String], layer: Int) throws -> [[LayerBatch]] {
             let runtime = Runtime(graph: graph, outputs: names.map { ($0, refs[$0]!) }, options: options)
             let inputs = Set(graph.ancestors(of: names.map { refs[$0]!.node }, stoppingAt: Set(feeds[layer].compactMap { graph.index(of: $0) }))
                 .map { graph[$0].name })
             let result = try batches.indices.map { b in
                 var feed = batches[b].filter { inputs.contains($0.key) }
-                for name in feeds[layer] { feed[name] = known[name]![b] }
+                for name in feeds[layer] { feed[name] = Tensor(known[name]![b].values, shape: known[name]![b].shape) }
                 do {
-                    return try runtime.run(feed, threads: threads).map(\.tensor)
+                    return try runtime.run(feed, threads: threads).map { LayerBatch(shape: $0.tensor.shape, values: $0.tensor.floatValues()) }
                 } catch {
                     throw Failure(message: "\(path): \(error)")
                 }
@@ -246,7 +248,7 @@ public enum FastFinetuner {
         }
 
         /// Layer `i`'s output on every batch, kept while a later segment reads it.
-        func finish(layer i: Int, output: [Tensor]) {
+        func finish(layer i: Int, output: [LayerBatch]) {
             if isRead(output: i) { known[cuts[i]] = output }
         }
     }
@@ -258,8 +260,11 @@ struct LayerBatch {
     let values: [Float]
 }
 
-/// The float model's pre-activation output and output of a layer on one batch.
-typealias LayerTarget = (pre: [Float], out: [Float])
+/// The float model's pre-activation output of a layer on one batch (its output is that value's
+/// activation, computed where it is needed rather than held for every batch).
+struct LayerTarget {
+    let pre: [Float]
+}
 
 /// One layer being tuned: its float parameters, Adam's moments, and the forward and backward passes.
 struct LayerState {
@@ -346,14 +351,27 @@ struct LayerState {
         }
     }
 
-    /// The activation, then the output quantizer, of `count` pre-activation values.
-    func quantizeOutput(_ pre: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
+    /// The layer's activation of `count` pre-activation values.
+    func activate(_ pre: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
         switch layer.activation {
         case .none: out.update(from: pre, count: n)
         case .relu: for i in 0..<n { out[i] = Activation.relu.apply(pre[i]) }
         case .relu6: for i in 0..<n { out[i] = Activation.relu6.apply(pre[i]) }
         case .leakyRelu(let alpha): for i in 0..<n { out[i] = Activation.leakyRelu(alpha: alpha).apply(pre[i]) }
         }
+    }
+
+    /// The float layer's output on one batch (the activation of its pre-activation value).
+    func floatOutput(_ t: LayerTarget) -> [Float] {
+        [Float](unsafeUninitializedCapacity: t.pre.count) { out, n in
+            t.pre.withUnsafeBufferPointer { activate($0.baseAddress!, count: $0.count, into: out.baseAddress!) }
+            n = t.pre.count
+        }
+    }
+
+    /// The activation, then the output quantizer, of `count` pre-activation values.
+    func quantizeOutput(_ pre: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
+        activate(pre, count: n, into: out)
         Pof2Quantizer(bitWidth: layer.output.bits, mode: .activation, narrowActivations: narrow)
             .quantize(UnsafePointer(out), count: n, position: layer.output.position, into: out)
     }
@@ -374,29 +392,36 @@ struct LayerState {
     /// per channel the float minus the quantized pre-activation value. Rows are cut into fixed
     /// chunks (whatever the thread budget), each summing per channel in Double; the chunks' sums
     /// are added in chunk order, the channels' in channel order: the same bits at any -j.
-    func errorSums(pre: [Float], target t: LayerTarget) -> (loss: Double, shift: [Double]) {
+    /// With `delta`, of `pre` plus `delta` per channel (the values are not kept).
+    func errorSums(pre: [Float], target t: LayerTarget, delta: [Float]? = nil) -> (loss: Double, shift: [Double]) {
         let c = channels, rows = pre.count / c
         let rowsPerChunk = Swift.max(1, 16_384 / c), chunks = (rows + rowsPerChunk - 1) / rowsPerChunk
         var partial = [Double](repeating: 0, count: chunks * 2 * c)
-        pre.withUnsafeBufferPointer { qp in t.pre.withUnsafeBufferPointer { fp in t.out.withUnsafeBufferPointer { fo in
+        pre.withUnsafeBufferPointer { qp in t.pre.withUnsafeBufferPointer { fp in
             partial.withUnsafeMutableBufferPointer { sums in
-                nonisolated(unsafe) let q = qp.baseAddress!, f = fp.baseAddress!, o = fo.baseAddress!, acc = sums.baseAddress!
+                nonisolated(unsafe) let q = qp.baseAddress!, f = fp.baseAddress!, acc = sums.baseAddress!
                 parallelFor(tiles: chunks, threads: threads) { k in
                     let r0 = k * rowsPerChunk, count = Swift.min(rowsPerChunk, rows - r0) * c, base = r0 * c
-                    let y = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                    let y = UnsafeMutablePointer<Float>.allocate(capacity: 3 * count), o = y + count, shifted = o + count
                     defer { y.deallocate() }
-                    quantizeOutput(q + base, count: count, into: y)
+                    var p = UnsafePointer(q + base)
+                    if let delta {
+                        for row in stride(from: 0, to: count, by: c) { for j in 0..<c { shifted[row + j] = p[row + j] + delta[j] } }
+                        p = UnsafePointer(shifted)
+                    }
+                    quantizeOutput(p, count: count, into: y)
+                    activate(f + base, count: count, into: o)
                     let loss = acc + k * 2 * c, shift = loss + c
                     for row in stride(from: 0, to: count, by: c) {
                         for j in 0..<c {
-                            let d = Double(y[row + j]) - Double(o[base + row + j])
+                            let d = Double(y[row + j]) - Double(o[row + j])
                             loss[j] += d * d
-                            shift[j] += Double(f[base + row + j]) - Double(q[base + row + j])
+                            shift[j] += Double(f[base + row + j]) - Double(p[row + j])
                         }
                     }
                 }
             }
-        } } }
+        } }
         var loss = 0.0, shift = [Double](repeating: 0, count: c)
         for k in 0..<chunks {
             for j in 0..<c {
@@ -413,15 +438,15 @@ struct LayerState {
         return try inputs.map { try preActivation($0, weights: wq, bias: bq) }
     }
 
-    func evaluate(_ pres: [[Float]], targets: [LayerTarget]) throws -> Error {
+    func evaluate(_ pres: [[Float]], targets: [LayerTarget], delta: [Float]? = nil) throws -> Error {
         var loss = 0.0, count = 0, held = 0.0, heldCount = 0
         var shift = [Double](repeating: 0, count: channels)
         var rows = 0
         for (b, (pre, t)) in zip(pres, targets).enumerated() {
-            guard t.out.count == pre.count, t.pre.count == pre.count else {
-                throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(pre.count) values, the float model \(t.out.count)")
+            guard t.pre.count == pre.count else {
+                throw FastFinetuner.Failure(message: "\(path): layer '\(layer.group.compute)': computed \(pre.count) values, the float model \(t.pre.count)")
             }
-            let sums = errorSums(pre: pre, target: t)
+            let sums = errorSums(pre: pre, target: t, delta: delta)
             loss += sums.loss
             count += pre.count
             if Self.isValidation(b, of: pres.count) || pres.count < 5 {
@@ -448,20 +473,16 @@ struct LayerState {
             // The product is linear in the bias: the new output is the old plus the change of the
             // quantized bias per channel, to float rounding (no second pass over the data).
             let delta = zip(quantizedBias()!, bqBefore).map { $0 - $1 }
-            let c = channels
-            let shifted = pres.map { pre in
-                [Float](unsafeUninitializedCapacity: pre.count) { out, n in
-                    pre.withUnsafeBufferPointer { p in
-                        for row in stride(from: 0, to: p.count, by: c) { for j in 0..<c { out[row + j] = p[row + j] + delta[j] } }
-                    }
-                    n = pre.count
-                }
-            }
-            let after = try evaluate(shifted, targets: targets)
+            let after = try evaluate(pres, targets: targets, delta: delta)
             if after.loss <= before.loss {
                 best = after
                 corrected = true
-                pres = shifted
+                let c = channels
+                for b in pres.indices {
+                    pres[b].withUnsafeMutableBufferPointer { p in
+                        for row in stride(from: 0, to: p.count, by: c) { for j in 0..<c { p[row + j] += delta[j] } }
+                    }
+                }
             } else {
                 bias = b
             }
@@ -474,7 +495,7 @@ struct LayerState {
             var rate: Float = 1, setbacks = 0
             for _ in 0..<options.epochs {
                 for (b, (x, t)) in zip(inputs, targets).enumerated() where !Self.isValidation(b, of: inputs.count) {
-                    try step(x, target: t.out, adam: &adam, options: options, rate: rate)
+                    try step(x, target: floatOutput(t), adam: &adam, options: options, rate: rate)
                 }
                 epochs += 1
                 let now = try evaluate(try preActivations(inputs), targets: targets)
