@@ -3,7 +3,10 @@ import Foundation
 
 /// The on-disk cache: a content-addressed store, an action cache and each stage's last record.
 ///
-/// Layout (all writes are temp file + fsync + rename, so a killed build never leaves a half entry):
+/// Layout (every write is temp file + rename, so a killed build never leaves a half entry; records
+/// are fsynced before the rename, objects are not: an object whose bytes a crash of the machine
+/// lost or damaged is caught when it is read, `verifiedObjectPath` / `verifiedLoad` hashing it
+/// against its name, and removed, so it is made again instead of being used):
 ///
 ///     <root>/FORMAT                  "vaiq-build cache 1"
 ///     <root>/lock                    flock()ed by a running build (others wait)
@@ -46,18 +49,45 @@ public final class BuildCache: Sendable {
     public func hasObject(_ digest: ContentDigest) -> Bool { FileIO.exists(objectPath(digest)) }
 
     /// Stores `bytes` (once: an existing object with the same digest is kept) and returns the digest.
+    /// Atomically but not durably (no fsync): reads verify objects instead (see the layout).
     @discardableResult
     public func store(_ bytes: [UInt8]) throws(FileIOError) -> ContentDigest {
         let digest = ContentDigest(of: bytes)
         let path = objectPath(digest)
         if !FileIO.exists(path) {
             try FileIO.createDirectories(FileIO.directoryName(path))
-            try FileIO.writeAtomically(bytes, to: path, durable: durable)
+            try FileIO.writeAtomically(bytes, to: path, durable: false)
         }
         return digest
     }
 
+    /// The object's bytes, unverified (for a cache that does not outlive its process, which wrote them).
     public func load(_ digest: ContentDigest) throws(FileIOError) -> [UInt8] { try FileIO.read(objectPath(digest)) }
+
+    /// The object's bytes, checked against its digest; a damaged object is removed (so the stage
+    /// that made it runs again) and is an error naming it. A cache that does not outlive its
+    /// process wrote its objects itself and skips the check.
+    public func verifiedLoad(_ digest: ContentDigest) throws(FileIOError) -> [UInt8] {
+        let bytes = try load(digest)
+        if durable && ContentDigest(of: bytes) != digest { throw damaged(digest) }
+        return bytes
+    }
+
+    /// The object's path once its bytes are checked against its digest (see `verifiedLoad`).
+    public func verifiedObjectPath(_ digest: ContentDigest) throws(FileIOError) -> String {
+        let path = objectPath(digest)
+        if durable {
+            let found = try ContentDigest.ofFile(path)
+            if found != digest { throw damaged(digest) }
+        }
+        return path
+    }
+
+    private func damaged(_ digest: ContentDigest) -> FileIOError {
+        let path = objectPath(digest)
+        unlink(path)
+        return FileIOError(path: path, reason: "the cache object does not hold the bytes its name is the digest of (damaged, e.g. by a crash of the machine or a disk error); removed it: run the build again to make it anew")
+    }
 
     // MARK: action cache
 

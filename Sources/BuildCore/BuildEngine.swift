@@ -14,6 +14,8 @@ public final class BuildEngine: Sendable {
     /// Repository file inputs are relative to this directory.
     public let root: String
     private let cancelFlag = Atomic<Bool>(false)
+    /// Cache objects whose bytes this engine has checked against their digests.
+    private let verified = Mutex<Set<ContentDigest>>([])
 
     public init(plan: BuildPlan, cache: BuildCache, statCache: StatCache, root: String) {
         self.plan = plan
@@ -190,6 +192,17 @@ public final class BuildEngine: Sendable {
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
         guard claim(key) else { return nil }
+        // The objects this stage reads, checked once per build against their digests.
+        for (name, input) in stage.inputs {
+            guard case let .output(producer, output) = input, let digest = inputs[name],
+                  !verified.withLock({ $0.contains(digest) }) else { continue }
+            do {
+                paths[name] = try cache.verifiedObjectPath(digest)
+                verified.withLock { _ = $0.insert(digest) }
+            } catch {
+                return failed("stage '\(stage.id)': input '\(name)' (\(output) of \(producer)): ", "\(error)")
+            }
+        }
         let stored = StoredOutputs()
         let context = StageContext(stage: stage.id, inputPaths: paths, threadBudget: threads,
                                    isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled }, phases: phases,

@@ -16,7 +16,7 @@ public enum Materializer {
         // Linked once at most: two outputs with equal bytes stay two files.
         let object = cache.objectPath(digest)
         if !cache.durable, FileIO.linkCount(object) == 1, try FileIO.linkAtomically(object, to: path, durable: false) { return true }
-        try FileIO.writeAtomically(try cache.load(digest), to: path)
+        try FileIO.writeAtomically(try cache.verifiedLoad(digest), to: path)
         return true
     }
 }

@@ -50,7 +50,7 @@ extension Pipeline {
                       cache.hasObject(digest) else {
                     throw Failure(description: "cell '\(cell)': its optimized graph is not in the cache \(cache.root): build the cell first (`vaiq-build \(cell)`)")
                 }
-                original = try GraphDefIO.read(cache.objectPath(digest))
+                original = try GraphDefIO.read(try cache.verifiedObjectPath(digest))
             }
             return try LayerAnalyzer.analyze(evalModel: model, plan: plan, outputNodes: job.model.outputNodes, batches: batches,
                                              labels: labels, sweep: sweep, narrowActivations: job.target.narrowActivations,

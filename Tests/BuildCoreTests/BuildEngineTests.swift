@@ -14,6 +14,33 @@ final class BuildEngineTests: XCTestCase {
         report.outcomes.filter { if case .ran = $0.value { true } else { false } }.keys.map(\.rawValue).sorted()
     }
 
+    /// Objects are written without fsync and checked when read: a damaged object that a stage
+    /// would read fails that stage with one error naming it, is removed, and the next build makes
+    /// it again (and gets the same bytes as before the damage).
+    func testADamagedObjectIsAnErrorAndTheNextBuildMakesItAgain() throws {
+        var repo = try repository()
+        _ = try repo.build()
+        let cache = try BuildCache(root: "\(repo.root)/cache")
+        let calibrate = StageID("calibrate/digits")
+        let digest = try XCTUnwrap(cache.lastRecord(of: calibrate)?.outputs["out"])
+        let object = cache.objectPath(digest)
+        var bytes = try FileIO.read(object)
+        bytes[0] ^= 0x01
+        try FileIO.writeAtomically(bytes, to: object)
+        // A new weight bit width reruns w4a8's quantize stages, which read calibrate's output.
+        repo.strategies["w4a8"] = 3
+        let damaged = try repo.build()
+        XCTAssertFalse(damaged.succeeded)
+        let failure = damaged.outcomes.values.compactMap { if case let .failed(message) = $0 { message } else { nil } }.first ?? ""
+        XCTAssertTrue(failure.hasPrefix("stage 'quantize/digits/w4a8/"), failure)
+        XCTAssertTrue(failure.contains("input 'stats' (out of calibrate/digits): \(object): the cache object does not hold the bytes"), failure)
+        XCTAssertFalse(FileIO.exists(object), "the damaged object is removed")
+        let again = try repo.build()
+        XCTAssertTrue(again.succeeded)
+        XCTAssertEqual(again.outcomes[calibrate], .ran(reasons: ["the cache entry for this exact action is missing"]))
+        XCTAssertEqual(try FileIO.read(object), bytes.enumerated().map { $0.offset == 0 ? $0.element ^ 0x01 : $0.element })
+    }
+
     func testFirstBuildRunsEverythingAndSecondRunsNothing() throws {
         let repo = try repository()
         let first = try repo.build()

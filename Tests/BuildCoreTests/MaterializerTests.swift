@@ -21,4 +21,20 @@ final class MaterializerTests: XCTestCase {
             XCTAssertEqual(FileIO.linkCount("\(dir)/out-\(durable)/b"), 1)
         }
     }
+
+    /// A durable cache checks an object against its digest before copying it out: a damaged one
+    /// is an error naming it and is removed; nothing is written at the output's place.
+    func testDamagedObjectIsNotCopiedOut() throws {
+        let dir = NSTemporaryDirectory() + "vaiq-materialize-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cache = try BuildCache(root: "\(dir)/cache")
+        let stat = StatCache(path: "\(dir)/stat")
+        let digest = try cache.store(Array("model bytes".utf8))
+        try FileIO.writeAtomically(Array("model bytez".utf8), to: cache.objectPath(digest))
+        XCTAssertThrowsError(try Materializer.place(digest, at: "\(dir)/out/model.pb", cache: cache, statCache: stat)) {
+            XCTAssertTrue("\($0)".contains("\(cache.objectPath(digest)): the cache object does not hold the bytes"), "\($0)")
+        }
+        XCTAssertFalse(FileIO.exists(cache.objectPath(digest)))
+        XCTAssertFalse(FileIO.exists("\(dir)/out/model.pb"))
+    }
 }
