@@ -74,7 +74,11 @@ public enum FastFinetuner {
 
     /// A layer to tune: its group and how to compute it.
     struct Layer {
-        enum Kind { case conv(Convolution), depthwise(Convolution), dense }
+        enum Kind {
+            case conv(Convolution), depthwise(Convolution), dense
+            var isDense: Bool { if case .dense = self { true } else { false } }
+            var isDepthwise: Bool { if case .depthwise = self { true } else { false } }
+        }
         let group: NodeGroup
         let kind: Kind
         /// The node whose value is the layer's output before its activation (the bias add, else the compute node).
@@ -100,9 +104,13 @@ public enum FastFinetuner {
             case .matmul(false, false): kind = .dense
             default: return nil
             }
+            // The forward pass reads one weight tensor of rank 4 (conv) or 2 (dense) and one bias
+            // value per output channel; a layer of any other shape (a broadcast bias, ...) stays as it is.
+            guard let weightShape = edit.constant(group.weight)?.shape, weightShape.count == (kind.isDense ? 2 : 4) else { return nil }
+            let channels = kind.isDepthwise ? weightShape[2] * weightShape[3] : weightShape.last!
             var bias: (Int, Int)? = nil
             if let b = group.bias {
-                guard let t = tensor(b, .bias), let p = t.position else { return nil }
+                guard let t = tensor(b, .bias), let p = t.position, edit.constant(b)?.shape.reduce(1, *) == channels else { return nil }
                 bias = (t.bitWidth, p)
             }
             // The layer's activation, when its output is one (else the output is the pre-activation value).
