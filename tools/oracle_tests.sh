@@ -70,6 +70,8 @@ done
 # within one step of the output's fix position.
 check "quantize: stock-TF models equal vaiq-build's quantized simulation within 1 LSB (32 models); optimized float graphs equal the originals in TF (5)" \
   "$PY" tools/quantize_oracle.py "$VAIQ" Tests/Fixtures/ops examples/digits "$OUT/quantize"
+check "quantize pof2s (bias correction): stock-TF models equal vaiq-build's quantized simulation within 1 LSB (32 models)" \
+  "$PY" tools/quantize_oracle.py "$VAIQ" Tests/Fixtures/ops examples/digits "$OUT/quantize-pof2s" pof2s
 
 # Float-scale strategies (fs, fsx): TensorFlow runs the written stock-TF model and agrees with vaiq-build.
 check "fs/fsx: TensorFlow runs the float-scale models and gets vaiq-build's outputs" \
