@@ -51,14 +51,17 @@ public final class BuildCache: Sendable {
     /// Stores `bytes` (once: an existing object with the same digest is kept) and returns the digest.
     /// Atomically but not durably (no fsync): reads verify objects instead (see the layout).
     @discardableResult
-    public func store(_ bytes: [UInt8]) throws(FileIOError) -> ContentDigest {
+    public func store(_ bytes: [UInt8]) throws(FileIOError) -> ContentDigest { try put(bytes).digest }
+
+    /// `store`, saying whether it wrote the object (false: one with that digest was there already,
+    /// its bytes unchecked).
+    public func put(_ bytes: [UInt8]) throws(FileIOError) -> (digest: ContentDigest, written: Bool) {
         let digest = ContentDigest(of: bytes)
         let path = objectPath(digest)
-        if !FileIO.exists(path) {
-            try FileIO.createDirectories(FileIO.directoryName(path))
-            try FileIO.writeAtomically(bytes, to: path, durable: false)
-        }
-        return digest
+        guard !FileIO.exists(path) else { return (digest, false) }
+        try FileIO.createDirectories(FileIO.directoryName(path))
+        try FileIO.writeAtomically(bytes, to: path, durable: false)
+        return (digest, true)
     }
 
     /// The object's bytes, unverified (for a cache that does not outlive its process, which wrote them).

@@ -14,7 +14,7 @@ public final class BuildEngine: Sendable {
     /// Repository file inputs are relative to this directory.
     public let root: String
     private let cancelFlag = Atomic<Bool>(false)
-    /// Cache objects whose bytes this engine has checked against their digests.
+    /// Cache objects whose bytes this engine has checked against their digests, or wrote.
     private let verified = Mutex<Set<ContentDigest>>([])
 
     public init(plan: BuildPlan, cache: BuildCache, statCache: StatCache, root: String) {
@@ -22,6 +22,13 @@ public final class BuildEngine: Sendable {
         self.cache = cache
         self.statCache = statCache
         self.root = root
+    }
+
+    /// Stores a stage's output; an object this engine wrote needs no check when a later stage reads it.
+    private func store(_ bytes: [UInt8]) throws(FileIOError) -> ContentDigest {
+        let (digest, written) = try cache.put(bytes)
+        if written { verified.withLock { _ = $0.insert(digest) } }
+        return digest
     }
 
     /// Stops the build: no new stage starts, running stages see `isCancelled`, their results are dropped.
@@ -209,7 +216,7 @@ public final class BuildEngine: Sendable {
                                    progress: { [id = stage.id, unit = stage.progressUnit] done, total in
                                        observer?.stageProgress(id, done: done, total: total, unit: unit)
                                    },
-                                   store: { [cache] name, bytes in stored.add(name, try phases.time("store") { try cache.store(bytes) }) })
+                                   store: { name, bytes in stored.add(name, try phases.time("store") { try self.store(bytes) }) })
         do {
             let produced = try stage.run(context)
             if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
@@ -218,7 +225,7 @@ public final class BuildEngine: Sendable {
                 return failed("stage '\(stage.id)': ", "did not produce its output '\(name)'")
             }
             try phases.time("store") {
-                for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try cache.store(bytes) }
+                for (name, bytes) in produced.sorted(by: { $0.key < $1.key }) { record.outputs[name] = try store(bytes) }
             }
             try cache.recordAction(record)
             try cache.setLastRecord(record, of: stage.id)

@@ -78,6 +78,8 @@ public enum FastFinetuner {
             case conv(Convolution), depthwise(Convolution), dense
             var isDense: Bool { if case .dense = self { true } else { false } }
             var isDepthwise: Bool { if case .depthwise = self { true } else { false } }
+            /// Output channels of a filter of this kind (HWIO, HWCM for depthwise, IO for dense).
+            func channels(_ weightShape: [Int]) -> Int { isDepthwise ? weightShape[2] * weightShape[3] : weightShape.last! }
         }
         let group: NodeGroup
         let kind: Kind
@@ -96,7 +98,7 @@ public enum FastFinetuner {
         let order = Dictionary(uniqueKeysWithValues: graph.node.enumerated().map { ($1.name, $0) })
         return plan.groups.sorted { (order[$0.compute] ?? 0) < (order[$1.compute] ?? 0) }.compactMap { group -> Layer? in
             guard let i = imported.index(of: group.compute), let w = tensor(group.weight, .weight), let wp = w.position,
-                  let out = tensor(group.output, .activation), let op = out.position, edit.constant(group.weight) != nil else { return nil }
+                  let out = tensor(group.output, .activation), let op = out.position, let weight = edit.constant(group.weight) else { return nil }
             let kind: Layer.Kind
             switch imported[i].op {
             case .conv2d(let c): kind = .conv(c)
@@ -106,8 +108,8 @@ public enum FastFinetuner {
             }
             // The forward pass reads one weight tensor of rank 4 (conv) or 2 (dense) and one bias
             // value per output channel; a layer of any other shape (a broadcast bias, ...) stays as it is.
-            guard let weightShape = edit.constant(group.weight)?.shape, weightShape.count == (kind.isDense ? 2 : 4) else { return nil }
-            let channels = kind.isDepthwise ? weightShape[2] * weightShape[3] : weightShape.last!
+            guard weight.shape.count == (kind.isDense ? 2 : 4) else { return nil }
+            let channels = kind.channels(weight.shape)
             var bias: (Int, Int)? = nil
             if let b = group.bias {
                 guard let t = tensor(b, .bias), let p = t.position, edit.constant(b)?.shape.reduce(1, *) == channels else { return nil }
@@ -153,10 +155,10 @@ public enum FastFinetuner {
         }
         guard !layers.isEmpty else { return (graph, []) }
         let outputs = layers.map(\.0.group.output)
-        let float = try Sweep(graph, reads: layers.map { [$0.0.preActivation, $0.0.group.output] }, cuts: outputs, batches: batches,
-                              narrow: false, threads: threads, path: path)
-        let quantized = try Sweep(eval, reads: layers.map { [$0.1] }, cuts: outputs, batches: batches, narrow: narrowActivations,
-                                  threads: threads, path: path)
+        let float = try Sweep(importedFloat, reads: layers.map { [$0.0.preActivation, $0.0.group.output] }, cuts: outputs,
+                              batches: batches, narrow: false, threads: threads, path: path)
+        let quantized = try Sweep(try GraphImporter.importGraph(eval, outputs: [], path: path).graph, reads: layers.map { [$0.1] },
+                                  cuts: outputs, batches: batches, narrow: narrowActivations, threads: threads, path: path)
         var current = GraphEdit(graph, path: path)
         var report: [LayerFinetune] = []
         for (index, (layer, feed)) in layers.enumerated() {
@@ -205,15 +207,18 @@ public enum FastFinetuner {
         /// Values as floats, one array per batch (a Tensor is made per batch only to feed a run).
         var known: [String: [LayerBatch]] = [:]
 
-        init(_ graphDef: Tensorflow_GraphDef, reads: [[String]], cuts: [String], batches: [[String: Tensor]], narrow: Bool,
+        /// `graph`: the whole model, imported (from its sinks).
+        init(_ graph: Graph, reads: [[String]], cuts: [String], batches: [[String: Tensor]], narrow: Bool,
              threads: Int, path: String) throws {
             let names = Array(Set(reads.joined()).union(cuts)).sorted()
-            let imported = try GraphImporter.importGraph(graphDef, outputs: names, path: path)
-            let refs = Dictionary(uniqueKeysWithValues: zip(names, imported.outputs))
-            for name in names where refs[name]!.output != 0 || imported.graph[refs[name]!.node].name != name {
-                throw Failure(message: "\(path): node '\(name)' has no value of its own in the imported graph")
+            var refs: [String: ValueRef] = [:]
+            for name in names {
+                guard let i = graph.index(of: name) else {
+                    throw Failure(message: "\(path): node '\(name)' has no value of its own in the imported graph")
+                }
+                refs[name] = ValueRef(i)
             }
-            graph = imported.graph
+            self.graph = graph
             self.refs = refs
             self.batches = batches
             self.options = PlanOptions(preserve: Set(names), narrowActivations: narrow)
@@ -222,11 +227,11 @@ public enum FastFinetuner {
             self.cuts = cuts
             var feeds: [[String]] = []
             var lastRead: [String: Int] = [:]
-            let cutIndex = cuts.map { imported.graph.index(of: $0)! }
+            let cutIndex = cuts.map { refs[$0]!.node }
             for (i, names) in reads.enumerated() {
                 let stops = Set(cutIndex[..<i])
-                let reached = imported.graph.ancestors(of: names.map { refs[$0]!.node }, stoppingAt: stops)
-                let read = reached.filter { stops.contains($0) }.map { imported.graph[$0].name }
+                let reached = graph.ancestors(of: names.map { refs[$0]!.node }, stoppingAt: stops)
+                let read = reached.filter { stops.contains($0) }.map { graph[$0].name }
                 for name in read { lastRead[name] = i }
                 feeds.append(read)
             }
@@ -284,9 +289,8 @@ struct LayerState {
     let threads: Int
     let path: String
 
-    var channels: Int { weightShape.last! * (isDepthwise ? weightShape[2] : 1) }
-    var isDepthwise: Bool { if case .depthwise = layer.kind { true } else { false } }
-    var multiplier: Int { isDepthwise ? weightShape[3] : 1 }
+    var channels: Int { layer.kind.channels(weightShape) }
+    var multiplier: Int { layer.kind.isDepthwise ? weightShape[3] : 1 }
 
     /// The weights' position as the final quantize will choose it from the current weights (the
     /// strategy's method; the shift rules may still move it, as they may the plan's).

@@ -66,24 +66,24 @@ struct Planner {
     mutating func plan(outputs: [(name: String, ref: ValueRef)], inputShapes: [String: [Int]]) throws(RuntimeError) -> Plan {
         // A value given for a node that is not a placeholder replaces that node's output (as a
         // TensorFlow feed does): the plan starts there and nothing before it runs.
-        fed = Set(inputShapes.keys.compactMap { name -> Int? in
-            guard let i = graph.index(of: name), case .input = graph[i].op else { return graph.index(of: name) }
-            return nil
-        })
+        fed = Set(inputShapes.keys.compactMap { graph.index(of: $0) }.filter { if case .input = graph[$0].op { false } else { true } })
         let needed = graph.ancestors(of: outputs.map(\.ref.node), stoppingAt: fed)
         consumers = graph.consumers()
         try foldPureConstants(needed)
         let preserved = options.preserve.union(outputs.map { graph[$0.ref.node].name })
         var planInputs: [Plan.Input] = []
         var inputSlots: [Int] = []
+        /// A value the run is given: a placeholder's, or a fed node's.
+        func addInput(_ i: Int, _ shape: [Int]) {
+            let slot = newSlot(shape)
+            info[i] = .value(slot: slot, shape: shape)
+            planInputs.append(Plan.Input(name: graph[i].name, shape: shape))
+            inputSlots.append(slot)
+        }
         for i in needed {
             let node = graph[i]
             if fed.contains(i) {
-                let shape = inputShapes[node.name]!
-                let slot = newSlot(shape)
-                info[i] = .value(slot: slot, shape: shape)
-                planInputs.append(Plan.Input(name: node.name, shape: shape))
-                inputSlots.append(slot)
+                addInput(i, inputShapes[node.name]!)
                 continue
             }
             if absorbed.contains(i) { continue }
@@ -100,10 +100,7 @@ struct Planner {
                         throw RuntimeError(node: node, "input shape \(shape) does not match the placeholder's shape \(declared.map { $0 == -1 ? "?" : "\($0)" })")
                     }
                 }
-                let slot = newSlot(shape)
-                info[i] = .value(slot: slot, shape: shape)
-                planInputs.append(Plan.Input(name: node.name, shape: shape))
-                inputSlots.append(slot)
+                addInput(i, shape)
                 continue
             }
             if case let .constant(tensor) = node.op {
