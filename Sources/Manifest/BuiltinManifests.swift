@@ -15,6 +15,7 @@ strategies:
     weight_bit: 8
     activation_bit: 8
     method: 1                # 0 non-overflow, 1 min-diffs, 2 min-diffs + depthwise strategy
+    input_method: 0          # the graph inputs' method (vai_q: always 0, non-overflow)
     nodes_bit: {}
     nodes_method: {}
     ignore_nodes: []
@@ -41,9 +42,10 @@ strategies:
     include_bias_corr: false # bias correction from the calibration data
   pof2s:
     extends: pof2s_tf1
-    description: Power-of-two scales, 8-bit, the DPU's native scheme, with bias correction and the non-clipping align rule (as vai_q_tensorflow2's defaults).
+    description: Power-of-two scales, 8-bit, the DPU's native scheme, with bias correction and the non-clipping align rule (as vai_q_tensorflow2's defaults), and min-diffs positions for the graph inputs (vai_q uses non-overflow).
     align_rule: min
     include_bias_corr: true
+    input_method: 1
   pof2s_ft:
     extends: pof2s
     description: pof2s with fast finetuning (layer-wise AdaQuant on the calibration data) after the bias correction.

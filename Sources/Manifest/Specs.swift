@@ -157,7 +157,7 @@ enum SettingsSchema {
     static let strategy: [String: SettingType] = [
         "quantize_scheme": .choice(["pof2s", "pof2s_tqt", "fs", "fsx"]),
         "weight_bit": .int(2...16), "activation_bit": .int(2...16),
-        "method": .int(0...2),
+        "method": .int(0...2), "input_method": .int(0...1),
         "nodes_bit": .intMap(2...16), "nodes_method": .intMap(0...2),
         "ignore_nodes": .stringList,
         "align_concat": .int(0...2), "align_pool": .int(0...2), "align_rule": .choice(["tf1", "min"]),

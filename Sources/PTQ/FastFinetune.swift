@@ -23,6 +23,11 @@ public struct FinetuneOptions: Sendable, Equatable, Codable {
     public var biasRate: Float = 0.1
     /// Epochs that may fail to improve a layer (each undone, halving the rates) before it ends.
     public var setbacks = 2
+    /// Weights are tuned only where the training rows (calibration rows x output positions) are at
+    /// least this many times the layer's fan-in (weights per output channel): below it, each
+    /// channel's least-squares problem is under-determined and Adam fits the calibration set's noise
+    /// (a classifier's dense layer: 80 rows against 1280 inputs). Such a layer gets bias correction only.
+    public var rowsPerInput = 4
 
     public init(fastFinetune: Bool = false, biasCorrection: Bool = false, epochs: Int = 10) {
         self.fastFinetune = fastFinetune
@@ -44,6 +49,11 @@ public struct LayerFinetune: Sendable, Equatable, Codable {
     public var meanErrorAfter: Double
     public var epochs: Int
     public var biasCorrected: Bool
+    /// The rows fast finetuning trains on (calibration rows x output positions, validation batches
+    /// excluded) and the weights per output channel: weights are tuned only when the rows are at
+    /// least `FinetuneOptions.rowsPerInput` times the fan-in.
+    public var trainingRows: Int
+    public var fanIn: Int
 }
 
 /// Layer-wise fast finetuning (AdaQuant) and empirical bias correction of a power-of-two plan.
@@ -291,6 +301,8 @@ struct LayerState {
 
     var channels: Int { layer.kind.channels(weightShape) }
     var multiplier: Int { layer.kind.isDepthwise ? weightShape[3] : 1 }
+    /// Weights per output channel.
+    var fanIn: Int { weights.count / channels }
 
     /// The weights' position as the final quantize will choose it from the current weights (the
     /// strategy's method; the shift rules may still move it, as they may the plan's).
@@ -500,7 +512,11 @@ struct LayerState {
             }
         }
         var epochs = 0
-        if options.fastFinetune {
+        let trainingRows = try inputs.enumerated().filter { !Self.isValidation($0.offset, of: inputs.count) }.map {
+            let g = try geometry($0.element.shape)
+            return g.batch * g.outH * g.outW
+        }.reduce(0, +)
+        if options.fastFinetune, trainingRows >= options.rowsPerInput * fanIn {
             var adam = Adam(weights: weights.count, bias: bias?.count ?? 0)
             var bestParameters = (weights, bias)
             var changed = false
@@ -529,7 +545,7 @@ struct LayerState {
         func magnitude(_ shift: [Double]) -> Double { shift.map(Swift.abs).reduce(0, +) / Double(max(shift.count, 1)) }
         return LayerFinetune(layer: layer.group.compute, lossBefore: before.loss, lossAfter: best.loss,
                              meanErrorBefore: magnitude(before.shift), meanErrorAfter: magnitude(best.shift), epochs: epochs,
-                             biasCorrected: corrected)
+                             biasCorrected: corrected, trainingRows: trainingRows, fanIn: fanIn)
     }
 
     /// One Adam step on one batch: the gradient of the mean squared error of the quantized output,

@@ -7,6 +7,8 @@ public struct QuantizeConfig: Sendable, Equatable {
     public var weightBit = 8
     public var activationBit = 8
     public var method = PositionMethod.minDiffs
+    /// The graph inputs' method (vai_q: always non-overflow; `nodes_method` still overrides it).
+    public var inputMethod = PositionMethod.nonOverflow
     /// Per-node overrides; a compute node's name means its weights.
     public var nodesBit: [String: Int] = [:]
     public var nodesMethod: [String: Int] = [:]
@@ -202,7 +204,7 @@ public enum Locator {
         func add(_ node: String, _ kind: TensorKind, _ mode: QuantizeMode, placeholder: Bool = false) {
             guard plan.index(of: node) == nil, isFloat(node) else { return }
             var bits = kind == .activation ? config.activationBit : config.weightBit
-            var method = placeholder ? .nonOverflow : config.method
+            var method = placeholder ? config.inputMethod : config.method
             if let b = config.nodesBit[node] { bits = b }
             if let m = config.nodesMethod[node].flatMap(PositionMethod.init(rawValue:)) { method = m }
             if method == .minDiffsDepthwise && mode != .depthwiseWeight { method = .minDiffs }

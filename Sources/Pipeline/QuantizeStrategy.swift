@@ -29,6 +29,8 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var activationBit = 8
     /// 0 non-overflow, 1 min-diffs, 2 min-diffs with the depthwise strategy.
     public var method = PositionMethod.minDiffs
+    /// The graph inputs' method: 0 (non-overflow) as vai_q_tensorflow and vai_q_tensorflow2 always use.
+    public var inputMethod = PositionMethod.nonOverflow
     public var nodesBit: [String: Int] = [:]
     public var nodesMethod: [String: Int] = [:]
     public var ignoreNodes: [String] = []
@@ -63,6 +65,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
         c.weightBit = weightBit
         c.activationBit = activationBit
         c.method = method
+        c.inputMethod = inputMethod == .minDiffsDepthwise ? .minDiffs : inputMethod
         c.nodesBit = nodesBit
         c.nodesMethod = nodesMethod
         c.ignoreNodes = Set(ignoreNodes)

@@ -64,6 +64,12 @@ final class PTQTests: XCTestCase {
         config = QuantizeConfig()
         config.nodesBit = [plan.groups[0].compute: 4]
         XCTAssertEqual(Locator.locate(optimized, config).tensors[1].bitWidth, 4)
+        // input_method: the graph input's method (vai_q's non-overflow by default); nodes_method still wins.
+        config = QuantizeConfig()
+        config.inputMethod = .minDiffs
+        XCTAssertEqual(Locator.locate(optimized, config).tensors.map(\.method.rawValue), [1, 1, 1, 1])
+        config.nodesMethod = ["x": 0]
+        XCTAssertEqual(Locator.locate(optimized, config).tensors[0].method, .nonOverflow)
     }
 
     func testShiftCutAndShiftBiasMoveTheWeightAndBiasPositions() throws {

@@ -56,6 +56,14 @@ final class FinetuneTests: XCTestCase {
         let tuned = try layers(two)
         for l in tuned { XCTAssertLessThanOrEqual(l.lossAfter, l.lossBefore, l.layer) }
         XCTAssertTrue(tuned.contains { $0.epochs > 0 && $0.lossAfter < $0.lossBefore })
+        // Weights are tuned only where the training rows are at least 4x the fan-in: the dense
+        // layer (160 rows) keeps its weights and gets bias correction only.
+        let options = FinetuneOptions()
+        for l in tuned { XCTAssertEqual(l.epochs > 0, l.trainingRows >= options.rowsPerInput * l.fanIn, l.layer) }
+        let dense = try XCTUnwrap(tuned.first { $0.layer == "MatMul" })
+        XCTAssertEqual(dense.trainingRows, 160)
+        XCTAssertLessThan(dense.trainingRows, options.rowsPerInput * dense.fanIn)
+        XCTAssertTrue(dense.biasCorrected)
         let one = try quantize(strategy, tag: "ft1", threads: 1)
         XCTAssertEqual(one.keys.sorted(), two.keys.sorted())
         for name in one.keys.sorted() { XCTAssertEqual(one[name], two[name], name) }

@@ -12,7 +12,7 @@ import TensorFlowIO
 struct FinetuneStage: TypedStage {
     /// 2: layer-major (segments between layers, the quantized model through its DPUCADF8H range),
     /// errors summed per channel in fixed row chunks.
-    static let identity = StageKind(name: "finetune", version: 2)
+    static let identity = StageKind(name: "finetune", version: 3)
 
     struct Settings: Codable, Sendable, Equatable {
         var plan: QuantizeStage.Settings

@@ -38,6 +38,8 @@ struct QuantizeStage: TypedStage {
         var calibPercentile: Double?
         /// Present (false) only for asymmetric activation ranges, so symmetric strategies keep their keys.
         var activationSymmetry: Bool?
+        /// Present only when not 0 (vai_q's), so strategies with the vendor's inputs keep their keys.
+        var inputMethod: Int?
 
         init(strategy s: QuantizeStrategy, target: DPUTarget) {
             quantizeScheme = s.scheme
@@ -51,6 +53,7 @@ struct QuantizeStage: TypedStage {
                 activationSymmetry = s.activationSymmetry ? nil : false
             } else {
                 method = s.method.rawValue
+                inputMethod = s.inputMethod == .nonOverflow ? nil : s.inputMethod.rawValue
                 nodesBit = s.nodesBit
                 nodesMethod = s.nodesMethod
                 alignConcat = s.alignConcat
@@ -71,6 +74,7 @@ struct QuantizeStage: TypedStage {
             s.activationBit = activationBit
             s.ignoreNodes = ignoreNodes
             if let method, let m = PositionMethod(rawValue: method) { s.method = m }
+            if let inputMethod, let m = PositionMethod(rawValue: inputMethod) { s.inputMethod = m }
             s.nodesBit = nodesBit ?? [:]
             s.nodesMethod = nodesMethod ?? [:]
             s.alignConcat = alignConcat ?? s.alignConcat
