@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "FileIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO", "TFProto", "Tensors"]),
         // Runs the built binary; imports Pipeline for the strategy table it checks the flags against.
-        .testTarget(name: "CLITests", dependencies: ["vaiq-build", "Pipeline"]),
+        .testTarget(name: "CLITests", dependencies: ["vaiq-build", "Pipeline", "Tensors"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -51,9 +51,10 @@ run_tool() {
 }
 
 # Logits SQNR and top-1 agreement against the float graph, or the failure of the step that failed.
+# With labels (digits: examples/digits/data/eval_y.npy) also top-1 accuracy against them.
 record_accuracy() {
   peer accuracy "$(printf '{"model":"%s","tool":"%s","variant":"%s"}' "$model" "$1" "$2")" \
-    "$dir/float_logits.npy" "$3" "$4" >> "$RESULTS"
+    "$dir/float_logits.npy" "$3" "$4" "$labels" >> "$RESULTS"
 }
 
 PEERS=("tflite per-channel" "tflite per-tensor" "ort per-channel" "ort per-tensor")
@@ -70,11 +71,12 @@ for model in $MODELS; do
   dir=$OUT/$model
   rm -rf "$dir" && mkdir -p "$dir"
   if [ "$model" = digits ]; then
-    graph=$dir/frozen.pb logits=logits shape=?,32,32,1 heldout=examples/digits/data/eval_x.npy
+    graph=$dir/frozen.pb logits=logits shape=?,32,32,1 heldout=examples/digits/data/eval_x.npy labels=examples/digits/data/eval_y.npy
     "$VAIQ" freeze --graph examples/digits/models/digits/inference_graph.pb \
       --checkpoint examples/digits/models/digits/train_dir --output_nodes logits -o "$graph" >/dev/null
     "$PY" -c 'import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:100])' examples/digits/data/calib.npy "$dir/calib.npy"
   else
+    labels=
     graph=$KERAS/$model.pb shape=?,224,224,3 heldout=$dir/heldout.npy
     logits=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["logits"])' "$KERAS/$model.json")
     peer inputs 224,224,3 100 1 "$dir/calib.npy"

@@ -8,7 +8,8 @@ and the accuracy of every quantized model against the float one.
     ptq_peers.py tflite GRAPH LOGITS CALIB OUT.tflite per-channel|per-tensor
     ptq_peers.py ort MODEL.onnx CALIB OUT.onnx per-channel|per-tensor
     ptq_peers.py eval MODEL HELDOUT OUT.npy         logits of a .tflite or .onnx model on HELDOUT
-    ptq_peers.py accuracy LABEL_JSON FLOAT.npy QUANT.npy ERRORS   LABEL + {"sqnr_db", "top1_agreement"}
+    ptq_peers.py accuracy LABEL_JSON FLOAT.npy QUANT.npy ERRORS [LABELS.npy]
+                                                        LABEL + {"sqnr_db", "top1_agreement"[, "top1", "float_top1"]}
     ptq_peers.py time LABEL_JSON OUT.jsonl STDOUT_FILE -- CMD...
 
 The graph's input node is `input` (Keras models and the digits example alike). tflite and ort
@@ -126,8 +127,9 @@ def evaluate(model, heldout, out):
     np.save(out, logits.reshape(len(data), -1))
 
 
-def accuracy(label_json, float_path, quant_path, error_file):
-    """Prints LABEL plus the logits SQNR and top-1 agreement, or the error text of the step that made no logits."""
+def accuracy(label_json, float_path, quant_path, error_file, labels_path=""):
+    """Prints LABEL plus the logits SQNR and top-1 agreement (with LABELS, also both models' top-1
+    accuracy against them), or the error text of the step that made no logits."""
     import numpy as np
     record = json.loads(label_json)
     if os.path.exists(float_path) and os.path.exists(quant_path):
@@ -135,6 +137,9 @@ def accuracy(label_json, float_path, quant_path, error_file):
         q = np.load(quant_path).astype(np.float64).reshape(f.shape)
         record.update(sqnr_db=float(10 * np.log10((f ** 2).sum() / ((f - q) ** 2).sum())),
                       top1_agreement=float((f.argmax(1) == q.argmax(1)).mean()))
+        if labels_path:
+            y = np.load(labels_path).reshape(-1)
+            record.update(top1=float((q.argmax(1) == y).mean()), float_top1=float((f.argmax(1) == y).mean()))
     else:
         text = open(error_file).read() if os.path.exists(error_file) else ""
         record["accuracy_error"] = " ".join(text.split())[-300:] or "no logits"

@@ -34,8 +34,10 @@ def cell(text):
 
 def model_table(runs, accuracy):
     """One model's table rows, then the ratios of vaiq-build's process time to the peers'."""
-    lines = ["| tool | variant | process s (median) | quantize call s (median) | peak RSS MB | logits SQNR dB | top-1 agreement |",
-             "|---|---|---|---|---|---|---|"]
+    labeled = any("top1" in a for a in accuracy.values())
+    lines = ["| tool | variant | process s (median) | quantize call s (median) | peak RSS MB | logits SQNR dB | top-1 agreement |"
+             + (" top-1 (labels) |" if labeled else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if labeled else "")]
     process, calls = {}, {}
     for key, rs in runs.items():
         ok = [r for r in rs if r["rc"] == 0]
@@ -43,6 +45,8 @@ def model_table(runs, accuracy):
         acc = accuracy.get(key, {})
         quality = ("%.1f | %.1f %%" % (acc["sqnr_db"], 100 * acc["top1_agreement"]) if "sqnr_db" in acc
                    else "%s | -" % cell(acc.get("accuracy_error", "-")))
+        if labeled:
+            quality += " | %s" % ("%.2f %%" % (100 * acc["top1"]) if "top1" in acc else "-")
         note = " (%d of %d runs failed: %s)" % (len(failed), len(rs), cell(failed[0]["error"])) if failed else ""
         if not ok:
             lines.append("| %s | %s | failed%s | - | - | %s |" % (key + (note, quality)))
@@ -110,6 +114,9 @@ def main(results_path, out_dir, results_md):
     ]
     for model in runs:
         lines += ["", "### %s" % TITLES.get(model, model), ""] + model_table(runs[model], accuracy[model])
+        floats = [a["float_top1"] for a in accuracy[model].values() if "float_top1" in a]
+        if floats:
+            lines += ["", "Top-1 (labels): accuracy against the held-out set's labels; the float graph's is %.2f %%." % (100 * floats[0])]
     for model in runs:
         positions = os.path.join(out_dir, model, "positions.json")
         if os.path.exists(positions) and os.path.getsize(positions) > 0:

@@ -2,7 +2,9 @@
 # Build-engine checks with real processes on a real ~100 MB model (made with TensorFlow):
 #  - a build killed with SIGKILL mid-way leaves a cache from which the next build completes,
 #    with outputs byte-identical to an uninterrupted build;
-#  - two `vaiq-build all` started at once on one repository both succeed with identical outputs.
+#  - two `vaiq-build all` started at once on one repository both succeed with identical outputs;
+#  - on the digits example: 20 SIGKILLs at seeded random moments, 4 concurrent builds x 3 rounds,
+#    a build beside `cache gc` and `cache verify`.
 # Ends with "N passed, N failed".   VAIQ=... PY=... tools/engine_tests.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +87,73 @@ if "$VAIQ" -C "$WORK/j2" all -j2 >/dev/null && [ "$(outputs_of "$WORK/j2")" = "$
   ok "-j2 outputs equal -j1 outputs"
 else
   bad "-j2 outputs differ"
+fi
+
+# 5-7 on a copy of the digits example (its whole matrix: freeze, optimize, calibrate, finetune,
+# quantize, qat, deploy, evaluate), against an uninterrupted build of it.
+digits_repo() {
+  rm -rf "$1" && mkdir -p "$1"
+  cp -r examples/digits/manifests examples/digits/models examples/digits/data "$1/"
+  sed -i 's/target: \[DPUCZDX8G, DPUCADF8H, DPUCVDX8G\]/target: [DPUCZDX8G, DPUCADF8H]/' "$1/manifests/digits.yaml"
+}
+digits_outputs() { (cd "$1" && find build -type f ! -name '.*' | sort | xargs sha256sum); }
+digits_repo "$WORK/digits-ref"
+"$VAIQ" -C "$WORK/digits-ref" all >/dev/null || bad "digits reference build"
+reference=$(digits_outputs "$WORK/digits-ref")
+start=$(date +%s%N); "$VAIQ" clean --cache -C "$WORK/digits-ref" >/dev/null; "$VAIQ" -C "$WORK/digits-ref" all >/dev/null
+full_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+
+# 5. 20 SIGKILLs at seeded random moments of a build from scratch, each followed by a full build:
+#    outputs identical to the reference, no temporary file left in build/ or the cache.
+RANDOM=1
+digits_repo "$WORK/digits-kill"
+kills_ok=0
+for k in $(seq 20); do
+  rm -rf "$WORK/digits-kill/build" "$WORK/digits-kill/cache"
+  [ $((k % 2)) = 0 ] && "$VAIQ" -C "$WORK/digits-kill" all >/dev/null 2>&1 && rm -rf "$WORK/digits-kill/build"  # half: kill a materialization
+  "$VAIQ" -C "$WORK/digits-kill" all > "$WORK/kill.log" 2>&1 &
+  pid=$!
+  delay=$(( RANDOM % (full_ms + 1) ))
+  sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  if "$VAIQ" -C "$WORK/digits-kill" all > "$WORK/kill-resumed.log" 2>&1 \
+     && [ "$(digits_outputs "$WORK/digits-kill")" = "$reference" ] \
+     && [ -z "$(find "$WORK/digits-kill/build" "$WORK/digits-kill/cache" -name '.*.tmp-*')" ]; then
+    kills_ok=$((kills_ok + 1))
+  else
+    echo "  kill $k after ${delay} ms:"; cat "$WORK/kill-resumed.log"
+  fi
+done
+if [ $kills_ok = 20 ]; then ok "20 SIGKILLs at random moments (build ${full_ms} ms): each next build completes identically, no temporary files"
+else bad "SIGKILLs: $kills_ok of 20 recovered"; fi
+
+# 6. Four concurrent builds on one repository and cache, three rounds from an empty cache.
+digits_repo "$WORK/digits-four"
+four_ok=0
+for round in 1 2 3; do
+  rm -rf "$WORK/digits-four/build" "$WORK/digits-four/cache"
+  pids=()
+  for i in 1 2 3 4; do "$VAIQ" -C "$WORK/digits-four" all > "$WORK/four-$i.log" 2>&1 & pids+=($!); done
+  statuses=0
+  for p in "${pids[@]}"; do wait "$p" || statuses=$((statuses + 1)); done
+  if [ $statuses = 0 ] && [ "$(digits_outputs "$WORK/digits-four")" = "$reference" ]; then four_ok=$((four_ok + 1))
+  else echo "  round $round: $statuses failed"; cat "$WORK"/four-*.log; fi
+done
+if [ $four_ok = 3 ]; then ok "4 concurrent builds x 3 rounds: all succeed, identical outputs"; else bad "concurrent builds: $four_ok of 3 rounds"; fi
+
+# 7. A build beside `cache gc` (which keeps what the manifests use) and `cache verify`.
+digits_repo "$WORK/digits-gc"
+"$VAIQ" -C "$WORK/digits-gc" all >/dev/null
+rm -rf "$WORK/digits-gc/build"
+"$VAIQ" -C "$WORK/digits-gc" all > "$WORK/gc-build.log" 2>&1 & b=$!
+"$VAIQ" cache gc --max-size 0 -C "$WORK/digits-gc" > "$WORK/gc.log" 2>&1 & g=$!
+"$VAIQ" cache verify -C "$WORK/digits-gc" > "$WORK/verify.log" 2>&1 & v=$!
+wait $b; sb=$?; wait $g; sg=$?; wait $v; sv=$?
+if [ $sb = 0 ] && [ $sg = 0 ] && [ $sv = 0 ] && [ "$(digits_outputs "$WORK/digits-gc")" = "$reference" ] \
+   && "$VAIQ" -C "$WORK/digits-gc" all | grep -q 'nothing to do'; then
+  ok "a build beside cache gc and cache verify: all succeed, identical outputs, then a no-op"
+else
+  bad "build beside gc (exit $sb, gc $sg, verify $sv)"; cat "$WORK/gc-build.log" "$WORK/gc.log" "$WORK/verify.log"
 fi
 
 echo "engine: $passed passed, $failed failed"

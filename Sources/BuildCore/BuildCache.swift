@@ -1,4 +1,5 @@
 import FileIO
+import Synchronization
 import Foundation
 
 /// The on-disk cache: a content-addressed store, an action cache and each stage's last record.
@@ -6,13 +7,15 @@ import Foundation
 /// Layout (every write is temp file + rename, so a killed build never leaves a half entry; records
 /// are fsynced before the rename, objects are not: an object whose bytes a crash of the machine
 /// lost or damaged is caught when it is read, `verifiedObjectPath` / `verifiedLoad` hashing it
-/// against its name, and removed, so it is made again instead of being used):
+/// against its name, and moved to quarantine/, so the build makes it again instead of using it):
 ///
 ///     <root>/FORMAT                  "vaiq-build cache 1"
 ///     <root>/lock                    flock()ed by a running build (others wait)
 ///     <root>/objects/<2 hex>/<32 hex>   blobs named by their XXH3-128 digest (immutable)
-///     <root>/actions/<2 hex>/<32 hex>   ActionRecord JSON named by its action key
+///     <root>/actions/<2 hex>/<32 hex>   ActionRecord JSON named by its action key, then
+///                                    "\nchecksum <digest of the JSON>" (a record failing it is a miss)
 ///     <root>/stages/<32 hex>         the last ActionRecord of a stage (name = digest of the stage id)
+///     <root>/quarantine/<32 hex>     objects found damaged when read (removed by `cache gc`)
 ///     <root>/stat                    the stat cache (see StatCache)
 ///
 /// Nothing in it holds a timestamp, an absolute path or a host name: a cache can be copied
@@ -23,6 +26,8 @@ public final class BuildCache: Sendable {
     /// False for a cache that does not outlive its process (a one-shot command's): its writes
     /// skip fsync, and its objects may be hard-linked into place (`Materializer`).
     public let durable: Bool
+    /// Objects this process found damaged and moved to `quarantine/`.
+    private let quarantined = Mutex<Set<ContentDigest>>([])
 
     public init(root: String, durable: Bool = true) throws(FileIOError) {
         self.root = root
@@ -86,11 +91,38 @@ public final class BuildCache: Sendable {
         return path
     }
 
+    /// Moves a damaged object out of the store (to `quarantine/<digest>`, kept for inspection
+    /// until `cache gc`), so the action records naming it become misses and their stages run
+    /// again; the error names it.
     private func damaged(_ digest: ContentDigest) -> FileIOError {
         let path = objectPath(digest)
-        unlink(path)
-        return FileIOError(path: path, reason: "the cache object does not hold the bytes its name is the digest of (damaged, e.g. by a crash of the machine or a disk error); removed it: run the build again to make it anew")
+        let kept = "\(quarantinePath)/\(digest)"
+        _ = try? FileIO.createDirectories(quarantinePath)
+        if rename(path, kept) != 0 { unlink(path) }
+        quarantined.withLock { _ = $0.insert(digest) }
+        return FileIOError(path: path, reason: "the cache object does not hold the bytes its name is the digest of (damaged, e.g. by a crash of the machine or a disk error); moved it to \(kept)")
     }
+
+    public var quarantinePath: String { "\(root)/quarantine" }
+
+    /// Removes the temporaries that killed writers left among the objects and records (a build
+    /// does this before it starts; `cache gc` too). Returns how many.
+    @discardableResult
+    public func removeStaleTemporaries() -> Int {
+        var removed = FileIO.removeStaleTemporaries(in: root) + FileIO.removeStaleTemporaries(in: "\(root)/stages")
+        for parent in ["objects", "actions"] {
+            for shard in (try? FileIO.listDirectory("\(root)/\(parent)")) ?? [] {
+                removed += FileIO.removeStaleTemporaries(in: "\(root)/\(parent)/\(shard)")
+            }
+        }
+        return removed
+    }
+
+    /// Whether this process moved the object to quarantine (a read of it failed its digest check).
+    public func wasQuarantined(_ digest: ContentDigest) -> Bool { quarantined.withLock { $0.contains(digest) } }
+
+    /// How many damaged objects this process moved to quarantine.
+    public var quarantinedCount: Int { quarantined.withLock { $0.count } }
 
     // MARK: action cache
 
@@ -132,17 +164,34 @@ public final class BuildCache: Sendable {
         try writeRecord(record, to: stageRecordPath(id))
     }
 
+    /// A record file is its JSON, a newline, and `checksum <digest of the JSON>`: a truncated,
+    /// garbled or foreign record (no checksum, or one that does not match) reads as absent, a miss.
+    static func decodeRecord(_ bytes: [UInt8]) -> ActionRecord? {
+        guard let newline = bytes.lastIndex(of: UInt8(ascii: "\n")), newline > 0,
+              let tail = String(bytes: bytes[(newline + 1)...], encoding: .utf8), tail.hasPrefix("checksum "),
+              let checksum = ContentDigest(hex: String(tail.dropFirst("checksum ".count))) else { return nil }
+        let json = Array(bytes[..<newline])
+        guard ContentDigest(of: json) == checksum else { return nil }
+        return try? JSONDecoder().decode(ActionRecord.self, from: Data(json))
+    }
+
+    static func encodeRecord(_ record: ActionRecord) -> [UInt8]? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(record) else { return nil }
+        let json = [UInt8](data)
+        return json + Array("\nchecksum \(ContentDigest(of: json))".utf8)
+    }
+
     private func readRecord(_ path: String) -> ActionRecord? {
         guard let bytes = try? FileIO.read(path) else { return nil }
-        return try? JSONDecoder().decode(ActionRecord.self, from: Data(bytes))   // unreadable = absent
+        return Self.decodeRecord(bytes)
     }
 
     private func writeRecord(_ record: ActionRecord, to path: String) throws(FileIOError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(record) else {
+        guard let bytes = Self.encodeRecord(record) else {
             throw FileIOError(path: path, reason: "cannot encode the action record")
         }
-        try FileIO.writeAtomically([UInt8](data), to: path, durable: durable)
+        try FileIO.writeAtomically(bytes, to: path, durable: durable)
     }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import FileIO
 import Synchronization
 
@@ -16,6 +17,9 @@ public final class BuildEngine: Sendable {
     private let cancelFlag = Atomic<Bool>(false)
     /// Cache objects whose bytes this engine has checked against their digests, or wrote.
     private let verified = Mutex<Set<ContentDigest>>([])
+    /// Held while an input object is checked and, if damaged, made again (recursive: making it
+    /// again checks that stage's own inputs).
+    private let repairLock = NSRecursiveLock()
 
     public init(plan: BuildPlan, cache: BuildCache, statCache: StatCache, root: String) {
         self.plan = plan
@@ -141,6 +145,7 @@ public final class BuildEngine: Sendable {
                 s.report.outcomes[id] = .skipped(reason: isCancelled ? "the build was stopped" : "an earlier stage failed")
             }
             s.report.cancelled = isCancelled
+            s.report.repaired = cache.quarantinedCount
             return s.report
         }
     }
@@ -199,15 +204,30 @@ public final class BuildEngine: Sendable {
         let reasons = record.reasons(since: previous, origins: origins)
         if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
         guard claim(key) else { return nil }
-        // The objects this stage reads, checked once per build against their digests.
+        // The objects this stage reads, checked once per build against their digests. One check
+        // (or repair) at a time, so a stage never quarantines an object another has just made anew.
         for (name, input) in stage.inputs {
             guard case let .output(producer, output) = input, let digest = inputs[name],
                   !verified.withLock({ $0.contains(digest) }) else { continue }
+            repairLock.lock()
+            defer { repairLock.unlock() }
+            if verified.withLock({ $0.contains(digest) }) { continue }
             do {
                 paths[name] = try cache.verifiedObjectPath(digest)
                 verified.withLock { _ = $0.insert(digest) }
             } catch {
-                return failed("stage '\(stage.id)': input '\(name)' (\(output) of \(producer)): ", "\(error)")
+                // A damaged object (now in quarantine) is a miss of the stage that made it: that
+                // stage runs again, here, and being deterministic makes the same bytes.
+                let place = "stage '\(stage.id)': input '\(name)' (\(output) of \(producer)): "
+                guard cache.wasQuarantined(digest), let maker = plan.stages[producer] else { return failed(place, "\(error)") }
+                observer?.warning("\(error); running '\(producer)' again")
+                let again = process(maker, threads: threads, options: options, phases: PhaseLog(), observer: nil,
+                                    upstream: upstream, claim: { _ in true })
+                guard let (outcome, outputs, _) = again, outcome.isSuccess, outputs?[output] == digest else {
+                    return failed(place, "\(error); running '\(producer)' again did not make the same bytes")
+                }
+                paths[name] = cache.objectPath(digest)
+                verified.withLock { _ = $0.insert(digest) }
             }
         }
         let stored = StoredOutputs()

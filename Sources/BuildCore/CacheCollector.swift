@@ -12,6 +12,7 @@ public enum CacheCollector {
         public var removedActions = 0
         public var removedStages = 0
         public var removedTemporaries = 0
+        public var removedQuarantined = 0
         public var freedBytes = 0
         public var keptBytes = 0
     }
@@ -39,6 +40,11 @@ public enum CacheCollector {
             tempDirs += shards.map { "\(cache.root)/\(parent)/\($0)" }
         }
         for dir in tempDirs { result.removedTemporaries += FileIO.removeStaleTemporaries(in: dir) }
+        // Damaged objects kept for inspection.
+        for name in (try? fm.contentsOfDirectory(atPath: cache.quarantinePath)) ?? [] {
+            try fm.removeItem(atPath: "\(cache.quarantinePath)/\(name)")
+            result.removedQuarantined += 1
+        }
         // Stage records of stages no longer in any manifest.
         for name in (try? fm.contentsOfDirectory(atPath: "\(cache.root)/stages")) ?? [] {
             let path = "\(cache.root)/stages/\(name)"

@@ -9,14 +9,23 @@ public enum Materializer {
     /// Writes `digest` to `path` unless it is already there; returns true when it wrote.
     public static func place(_ digest: ContentDigest, at path: String, cache: BuildCache,
                              statCache: StatCache) throws(FileIOError) -> Bool {
+        guard let tmp = try prepare(digest, at: path, cache: cache, statCache: statCache) else { return false }
+        try FileIO.commit(tmp, to: path, durable: cache.durable)
+        return true
+    }
+
+    /// The first half of `place`: nil when `path` already holds `digest`, else a temporary file
+    /// beside it holding the object's (verified) bytes, for `FileIO.commit`. Preparing every file
+    /// of a set before committing any replaces the set together (only the renames remain).
+    public static func prepare(_ digest: ContentDigest, at path: String, cache: BuildCache,
+                               statCache: StatCache) throws(FileIOError) -> String? {
         let dir = FileIO.directoryName(path)
         FileIO.removeStaleTemporaries(in: dir)   // left by a build that was killed mid-copy
-        if FileIO.exists(path), (try? statCache.digest(of: path)) == digest { return false }
+        if FileIO.exists(path), (try? statCache.digest(of: path)) == digest { return nil }
         try FileIO.createDirectories(dir)
         // Linked once at most: two outputs with equal bytes stay two files.
         let object = cache.objectPath(digest)
-        if !cache.durable, FileIO.linkCount(object) == 1, try FileIO.linkAtomically(object, to: path, durable: false) { return true }
-        try FileIO.writeAtomically(try cache.verifiedLoad(digest), to: path)
-        return true
+        if !cache.durable, FileIO.linkCount(object) == 1, let tmp = try FileIO.linkTemporary(object, for: path, durable: false) { return tmp }
+        return try FileIO.writeTemporary(try cache.verifiedLoad(digest), for: path, durable: cache.durable)
     }
 }

@@ -25,10 +25,13 @@ public protocol BuildObserver: Sendable {
     /// A long stage's progress (calibration: batches done of total), as `StageContext.progress`
     /// reports it, counted in the stage's `progressUnit`.
     func stageProgress(_ id: StageID, done: Int, total: Int, unit: String)
+    /// Something the build repaired on its way (a damaged cache object): one line, without "warning: ".
+    func warning(_ message: String)
 }
 
 extension BuildObserver {
     public func stageProgress(_ id: StageID, done: Int, total: Int, unit: String) {}
+    public func warning(_ message: String) {}
 }
 
 public struct BuildOptions: Sendable {
@@ -53,6 +56,8 @@ public struct BuildReport: Sendable {
     /// A failed stage's error as the stage threw it (its outcome's message also names the stage).
     public var errors: [StageID: String] = [:]
     public var cancelled = false
+    /// Damaged cache objects moved to quarantine and made again.
+    public var repaired = 0
 
     public var succeeded: Bool { !cancelled && outcomes.values.allSatisfy(\.isSuccess) }
     public var ranCount: Int { outcomes.values.filter { if case .ran = $0 { true } else { false } }.count }

@@ -44,6 +44,13 @@ public enum FileIO {
     /// `durable` the two fsyncs are skipped (still all-or-nothing for a killed process; for files
     /// that do not outlive the process, such as a one-shot command's private cache).
     public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(FileIOError) {
+        try commit(try writeTemporary(bytes, for: path, durable: durable), to: path, durable: durable)
+    }
+
+    /// The first half of `writeAtomically`: the bytes in a temporary file beside `path` (fsynced
+    /// when `durable`), whose name `commit` then renames to `path`. A set of files is replaced
+    /// together by writing every temporary before committing any.
+    public static func writeTemporary(_ bytes: [UInt8], for path: String, durable: Bool = true) throws(FileIOError) -> String {
         let dir = directoryName(path)
         let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -63,19 +70,34 @@ public enum FileIO {
             done += n
         }
         guard !durable || fsync(fd) == 0 else { throw .system(tmp, "fsync failed") }
-        guard rename(tmp, path) == 0 else { throw .system(path, "cannot rename \(tmp) into place") }
         ok = true
-        guard durable else { return }
-        syncDirectory(dir)
+        return tmp
+    }
+
+    /// Renames a temporary of `writeTemporary` to `path` (then fsyncs the directory when `durable`).
+    public static func commit(_ tmp: String, to path: String, durable: Bool = true) throws(FileIOError) {
+        guard rename(tmp, path) == 0 else {
+            let error = FileIOError.system(path, "cannot rename \(tmp) into place")
+            unlink(tmp)
+            throw error
+        }
+        if durable { syncDirectory(directoryName(path)) }
     }
 
     /// Hard-links `source` to `path` atomically (link to a temporary name + fsync + rename); false
     /// when the file system cannot (another device, no hard links), so the caller copies instead.
     /// Without `durable` the fsyncs are skipped, as in `writeAtomically`.
     public static func linkAtomically(_ source: String, to path: String, durable: Bool = true) throws(FileIOError) -> Bool {
-        let dir = directoryName(path)
-        let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
-        guard link(source, tmp) == 0 else { return false }
+        guard let tmp = try linkTemporary(source, for: path, durable: durable) else { return false }
+        try commit(tmp, to: path, durable: durable)
+        return true
+    }
+
+    /// The first half of `linkAtomically`: a hard link to `source` under a temporary name beside
+    /// `path`, for `commit`; nil when the file system cannot link.
+    public static func linkTemporary(_ source: String, for path: String, durable: Bool = true) throws(FileIOError) -> String? {
+        let tmp = "\(directoryName(path))/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
+        guard link(source, tmp) == 0 else { return nil }
         if durable {
             let fd = open(tmp, O_RDONLY | O_CLOEXEC)
             defer { if fd >= 0 { close(fd) } }
@@ -84,12 +106,7 @@ public enum FileIO {
                 throw .system(tmp, "fsync failed")
             }
         }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw .system(path, "cannot rename \(tmp) into place")
-        }
-        if durable { syncDirectory(dir) }
-        return true
+        return tmp
     }
 
     private static func syncDirectory(_ dir: String) {
@@ -145,6 +162,35 @@ public enum FileIO {
     public static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
+    }
+
+    /// The path with every symbolic link resolved (`realpath`); nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// The write fence: `relative` (a path under `root`, made of plain components) may be written
+    /// only if none of its existing parts is a symbolic link that leads outside `root`. Throws,
+    /// naming the link and where it leads. An absolute path, or one climbing out with `..`, is a
+    /// place the user named on the command line (`quantize --output_dir`), not a manifest's: it
+    /// is not fenced.
+    public static func checkInside(_ relative: String, root: String) throws(FileIOError) {
+        guard !relative.hasPrefix("/"), !relative.split(separator: "/").contains(".."),
+              let top = realPath(root.isEmpty ? "." : root), top != "/" else { return }
+        var prefix = ""
+        for component in relative.split(separator: "/").dropLast() {
+            prefix += prefix.isEmpty ? String(component) : "/\(component)"
+            let path = resolve(prefix, relativeTo: root)
+            var st = stat()
+            guard lstat(path, &st) == 0 else { return }   // the rest does not exist yet: created inside
+            guard (st.st_mode & S_IFMT) == S_IFLNK else { continue }
+            let target = realPath(path) ?? "(a missing target)"
+            guard target == top || target.hasPrefix(top + "/") else {
+                throw FileIOError(path: path, reason: "a symbolic link to \(target), outside the repository; outputs are written only inside the repository (remove the link)")
+            }
+        }
     }
 
     /// Joins `path` to `base` unless it is already absolute.

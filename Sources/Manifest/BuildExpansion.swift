@@ -14,16 +14,15 @@ import BuildCore
 enum BuildExpansion {
     static func cells(of node: YAMLNode, manifest: Manifest) throws(ManifestError) -> [BuildCell] {
         let r = try MappingReader(node, what: "a build")
-        try r.checkKeys(["name", "model", "calibration", "evaluation", "strategy", "target", "matrix", "dump"])
+        try r.checkKeys(["name", "model", "calibration", "evaluation", "strategy", "target", "matrix", "dump", "max_cells"])
         let modelNode = try r.required("model")
         let model = try modelNode.string("build: model")
         guard manifest.models[model] != nil else {
             throw ManifestError(modelNode.location, unknownReference("model", model, among: Array(manifest.models.keys)))
         }
-        let name = try r.optional("name")?.string("build: name") ?? model
-        guard !name.isEmpty, !name.contains("/") else {
-            throw ManifestError(node.location, "build name '\(name)' must be non-empty and contain no '/'")
-        }
+        let nameNode = r.optional("name")
+        let name = try nameNode?.string("build: name") ?? model
+        try checkPathComponent(name, what: "build name", at: nameNode?.location ?? node.location)
         let calibrationNode = try r.required("calibration")
         let calibration = try calibrationNode.string("build '\(name)': calibration")
         guard manifest.calibrations[calibration] != nil else {
@@ -64,7 +63,9 @@ enum BuildExpansion {
                     var values: [(ParameterValue, String, SourceLocation)] = []
                     for item in items {
                         let value = try SettingsSchema.strategy[entry.key]!.read(item, "matrix \(entry.key)")
-                        values.append((value, "\(entry.key)=\(label(value))", item.location))
+                        let text = "\(entry.key)=\(label(value))"
+                        try checkPathComponent(text, what: "matrix value", at: item.location)
+                        values.append((value, text, item.location))
                     }
                     fieldAxes.append((entry.key, values))
                 }
@@ -77,6 +78,16 @@ enum BuildExpansion {
         }
         for (t, l) in targets where manifest.targets[t] == nil {
             throw ManifestError(l, unknownReference("target", t, among: Array(manifest.targets.keys)))
+        }
+
+        // The matrix's size before it is expanded: a typo of a few digits must not plan 81,000 cells.
+        let maxCells = try r.optional("max_cells")?.int("build '\(name)': max_cells", range: 1...10_000_000) ?? defaultMaxCells
+        let axes = [("strategy", strategies.count), ("target", targets.count)] + fieldAxes.map { ($0.field, $0.values.count) }
+        let size = axes.reduce(1) { $0.multipliedReportingOverflow(by: $1.1).overflow ? Int.max : $0 * $1.1 }
+        if size > maxCells {
+            throw ManifestError(r.optional("matrix")?.location ?? node.location,
+                                "build '\(name)' has \(size) cells (" + axes.filter { $0.1 > 1 }.map { "\($0.0) \($0.1)" }.joined(separator: " x ")
+                                + "), over its limit of \(maxCells); narrow the matrix or raise the build's max_cells")
         }
 
         // Cartesian product of the field axes (each combination overrides fields of every strategy).
@@ -110,6 +121,9 @@ enum BuildExpansion {
         }
         return cells
     }
+
+    /// Cells a build may expand to unless its `max_cells` says otherwise.
+    public static let defaultMaxCells = 10_000
 
     /// `dump: true|false` or `dump: {batch_size, max_dump_batches, dump_float, naming}`.
     private static func dump(_ node: YAMLNode, build: String) throws(ManifestError) -> DumpSpec? {

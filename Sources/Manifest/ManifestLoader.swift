@@ -63,6 +63,7 @@ public enum ManifestLoader {
                 }
                 let section = try MappingReader(entry.value, what: "'\(entry.key)'")
                 for item in section.entries {
+                    try checkPathComponent(item.key, what: "\(singular(entry.key)) name", at: item.keyLocation)
                     if let earlier = definitions[entry.key]?[item.key], !earlier.builtin {
                         throw ManifestError(item.keyLocation, "\(singular(entry.key)) '\(item.key)' is defined twice (first at \(earlier.keyLocation))")
                     }
@@ -248,6 +249,20 @@ func singular(_ section: String) -> String {
     case "targets": "target"
     case "builds": "build"
     default: section
+    }
+}
+
+/// Names of builds, models, calibration and evaluation sets, strategies and targets become path
+/// components under build/ and the cache: one must be a plain file name (not empty, `.` or `..`;
+/// no `/`, `\\`, NUL or other control character), so no manifest can aim a write elsewhere.
+func checkPathComponent(_ name: String, what: String, at location: SourceLocation) throws(ManifestError) {
+    let shown = name.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+    if name.isEmpty || name == "." || name == ".." {
+        throw ManifestError(location, "\(what) '\(shown)' is not a file name: it becomes a folder under build/ (use letters, digits, '_', '-', '.')")
+    }
+    if let bad = name.unicodeScalars.first(where: { $0 == "/" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }) {
+        let what2 = bad == "/" || bad == "\\" ? "'\(bad)'" : "a control character"
+        throw ManifestError(location, "\(what) '\(shown)' contains \(what2): it becomes a folder under build/ (use letters, digits, '_', '-', '.')")
     }
 }
 

@@ -38,7 +38,7 @@ struct MappingReader {
 }
 
 /// The candidate within edit distance 2 (or a third of the word) of `word`, if any.
-func closest(_ word: String, among candidates: [String]) -> String? {
+public func closest(_ word: String, among candidates: [String]) -> String? {
     let limit = max(2, word.count / 3)
     return candidates
         .map { ($0, editDistance(word, $0)) }

@@ -64,8 +64,14 @@ public indirect enum YAMLNode: Sendable, Equatable {
 }
 
 /// Parses YAML text with libyaml's event API into a `YAMLNode` (one document; an empty file is
-/// an empty mapping). Duplicate keys in a mapping are an error, as YAML 1.2 requires.
+/// an empty mapping). Duplicate keys in a mapping are an error, as YAML 1.2 requires. Nesting
+/// deeper than `maxDepth` and documents of more than `maxNodes` nodes with aliases expanded are
+/// refused at the place they cross the limit: libyaml's scanner costs time quadratic in the
+/// nesting depth, and aliases of aliases grow a tree exponentially.
 public enum YAMLParser {
+    public static let maxDepth = 256
+    public static let maxNodes = 1_000_000
+
     public static func parse(_ text: [UInt8], file: String) throws(ManifestError) -> YAMLNode {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
@@ -106,6 +112,10 @@ public enum YAMLParser {
         let file: String
         var stack: [Open] = []
         var anchors: [String: YAMLNode] = [:]
+        /// Nodes of each anchored node, aliases expanded; the running count, and its value where each open collection began.
+        var anchorSizes: [String: Int] = [:]
+        var nodes = 0
+        var starts: [Int] = []
         var root: YAMLNode?
         var documents = 0
 
@@ -118,6 +128,7 @@ public enum YAMLParser {
                 documents += 1
                 if documents > 1 { throw ManifestError(location, "a manifest holds one YAML document; found a second '---'") }
             case YAML_SCALAR_EVENT:
+                try count(1, at: location)
                 let s = event.data.scalar
                 let value = String(decoding: UnsafeBufferPointer(start: s.value, count: Int(s.length)), as: UTF8.self)
                 let node = YAMLNode.scalar(value, plain: s.style == YAML_PLAIN_SCALAR_STYLE, location)
@@ -125,23 +136,49 @@ public enum YAMLParser {
             case YAML_ALIAS_EVENT:
                 let name = String(cString: event.data.alias.anchor)
                 guard let node = anchors[name] else { throw ManifestError(location, "unknown alias '*\(name)'") }
+                try count(anchorSizes[name] ?? 1, at: location)
                 try add(node, anchor: nil)
             case YAML_SEQUENCE_START_EVENT:
+                try open(at: location)
                 stack.append(.sequence([], location, anchor: event.data.sequence_start.anchor.map { String(cString: $0) }))
             case YAML_MAPPING_START_EVENT:
+                try open(at: location)
                 stack.append(.mapping([], pendingKey: nil, location, anchor: event.data.mapping_start.anchor.map { String(cString: $0) }))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                let start = starts.removeLast()
                 switch stack.removeLast() {
-                case let .sequence(items, l, anchor): try add(.sequence(items, l), anchor: anchor)
-                case let .mapping(pairs, _, l, anchor): try add(.mapping(pairs, l), anchor: anchor)
+                case let .sequence(items, l, anchor):
+                    if let anchor { anchorSizes[anchor] = nodes - start }
+                    try add(.sequence(items, l), anchor: anchor)
+                case let .mapping(pairs, _, l, anchor):
+                    if let anchor { anchorSizes[anchor] = nodes - start }
+                    try add(.mapping(pairs, l), anchor: anchor)
                 }
             default:
                 break
             }
         }
 
+        private mutating func open(at location: SourceLocation) throws(ManifestError) {
+            guard stack.count < YAMLParser.maxDepth else {
+                throw ManifestError(location, "lists and mappings nested deeper than \(YAMLParser.maxDepth) levels; a manifest needs a few")
+            }
+            starts.append(nodes)
+            try count(1, at: location)
+        }
+
+        private mutating func count(_ n: Int, at location: SourceLocation) throws(ManifestError) {
+            nodes += n
+            guard nodes <= YAMLParser.maxNodes else {
+                throw ManifestError(location, "more than \(YAMLParser.maxNodes) YAML nodes with aliases expanded; a manifest needs far fewer")
+            }
+        }
+
         private mutating func add(_ node: YAMLNode, anchor: String?) throws(ManifestError) {
-            if let anchor { anchors[anchor] = node }
+            if let anchor {
+                anchors[anchor] = node
+                if case .scalar = node { anchorSizes[anchor] = 1 }
+            }
             guard let top = stack.popLast() else {
                 root = node
                 return

@@ -16,10 +16,46 @@ public struct EvaluationMetrics: Sendable, Codable, Equatable {
 }
 
 public enum Evaluator {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// The class indices of a labels array: an integer dtype, one value per row (shape [rows] or
+    /// [rows, 1]), none negative; `rows`, when given, is the evaluation set's row count, which the
+    /// labels must match (the classes each must be below are checked where the model's output
+    /// width is known, in `evaluate`).
+    public static func labels(_ t: Tensor, path: String, rows: Int?) throws(Failure) -> [Int] {
+        let integer: Set<DType> = [.int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64]
+        guard integer.contains(t.dtype) else {
+            throw Failure(description: "\(path): labels are \(t.dtype); expected integer class indices (an int32 or int64 array)")
+        }
+        guard t.rank == 1 || (t.rank == 2 && t.shape[1] == 1) else {
+            throw Failure(description: "\(path): labels of shape \(t.shape); expected one class index per row, shape [rows]")
+        }
+        if let rows, t.shape[0] != rows {
+            throw Failure(description: "\(path): \(t.shape[0]) labels for \(rows) evaluation rows; expected one per row")
+        }
+        let values: [Int] = switch t.dtype {
+        case .int8: t.scalars(as: Int8.self).map(Int.init)
+        case .int16: t.scalars(as: Int16.self).map(Int.init)
+        case .int32: t.scalars(as: Int32.self).map(Int.init)
+        case .uint8: t.scalars(as: UInt8.self).map(Int.init)
+        case .uint16: t.scalars(as: UInt16.self).map(Int.init)
+        case .uint32: t.scalars(as: UInt32.self).map(Int.init)
+        case .uint64: t.scalars(as: UInt64.self).map { Int(clamping: $0) }
+        default: t.scalars(as: Int64.self).map(Int.init)
+        }
+        if let k = values.firstIndex(where: { $0 < 0 }) {
+            throw Failure(description: "\(path): row \(k): label \(values[k]) is negative; expected a class index")
+        }
+        return values
+    }
+
     /// Runs both graphs (the quantized one simulated: FixNeuron in evaluation phase) on `batches`
     /// and scores the first output node against `labels` (one class index per row).
     public static func evaluate(quantized: Tensorflow_GraphDef, float: Tensorflow_GraphDef, outputNodes: [String],
-                                batches: [[String: Tensor]], labels: [Int], narrowActivations: Bool, threads: Int) throws -> EvaluationMetrics {
+                                batches: [[String: Tensor]], labels: [Int], labelsPath: String, narrowActivations: Bool,
+                                threads: Int) throws -> EvaluationMetrics {
         func runtime(_ graph: Tensorflow_GraphDef, _ name: String) throws -> Runtime {
             let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: name)
             return Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
@@ -39,6 +75,9 @@ public enum Evaluator {
             let n = fo.shape.first ?? 1, classes = fv.count / max(n, 1)
             for r in 0..<n where row + r < labels.count {
                 let label = labels[row + r]
+                guard label < classes else {
+                    throw Failure(description: "\(labelsPath): row \(row + r): label \(label) is not a class of output '\(outputNodes[0])' (\(classes) classes, 0-\(classes - 1))")
+                }
                 let fRow = Array(fv[(r * classes)..<((r + 1) * classes)]), qRow = Array(qv[(r * classes)..<((r + 1) * classes)])
                 hits.f1 += rank(of: label, in: fRow) < 1 ? 1 : 0
                 hits.f5 += rank(of: label, in: fRow) < 5 ? 1 : 0

@@ -62,6 +62,7 @@ public enum Optimizer {
     public static func optimize(_ graph: consuming Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
         _ = consume graph
+        try validate(g, outputs: options.outputNodes, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
         let rewrites = options.rewrites
         if rewrites.foldConstant { foldConstants(&g, keep: Set(options.inputNodes + options.outputNodes)) }
@@ -128,6 +129,10 @@ public enum Optimizer {
         var edit = GraphEdit(Tensorflow_GraphDef(), path: path)
         for node in GraphOrder.topological(graph) where needed.contains(node.name) {
             if let k = o.inputNodes.firstIndex(of: node.name) {
+                if let type = node.attr["dtype"]?.type ?? node.attr["T"]?.type, type.baseType != .dtFloat {
+                    throw .invalidGraph(path: path, node: node.name,
+                                        reason: "input node of type \(type.baseType.tfName); quantize calibrates float32 inputs (name the float node after the decoding or cast as the input)")
+                }
                 var placeholder = Tensorflow_NodeDef()
                 placeholder.name = node.name
                 placeholder.op = TFOp.placeholder.rawValue
@@ -148,6 +153,34 @@ public enum Optimizer {
             }
         }
         return edit
+    }
+
+    /// What the passes assume of the graph between the inputs and outputs, checked once so a bad
+    /// graph is one error naming its node, never a trap: it imports as `run` imports it (the same
+    /// messages: op arity, attributes, dtypes); the constant parameters of convolutions, dense
+    /// layers, BiasAdds and batch norms are finite (a NaN or Inf there makes every position
+    /// meaningless); a batch norm's four parameter vectors have one length.
+    static func validate(_ g: GraphEdit, outputs: [String], path: String) throws(TensorFlowIOError) {
+        _ = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
+        let parameterised = TFOp.convolutionOps.union(TFOp.batchNormOps).union([.biasAdd])
+        var checked = Set<String>()
+        for node in g.nodes where parameterised.contains(node.tfOp) {
+            let ins = g.inputs(of: node)
+            for name in ins where checked.insert(name).inserted {
+                guard let t = g.constant(name), t.dtype == .float32 else { continue }
+                let values = t.floatValues()
+                if let k = values.firstIndex(where: { !$0.isFinite }) {
+                    throw .invalidGraph(path: path, node: name, reason: "holds \(values[k]) at element \(k) (a parameter of '\(node.name)'); weights, biases and batch-norm parameters must be finite")
+                }
+            }
+            if TFOp.batchNormOps.contains(node.tfOp), ins.count == 5 {
+                let lengths = ins[1...].map { g.constant($0)?.shape.reduce(1, *) }
+                if lengths.allSatisfy({ $0 != nil }), Set(lengths).count > 1 {
+                    throw .invalidGraph(path: path, node: node.name,
+                                        reason: "batch-norm scale, offset, mean and variance hold \(lengths.map { String($0!) }.joined(separator: ", ")) values; expected one length, a value per channel")
+                }
+            }
+        }
     }
 
     /// Identity, CheckNumerics, Snapshot, StopGradient (one input) and IdentityN are bypassed

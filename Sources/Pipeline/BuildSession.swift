@@ -1,6 +1,7 @@
 import BuildCore
 import Dispatch
 import FileIO
+import Foundation
 
 /// One build: a plan of stages over a cache, run by the engine under the cache's lock, and the
 /// stage outputs that the requested targets declare placed at their paths (copies from the
@@ -38,22 +39,49 @@ public final class BuildSession: Sendable {
         do { lock = try BuildLock(cache: cache, waiting: waiting) } catch { throw Pipeline.Failure(description: error.description) }
         defer { withExtendedLifetime(lock) {} }
         let start = DispatchTime.now().uptimeNanoseconds
-        let report = engine.build(targets.flatMap(\.stages), options: options, observer: observer)
+        if !options.dryRun { cache.removeStaleTemporaries() }
+        var report = engine.build(targets.flatMap(\.stages), options: options, observer: observer)
         var written: [String] = []
         if !options.dryRun {
             for target in targets {
-                for m in target.outputs {
-                    guard let produced = report.outputs[m.stage] else { continue }
-                    for (output, relative) in m.files(among: Array(produced.keys)) {
-                        do {
+                // All or nothing: a target with a stage that did not succeed keeps its previous
+                // outputs; the others' files are all prepared beside their places, then renamed.
+                guard target.outputs.allSatisfy({ report.outputs[$0.stage] != nil }) else { continue }
+                var prepared: [(tmp: String, path: String, relative: String)] = []
+                do {
+                    for m in target.outputs {
+                        let produced = report.outputs[m.stage]!
+                        for (output, relative) in m.files(among: Array(produced.keys)) {
+                            let digest = produced[output]!
                             let path = FileIO.resolve(relative, relativeTo: root)
-                            if try Materializer.place(produced[output]!, at: path, cache: cache, statCache: statCache) { written.append(relative) }
-                        } catch {
-                            throw Pipeline.Failure(description: error.description)
+                            try FileIO.checkInside(relative, root: root)
+                            let tmp: String?
+                            do throws(any Error) {
+                                tmp = try Materializer.prepare(digest, at: path, cache: cache, statCache: statCache)
+                            } catch {
+                                guard cache.wasQuarantined(digest) else { throw error }
+                                // Damaged (now in quarantine): the stage that made it runs again, then the copy.
+                                observer?.warning("\(error); running '\(m.stage)' again")
+                                let again = engine.build([m.stage], options: options, observer: nil)
+                                guard again.succeeded, again.outputs[m.stage]?[output] == digest else {
+                                    throw Pipeline.Failure(description: "\(error); running '\(m.stage)' again did not make the same bytes")
+                                }
+                                tmp = try Materializer.prepare(digest, at: path, cache: cache, statCache: statCache)
+                            }
+                            if let tmp { prepared.append((tmp, path, relative)) }
                         }
                     }
+                    for file in prepared {
+                        try FileIO.commit(file.tmp, to: file.path, durable: cache.durable)
+                        written.append(file.relative)
+                    }
+                } catch {
+                    for file in prepared { unlink(file.tmp) }
+                    if let failure = error as? Pipeline.Failure { throw failure }
+                    throw Pipeline.Failure(description: "\(error)")
                 }
             }
+            report.repaired = cache.quarantinedCount
         }
         try? statCache.save()
         return Result(report: report, written: written, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,

@@ -38,7 +38,7 @@ extension Pipeline {
             })
             let batches = try StageIO.batches(inputs, batchSize: batchSize, iterations: (rows + batchSize - 1) / batchSize, allowPartial: true)
             let labelsPath = FileIO.resolve(evaluation.labels, relativeTo: root)
-            let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath).floatValues().map { Int($0) }
+            let labels = try Evaluator.labels(try NPY.decode(try FileIO.read(labelsPath), name: labelsPath), path: labelsPath, rows: nil)
             let model = try Optimizer.cut(try GraphDefIO.read(modelPath), inputs: job.model.inputNodes, outputs: job.model.outputNodes,
                                           path: modelPath)
             // A tuned cell's eval model holds tuned weights and biases: its float reference takes

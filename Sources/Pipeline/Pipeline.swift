@@ -88,7 +88,8 @@ public struct Pipeline: Sendable {
                 freezeID = freeze.id
             }
             models[model.name] = QuantizeJob.Model(name: model.name, graph: graph, freezeStage: freezeID, inputNodes: model.inputNodes,
-                                                   outputNodes: model.outputNodes, inputShapes: model.inputShapes)
+                                                   outputNodes: model.outputNodes, inputShapes: model.inputShapes,
+                                                   origin: freezeID == nil ? nil : "model '\(model.name)' (\(model.location), frozen from \(model.graph))")
         }
         let dpuTargets = try Self.targets(of: manifest)
         // Every strategy, used by a build or not: a key that would not act is refused where it was written.

@@ -18,6 +18,9 @@ public struct QuantizeJob: Sendable {
         public var outputNodes: [String]
         /// -1 for unknown dimensions; empty when the graph's placeholders say enough.
         public var inputShapes: [[Int]]
+        /// What errors about the graph name when it is a cache object (the freeze stage's output):
+        /// the manifest's model, not the object's path.
+        public var origin: String? = nil
 
         var range: ModelRange { ModelRange(inputNodes: inputNodes, outputNodes: outputNodes, inputShapes: inputShapes) }
     }

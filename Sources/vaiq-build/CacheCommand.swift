@@ -4,7 +4,7 @@ import Foundation
 
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache", abstract: "Manage the build cache.",
-                                                    subcommands: [GC.self])
+                                                    subcommands: [GC.self, Verify.self])
 
     struct GC: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,8 +35,41 @@ struct CacheCommand: ParsableCommand {
                                            maxBytes: maxSize.flatMap(CacheCollector.parseSize), maxAge: maxAge.flatMap(CacheCollector.parseAge))
             }
             print("removed \(result.removedObjects) objects (\(result.freedBytes) bytes), \(result.removedActions) action records, "
-                  + "\(result.removedStages) stale stage records, \(result.removedTemporaries) temporary files of killed builds; "
-                  + "\(result.keptBytes) bytes kept")
+                  + "\(result.removedStages) stale stage records, \(result.removedTemporaries) temporary files of killed builds, "
+                  + "\(result.removedQuarantined) quarantined objects; \(result.keptBytes) bytes kept")
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Check every cache object against its digest and every record against its checksum.",
+            discussion: """
+                Lists each damaged object or record and prints the counts; exits 1 if it found damage \
+                that it did not repair. --repair moves damaged objects to <cache>/quarantine (removed \
+                by `cache gc`) and removes unreadable records: the stages that made them run again at \
+                the next build. A build verifies each object it reads anyway; this scans the whole store.
+                """)
+
+        @OptionGroup var repository: RepositoryOptions
+
+        @Flag(help: "Quarantine damaged objects and remove unreadable records.")
+        var repair = false
+
+        func run() throws {
+            let cache = try repository.cache()
+            let lock = try failing { try BuildLock(cache: cache) }
+            let start = Date()
+            let r = try withExtendedLifetime(lock) { try failing { try CacheVerifier.verify(cache, repair: repair) } }
+            let seconds = Date().timeIntervalSince(start)
+            for path in r.damagedObjects { print("damaged object: \(path)") }
+            for path in r.damagedRecords { print("damaged record: \(path)") }
+            let damaged = r.damagedObjects.count + r.damagedRecords.count
+            let advice = damaged == 0 ? "" : repair ? "; repaired (the next build makes them again)" : "; run `vaiq-build cache verify --repair`"
+            print(String(format: "%d objects (%.1f MB) and %d records checked in %.2f s: %d damaged objects, %d damaged records, %d records whose outputs are gone",
+                         r.objects, Double(r.bytes) / 1e6, r.records, seconds, r.damagedObjects.count, r.damagedRecords.count,
+                         r.danglingRecords) + advice)
+            if damaged > 0 && !repair { throw ExitCode(1) }
         }
     }
 }

@@ -51,11 +51,14 @@ struct EvaluateCommand: ParsableCommand {
             let file = String(spec[spec.index(after: eq)...])
             arrays[String(spec[..<eq])] = try failing { try NPY.decode(try FileIO.read(file), name: file) }
         }
-        let labelValues = try failing { try NPY.decode(try FileIO.read(labels), name: labels) }.floatValues().map { Int($0) }
         let batches = try failing { try DataBatches.split(arrays, batchSize: batchSize, allowPartial: true) }
+        let labelValues = try failing {
+            try Evaluator.labels(try NPY.decode(try FileIO.read(labels), name: labels), path: labels,
+                                 rows: batches.reduce(0) { $0 + ($1.values.first?.shape.first ?? 0) })
+        }
         let metrics = try failing {
             try Evaluator.evaluate(quantized: try GraphDefIO.read(quantized), float: try GraphDefIO.read(floatModel),
-                                   outputNodes: commaList(outputNodes), batches: batches, labels: labelValues,
+                                   outputNodes: commaList(outputNodes), batches: batches, labels: labelValues, labelsPath: labels,
                                    narrowActivations: archType == "DPUCADF8H", threads: jobs)
         }
         if json {

@@ -102,6 +102,7 @@ final class ProgressPrinter: BuildObserver {
             var summary = "vaiq-build: \(report.ranCount) ran, \(report.cachedCount) cached"
             if failed > 0 { summary += ", \(failed) failed" }
             if skipped > 0 { summary += ", \(skipped) skipped" }
+            if report.repaired > 0 { summary += ", \(report.repaired) damaged cache object\(report.repaired == 1 ? "" : "s") made again" }
             if !written.isEmpty {
                 let shown = verbose ? written : Array(written.prefix(Self.summaryPaths))
                 summary += "; updated " + (written.count > shown.count ? "\(written.count) files: " : "") + shown.joined(separator: ", ")
@@ -133,6 +134,11 @@ final class ProgressPrinter: BuildObserver {
             line += String(format: "  ETA %.0f s", eta)
         }
         return String(line.prefix(160))
+    }
+
+    func warning(_ message: String) {
+        if live { write("\r\u{1B}[K") }
+        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 
     private func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }

@@ -147,6 +147,12 @@ struct Clean: ParsableCommand {
             removed.append(build)
         }
         if cache, FileIO.exists(repository.cachePath) {
+            // Only a directory that says it is a cache: --cache-dir or VAIQ_CACHE_DIR may name any folder.
+            let marker = "\(repository.cachePath)/FORMAT"
+            guard let text = try? FileIO.read(marker),
+                  String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == BuildCache.format else {
+                throw CommandFailure(message: "\(repository.cachePath) is not a vaiq-build cache (no FORMAT file reading '\(BuildCache.format)'); not removing it")
+            }
             let c = try repository.cache()
             let lock = try failing { try BuildLock(cache: c) }
             try withExtendedLifetime(lock) { try FileManager.default.removeItem(atPath: repository.cachePath) }

@@ -23,7 +23,7 @@ final class MaterializerTests: XCTestCase {
     }
 
     /// A durable cache checks an object against its digest before copying it out: a damaged one
-    /// is an error naming it and is removed; nothing is written at the output's place.
+    /// is an error naming it and moves to quarantine/; nothing is written at the output's place.
     func testDamagedObjectIsNotCopiedOut() throws {
         let dir = NSTemporaryDirectory() + "vaiq-materialize-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -35,6 +35,8 @@ final class MaterializerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("\(cache.objectPath(digest)): the cache object does not hold the bytes"), "\($0)")
         }
         XCTAssertFalse(FileIO.exists(cache.objectPath(digest)))
+        XCTAssertTrue(cache.wasQuarantined(digest))
+        XCTAssertTrue(FileIO.exists("\(cache.quarantinePath)/\(digest)"))
         XCTAssertFalse(FileIO.exists("\(dir)/out/model.pb"))
     }
 }

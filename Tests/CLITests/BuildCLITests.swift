@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import XCTest
 
 /// `vaiq-build all` and friends on a scratch repository made from the allops fixture.
@@ -127,6 +128,179 @@ final class BuildCLITests: XCTestCase {
         let r = try vaiq("all")
         XCTAssertEqual(r.status, 1)
         XCTAssertEqual(r.stderr, "error: manifests/repo.yaml:4:5: unknown key 'checkpont' in model 'allops'; did you mean 'checkpoint'?\n")
+    }
+
+    /// The write fence: a manifest name cannot be a path, a link under build/ cannot lead out of
+    /// the repository, and `clean --cache` removes only a cache.
+    func testPathLikeNamesAreRefusedAtLoad() throws {
+        let original = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        for (from, to, column) in [("w4a8: {", "../../../../escaped: {", 3), ("  allops:\n    graph", "  \"a/b\":\n    graph", 3),
+                                   ("  calib: {", "  \"..\": {", 3), ("  calib: {", "  \"c\\x01d\": {", 3)] {
+            try original.replacingOccurrences(of: from, with: to).write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+            let r = try vaiq("all", "-n")
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertTrue(r.stderr.hasPrefix("error: manifests/repo.yaml:") && r.stderr.contains(":\(column): ")
+                          && (r.stderr.contains("contains '/'") || r.stderr.contains("is not a file name") || r.stderr.contains("a control character")),
+                          r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(repo)/../../../escaped"))
+    }
+
+    func testALinkUnderBuildLeavingTheRepositoryIsRefused() throws {
+        let outside = NSTemporaryDirectory() + "vaiq-outside-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.createDirectory(atPath: "\(repo)/build", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(repo)/build/allops", withDestinationPath: outside)
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: ") && r.stderr.contains("build/allops: a symbolic link to \(outside)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("outside the repository"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outside), [])
+        // A link inside the repository is followed.
+        try FileManager.default.removeItem(atPath: "\(repo)/build/allops")
+        try FileManager.default.createDirectory(atPath: "\(repo)/elsewhere", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(repo)/build/allops", withDestinationPath: "\(repo)/elsewhere")
+        XCTAssertEqual(try vaiq("all").status, 0)
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: "\(repo)/elsewhere").isEmpty)
+    }
+
+    func testCleanCacheRemovesOnlyACache() throws {
+        let folder = NSTemporaryDirectory() + "vaiq-notacache-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "precious".write(toFile: "\(folder)/data.txt", atomically: true, encoding: .utf8)
+        let r = try vaiq("clean", "--cache", "--cache-dir", folder)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr, "error: \(folder) is not a vaiq-build cache (no FORMAT file reading 'vaiq-build cache 1'); not removing it\n")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/data.txt"))
+        XCTAssertEqual(try vaiq("all", "--cache-dir", "\(folder)/cache").status, 0)
+        XCTAssertEqual(try vaiq("clean", "--cache", "--cache-dir", "\(folder)/cache").status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/cache"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/data.txt"))
+    }
+
+    /// Every cache object damaged (one replaced by text that is not JSON), build/ removed: the
+    /// next build moves each damaged object it reads to quarantine, makes it again and writes
+    /// outputs byte-identical to the clean build's, counting the repairs. `cache verify` finds the
+    /// same damage without --repair (exit 1) and repairs it with.
+    func testDamagedCacheObjectsAreRepairedAndOutputsMatchACleanBuild() throws {
+        XCTAssertEqual(try vaiq("all").status, 0)
+        func outputs() throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            let root = "\(repo)/build"
+            for case let file as String in FileManager.default.enumerator(atPath: root)! where !file.hasPrefix("report") && !file.hasPrefix(".") {
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: "\(root)/\(file)", isDirectory: &isDir), !isDir.boolValue {
+                    out[file] = FileManager.default.contents(atPath: "\(root)/\(file)")
+                }
+            }
+            return out
+        }
+        let clean = try outputs()
+        XCTAssertGreaterThan(clean.count, 10)
+        func damageEveryObject() throws -> Int {
+            var objects: [String] = []
+            let dir = "\(repo)/cache/objects"
+            for shard in try FileManager.default.contentsOfDirectory(atPath: dir) {
+                for name in try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(shard)") where !name.hasPrefix(".") {
+                    objects.append("\(dir)/\(shard)/\(name)")
+                }
+            }
+            for (k, path) in objects.sorted().enumerated() {
+                var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+                if k == 0 { bytes = Array("{ this is not JSON".utf8) } else if !bytes.isEmpty { bytes[bytes.count / 2] ^= 0x20 } else { bytes = [0] }
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+            return objects.count
+        }
+        let count = try damageEveryObject()
+        let verify = try vaiq("cache", "verify")
+        XCTAssertEqual(verify.status, 1, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("\(count) objects ("), verify.stdout)
+        XCTAssertTrue(verify.stdout.contains(": \(count) damaged objects, 0 damaged records"), verify.stdout)
+        try FileManager.default.removeItem(atPath: "\(repo)/build")
+        let rebuilt = try vaiq("all")
+        XCTAssertEqual(rebuilt.status, 0, rebuilt.stderr)
+        XCTAssertTrue(rebuilt.stderr.contains("warning: ") && rebuilt.stderr.contains("moved it to"), rebuilt.stderr)
+        XCTAssertTrue(rebuilt.stdout.contains("damaged cache objects made again"), rebuilt.stdout)
+        XCTAssertEqual(try outputs(), clean)
+        let noop = try vaiq("all")
+        XCTAssertTrue(noop.stdout.hasPrefix("vaiq-build: nothing to do"), "a no-op after the repairs: " + noop.stdout)
+        // cache verify --repair, then a build: the same bytes again.
+        _ = try damageEveryObject()
+        let repair = try vaiq("cache", "verify", "--repair")
+        XCTAssertEqual(repair.status, 0, repair.stdout + repair.stderr)
+        XCTAssertTrue(repair.stdout.contains("repaired"), repair.stdout)
+        try FileManager.default.removeItem(atPath: "\(repo)/build")
+        XCTAssertEqual(try vaiq("all").status, 0)
+        XCTAssertEqual(try outputs(), clean)
+        // A garbled action record is a miss, not an error.
+        let actions = "\(repo)/cache/actions"
+        for shard in try FileManager.default.contentsOfDirectory(atPath: actions) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: "\(actions)/\(shard)") where !name.hasPrefix(".") {
+                let path = "\(actions)/\(shard)/\(name)"
+                var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+                bytes[bytes.count / 3] ^= 0x01
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            }
+        }
+        try FileManager.default.removeItem(atPath: "\(repo)/build")
+        XCTAssertEqual(try vaiq("all").status, 0)
+        XCTAssertEqual(try outputs(), clean)
+    }
+
+    /// A cell whose later stage fails keeps every output of its previous build: none of the new
+    /// quantize outputs are placed beside the old evaluation.
+    func testACellFailingPartWayKeepsItsPreviousOutputs() throws {
+        let input = try NPY.decode([UInt8](FileManager.default.contents(atPath: "\(repo)/models/allops/input.npy")!), name: "input.npy")
+        let rows = input.shape[0]
+        func labels(_ count: Int) throws {
+            try Data(NPY.encode(Tensor([Int64](repeating: 0, count: count), shape: [count])))
+                .write(to: URL(fileURLWithPath: "\(repo)/models/allops/labels.npy"))
+        }
+        func manifest(bits: Int) throws {
+            let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+            var lines = text.components(separatedBy: "\n").filter { !$0.contains("evaluation") && !$0.contains("eval: {") && !$0.contains("w4a8: {") }
+            let strategies = lines.firstIndex(of: "strategies:")!
+            lines.insert("  w4a8: {extends: pof2s_tf1, weight_bit: \(bits)}", at: strategies + 1)
+            lines.insert("evaluation:\n  eval: {inputs: {input: models/allops/input.npy}, labels: models/allops/labels.npy, metric: top1}", at: strategies)
+            let calib = lines.firstIndex { $0.contains("    calibration: calib") }!
+            lines.insert("    evaluation: eval", at: calib + 1)
+            try lines.joined(separator: "\n").write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        }
+        try labels(rows)
+        try manifest(bits: 4)
+        let first = try vaiq("all")
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let cell = "\(repo)/build/allops/w4a8/DPUCZDX8G"
+        let names = try FileManager.default.contentsOfDirectory(atPath: cell).filter { !$0.hasPrefix(".") }.sorted()
+        XCTAssertTrue(names.contains { $0.hasPrefix("quantize_eval_model") } && names.contains("metrics.json"), "\(names)")
+        let before = try names.map { try Data(contentsOf: URL(fileURLWithPath: "\(cell)/\($0)")) }
+        // New weight bits rerun w4a8's quantize; the labels no longer fit, so its evaluate fails.
+        try labels(rows + 1)
+        try manifest(bits: 3)
+        let failed = try vaiq("all", "-k")
+        XCTAssertEqual(failed.status, 1)
+        XCTAssertTrue(failed.stdout.contains("labels for \(rows) evaluation rows") || failed.stderr.contains("labels for \(rows) evaluation rows"),
+                      failed.stdout + failed.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: cell).filter { !$0.hasPrefix(".") }.sorted(), names)
+        XCTAssertEqual(try names.map { try Data(contentsOf: URL(fileURLWithPath: "\(cell)/\($0)")) }, before)
+    }
+
+    /// A graph error of a model frozen from a checkpoint names the manifest's model, not the cache
+    /// object the freeze stage made.
+    func testAMissingInputNodeIsReportedAgainstTheManifest() throws {
+        let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        try text.replacingOccurrences(of: "input_nodes: [input]", with: "input_nodes: [inpt]")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 1)
+        let text2 = r.stdout + r.stderr
+        XCTAssertTrue(text2.contains("model 'allops' (manifests/repo.yaml:2:3, frozen from models/allops/inference_graph.pb): input node 'inpt' is not a node of the graph"),
+                      text2)
+        XCTAssertFalse(text2.contains("cache/objects"), text2)
     }
 
     func testUnknownTargetAndBadJobs() throws {

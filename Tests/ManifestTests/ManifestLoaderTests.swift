@@ -100,6 +100,33 @@ final class ManifestLoaderTests: XCTestCase {
                        "manifests/repo.yaml:3:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence")
     }
 
+    /// Deep nesting is refused where it crosses the limit (libyaml's scanner is quadratic in the
+    /// depth; 50,000 levels once overflowed the stack), and so is an alias bomb.
+    func testDeepNestingAndAliasBombsAreRefused() throws {
+        let deep = "models: " + String(repeating: "[", count: 50_000) + String(repeating: "]", count: 50_000) + "\n"
+        XCTAssertEqual(try error(deep), "manifests/repo.yaml:1:\(9 + 255): lists and mappings nested deeper than 256 levels; a manifest needs a few")
+        let deepMaps = "models:\n" + (1...300).map { String(repeating: " ", count: 2 * $0) + "k\($0):" }.joined(separator: "\n") + " 1\n"
+        XCTAssertTrue(try error(deepMaps).hasSuffix("lists and mappings nested deeper than 256 levels; a manifest needs a few"))
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for k in 1...9 { bomb += "a\(k): &a\(k) [" + Array(repeating: "*a\(k - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        XCTAssertTrue(try error("models: {}\nx:\n" + bomb.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n")
+            .contains("more than 1000000 YAML nodes with aliases expanded"))
+    }
+
+    func testAMatrixOverItsCellLimitIsRefusedBeforeItExpands() throws {
+        let m = "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H]}"
+        let big = "matrix: {strategy: [pof2s, w4a8], target: [DPUCZDX8G, DPUCADF8H], weight_bit: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}"
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: m, with: big + "\n    max_cells: 50")),
+                       "manifests/repo.yaml:18:13: build 'digits' has 60 cells (strategy 2 x target 2 x weight_bit 15), over its limit of 50; narrow the matrix or raise the build's max_cells")
+        XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: m, with: big + "\n    max_cells: 60")), "no error")
+        // The default limit, 10,000: 2 x 2 x 15 x 15 x 3 x 3 x 3 = 24,300 cells.
+        let huge = big.replacingOccurrences(of: "]}", with: "], activation_bit: [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], method: [0, 1, 2], align_pool: [0, 1, 2], align_concat: [0, 1, 2]}")
+        XCTAssertTrue(try error(Self.valid.replacingOccurrences(of: m, with: huge)).contains("has 24300 cells (strategy 2 x target 2 x weight_bit 15 x activation_bit 15 x method 3 x align_pool 3 x align_concat 3), over its limit of 10000"))
+        // A matrix value becomes part of a folder name too.
+        let slash = try error(Self.valid.replacingOccurrences(of: m, with: "matrix: {target: [DPUCZDX8G], nodes_bit: [{a/b: 4}]}"))
+        XCTAssertTrue(slash.hasPrefix("manifests/repo.yaml:18:47: matrix value 'nodes_bit=") && slash.contains("contains '/'"), slash)
+    }
+
     func testUnknownKeyWithSuggestion() throws {
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "    graph: models", with: "    grpah: models")),
                        "manifests/repo.yaml:3:5: unknown key 'grpah' in model 'digits'; did you mean 'graph'?")

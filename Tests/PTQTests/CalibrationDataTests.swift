@@ -66,10 +66,29 @@ final class CalibrationDataTests: XCTestCase {
         var weights = try TensorProtoCodec.decode(graph.node[i].attr["value"]!.tensor, context: "w").floatValues()
         weights[3] = .nan
         graph.node[i].attr["value"]!.tensor = TensorProtoCodec.encode(Tensor(weights, shape: graph.node[i].attr["value"]!.tensor.tensorShape.dim.map { Int($0.size) }))
-        let optimized = try PTQTests.optimize(graph, x)
+        // Optimize refuses it, naming the constant.
+        XCTAssertThrowsError(try PTQTests.optimize(graph, x)) { error in
+            XCTAssertTrue("\(error)".contains(": node '\(graph.node[i].name)': holds nan at element 3 (a parameter of '")
+                          && "\(error)".hasSuffix("weights, biases and batch-norm parameters must be finite"), "\(error)")
+        }
+        // And the weight position, given such a graph, says so too (never a trap).
+        var optimized = try PTQTests.optimize(graph.withNode(i, weights: weights.map { $0.isNaN ? 0 : $0 }), x)
+        let w = try XCTUnwrap(optimized.node.firstIndex { $0.tfOp == .const && ($0.attr["value"]?.tensor.tensorShape.dim.count ?? 0) == 4 })
+        var optimizedWeights = try TensorProtoCodec.decode(optimized.node[w].attr["value"]!.tensor, context: "w").floatValues()
+        optimizedWeights[3] = .nan
+        optimized.node[w].attr["value"]!.tensor = TensorProtoCodec.encode(Tensor(optimizedWeights, shape: optimized.node[w].attr["value"]!.tensor.tensorShape.dim.map { Int($0.size) }))
         XCTAssertThrowsError(try PostTrainingQuantizer.positions(Locator.locate(optimized, QuantizeConfig()), graph: optimized, statistics: statistics,
                                                                  narrowActivations: false, path: "m.pb")) { error in
             XCTAssertTrue("\(error)".hasPrefix("m.pb: node '") && "\(error)".hasSuffix("' holds nan (element 3); its weight position needs finite values"), "\(error)")
         }
+    }
+}
+
+extension Tensorflow_GraphDef {
+    /// A copy with node `i`'s constant value replaced (same shape).
+    func withNode(_ i: Int, weights: [Float]) -> Tensorflow_GraphDef {
+        var copy = self
+        copy.node[i].attr["value"]!.tensor = TensorProtoCodec.encode(Tensor(weights, shape: node[i].attr["value"]!.tensor.tensorShape.dim.map { Int($0.size) }))
+        return copy
     }
 }

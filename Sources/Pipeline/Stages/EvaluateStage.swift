@@ -39,12 +39,13 @@ struct EvaluateStage: TypedStage {
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
         let batches = try StageIO.batches(context.inputPaths, batchSize: settings.batchSize, iterations: Int.max, allowPartial: true)
         let labelsPath = context.inputPaths["labels"]!
-        let labels = try NPY.decode(try FileIO.read(labelsPath), name: labelsPath)
+        let labels = try Evaluator.labels(try NPY.decode(try FileIO.read(labelsPath), name: labelsPath), path: labelsPath,
+                                          rows: batches.reduce(0) { $0 + ($1.values.first?.shape.first ?? 0) })
         let quantized = try Optimizer.cut(try GraphDefIO.read(context.inputPaths["model"]!), inputs: settings.inputNodes,
                                           outputs: settings.outputNodes, path: "\(id)")
         let metrics = try Evaluator.evaluate(quantized: quantized, float: try GraphDefIO.read(context.inputPaths["float"]!),
                                              outputNodes: settings.outputNodes, batches: batches,
-                                             labels: labels.floatValues().map { Int($0) },
+                                             labels: labels, labelsPath: labelsPath,
                                              narrowActivations: settings.archType == DPUTarget.ArchType.dpucadf8h.rawValue,
                                              threads: context.threadBudget)
         return [Self.metrics: try StageIO.json(metrics)]

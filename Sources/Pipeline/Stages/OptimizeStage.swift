@@ -29,6 +29,8 @@ struct OptimizeStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames = [Self.optimizedGraph, Self.auxGraph]
     let maxThreads = 1
+    /// How errors name the graph (not part of the key).
+    let origin: String?
 
     init(model: QuantizeJob.Model, strategy: QuantizeStrategy) {
         let settings = Settings(range: model.range, rewrites: strategy.rewrites.effective)
@@ -36,12 +38,14 @@ struct OptimizeStage: TypedStage {
         let digest = ContentDigest(of: Array(ParameterValue.map(ParameterEncoder.encode(settings)).canonical.utf8))
         let id = StageID("optimize/\(model.name)/\(digest.description.prefix(8))")
         declaration = StageDeclaration(id: id, settings: settings, inputs: ["graph": model.graph])
+        origin = model.origin
     }
 
     func run(_ context: StageContext) throws -> [String: [UInt8]] {
-        let path = context.inputPaths["graph"]!
+        let file = context.inputPaths["graph"]!
+        let path = origin ?? file
         let phases = context.phases
-        var graph: Tensorflow_GraphDef? = try phases.time("parse") { try GraphDefIO.read(path) }
+        var graph: Tensorflow_GraphDef? = try phases.time("parse") { try GraphDefIO.read(file) }
         let options = settings.options
         let (optimized, aux) = try phases.time("optimize") {
             let aux = try Optimizer.auxiliary(graph!, options, path: path)

@@ -1,5 +1,6 @@
 import BuildCore
 import FileIO
+import Manifest
 import PTQ
 import TFProto
 import Quantizer
@@ -129,6 +130,7 @@ struct QuantizeStage: TypedStage {
                           context: StageContext) throws -> (plan: QuantizePlan, thresholds: [String: Float]?, ties: [String: String]) {
         let narrow = settings.narrowActivations
         let strategy = settings.strategy
+        try checkNodeNames(graph, strategy: strategy, stage: "\(context.stage)")
         let config = strategy.quantizeConfig
         let path = context.inputPaths["graph"]!
         let outputs = StageIO.outputNodes(of: graph)
@@ -147,6 +149,23 @@ struct QuantizeStage: TypedStage {
             thresholds = initial.merging(trained) { _, t in t }
         }
         return (PostTrainingQuantizer.adjust(positioned, graph: graph, config: config, outputNodes: outputs), thresholds, ties)
+    }
+
+    /// Every node `nodes_bit`, `nodes_method` and `ignore_nodes` name is a node of the optimized
+    /// graph: a name that is not (misspelled, or folded away by optimize) would change nothing.
+    static func checkNodeNames(_ graph: Tensorflow_GraphDef, strategy: QuantizeStrategy, stage: String) throws(StageFailure) {
+        let named = [("nodes_bit", strategy.nodesBit.keys.sorted()), ("nodes_method", strategy.nodesMethod.keys.sorted()),
+                     ("ignore_nodes", strategy.ignoreNodes)]
+        guard named.contains(where: { !$0.1.isEmpty }) else { return }
+        let names = graph.node.map(\.name)
+        let known = Set(names)
+        for (field, list) in named {
+            for name in list where !known.contains(name) {
+                var message = "\(stage): \(field) names '\(name)', not a node of the optimized graph (misspelled, or folded away by optimize)"
+                if let guess = closest(name, among: names) { message += "; did you mean '\(guess)'?" }
+                throw StageFailure(message)
+            }
+        }
     }
 
     /// The float graph a quantize (and qat) reads: finetune's tuned graph, or optimize's.
@@ -174,6 +193,7 @@ struct QuantizeStage: TypedStage {
         let strategy = settings.strategy
         let whole = PostTrainingQuantizer.merge(graph, aux: aux)
         if strategy.scheme.isFloatScale {
+            try Self.checkNodeNames(graph, strategy: strategy, stage: "\(context.stage)")
             let calibration: FloatScaleQuantizer.Calibration = switch strategy.calibMethod {
             case .minmax: .minmax
             case .kl: .kl
