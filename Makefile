@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test demo proto builtins fixtures example bench bench-ptq clean loc report-check
+.PHONY: all deps venv build release test swift-test oracle-test fuzz fuzz-build fuzz-replay test-sanitize demo proto builtins fixtures example bench bench-ptq clean loc report-check
 
 all: build
 
@@ -43,7 +43,45 @@ oracle-test: build venv
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/engine_tests.sh
 
-test: swift-test oracle-test
+test: swift-test oracle-test fuzz-replay
+
+# Fuzzing (libFuzzer + AddressSanitizer) of the manifest loader, the GraphDef binary and text
+# readers with the importer, the checkpoint reader, the npy/npz reader, the action-record reader,
+# and optimize + quantize of a fuzzed graph with fuzzed calibration data (Sources/vaiq-fuzz).
+# `make fuzz` runs each target for FUZZ_SECONDS from its corpus (fuzz/corpus/<target>; what it
+# finds goes to .fuzz/<target>, crashes to .fuzz/crash-*); a single allocation over
+# FUZZ_MALLOC_MB is a failure (one planned value may take 256 MB there, VAIQ_MAX_VALUE_MB). `fuzz-replay` (part of `make test`) replays every committed corpus
+# through the plain build, then runs each target FUZZ_RUNS inputs from a fixed seed under libFuzzer.
+FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize
+FUZZ_BIN = .build-fuzz/release/vaiq-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 2000
+FUZZ_MALLOC_MB ?= 512
+
+fuzz-build: deps
+	$(SWIFT) build -c release --sanitize fuzzer --sanitize address --build-path .build-fuzz --product vaiq-fuzz \
+	  -Xswiftc -DVAIQ_LIBFUZZER
+
+fuzz: fuzz-build
+	@mkdir -p .fuzz; status=0; for t in $(FUZZ_TARGETS); do mkdir -p .fuzz/$$t; \
+	  VAIQ_FUZZ_TARGET=$$t VAIQ_MAX_VALUE_MB=256 $(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -malloc_limit_mb=$(FUZZ_MALLOC_MB) -rss_limit_mb=4096 \
+	    -artifact_prefix=.fuzz/crash-$$t- -print_final_stats=1 .fuzz/$$t fuzz/corpus/$$t > .fuzz/$$t.log 2>&1 || status=1; \
+	  printf '%-10s %s\n' $$t "$$(grep -E 'stat::number_of_executed_units' .fuzz/$$t.log | awk '{print $$2}') executions, $$(ls .fuzz/crash-$$t-* 2>/dev/null | wc -l) crashes"; \
+	done; exit $$status
+
+fuzz-replay: build fuzz-build
+	@for t in $(FUZZ_TARGETS); do .build/debug/vaiq-fuzz $$t fuzz/corpus/$$t || exit 1; done
+	@for t in $(FUZZ_TARGETS); do \
+	  VAIQ_FUZZ_TARGET=$$t VAIQ_MAX_VALUE_MB=256 $(FUZZ_BIN) -runs=$(FUZZ_RUNS) -seed=1 -malloc_limit_mb=$(FUZZ_MALLOC_MB) -rss_limit_mb=4096 \
+	    -artifact_prefix=/tmp/vaiq-fuzz-crash-$$t- fuzz/corpus/$$t > /tmp/vaiq-fuzz-$$t.log 2>&1 \
+	    && echo "ok   fuzz $$t: $(FUZZ_RUNS) runs from seed 1" || { echo "FAIL fuzz $$t"; tail -40 /tmp/vaiq-fuzz-$$t.log; exit 1; }; \
+	done
+
+# The unit tests under ThreadSanitizer (executor, stat cache, locks, parallel kernels) and
+# AddressSanitizer (C kernels, readers), each in its own build folder.
+test-sanitize: deps
+	$(SWIFT) test --sanitize thread --build-path .build-tsan --filter 'BuildEngineTests|MaterializerTests|ContentDigestTests|FastKernelTests|PackedProductTests|BulkQuantizeTests|ActivationStatisticsTests'
+	$(SWIFT) test --sanitize address --build-path .build-asan --filter 'TensorsTests|TensorFlowIOTests|KernelsTests|QuantizerTests|ManifestTests'
 
 demo: release
 	bash examples/demo.sh $(RELEASE_BIN)

@@ -60,6 +60,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // Fuzz targets (readers, manifests, optimize + quantize): `make fuzz` builds them under libFuzzer
+        // and AddressSanitizer; a plain build replays a corpus (CI).
+        .executableTarget(name: "vaiq-fuzz", dependencies: ["BuildCore", "FileIO", "Manifest", "PTQ", "TFProto", "TensorFlowIO", "Tensors"]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
         .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer", "CKernels", "COpenBLAS", "PTQ", "FileIO"],
                           path: "bench/Sources/vaiq-bench"),

@@ -166,7 +166,7 @@ public final class BuildCache: Sendable {
 
     /// A record file is its JSON, a newline, and `checksum <digest of the JSON>`: a truncated,
     /// garbled or foreign record (no checksum, or one that does not match) reads as absent, a miss.
-    static func decodeRecord(_ bytes: [UInt8]) -> ActionRecord? {
+    public static func decodeRecord(_ bytes: [UInt8]) -> ActionRecord? {
         guard let newline = bytes.lastIndex(of: UInt8(ascii: "\n")), newline > 0,
               let tail = String(bytes: bytes[(newline + 1)...], encoding: .utf8), tail.hasPrefix("checksum "),
               let checksum = ContentDigest(hex: String(tail.dropFirst("checksum ".count))) else { return nil }

@@ -54,7 +54,7 @@ public enum FileIO {
         let dir = directoryName(path)
         let tmp = "\(dir)/.\(baseName(path)).tmp-\(getpid())-\(nextTempCounter())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .system(tmp, "cannot create") }
+        guard fd >= 0 else { throw .system(path, "cannot create a temporary file beside it") }
         var ok = false
         defer {
             close(fd)
@@ -62,17 +62,21 @@ public enum FileIO {
         }
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            let n = bytes.withUnsafeBytes { writeBytes(fd, $0.baseAddress! + done, bytes.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .system(tmp, "write failed")
+                throw .system(path, "write failed")
             }
             done += n
         }
-        guard !durable || fsync(fd) == 0 else { throw .system(tmp, "fsync failed") }
+        guard !durable || fsync(fd) == 0 else { throw .system(path, "fsync failed") }
         ok = true
         return tmp
     }
+
+    /// The write(2) every file write goes through: the seam where a test injects a failure (disk
+    /// full, an I/O error) part-way through a file.
+    nonisolated(unsafe) public static var writeBytes: (Int32, UnsafeRawPointer, Int) -> Int = { fd, bytes, count in write(fd, bytes, count) }
 
     /// Renames a temporary of `writeTemporary` to `path` (then fsyncs the directory when `durable`).
     public static func commit(_ tmp: String, to path: String, durable: Bool = true) throws(FileIOError) {

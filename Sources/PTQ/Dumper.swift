@@ -51,11 +51,24 @@ public enum Dumper {
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
                               options: PlanOptions(fuse: !options.float, preserve: activations, narrowActivations: options.narrowActivations))
         var result = Result(weights: weights.count, activations: activations.count)
-        func file(_ name: String) -> String { name.replacingOccurrences(of: "/", with: "_") }
-        func integers(_ values: [Float], _ name: String, into dir: String) {
+        // A node name as a file name: '/' (TF scopes) and any character outside letters, digits,
+        // '.', '_' and '-' become '_', as does a leading '.'; two nodes that would share a file are an error.
+        var claimed: [String: String] = [:]
+        func file(_ name: String) throws -> String {
+            var safe = String(name.unicodeScalars.map { c -> Character in
+                (c.properties.isAlphabetic && c.isASCII) || ("0"..."9").contains(c) || c == "." || c == "_" || c == "-" ? Character(c) : "_"
+            })
+            if safe.hasPrefix(".") || safe.isEmpty { safe = "_" + safe.dropFirst() }
+            if let other = claimed[safe], other != name {
+                throw Failure(description: "\(path): nodes '\(other)' and '\(name)' both map to the dump file name '\(safe)'; rename one")
+            }
+            claimed[safe] = name
+            return safe
+        }
+        func integers(_ values: [Float], _ name: String, into dir: String) throws {
             let scale = Float(sign: .plus, exponent: position[name]!, significand: 1)
             let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
-            let base = "\(dir)/\(file(name))" + (options.naming == .guide ? "_int8" : "")
+            let base = "\(dir)/\(try file(name))" + (options.naming == .guide ? "_int8" : "")
             result.files[base + ".bin"] = ints.map { UInt8(bitPattern: $0) }
             result.files[base + ".txt"] = Array(ints.map { "\($0)\n" }.joined().utf8)
         }
@@ -63,7 +76,7 @@ public enum Dumper {
         for fix in weights {
             let single = try GraphImporter.importGraph(graph, outputs: [fix.name], path: path)
             let values = try Runtime(graph: single.graph, outputs: [(fix.name, single.outputs[0])]).run([:])[0].tensor.floatValues()
-            integers(values, fix.name, into: "dump_results_weights")
+            try integers(values, fix.name, into: "dump_results_weights")
         }
         for (i, batch) in batches.prefix(options.maxBatches).enumerated() {
             let dir = "dump_results_\(options.naming == .guide ? i + 1 : i)"
@@ -74,9 +87,9 @@ public enum Dumper {
                 if activations.contains(name) { dumped.append((name, Array(values))) }
                 if dumpFloat { floats.append((name, Array(values))) }
             }
-            for (name, values) in dumped { integers(values, name, into: dir) }
+            for (name, values) in dumped { try integers(values, name, into: dir) }
             for (name, values) in floats {
-                let base = "\(dir)/\(file(name))" + (options.naming == .guide ? "" : "_float")
+                let base = "\(dir)/\(try file(name))" + (options.naming == .guide ? "" : "_float")
                 result.files[base + ".bin"] = values.withUnsafeBytes { Array($0) }
                 result.files[base + ".txt"] = Array(values.map { "\($0)\n" }.joined().utf8)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import GraphIR
 import Kernels
 import Quantizer
@@ -13,6 +14,13 @@ public struct RuntimeError: Error, CustomStringConvertible, Equatable {
 
 /// What to keep visible when planning.
 public struct PlanOptions: Sendable {
+    /// The most bytes one planned value may take (a hostile graph's pad or resize must be an
+    /// error, not an allocation of gigabytes): 4 GiB, or VAIQ_MAX_VALUE_MB; nil for no limit.
+    public var maxValueBytes: Int? = PlanOptions.defaultMaxValueBytes
+    public static let defaultMaxValueBytes: Int? = {
+        if let text = ProcessInfo.processInfo.environment["VAIQ_MAX_VALUE_MB"], let mb = Int(text), mb > 0 { return mb << 20 }
+        return 4 << 30
+    }()
     /// Fuse conv/matmul with a following batch norm, per-channel scale/bias and activation.
     public var fuse = true
     /// Nodes whose own output must be observable (never fused into a later node).
@@ -122,6 +130,13 @@ struct Planner {
                 continue
             }
             try lower(i, ins, preserved: preserved)
+            if case let .value(_, shape)? = info[i], let limit = options.maxValueBytes {
+                let count = shape.reduce(1) { $0.multipliedReportingOverflow(by: max($1, 0)).overflow ? Int.max : $0 * max($1, 0) }
+                if count > limit / 4 {
+                    throw RuntimeError(node: node, "its value of shape \(shape) would take \(count.multipliedReportingOverflow(by: 4).overflow ? "more than \(Int.max)" : "\(count * 4)") bytes, "
+                                       + "more than the \(limit >> 20) MB one value may take (VAIQ_MAX_VALUE_MB raises it)")
+                }
+            }
         }
         var planOutputs: [(String, Int)] = []
         var folded: [Int: Tensor] = [:]

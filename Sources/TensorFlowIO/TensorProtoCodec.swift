@@ -61,11 +61,19 @@ public enum TensorProtoCodec {
     }
 
     /// Lays out `values` as `count` elements, repeating the last value (or zero) as TensorFlow does.
+    /// The most bytes a constant's last value may be repeated to fill (TensorFlow repeats it over
+    /// the shape when fewer values are given): a file of a few bytes must not make us allocate gigabytes.
+    public static let maxRepeatedBytes = 256 << 20
+
     private static func fill<T>(_ values: [T], _ count: Int, _ context: String) throws(TensorFlowIOError) -> [UInt8] {
         guard values.count <= count else {
             throw .malformedTensor(context: context, reason: "\(values.count) values for a shape of \(count) elements")
         }
         let size = MemoryLayout<T>.stride
+        if values.count < count, count * size > maxRepeatedBytes {
+            throw .malformedTensor(context: context, reason: "\(values.count) value(s) repeated over \(count) elements would fill \(count * size) bytes, "
+                                   + "more than the \(maxRepeatedBytes >> 20) MB a repeated value may fill (store the values, tensor_content)")
+        }
         var out = [UInt8](repeating: 0, count: count * size)
         guard let last = values.last else { return out }
         out.withUnsafeMutableBytes { raw in

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Tensors
 import XCTest
 
@@ -119,6 +122,15 @@ final class HostileInputTests: XCTestCase {
         assertOneError(r, "\(dir)/g.pbtxt: input node 'x:99' is not a node of the graph")
     }
 
+    /// Found by the quantize fuzz target: a pad of 50 million columns planned a 3.6 GB value.
+    func testAValueOverTheLimitIsAnErrorNotAnAllocation() throws {
+        let paddings = #"node { name: "p" op: "Const" attr { key: "dtype" value { type: DT_INT32 } } attr { key: "value" value { tensor { dtype: DT_INT32 tensor_shape { dim { size: 4 } dim { size: 2 } } int_val: 0 int_val: 0 int_val: 1 int_val: 1 int_val: 0 int_val: 50331648 int_val: 0 int_val: 1 } } } }"#
+        let graph = [Self.placeholder(), paddings, Self.const("c", [], ["0"]),
+                     Self.node("pad", "PadV2", ["x", "p", "c"], Self.float + #" attr { key: "Tpaddings" value { type: DT_INT32 } }"#)].joined(separator: "\n")
+        assertOneError(try quantize(graph, output: "pad"),
+                       "node 'pad' (PadV2): its value of shape [4, 6, 50331652, 3] would take 14495515776 bytes, more than the 4096 MB one value may take (VAIQ_MAX_VALUE_MB raises it)")
+    }
+
     // MARK: settings naming nothing
 
     func testUnknownNodeNamesInNodesBitAndIgnoreNodes() throws {
@@ -128,6 +140,44 @@ final class HostileInputTests: XCTestCase {
                        "ignore_nodes names 'relu9', not a node of the optimized graph (misspelled, or folded away by optimize); did you mean 'relu'?")
         assertOneError(try quantize(Self.classifier, output: "logits", ["--nodes_method", "zzzzzzzz:0"]),
                        "nodes_method names 'zzzzzzzz', not a node of the optimized graph (misspelled, or folded away by optimize)")
+    }
+
+    /// Exit status and peak RSS (KiB) of one run of the binary (posix_spawn + wait4: this child's own).
+    func peakRSS(_ args: [String]) -> (status: Int32, kb: Int) {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([CLITests.binary] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, CLITests.binary, &actions, nil, argv, environ) == 0 else { return (-1, 0) }
+        var status: Int32 = 0
+        var usage = rusage()
+        wait4(pid, &status, 0, &usage)
+        return ((status >> 8) & 0xFF, usage.ru_maxrss)
+    }
+
+    /// One huge calibration value (1e6, 1e30) costs no memory: peak RSS within the clean run's + 100 MB.
+    func testHugeCalibrationValuesCostNoMemory() throws {
+        try write("g.pbtxt", Self.classifier)
+        func run(_ extreme: Float?) throws -> (status: Int32, kb: Int) {
+            var values: [Float] = []
+            for k in 0..<(64 * 4 * 4 * 2) { values.append(Float((k * 37) % 23) / 11 - 1) }
+            if let extreme { values[77] = extreme; values[901] = -extreme }
+            try write("calib.npy", NPY.encode(Tensor(values, shape: [64, 4, 4, 2])))
+            runs += 1
+            return peakRSS(["quantize", "--input_frozen_graph", "\(dir)/g.pbtxt", "--input_nodes", "x", "--output_nodes", "logits",
+                            "--input_shapes", "?,4,4,2", "--calib_data", "x=\(dir)/calib.npy", "--calib_iter", "8", "--output_dir", out])
+        }
+        let clean = try run(nil)
+        XCTAssertEqual(clean.status, 0)
+        for extreme: Float in [1e6, 1e30] {
+            let r = try run(extreme)
+            XCTAssertEqual(r.status, 0, "\(extreme)")
+            XCTAssertLessThanOrEqual(r.kb, clean.kb + 100 * 1024, "\(extreme): \(r.kb) KiB against \(clean.kb) KiB")
+        }
     }
 
     // MARK: labels

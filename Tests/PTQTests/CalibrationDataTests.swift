@@ -45,6 +45,27 @@ final class CalibrationDataTests: XCTestCase {
         }
     }
 
+    /// A huge calibration value gives each batch the position the reference search (the spec's
+    /// formulas over the batch's values) gives.
+    func testHugeValuesGiveTheReferencePositions() throws {
+        let (_, x) = try PTQTests.fixture("unary_relu")
+        let count = x.shape.reduce(1, *)
+        for extreme: Float in [1e6, 1e30] {
+            let rows: [[Float]] = [[0.25, -0.5, 1], [1, extreme, -2], [extreme, -extreme, 0.125]]
+            let batches = try XCTUnwrap(try calibrate(rows).tensors["x"])
+            for (b, row) in rows.enumerated() {
+                let values = (0..<count).map { row[$0 % row.count] }
+                for bits in [4, 8, 16] {
+                    for method in [PositionMethod.nonOverflow, .minDiffs] {
+                        XCTAssertEqual(batches[b].position(bits: bits, method: method, narrow: false),
+                                       Pof2Quantizer(bitWidth: bits, mode: .activation).position(values, method: method),
+                                       "\(extreme), batch \(b), \(bits) bits, method \(method)")
+                    }
+                }
+            }
+        }
+    }
+
     func testAHistogramWithinEightTimesTheFirstRangeKeepsItsWidth() {
         var h = AbsHistogram()
         [Float(1), -0.5].withUnsafeBufferPointer { h.add($0) }
