@@ -51,7 +51,8 @@ test: swift-test oracle-test fuzz-replay
 # `make fuzz` runs each target for FUZZ_SECONDS from its corpus (fuzz/corpus/<target>; what it
 # finds goes to .fuzz/<target>, crashes to .fuzz/crash-*); a single allocation over
 # FUZZ_MALLOC_MB is a failure (one planned value may take 256 MB there, VAIQ_MAX_VALUE_MB). `fuzz-replay` (part of `make test`) replays every committed corpus
-# through the plain build, then runs each target FUZZ_RUNS inputs from a fixed seed under libFuzzer.
+# through the plain build, then runs each target FUZZ_RUNS inputs from a fixed seed under libFuzzer
+# (what that run finds goes to a scratch folder: the committed corpora stay as they are).
 FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize
 FUZZ_BIN = .build-fuzz/release/vaiq-fuzz
 FUZZ_SECONDS ?= 60
@@ -73,7 +74,7 @@ fuzz-replay: build fuzz-build
 	@for t in $(FUZZ_TARGETS); do .build/debug/vaiq-fuzz $$t fuzz/corpus/$$t || exit 1; done
 	@for t in $(FUZZ_TARGETS); do \
 	  VAIQ_FUZZ_TARGET=$$t VAIQ_MAX_VALUE_MB=256 $(FUZZ_BIN) -runs=$(FUZZ_RUNS) -seed=1 -malloc_limit_mb=$(FUZZ_MALLOC_MB) -rss_limit_mb=4096 \
-	    -artifact_prefix=/tmp/vaiq-fuzz-crash-$$t- fuzz/corpus/$$t > /tmp/vaiq-fuzz-$$t.log 2>&1 \
+	    -artifact_prefix=/tmp/vaiq-fuzz-crash-$$t- $$(mktemp -d) fuzz/corpus/$$t > /tmp/vaiq-fuzz-$$t.log 2>&1 \
 	    && echo "ok   fuzz $$t: $(FUZZ_RUNS) runs from seed 1" || { echo "FAIL fuzz $$t"; tail -40 /tmp/vaiq-fuzz-$$t.log; exit 1; }; \
 	done
 
