@@ -38,11 +38,14 @@ public struct BuildOptions: Sendable {
     public var jobs: Int
     public var keepGoing: Bool
     public var dryRun: Bool
+    /// Hash every input file instead of trusting the stat cache.
+    public var verifyInputs: Bool
 
-    public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false) {
+    public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false, verifyInputs: Bool = false) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.dryRun = dryRun
+        self.verifyInputs = verifyInputs
     }
 }
 

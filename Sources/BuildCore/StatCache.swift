@@ -26,6 +26,12 @@ public final class StatCache: Sendable {
 
     private let path: String
     private let state: Mutex<(entries: [String: Entry], dirty: Bool, hashed: Int)>
+    /// False after `trustNothing()`: every digest is computed from the file's bytes.
+    private let trusting = Atomic<Bool>(true)
+
+    /// From now on every file is read and hashed (`--verify-inputs`: a rewrite that kept the
+    /// size, inode and a restored mtime is otherwise not seen); what is learned is still saved.
+    public func trustNothing() { trusting.store(false, ordering: .relaxed) }
 
     public init(path: String) {
         self.path = path
@@ -54,7 +60,7 @@ public final class StatCache: Sendable {
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         let probe = Entry(digest: ContentDigest(high: 0, low: 0), size: Int64(st.st_size), mtime: mtime,
                           inode: UInt64(st.st_ino), device: UInt64(st.st_dev))
-        if let known = state.withLock({ $0.entries[file] }), known.size == probe.size, known.mtime == probe.mtime,
+        if trusting.load(ordering: .relaxed), let known = state.withLock({ $0.entries[file] }), known.size == probe.size, known.mtime == probe.mtime,
            known.inode == probe.inode, known.device == probe.device {
             return known.digest
         }

@@ -40,6 +40,7 @@ public final class BuildSession: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let start = DispatchTime.now().uptimeNanoseconds
         if !options.dryRun { cache.removeStaleTemporaries() }
+        if options.verifyInputs { statCache.trustNothing() }
         var report = engine.build(targets.flatMap(\.stages), options: options, observer: observer)
         var written: [String] = []
         if !options.dryRun {

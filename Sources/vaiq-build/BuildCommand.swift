@@ -41,13 +41,17 @@ struct BuildCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "List every updated output path (the summary names at most 5).")
     var verbose = false
 
+    @Flag(name: .customLong("verify-inputs"),
+          help: "Hash every input and output file instead of trusting the stat cache (size, mtime, inode, device).")
+    var verifyInputs = false
+
     func validate() throws {
         if jobs < 1 { throw ValidationError("-j must be at least 1") }
     }
 
     func run() throws {
         let report = try performBuild(repository, targets: targets,
-                                      options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun),
+                                      options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun, verifyInputs: verifyInputs),
                                       explain: explain, json: json, verbose: verbose)
         if report.cancelled { throw ExitCode(2) }
         if !report.succeeded { throw ExitCode(1) }

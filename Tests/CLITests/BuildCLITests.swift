@@ -303,6 +303,27 @@ final class BuildCLITests: XCTestCase {
         XCTAssertFalse(text2.contains("cache/objects"), text2)
     }
 
+    /// The stat cache trusts size, mtime, inode and device: a same-size rewrite in place with the
+    /// mtime restored is not seen, unless --verify-inputs.
+    func testVerifyInputsSeesARewriteTheStatCacheTrusts() throws {
+        XCTAssertEqual(try vaiq("all").status, 0)
+        let input = "\(repo)/models/allops/input.npy"
+        let attributes = try FileManager.default.attributesOfItem(atPath: input)
+        let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: input))
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: input)))
+        bytes[bytes.count - 1] ^= 0x40
+        try handle.seek(toOffset: 0)
+        handle.write(Data(bytes))
+        try handle.close()
+        try FileManager.default.setAttributes([.modificationDate: attributes[.modificationDate]!], ofItemAtPath: input)
+        // Old enough that the stat cache remembered it (outside its 2 s window), so it is trusted.
+        XCTAssertTrue(try vaiq("all").stdout.hasPrefix("vaiq-build: nothing to do"))
+        let verified = try vaiq("all", "--verify-inputs")
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+        XCTAssertTrue(verified.stdout.contains(" ran"), verified.stdout)
+        XCTAssertFalse(verified.stdout.hasPrefix("vaiq-build: nothing to do"), verified.stdout)
+    }
+
     func testUnknownTargetAndBadJobs() throws {
         let r = try vaiq("nope*")
         XCTAssertEqual(r.status, 1)
