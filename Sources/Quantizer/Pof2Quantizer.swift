@@ -110,7 +110,9 @@ public struct Pof2Quantizer: Sendable, Equatable {
     public func nonOverflowPosition(min lo: Float, max hi: Float) -> Int {
         let half = Float(sign: .plus, exponent: bitWidth - 1, significand: 1)
         let step = Swift.max(lo / (-half - 0.5), hi / (half - 0.5))
-        if step == 0 { return Self.allZeroPosition }
+        // step <= 0 only for no values at all (min > max: `extremes` of an empty tensor), which
+        // holds no value to represent, as an all-zero one.
+        if step <= 0 { return Self.allZeroPosition }
         let inverse = Float(1) / step
         if inverse.isNormal && step.isNormal { return Int(inverse.log2Floor) }
         let wide = Swift.max(Double(lo) / (-Double(half) - 0.5), Double(hi) / (Double(half) - 0.5))

@@ -44,7 +44,12 @@ public enum NPZ {
             let data: [UInt8]
             switch method {
             case 0: data = stored
-            case 8: data = try inflate(stored, size: size, label: label)
+            case 8:
+                // Deflate expands at most 1032:1: a larger declared size is a lie, not an allocation.
+                guard size <= compressedSize * 1032 + 1024 else {
+                    throw NPY.Failure(name: label, reason: "declares \(size) bytes from \(compressedSize) compressed, more than deflate can expand to")
+                }
+                data = try inflate(stored, size: size, label: label)
             default: throw NPY.Failure(name: label, reason: "unsupported ZIP compression method \(method) (expected stored or deflate)")
             }
             guard data.count == size, crc32Of(data) == crc else {

@@ -34,6 +34,17 @@ final class ActivationStatisticsTests: XCTestCase {
         let stats = [Float](repeating: 0, count: 10).withUnsafeBufferPointer { BatchStatistics($0) }
         XCTAssertEqual(stats.position(bits: 8, method: .minDiffs, narrow: false), 127)
     }
+
+    /// Found by the quantize fuzz target: an empty tensor (a zero dimension) trapped converting the
+    /// NaN log2 of a negative step; it keeps the all-zero sentinel at every bit width.
+    func testAnEmptyTensorKeepsTheSentinel() {
+        let stats = [Float]().withUnsafeBufferPointer { BatchStatistics($0) }
+        for bits in 1...16 {
+            XCTAssertEqual(stats.position(bits: bits, method: .minDiffs, narrow: false), Pof2Quantizer.allZeroPosition)
+            XCTAssertEqual(stats.position(bits: bits, method: .nonOverflow, narrow: true), Pof2Quantizer.allZeroPosition)
+        }
+        XCTAssertEqual(Pof2Quantizer(bitWidth: 8, mode: .activation).position([], method: .minDiffs), Pof2Quantizer.allZeroPosition)
+    }
 }
 
 final class AbsHistogramTests: XCTestCase {

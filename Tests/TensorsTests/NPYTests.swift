@@ -68,6 +68,11 @@ final class NPYTests: XCTestCase {
         for (label, data, message) in cases {
             XCTAssertThrowsError(try NPY.decode(data, name: "x.npy"), label) { XCTAssertEqual("\($0)", message, label) }
         }
+        // Found by the npy fuzz target: a deflated member declaring 2.5 GB was allocated before inflating.
+        let lying = try bytes("../fuzz/npz-declares-2.5GB.npz")
+        XCTAssertThrowsError(try NPZ.decode(lying, name: "l.npz")) { error in
+            XCTAssertTrue("\(error)".contains("more than deflate can expand to"), "\(error)")
+        }
         var archive = try bytes("compressed.npz")
         archive[60] ^= 0xFF
         XCTAssertThrowsError(try NPZ.decode(archive, name: "c.npz")) { error in
