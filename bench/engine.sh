@@ -55,35 +55,11 @@ print(json.dumps({"what": "noop", "repo": name, "checkpoint_bytes": size, "targe
 PYEOF
 }
 
-# What verification costs on the large repository (page cache warm): `all --verify-inputs` hashes
-# every checkpoint and output instead of trusting the stat cache; `cache verify` hashes every
-# object of the store (the frozen graphs). Seconds per GB hashed, median of 3.
-verification() {
-  local repo=$OUT/$1
-  local inputs; inputs=$(du -cb "$repo"/models/*/train_dir/*.data-* "$repo"/models/*/inference_graph.pb "$repo"/build | tail -1 | cut -f1)
-  local objects; objects=$(du -cb "$repo"/cache/objects | tail -1 | cut -f1)
-  "$PY" - "$VAIQ" "$repo" "$inputs" "$objects" "$1" <<'PYEOF'
-import json, subprocess, sys, time
-vaiq, repo, inputs, objects, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-def median(cmd):
-    times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t)
-    return sorted(times)[1]
-print(json.dumps({"what": "verify", "repo": name, "input_bytes": inputs, "object_bytes": objects,
-                  "verify_inputs": median([vaiq, "-C", repo, "all", "--verify-inputs"]),
-                  "cache_verify": median([vaiq, "cache", "verify", "-C", repo])}))
-PYEOF
-}
-
 make_repo large 17   # 200 x 10 MB = 2 GB
 make_repo small 2    # 200 x 1.2 MB
 {
   noop large
   noop small
-  verification large
   .build/release/vaiq-bench engine 16 60000000
 } > "$OUT/results.jsonl"
 "$PY" bench/report_engine.py "$OUT/results.jsonl" bench/RESULTS.md

@@ -13,7 +13,6 @@ def main(results_path, results_md):
     rows = [json.loads(line) for line in open(results_path)]
     noop = [r for r in rows if r["what"] == "noop"]
     engine = next(r for r in rows if r["what"] == "engine")
-    verify = [r for r in rows if r["what"] == "verify"]
     lines = [
         "## Build engine (`make bench`, bench/engine.sh)",
         "",
@@ -26,12 +25,6 @@ def main(results_path, results_md):
     for r in noop:
         lines.append("| %s | %.2f GB | %.1f ms | %.1f ms | %.2fx under |" % (
             r["repo"], r["checkpoint_bytes"] / 1e9, r["median"] * 1e3, r["min"] * 1e3, 0.1 / r["median"]))
-    for r in verify:
-        lines += ["", "Verification on the %s repository (page cache warm, median of 3): `all --verify-inputs` hashes %.2f GB of "
-                  "inputs and outputs in %.2f s (%.2f s per GB, against the stat cache's no-op above); `cache verify` hashes "
-                  "%.2f GB of cache objects in %.2f s (%.2f s per GB). A build verifies each object it reads once, at this rate." % (
-                      r["repo"], r["input_bytes"] / 1e9, r["verify_inputs"], r["verify_inputs"] / (r["input_bytes"] / 1e9),
-                      r["object_bytes"] / 1e9, r["cache_verify"], r["cache_verify"] / (r["object_bytes"] / 1e9))]
     lines += [
         "",
         "A matrix of %d CPU-bound stages (fresh cache each time): -j1 %.2f s, -j2 %.2f s, speedup %.2fx "
