@@ -97,20 +97,31 @@ public final class BuildCache: Sendable {
     private func damaged(_ digest: ContentDigest) -> FileIOError {
         let path = objectPath(digest)
         let kept = "\(quarantinePath)/\(digest)"
-        _ = try? FileIO.createDirectories(quarantinePath)
-        if rename(path, kept) != 0 { unlink(path) }
+        if (try? quarantine(path)) == nil { unlink(path) }
         quarantined.withLock { _ = $0.insert(digest) }
         return FileIOError(path: path, reason: "the cache object does not hold the bytes its name is the digest of (damaged, e.g. by a crash of the machine or a disk error); moved it to \(kept)")
     }
 
+    /// Moves a file of the store to `quarantine/` under its own name; returns where it went.
+    @discardableResult
+    public func quarantine(_ path: String) throws(FileIOError) -> String {
+        let kept = "\(quarantinePath)/\(FileIO.baseName(path))"
+        try FileIO.createDirectories(quarantinePath)
+        if rename(path, kept) != 0 {
+            throw FileIOError(path: path, reason: "cannot move it to \(quarantinePath): \(String(cString: strerror(errno)))")
+        }
+        return kept
+    }
+
     public var quarantinePath: String { "\(root)/quarantine" }
 
-    /// Removes the temporaries that killed writers left among the objects and records (a build
-    /// does this before it starts; `cache gc` too). Returns how many.
+    /// Removes the temporaries that killed writers left among the objects and records (`cache gc`;
+    /// a build, with `shards` when it ran a stage: objects and action records are written only
+    /// by running one). Returns how many.
     @discardableResult
-    public func removeStaleTemporaries() -> Int {
+    public func removeStaleTemporaries(shards: Bool = true) -> Int {
         var removed = FileIO.removeStaleTemporaries(in: root) + FileIO.removeStaleTemporaries(in: "\(root)/stages")
-        for parent in ["objects", "actions"] {
+        for parent in shards ? ["objects", "actions"] : [] {
             for shard in (try? FileIO.listDirectory("\(root)/\(parent)")) ?? [] {
                 removed += FileIO.removeStaleTemporaries(in: "\(root)/\(parent)/\(shard)")
             }

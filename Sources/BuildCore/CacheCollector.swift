@@ -34,12 +34,7 @@ public enum CacheCollector {
         }
         var result = Result()
         let fm = FileManager.default
-        var tempDirs = [cache.root, "\(cache.root)/stages"]
-        for parent in ["objects", "actions"] {
-            let shards = (try? fm.contentsOfDirectory(atPath: "\(cache.root)/\(parent)")) ?? []
-            tempDirs += shards.map { "\(cache.root)/\(parent)/\($0)" }
-        }
-        for dir in tempDirs { result.removedTemporaries += FileIO.removeStaleTemporaries(in: dir) }
+        result.removedTemporaries = cache.removeStaleTemporaries()
         // Damaged objects kept for inspection.
         for name in (try? fm.contentsOfDirectory(atPath: cache.quarantinePath)) ?? [] {
             try fm.removeItem(atPath: "\(cache.quarantinePath)/\(name)")

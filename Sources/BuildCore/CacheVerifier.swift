@@ -25,13 +25,13 @@ public enum CacheVerifier {
             result.bytes += FileIO.size(path) ?? 0
             guard let digest = ContentDigest(hex: name) else {
                 result.damagedObjects.append(path)
-                if repair { try quarantine(path, name: name, cache: cache) }
+                if repair { try cache.quarantine(path) }
                 continue
             }
             let found = try? ContentDigest.ofFile(path)
             if found != digest {
                 result.damagedObjects.append(path)
-                if repair { try quarantine(path, name: name, cache: cache) }
+                if repair { try cache.quarantine(path) }
             }
         }
         var recordPaths = files(in: "\(cache.root)/actions").map { "\(cache.root)/actions/\($0.0)/\($0.1)" }
@@ -47,13 +47,6 @@ public enum CacheVerifier {
             if path.contains("/actions/"), !record.outputs.values.allSatisfy(cache.hasObject) { result.danglingRecords += 1 }
         }
         return result
-    }
-
-    private static func quarantine(_ path: String, name: String, cache: BuildCache) throws(FileIOError) {
-        try FileIO.createDirectories(cache.quarantinePath)
-        if rename(path, "\(cache.quarantinePath)/\(name)") != 0 {
-            throw FileIOError(path: path, reason: "cannot move it to \(cache.quarantinePath): \(String(cString: strerror(errno)))")
-        }
     }
 
     /// (shard, file) pairs under a sharded folder, sorted, temporaries of killed writes left out.

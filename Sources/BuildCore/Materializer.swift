@@ -20,8 +20,10 @@ public enum Materializer {
     public static func prepare(_ digest: ContentDigest, at path: String, cache: BuildCache,
                                statCache: StatCache) throws(FileIOError) -> String? {
         let dir = FileIO.directoryName(path)
-        FileIO.removeStaleTemporaries(in: dir)   // left by a build that was killed mid-copy
         if FileIO.exists(path), (try? statCache.digest(of: path)) == digest { return nil }
+        // A build killed mid-copy left its temporaries beside the files it did not finish, which
+        // this one writes now (a set already in place has none).
+        FileIO.removeStaleTemporaries(in: dir)
         try FileIO.createDirectories(dir)
         // Linked once at most: two outputs with equal bytes stay two files.
         let object = cache.objectPath(digest)

@@ -7,7 +7,10 @@ public enum ManifestLoader {
     static let sections = ["models", "calibration", "evaluation", "strategies", "targets", "builds"]
 
     /// Loads `<root>/manifests/*.yaml` (sorted by name). `builtins` are (file name, YAML text) pairs.
-    public static func load(root: String, builtins: [(String, String)] = BuiltinManifests.files) throws(ManifestError) -> Manifest {
+    /// `dataRoots` are the folders outside the repository that the user allows manifests to read,
+    /// by name: `@name/path` in a manifest is `path` under the folder named `name`.
+    public static func load(root: String, dataRoots: DataRoots = DataRoots(), builtins: [(String, String)] = BuiltinManifests.files)
+        throws(ManifestError) -> Manifest {
         let dir = FileIO.resolve("manifests", relativeTo: root)
         let names: [String]
         do { names = try FileIO.listDirectory(dir).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") } } catch {
@@ -23,7 +26,7 @@ public enum ManifestLoader {
             }
             documents.append((try YAMLParser.parse(bytes, file: "manifests/\(name)"), false))
         }
-        var merger = Merger(root: root)
+        var merger = Merger(root: root, dataRoots: dataRoots)
         for (document, builtin) in documents { try merger.add(document, builtin: builtin) }
         return try merger.finish()
     }
@@ -45,10 +48,14 @@ public enum ManifestLoader {
 
     struct Merger {
         let root: String
+        let dataRoots: DataRoots
         var definitions: [String: [String: Definition]] = [:]   // section -> name -> definition
         var builds: [YAMLNode] = []
 
-        init(root: String) { self.root = root }
+        init(root: String, dataRoots: DataRoots = DataRoots()) {
+            self.root = root
+            self.dataRoots = dataRoots
+        }
 
         mutating func add(_ document: YAMLNode, builtin: Bool) throws(ManifestError) {
             let top = try MappingReader(document, what: "a manifest")
@@ -76,6 +83,7 @@ public enum ManifestLoader {
 
         func finish() throws(ManifestError) -> Manifest {
             var manifest = Manifest()
+            manifest.dataRoots = dataRoots
             for def in sorted("models") { manifest.models[def.name] = try model(def) }
             for def in sorted("calibration") { manifest.calibrations[def.name] = try calibration(def) }
             for def in sorted("evaluation") { manifest.evaluations[def.name] = try evaluation(def) }
@@ -214,18 +222,39 @@ public enum ManifestLoader {
 
         enum PathKind { case file, checkpoint }
 
-        /// A repository-relative path that exists and does not leave the repository.
+        /// A repository-relative path that exists and does not leave the repository, or
+        /// `@root/path` under a data root the user named; the result is what the build reads
+        /// (a data-root path is absolute: it is hashed by content like every input, never by path).
         private func repositoryPath(_ node: YAMLNode, what: String, mustBe kind: PathKind) throws(ManifestError) -> String {
             let path = try node.string(what)
-            guard !path.hasPrefix("/") else {
-                throw ManifestError(node.location, "\(what): '\(path)' is absolute; paths are relative to the repository root")
+            var relative = path
+            var base = root
+            var place = "the repository"
+            if path.hasPrefix("@") {
+                let name = String(path.dropFirst().prefix { $0 != "/" })
+                guard let folder = dataRoots.folders[name] else {
+                    let named = dataRoots.folders.keys.sorted()
+                    throw ManifestError(node.location, "\(what): '\(path)' is under data root '\(name)', which is not named on this machine"
+                        + (named.isEmpty ? "" : " (named: \(named.joined(separator: ", ")))")
+                        + "; name it with --data-root \(name.isEmpty ? "NAME" : name)=DIR or VAIQ_DATA_ROOTS=\(name.isEmpty ? "NAME" : name)=DIR")
+                }
+                relative = String(path.dropFirst(1 + name.count).drop { $0 == "/" })
+                base = folder
+                place = "data root '\(name)'"
+                guard !relative.isEmpty else { throw ManifestError(node.location, "\(what): '\(path)' names the data root itself, not a file under it") }
+            } else if path.hasPrefix("/") {
+                throw ManifestError(node.location, "\(what): '\(path)' is absolute; paths are relative to the repository root"
+                    + " (a folder elsewhere is read as '@NAME/...' once named with --data-root NAME=DIR)")
             }
             var depth = 0
-            for part in path.split(separator: "/") {
+            for part in relative.split(separator: "/") {
                 if part == ".." { depth -= 1 } else if part != "." { depth += 1 }
-                if depth < 0 { throw ManifestError(node.location, "\(what): '\(path)' leaves the repository") }
+                if depth < 0 {
+                    throw ManifestError(node.location, "\(what): '\(path)' leaves \(place)"
+                        + (place == "the repository" ? " (a folder elsewhere is read as '@NAME/...' once named with --data-root NAME=DIR)" : ""))
+                }
             }
-            let full = FileIO.resolve(path, relativeTo: root)
+            let full = FileIO.resolve(relative, relativeTo: base)
             switch kind {
             case .file:
                 guard FileIO.exists(full), !FileIO.isDirectory(full) else {
@@ -237,7 +266,7 @@ public enum ManifestLoader {
                     throw ManifestError(node.location, "\(what): '\(path)' is neither a training directory with a 'checkpoint' file nor a checkpoint prefix with a .index file")
                 }
             }
-            return path
+            return base == root ? path : full
         }
     }
 }

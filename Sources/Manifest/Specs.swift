@@ -91,6 +91,18 @@ public struct Manifest: Sendable {
     public var targets: [String: SettingsSpec] = [:]
     /// Every matrix cell of every build, sorted by name.
     public var cells: [BuildCell] = []
+    /// The data roots the manifests could read (named by the user, not by the manifests).
+    public var dataRoots = DataRoots()
+
+    /// The data roots some model, calibration or evaluation file of these manifests is under.
+    public var usedDataRoots: [(name: String, folder: String)] {
+        var paths = models.values.flatMap { [$0.graph] + ($0.checkpoint.map { [$0] } ?? []) }
+        paths += calibrations.values.flatMap { $0.inputs.values }
+        paths += evaluations.values.flatMap { Array($0.inputs.values) + [$0.labels] }
+        return dataRoots.folders.sorted { $0.key < $1.key }.filter { root in
+            paths.contains { $0.hasPrefix(root.value + "/") }
+        }.map { ($0.key, $0.value) }
+    }
 }
 
 /// The settings a strategy or target may set, with their types; `extends:` chains are

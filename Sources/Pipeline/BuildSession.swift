@@ -39,10 +39,15 @@ public final class BuildSession: Sendable {
         do { lock = try BuildLock(cache: cache, waiting: waiting) } catch { throw Pipeline.Failure(description: error.description) }
         defer { withExtendedLifetime(lock) {} }
         let start = DispatchTime.now().uptimeNanoseconds
-        if !options.dryRun { cache.removeStaleTemporaries() }
         if options.verifyInputs { statCache.trustNothing() }
         var report = engine.build(targets.flatMap(\.stages), options: options, observer: observer)
         var written: [String] = []
+        // Temporaries a killed writer left among the objects and action records belong to a stage
+        // whose record it never wrote, which ran again now: a build that ran none skips the 512
+        // shard folders (stage records, rewritten on hits too, are always checked).
+        if !options.dryRun {
+            cache.removeStaleTemporaries(shards: report.outcomes.values.contains { if case .cached = $0 { false } else { true } })
+        }
         if !options.dryRun {
             for target in targets {
                 // All or nothing: a target with a stage that did not succeed keeps its previous

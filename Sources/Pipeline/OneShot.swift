@@ -12,9 +12,9 @@ public enum BuiltinSettings {
 
     /// The manifests of the repository at `repo` (over the built-ins) when it has a manifests/
     /// folder, else the built-ins alone: where `show` and `inspect --target` look names up.
-    public static func manifest(repository repo: String) throws(Pipeline.Failure) -> Manifest {
+    public static func manifest(repository repo: String, dataRoots: DataRoots = DataRoots()) throws(Pipeline.Failure) -> Manifest {
         guard FileIO.isDirectory(FileIO.resolve("manifests", relativeTo: repo)) else { return try manifest() }
-        do { return try ManifestLoader.load(root: repo) } catch { throw Pipeline.Failure(description: error.description) }
+        do { return try ManifestLoader.load(root: repo, dataRoots: dataRoots) } catch { throw Pipeline.Failure(description: error.description) }
     }
 
     /// The strategy `name` with `overrides` (field, value, the flag that set it) applied; a value

@@ -56,10 +56,10 @@ public struct Pipeline: Sendable {
         public init(description: String) { self.description = description }
     }
 
-    public init(root: String) throws(Failure) {
+    public init(root: String, dataRoots: DataRoots = DataRoots()) throws(Failure) {
         self.root = root
         let manifest: Manifest
-        do { manifest = try ManifestLoader.load(root: root) } catch { throw Failure(description: error.description) }
+        do { manifest = try ManifestLoader.load(root: root, dataRoots: dataRoots) } catch { throw Failure(description: error.description) }
         self.manifest = manifest
         var byID: [StageID: any Stage] = [:]
         var targets: [BuildTarget] = []

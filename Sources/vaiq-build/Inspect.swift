@@ -2,6 +2,7 @@ import ArgumentParser
 import BuildCore
 import FileIO
 import Foundation
+import Manifest
 import Pipeline
 import TensorFlowIO
 
@@ -36,6 +37,16 @@ struct Inspect: ParsableCommand {
     @Option(name: [.customShort("C"), .customLong("repo")], help: "The model repository whose manifests define --target (default: the current directory).")
     var repo: String = "."
 
+    @Option(name: .customLong("data-root"), help: ArgumentHelp("A data root the repository's manifests read (as for build commands).", valueName: "NAME=DIR"))
+    var dataRoot: [String] = []
+
+    private func dataRoots() throws(CommandFailure) -> DataRoots {
+        do {
+            return try DataRoots.parse(environment: ProcessInfo.processInfo.environment[DataRoots.environmentVariable], arguments: dataRoot,
+                                       currentDirectory: FileManager.default.currentDirectoryPath)
+        } catch { throw CommandFailure(message: error.description) }
+    }
+
     @Flag(name: .customLong("no-nodes"), help: "Leave out the per-node table.")
     var noNodes = false
 
@@ -63,7 +74,7 @@ struct Inspect: ParsableCommand {
         }
         let report = GraphInspection(graph: graph, inputShapes: overrides)
         let digest = try failing { try ContentDigest.ofFile(path) }
-        let dpu = try target.map { try TargetPlacement(name: $0, report: report, repo: repo) }
+        let dpu = try target.map { try TargetPlacement(name: $0, report: report, repo: repo, dataRoots: try dataRoots()) }
         if json {
             try printJSON(InspectJSON(path: path, digest: digest.description, inspection: report, includeNodes: !noNodes, target: dpu))
             return
@@ -150,9 +161,9 @@ struct TargetPlacement: Encodable {
     let target: String
     let placement: [String: String]
 
-    init(name: String, report: GraphInspection, repo: String) throws {
+    init(name: String, report: GraphInspection, repo: String, dataRoots: DataRoots) throws {
         let dpu: DPUTarget
-        do { dpu = try BuiltinSettings.target(name, in: try BuiltinSettings.manifest(repository: repo)) } catch {
+        do { dpu = try BuiltinSettings.target(name, in: try BuiltinSettings.manifest(repository: repo, dataRoots: dataRoots)) } catch {
             throw CommandFailure(message: "--target: \(error.description)")
         }
         target = name

@@ -25,7 +25,12 @@ struct Why: ParsableCommand {
     var target: String
 
     func run() throws {
-        let (_, plan, selected, report) = try dryRun(repository, [target])
+        let (pipeline, plan, selected, report) = try dryRun(repository, [target])
+        // Files under a data root are keyed by their content alone: where the root is on this
+        // machine changes nothing that is built, and is said here.
+        for root in pipeline.manifest.usedDataRoots {
+            print("data root @\(root.name) = \(root.folder) (its files are hashed by content, never by path)")
+        }
         for t in selected {
             let stages = plan.order.filter(plan.closure(of: t.stages).contains)
             print("\(t.name):")

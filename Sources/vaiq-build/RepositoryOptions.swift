@@ -1,6 +1,7 @@
 import ArgumentParser
 import BuildCore
 import FileIO
+import Manifest
 import Foundation
 import Pipeline
 
@@ -12,6 +13,18 @@ struct RepositoryOptions: ParsableArguments {
     @Option(name: .customLong("cache-dir"), help: "The cache directory (default: $VAIQ_CACHE_DIR, else <repo>/cache).")
     var cacheDir: String?
 
+    @Option(name: .customLong("data-root"),
+            help: ArgumentHelp("Allow manifests to read files under DIR as '@NAME/...' (repeatable; also $VAIQ_DATA_ROOTS=NAME=DIR:...). Hashed by content, never by path.",
+                               valueName: "NAME=DIR"))
+    var dataRoot: [String] = []
+
+    func dataRoots() throws(CommandFailure) -> DataRoots {
+        do {
+            return try DataRoots.parse(environment: ProcessInfo.processInfo.environment[DataRoots.environmentVariable], arguments: dataRoot,
+                                       currentDirectory: FileManager.default.currentDirectoryPath)
+        } catch { throw CommandFailure(message: error.description) }
+    }
+
     var cachePath: String {
         if let cacheDir { return cacheDir }
         if let env = ProcessInfo.processInfo.environment["VAIQ_CACHE_DIR"], !env.isEmpty { return env }
@@ -19,7 +32,8 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func pipeline() throws(CommandFailure) -> Pipeline {
-        do { return try Pipeline(root: repo) } catch { throw CommandFailure(message: error.description) }
+        let roots = try dataRoots()
+        do { return try Pipeline(root: repo, dataRoots: roots) } catch { throw CommandFailure(message: error.description) }
     }
 
     func cache() throws(CommandFailure) -> BuildCache {

@@ -25,7 +25,7 @@ struct Show: ParsableCommand {
     var json = false
 
     func run() throws {
-        let manifest = try failing { try BuiltinSettings.manifest(repository: repository.repo) }
+        let manifest = try failing { try BuiltinSettings.manifest(repository: repository.repo, dataRoots: try repository.dataRoots()) }
         let kind: String, lines: [SettingLine], spec: SettingsSpec
         if let s = manifest.strategies[name] {
             (kind, spec, lines) = ("strategy", s, try failing { try SettingsView.strategy(s) })

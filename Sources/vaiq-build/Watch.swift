@@ -68,7 +68,7 @@ struct Watch: ParsableCommand {
         var files: [String] = []
         let manifests = FileIO.resolve("manifests", relativeTo: repository.repo)
         for name in (try? FileIO.listDirectory(manifests)) ?? [] { files.append("\(manifests)/\(name)") }
-        if let manifest = try? ManifestLoader.load(root: repository.repo) {
+        if let manifest = try? ManifestLoader.load(root: repository.repo, dataRoots: (try? repository.dataRoots()) ?? DataRoots()) {
             for model in manifest.models.values {
                 files.append(model.graph)
                 if let checkpoint = model.checkpoint {

@@ -289,6 +289,106 @@ final class BuildCLITests: XCTestCase {
         XCTAssertEqual(try names.map { try Data(contentsOf: URL(fileURLWithPath: "\(cell)/\($0)")) }, before)
     }
 
+    /// Under -k, a cell that fails (here: another build's evaluation has one label too many)
+    /// leaves every other cell built and materialized; the build exits 1 naming the failure.
+    func testUnderKeepGoingAFailingCellLeavesTheOthersBuilt() throws {
+        let input = try NPY.decode([UInt8](FileManager.default.contents(atPath: "\(repo)/models/allops/input.npy")!), name: "input.npy")
+        let rows = input.shape[0]
+        for (name, count) in [("good", rows), ("bad", rows + 1)] {
+            try Data(NPY.encode(Tensor([Int64](repeating: 0, count: count), shape: [count])))
+                .write(to: URL(fileURLWithPath: "\(repo)/models/allops/\(name).npy"))
+        }
+        let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        let builds = text.components(separatedBy: "builds:\n")[0]
+        try (builds + """
+            evaluation:
+              good: {inputs: {input: models/allops/input.npy}, labels: models/allops/good.npy}
+              bad: {inputs: {input: models/allops/input.npy}, labels: models/allops/bad.npy}
+            builds:
+              - {name: ok, model: allops, calibration: calib, evaluation: good, matrix: {strategy: [pof2s_tf1, w4a8], target: [DPUCZDX8G]}}
+              - {name: broken, model: allops, calibration: calib, evaluation: bad, strategy: w4a8, target: DPUCADF8H}
+
+            """).write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let r = try vaiq("all", "-k", "-j", "2")
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        let both = r.stdout + r.stderr
+        XCTAssertTrue(both.contains("evaluate/broken/w4a8/DPUCADF8H") && both.contains("labels for \(rows) evaluation rows"), both)
+        for cell in ["ok/pof2s_tf1/DPUCZDX8G", "ok/w4a8/DPUCZDX8G"] {
+            // Checkpoint-built outputs carry the checkpoint's suffix (quantize_eval_model_2.pb).
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/build/\(cell)")) ?? []
+            for prefix in ["quantize_eval_model_", "deploy_model_", "metrics.json"] {
+                XCTAssertTrue(files.contains { $0.hasPrefix(prefix) }, "\(cell): \(prefix) in \(files)\n\(both)")
+            }
+        }
+        // The failed cell materializes nothing (all or nothing), though its quantize succeeded.
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(repo)/build/broken"), both)
+        // The good cells are done: a rerun has only the failure left to try.
+        let again = try vaiq("ok/*", "-k")
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.hasPrefix("vaiq-build: nothing to do"), again.stdout)
+    }
+
+    /// Data outside the repository is read only under a data root the user names; its files are
+    /// keyed by content, so the same data at another place reruns nothing, and `why` lists it.
+    func testDataRootsAreNamedByTheUserAndHashedByContent() throws {
+        let outside = NSTemporaryDirectory() + "vaiq-data-\(UUID().uuidString)"
+        let moved = outside + "-moved"
+        addTeardownBlock {
+            try? FileManager.default.removeItem(atPath: outside)
+            try? FileManager.default.removeItem(atPath: moved)
+        }
+        try FileManager.default.createDirectory(atPath: "\(outside)/calib", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(repo)/models/allops/input.npy", toPath: "\(outside)/calib/input.npy")
+        XCTAssertEqual(try vaiq("all").status, 0)
+        let cell = "\(repo)/build/allops/w4a8/DPUCZDX8G"
+        func outputs() throws -> [String: Data] {
+            var out: [String: Data] = [:]
+            for name in try FileManager.default.contentsOfDirectory(atPath: cell) where !name.hasPrefix(".") {
+                out[name] = try Data(contentsOf: URL(fileURLWithPath: "\(cell)/\(name)"))
+            }
+            return out
+        }
+        let before = try outputs()
+        XCTAssertFalse(before.isEmpty)
+        let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        try text.replacingOccurrences(of: "{input: models/allops/input.npy}", with: "{input: \"@sets/calib/input.npy\"}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        // Not named: refused at the manifest's place, with what to do.
+        var r = try vaiq("all")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: manifests/repo.yaml:8:27: calibration 'calib': input 'input': '@sets/calib/input.npy' is under data root 'sets', which is not named on this machine; name it with --data-root sets=DIR or VAIQ_DATA_ROOTS=sets=DIR"), r.stderr)
+        // Absolute paths and '..' stay refused, naming the way out.
+        try text.replacingOccurrences(of: "{input: models/allops/input.npy}", with: "{input: ../x/input.npy}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        r = try vaiq("all", "--data-root", "sets=\(outside)")
+        XCTAssertTrue(r.stderr.contains("'../x/input.npy' leaves the repository (a folder elsewhere is read as '@NAME/...' once named with --data-root NAME=DIR)"), r.stderr)
+        try text.replacingOccurrences(of: "{input: models/allops/input.npy}", with: "{input: \"@sets/../../etc/passwd\"}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        r = try vaiq("all", "--data-root", "sets=\(outside)")
+        XCTAssertTrue(r.stderr.contains("'@sets/../../etc/passwd' leaves data root 'sets'"), r.stderr)
+        r = try vaiq("all", "--data-root", "sets")
+        XCTAssertEqual(r.stderr, "error: --data-root: 'sets' is not NAME=DIR\n")
+        r = try vaiq("all", "--data-root", "sets=\(outside)/nope")
+        XCTAssertEqual(r.stderr, "error: --data-root: data root 'sets': '\(outside)/nope' is not a folder\n")
+        // Named: the same content, so nothing reruns; `why` lists the root.
+        try text.replacingOccurrences(of: "{input: models/allops/input.npy}", with: "{input: \"@sets/calib/input.npy\"}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        r = try vaiq("all", "--data-root", "sets=\(outside)")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("vaiq-build: nothing to do"), r.stdout)
+        let why = try CLITests.run(["why", "allops/w4a8/DPUCZDX8G", "-C", repo], environment: ["VAIQ_DATA_ROOTS": "sets=\(outside)"])
+        XCTAssertEqual(why.status, 0, why.stderr)
+        XCTAssertTrue(why.stdout.hasPrefix("data root @sets = "), why.stdout)
+        XCTAssertTrue(why.stdout.contains(" (its files are hashed by content, never by path)\nallops/w4a8/DPUCZDX8G:\n"), why.stdout)
+        // Moved elsewhere and named there: still nothing to do; a changed file reruns calibration.
+        try FileManager.default.moveItem(atPath: outside, toPath: moved)
+        r = try vaiq("all", "--data-root", "sets=\(moved)")
+        XCTAssertTrue(r.stdout.hasPrefix("vaiq-build: nothing to do"), r.stdout + r.stderr)
+        try FileManager.default.removeItem(atPath: "\(repo)/build")
+        XCTAssertEqual(try vaiq("all", "--data-root", "sets=\(moved)").status, 0)
+        XCTAssertEqual(try outputs(), before)
+    }
+
     /// A graph error of a model frozen from a checkpoint names the manifest's model, not the cache
     /// object the freeze stage made.
     func testAMissingInputNodeIsReportedAgainstTheManifest() throws {

@@ -24,10 +24,11 @@ final class CLITests: XCTestCase {
 
     func run(_ args: [String]) throws -> Run { try Self.run(args) }
 
-    static func run(_ args: [String]) throws -> Run {
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLITests.binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

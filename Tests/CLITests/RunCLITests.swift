@@ -80,12 +80,39 @@ final class RunCLITests: XCTestCase {
         XCTAssertEqual(bad.stderr, "error: \(model)/model.pb: no FixNeuron nodes; expected a quantize_eval_model.pb\n")
     }
 
-    func testEvaluateReportsAccuracyAndSQNR() throws {
-        let dir = NSTemporaryDirectory() + "vaiq-eval-\(UUID().uuidString)"
+    /// The ops fixture `name` quantized by the one-shot command into a scratch folder (removed after the test).
+    private func quantized(_ name: String, shape: String) throws -> (model: String, dir: String) {
+        let dir = NSTemporaryDirectory() + "vaiq-\(name)-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-        let model = "\(ops)/block_classifier"
-        XCTAssertEqual(try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
-                                "--input_shapes", "3,9,9,2", "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1", "--output_dir", dir).status, 0)
+        let model = "\(ops)/\(name)"
+        let r = try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                         "--input_shapes", shape, "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1", "--output_dir", dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return (model, dir)
+    }
+
+    /// TF node names contain '/', which a dump file name cannot: it becomes '_'. Two nodes that
+    /// would share one file are an error naming both, and nothing is half-written.
+    func testTwoNodesMappingToOneDumpFileAreAnError() throws {
+        let (model, dir) = try quantized("block_residual", shape: "2,9,9,6")
+        XCTAssertEqual(try vaiq("convert", "\(dir)/quantize_eval_model.pb", "-o", "\(dir)/eval.pbtxt").status, 0)
+        var text = try String(contentsOfFile: "\(dir)/eval.pbtxt", encoding: .utf8)
+        // Rename another activation FixNeuron to 'x_aquant', the file name of the input's 'x/aquant'.
+        let names = text.components(separatedBy: "name: \"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        let weight = try XCTUnwrap(names.first { $0.hasSuffix("/aquant") && $0 != "x/aquant" })
+        text = text.replacingOccurrences(of: "\"\(weight)\"", with: "\"x_aquant\"").replacingOccurrences(of: "\"\(weight):", with: "\"x_aquant:")
+        try text.write(toFile: "\(dir)/clash.pbtxt", atomically: true, encoding: .utf8)
+        let r = try vaiq("dump", "--input_frozen_graph", "\(dir)/clash.pbtxt", "--calib_data", "x=\(model)/in_x.npy",
+                         "--batch_size", "2", "--output_dir", "\(dir)/dump")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(dir)/clash.pbtxt: nodes '"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("both map to the dump file name 'x_aquant'; rename one\n"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/dump/dump_results_0"), "a failed dump writes nothing")
+    }
+
+    func testEvaluateReportsAccuracyAndSQNR() throws {
+        let (model, dir) = try quantized("block_classifier", shape: "3,9,9,2")
         let labels = "\(dir)/labels.npy"
         // np.save of int64 [0, 1, 2]: the header, then the values.
         let header: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
