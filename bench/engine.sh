@@ -3,7 +3,9 @@
 #  1. a no-op `vaiq-build all` over a generated repository of 200 models (200 targets) whose
 #     checkpoints total ~2 GB, and over the same repository with ~0.2 GB of checkpoints: the
 #     no-op time must stay < 100 ms and not grow with checkpoint size (the stat cache answers);
-#  2. -j2 speedup on a matrix of CPU-bound stages (target >= 1.8x on 2 cores).
+#  2. -j2 speedup on a matrix of CPU-bound stages (target >= 1.8x on 2 cores);
+#  3. what verified reads cost per GB: 2 GB of distinct cache objects (200 x 10 MB, and 20 x
+#     100 MB) read unchecked, read and hashed, hashed streaming from the file, hashed in memory.
 # Rewrites the engine section of bench/RESULTS.md.   usage: bench/engine.sh PYTHON [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,5 +63,7 @@ make_repo small 2    # 200 x 1.2 MB
   noop large
   noop small
   .build/release/vaiq-bench engine 16 60000000
+  .build/release/vaiq-bench verify 200 10 3
+  .build/release/vaiq-bench verify 20 100 3
 } > "$OUT/results.jsonl"
 "$PY" bench/report_engine.py "$OUT/results.jsonl" bench/RESULTS.md

@@ -81,6 +81,8 @@ do {
         let one = try engineBenchmark(cells: cells, iterations: iterations, jobs: 1)
         let two = try engineBenchmark(cells: cells, iterations: iterations, jobs: 2)
         print(#"{"what": "engine", "cells": \#(cells), "j1": \#(one), "j2": \#(two)}"#)
+    case "verify":
+        try verifyBenchmark(objects: Int(args[2])!, megabytes: args.count > 3 ? Int(args[3])! : 10, runs: args.count > 4 ? Int(args[4])! : 3)
     case "infer":
         try inferenceBenchmark(Array(args[2...]))
     case "profile":
