@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "TFProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // Whole-file reads with path-naming errors, and atomic (temp + fsync + rename) writes.
         .target(name: "FileIO"),
+        // The one lock type (pthread, so ThreadSanitizer sees it).
+        .target(name: "Locking"),
         // Dense host tensors, dtypes, shapes, and NumPy .npy/.npz files. Knows no graphs.
         .target(name: "Tensors", dependencies: ["CZlib"]),
         // Float kernels: scalar reference kernels (the spec) and fast paths (packed-weight convs, Winograd, im2col + OpenBLAS).
@@ -37,7 +39,7 @@ let package = Package(
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // Plans and runs a GraphIR graph (float, and fixed point simulated through FixNeuron/FakeQuant) with per-node hooks.
-        .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer"]),
+        .target(name: "Runtime", dependencies: ["GraphIR", "Kernels", "Tensors", "Quantizer", "Locking"]),
         // Vitis-AI-compatible quantization: power-of-two fix positions, rounding, calibration statistics.
         .target(name: "Quantizer", dependencies: ["Tensors", "CKernels", "Kernels"]),
         // TensorFlow's file formats (GraphDef .pb/.pbtxt, tensor-bundle checkpoints), freeze, inspect, and the op
@@ -48,7 +50,7 @@ let package = Package(
         .target(name: "PTQ", dependencies: ["TFProto", "TensorFlowIO", "GraphIR", "Runtime", "Quantizer", "Tensors",
                                             .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The build engine: stage protocol, keys (XXH3-128), plan (DAG), content store + action cache, executor, lock.
-        .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO"]),
+        .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO", "Locking"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
@@ -56,7 +58,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto"]),
         // The command-line tool: swift-argument-parser commands that parse, call Pipeline or a pass, and print.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ", "Locking",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -76,7 +78,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer", "CKernels"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "TensorFlowIO", "TFProto", "Runtime", "GraphIR", "Quantizer", "Tensors"]),
-        .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO"]),
+        .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO", "Locking"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "FileIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO", "TFProto", "Tensors"]),
         // Runs the built binary; imports Pipeline for the strategy table it checks the flags against.

@@ -1,6 +1,6 @@
 import FileIO
-import Synchronization
 import Foundation
+import Locking
 
 /// The on-disk cache: a content-addressed store, an action cache and each stage's last record.
 ///
@@ -27,7 +27,7 @@ public final class BuildCache: Sendable {
     /// skip fsync, and its objects may be hard-linked into place (`Materializer`).
     public let durable: Bool
     /// Objects this process found damaged and moved to `quarantine/`.
-    private let quarantined = Mutex<Set<ContentDigest>>([])
+    private let quarantined = Locked<Set<ContentDigest>>([])
 
     public init(root: String, durable: Bool = true) throws(FileIOError) {
         self.root = root

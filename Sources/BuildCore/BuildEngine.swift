@@ -1,6 +1,7 @@
 import Dispatch
-import Foundation
 import FileIO
+import Foundation
+import Locking
 import Synchronization
 
 /// Runs the stages of a plan: each stage whose inputs are ready is looked up in the action cache
@@ -16,7 +17,7 @@ public final class BuildEngine: Sendable {
     public let root: String
     private let cancelFlag = Atomic<Bool>(false)
     /// Cache objects whose bytes this engine has checked against their digests, or wrote.
-    private let verified = Mutex<Set<ContentDigest>>([])
+    private let verified = Locked<Set<ContentDigest>>([])
     /// Held while an input object is checked and, if damaged, made again (recursive: making it
     /// again checks that stage's own inputs).
     private let repairLock = NSRecursiveLock()
@@ -56,7 +57,7 @@ public final class BuildEngine: Sendable {
     public func build(_ targets: [StageID], options: BuildOptions, observer: BuildObserver? = nil) -> BuildReport {
         let wanted = plan.closure(of: targets)
         let dependents = self.dependents(within: wanted)
-        let state = Mutex(State())
+        let state = Locked(State())
         let done = DispatchSemaphore(value: 0)
         let workers = DispatchQueue(label: "vaiq-build.stages", attributes: .concurrent)
         state.withLock { s in

@@ -1,5 +1,5 @@
 import Dispatch
-import Synchronization
+import Locking
 
 /// The narrow waist between the build engine and the quantizer: a stage has a kind, a version,
 /// the parameters it reads, its inputs and a `run`. The engine knows nothing else about it.
@@ -78,7 +78,7 @@ public struct StageContext: Sendable {
 
 /// The outputs a running stage stored through `StageContext.store`, by name.
 final class StoredOutputs: Sendable {
-    private let digests = Mutex<[String: ContentDigest]>([:])
+    private let digests = Locked<[String: ContentDigest]>([:])
 
     func add(_ name: String, _ digest: ContentDigest) { digests.withLock { $0[name] = digest } }
     var all: [String: ContentDigest] { digests.withLock { $0 } }
@@ -87,7 +87,7 @@ final class StoredOutputs: Sendable {
 /// Where a stage's time went (parse, inference, statistics, write, ...), for `--profile` and the
 /// build's JSON. Wall-clock seconds: reported, never hashed or written into an output.
 public final class PhaseLog: Sendable {
-    private let entries = Mutex<[(String, Double)]>([])
+    private let entries = Locked<[(String, Double)]>([])
 
     public init() {}
 

@@ -1,4 +1,5 @@
 import FileIO
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +26,7 @@ public final class StatCache: Sendable {
     static let racyWindowNanoseconds: Int64 = 2_000_000_000
 
     private let path: String
-    private let state: Mutex<(entries: [String: Entry], dirty: Bool, hashed: Int)>
+    private let state: Locked<(entries: [String: Entry], dirty: Bool, hashed: Int)>
     /// False after `trustNothing()`: every digest is computed from the file's bytes.
     private let trusting = Atomic<Bool>(true)
 
@@ -47,7 +48,7 @@ public final class StatCache: Sendable {
                 }
             }
         }
-        state = Mutex((entries, false, 0))
+        state = Locked((entries, false, 0))
     }
 
     /// How many files were actually read and hashed (not answered from the cache).

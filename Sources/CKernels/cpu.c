@@ -1,17 +1,23 @@
 #include "ckernels_cpu.h"
 #include "ckernels_internal.h"
 
-/* The widest instruction set the bodies may use: CK_ISA_PORTABLE, CK_ISA_AVX2 or CK_ISA_AVX512. */
-static int isa_limit = CK_ISA_AVX512;
+#include <stdatomic.h>
+
+/* The widest instruction set the bodies may use: CK_ISA_PORTABLE, CK_ISA_AVX2 or CK_ISA_AVX512.
+   Kernels on many threads read it and the detection caches below: relaxed atomics (every thread
+   computes the same answer, so the only requirement is that no access is a data race). */
+static _Atomic int isa_limit = CK_ISA_AVX512;
 
 int ck_has_avx2_fma(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int value = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (value < 0) {
         __builtin_cpu_init();
-        cached = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+        value = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+        atomic_store_explicit(&cached, value, memory_order_relaxed);
     }
-    return cached;
+    return value;
 #else
     return 0;
 #endif
@@ -19,29 +25,29 @@ int ck_has_avx2_fma(void) {
 
 int ck_has_avx512f(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    static int cached = -1;
-    if (cached < 0) {
+    static _Atomic int cached = -1;
+    int value = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (value < 0) {
         __builtin_cpu_init();
-        cached = (ck_has_avx2_fma() && __builtin_cpu_supports("avx512f")) ? 1 : 0;
+        value = (ck_has_avx2_fma() && __builtin_cpu_supports("avx512f")) ? 1 : 0;
+        atomic_store_explicit(&cached, value, memory_order_relaxed);
     }
-    return cached;
+    return value;
 #else
     return 0;
 #endif
 }
 
 int ck_force_isa(int limit) {
-    int previous = isa_limit;
-    isa_limit = limit;
-    return previous;
+    return atomic_exchange_explicit(&isa_limit, limit, memory_order_relaxed);
 }
 
 int ck_force_portable(int on) {
-    int previous = isa_limit == CK_ISA_PORTABLE;
-    isa_limit = on ? CK_ISA_PORTABLE : CK_ISA_AVX512;
-    return previous;
+    return atomic_exchange_explicit(&isa_limit, on ? CK_ISA_PORTABLE : CK_ISA_AVX512, memory_order_relaxed) == CK_ISA_PORTABLE;
 }
 
-int ck_use_avx2(void) { return isa_limit >= CK_ISA_AVX2 && ck_has_avx2_fma(); }
+static int limit(void) { return atomic_load_explicit(&isa_limit, memory_order_relaxed); }
 
-int ck_use_avx512(void) { return isa_limit >= CK_ISA_AVX512 && ck_has_avx512f(); }
+int ck_use_avx2(void) { return limit() >= CK_ISA_AVX2 && ck_has_avx2_fma(); }
+
+int ck_use_avx512(void) { return limit() >= CK_ISA_AVX512 && ck_has_avx512f(); }

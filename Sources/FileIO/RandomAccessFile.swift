@@ -34,6 +34,9 @@ public final class RandomAccessFile: Sendable {
         guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
             throw FileIOError(path: path, reason: "truncated: needs bytes \(offset)..<\(offset + count) but the file has \(size)")
         }
+        // An empty array never goes through `unsafeUninitializedCapacity`, which stores the count
+        // into the shared empty-array singleton (a race ThreadSanitizer sees between threads).
+        guard count > 0 else { return [] }
         var failure: FileIOError?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
             var done = 0

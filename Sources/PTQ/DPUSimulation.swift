@@ -112,9 +112,9 @@ enum DPUSimulation {
             return (f1, k / f1)
         }
         for p in g.nodes {
-            guard let op = p.tfOp, TFOp.poolOps.contains(op), let k = p.attr["ksize"]?.list.i.map(Int.init), k.count == 4, k[1] * k[2] >= 512,
+            guard let op = p.tfOp, TFOp.poolOps.contains(op), let (kh, kw) = window(p), kh * kw >= 512,
                   g["\(p.name)_viti_split"] == nil, let input = g.inputs(of: p).first, let at = g.index(p.name) else { continue }
-            let (h1, h2) = factors(k[1]), (w1, w2) = factors(k[2])
+            let (h1, h2) = factors(kh), (w1, w2) = factors(kw)
             let padding = p.attr["padding"].map { String(decoding: $0.s, as: UTF8.self) } ?? "VALID"
             let first = pool("\(p.name)_viti_split", op, input, kh: h1, kw: w1, padding: padding)
             g.nodes[at] = pool(p.name, op, first.name, kh: h2, kw: w2, padding: padding)
@@ -122,8 +122,16 @@ enum DPUSimulation {
         }
     }
 
+    /// A pool's window (ksize's height and width) when both are 1 ... 65536: anything else is no
+    /// window these rewrites touch (import refuses such a graph with its own message).
+    static func window(_ p: Tensorflow_NodeDef) -> (kh: Int, kw: Int)? {
+        guard let k = p.attr["ksize"]?.list.i, k.count == 4, (1...65536).contains(k[1]), (1...65536).contains(k[2]) else { return nil }
+        return (Int(k[1]), Int(k[2]))
+    }
+
     /// 4.3: the DPU's average is (sum * k) >> n; TensorFlow's exact average times kh*kw*k/2^n equals it.
     static func avgPoolScale(kh: Int, kw: Int, all: Bool) -> Double? {
+        guard kh >= 1, kw >= 1 else { return nil }
         let table: [Int: (Double, Double)] = [3: (7, 64), 5: (10, 256), 6: (7, 256), 7: (21, 1024), 14: (21, 4096)]
         if kh == kw, let (k, d) = table[kh] { return Double(kh * kw) * k / d }
         guard all, kh <= 256, kw <= 256 else { return nil }
@@ -144,7 +152,7 @@ enum DPUSimulation {
         for p in g.nodes where p.tfOp == .avgPool {
             // Once only: a graph written by vaiq-build (e.g. a QAT model) already has the factor.
             guard g["\(p.name)/mul"] == nil, g["\(p.name)/scale_value"] == nil,
-                  let k = p.attr["ksize"]?.list.i.map(Int.init), k.count == 4, let scale = avgPoolScale(kh: k[1], kw: k[2], all: all),
+                  let (kh, kw) = window(p), let scale = avgPoolScale(kh: kh, kw: kw, all: all),
                   let at = g.index(p.name) else { continue }
             let constant = "\(p.name)/scale_value"
             let mul = node("\(p.name)/mul", .mul, [p.name, constant], ["T": attrType(.dtFloat)])

@@ -8,6 +8,7 @@ enum Executor {
         let count = shape.reduce(1, *)
         if case .alias = step.kernel { return values[step.inputs[0]]! }
         let inputs = step.inputs.map { values[$0]! }
+        guard count > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             let o = out.baseAddress!
             withPointers(inputs) { p in

@@ -1,6 +1,6 @@
 import GraphIR
 import Kernels
-import Synchronization
+import Locking
 import Tensors
 
 /// Runs a graph on float32 inputs. Plans are made per distinct set of input shapes and cached, so
@@ -15,7 +15,7 @@ public final class Runtime: Sendable {
     public let outputNames: [String]
     let outputRefs: [ValueRef]
     let options: PlanOptions
-    private let plans = Mutex<[[String: [Int]]: Plan]>([:])
+    private let plans = Locked<[[String: [Int]]: Plan]>([:])
 
     /// What an observer sees after each step: the node (for a fused chain, its last node), the
     /// value's shape, and the values (valid only during the call).

@@ -78,6 +78,10 @@ struct SortedTable {
         }
         guard ok == SNAPPY_OK, length <= 1 << 30 else { throw Corruption(reason: "\(what): bad Snappy header") }
         var status = SNAPPY_OK
+        if length == 0 {   // the one-byte stream of nothing (no shared empty-array write below)
+            guard input == [0] else { throw Corruption(reason: "\(what): Snappy data is corrupt") }
+            return []
+        }
         let output = [UInt8](unsafeUninitializedCapacity: length) { out, count in
             var outLength = length
             status = input.withUnsafeBytes { raw in

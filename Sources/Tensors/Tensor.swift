@@ -62,6 +62,7 @@ public struct Tensor: Sendable, Equatable {
     /// The values as `T`; `T` must be this tensor's dtype (bfloat16/float16 have no Swift scalar here).
     public func scalars<T: TensorScalar>(as type: T.Type = T.self) -> [T] {
         precondition(T.dtype == dtype, "reading a \(dtype) tensor as \(T.dtype)")
+        guard elementCount > 0 else { return [] }   // see RandomAccessFile.read: no shared-singleton write
         return [T](unsafeUninitializedCapacity: elementCount) { buf, count in
             bytes.withUnsafeBytes { raw in
                 UnsafeMutableRawBufferPointer(buf).copyMemory(from: raw)
@@ -90,7 +91,8 @@ public struct Tensor: Sendable, Equatable {
     }
 
     private func scalars16() -> [UInt16] {
-        [UInt16](unsafeUninitializedCapacity: elementCount) { buf, count in
+        guard elementCount > 0 else { return [] }
+        return [UInt16](unsafeUninitializedCapacity: elementCount) { buf, count in
             bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buf).copyMemory(from: $0) }
             count = elementCount
         }

@@ -1,7 +1,7 @@
 import BuildCore
 import Dispatch
 import Foundation
-import Synchronization
+import Locking
 
 /// Shows a build as it runs. On a terminal: finished stages scroll above one status line with
 /// done/total, the running stages (a calibration with its batches, a finetune with its layers, done of total and their ETA)
@@ -22,7 +22,7 @@ final class ProgressPrinter: BuildObserver {
         /// Stage -> (units done, total, when the stage started).
         var progress: [StageID: (done: Int, total: Int, unit: String, start: UInt64)] = [:]
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(total: Int, explain: Bool, quiet: Bool, statusOnly: Bool = false) {
         self.total = total

@@ -1,7 +1,7 @@
 import BuildCore
 import FileIO
 import Foundation
-import Synchronization
+import Locking
 
 /// A stage whose output is a deterministic function of its kind, parameters and input bytes,
 /// counting its runs, so engine tests need no numerics.
@@ -39,7 +39,7 @@ struct FakeStage: Stage {
 }
 
 final class RunLog: Sendable {
-    private let state = Mutex<(runs: [StageID: Int], threadsInUse: Int, peakThreads: Int)>(([:], 0, 0))
+    private let state = Locked<(runs: [StageID: Int], threadsInUse: Int, peakThreads: Int)>(([:], 0, 0))
 
     func started(_ id: StageID, threads: Int) {
         state.withLock {

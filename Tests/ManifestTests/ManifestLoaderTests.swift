@@ -162,7 +162,7 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "graph: models/digits/inference_graph.pb", with: "graph: models/digits/missing.pb")),
                        "manifests/repo.yaml:3:12: model 'digits': graph: file 'models/digits/missing.pb' does not exist")
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "labels: data/eval_y.npy", with: "labels: ../../etc/passwd")),
-                       "manifests/repo.yaml:11:59: evaluation 'digits-test': labels: '../../etc/passwd' leaves the repository")
+                       "manifests/repo.yaml:11:59: evaluation 'digits-test': labels: '../../etc/passwd' leaves the repository (a folder elsewhere is read as '@NAME/...' once named with --data-root NAME=DIR)")
         XCTAssertEqual(try error(Self.valid.replacingOccurrences(of: "checkpoint: models/digits/train_dir", with: "checkpoint: data")),
                        "manifests/repo.yaml:4:17: model 'digits': checkpoint: 'data' is neither a training directory with a 'checkpoint' file nor a checkpoint prefix with a .index file")
     }

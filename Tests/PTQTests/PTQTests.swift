@@ -198,6 +198,10 @@ final class DPUSimulationTests: XCTestCase {
         XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 2, kw: 2, all: true), 1)
         XCTAssertEqual(DPUSimulation.avgPoolScale(kh: 10, kw: 10, all: true), 4100.0 / 4096)
         XCTAssertNil(DPUSimulation.avgPoolScale(kh: 10, kw: 10, all: false))
+        // A Mean over an empty spatial axis becomes a pool of height 0 (found by the quantize fuzz
+        // target, fuzz/corpus/quantize/crash-avgpool-ksize-zero): no scale, no trap on log2(0).
+        XCTAssertNil(DPUSimulation.avgPoolScale(kh: 0, kw: 5, all: true))
+        XCTAssertNil(DPUSimulation.avgPoolScale(kh: -3, kw: 5, all: true))
     }
 
     func testMeanBecomesAScaledAvgPoolAndLeakyAlphaBecomes26Over256() throws {
