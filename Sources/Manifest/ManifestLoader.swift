@@ -112,27 +112,47 @@ public enum ManifestLoader {
         private func model(_ def: Definition) throws(ManifestError) -> ModelSpec {
             let what = "model '\(def.name)'"
             let r = try MappingReader(def.node, what: what)
-            try r.checkKeys(["graph", "checkpoint", "input_nodes", "output_nodes", "input_shapes"])
-            let graphNode = try r.required("graph")
-            let graph = try repositoryPath(graphNode, what: "\(what): graph", mustBe: .file)
+            try r.checkKeys(["graph", "checkpoint", "saved_model", "signature", "input_nodes", "output_nodes", "input_shapes"])
+            var graph: String, savedModel: String?
+            var signature = "serving_default"
+            if let node = r.optional("saved_model") {
+                if let other = r.optional("graph") ?? r.optional("checkpoint") {
+                    throw ManifestError(other.location, "\(what): give either 'saved_model' or 'graph' (with 'checkpoint'), not both")
+                }
+                savedModel = try repositoryPath(node, what: "\(what): saved_model", mustBe: .savedModel)
+                graph = savedModel! + "/saved_model.pb"
+                if let s = r.optional("signature") { signature = try s.string("\(what): signature") }
+            } else {
+                if let s = r.optional("signature") {
+                    throw ManifestError(s.location, "\(what): 'signature' needs 'saved_model' (a GraphDef has no signatures)")
+                }
+                guard let graphNode = r.optional("graph") else {
+                    throw ManifestError(def.keyLocation, "\(what): give 'graph' (a GraphDef) or 'saved_model' (a TF2 SavedModel directory)")
+                }
+                graph = try repositoryPath(graphNode, what: "\(what): graph", mustBe: .file)
+            }
             var checkpoint: String?
             if let node = r.optional("checkpoint") {
                 checkpoint = try repositoryPath(node, what: "\(what): checkpoint", mustBe: .checkpoint)
             }
-            let inputs = try r.required("input_nodes").stringList("\(what): input_nodes")
-            let outputs = try r.required("output_nodes").stringList("\(what): output_nodes")
+            // A SavedModel's signature names its inputs and outputs; a GraphDef must be told.
+            let inputs = try (savedModel == nil ? r.required("input_nodes") : r.optional("input_nodes"))?.stringList("\(what): input_nodes") ?? []
+            let outputs = try (savedModel == nil ? r.required("output_nodes") : r.optional("output_nodes"))?.stringList("\(what): output_nodes") ?? []
             var shapes: [[Int]] = []
             if let node = r.optional("input_shapes") {
                 guard case .sequence(let items, _) = node else {
                     throw ManifestError(node.location, "\(what): input_shapes must be a list of shapes, e.g. [[-1, 224, 224, 3]]")
                 }
                 for item in items { shapes.append(try item.shape("\(what): input_shapes")) }
-                guard shapes.count == inputs.count else {
+                guard shapes.count == inputs.count || (inputs.isEmpty && savedModel != nil) else {
                     throw ManifestError(node.location, "\(what): \(shapes.count) input_shapes for \(inputs.count) input_nodes")
                 }
             }
-            return ModelSpec(name: def.name, graph: graph, checkpoint: checkpoint, inputNodes: inputs, outputNodes: outputs,
-                             inputShapes: shapes, location: def.keyLocation)
+            var spec = ModelSpec(name: def.name, graph: graph, checkpoint: checkpoint, inputNodes: inputs, outputNodes: outputs,
+                                 inputShapes: shapes, location: def.keyLocation)
+            spec.savedModel = savedModel
+            spec.signature = signature
+            return spec
         }
 
         private func inputFiles(_ r: MappingReader, what: String) throws(ManifestError) -> [String: String] {
@@ -220,7 +240,7 @@ public enum ManifestLoader {
 
         // MARK: paths
 
-        enum PathKind { case file, checkpoint }
+        enum PathKind { case file, checkpoint, savedModel }
 
         /// A repository-relative path that exists and does not leave the repository, or
         /// `@root/path` under a data root the user named; the result is what the build reads
@@ -259,6 +279,10 @@ public enum ManifestLoader {
             case .file:
                 guard FileIO.exists(full), !FileIO.isDirectory(full) else {
                     throw ManifestError(node.location, "\(what): file '\(path)' does not exist")
+                }
+            case .savedModel:
+                guard FileIO.exists(full + "/saved_model.pb") else {
+                    throw ManifestError(node.location, "\(what): '\(path)' is not a SavedModel directory (no saved_model.pb in it)")
                 }
             case .checkpoint:
                 let ok = FileIO.isDirectory(full) ? FileIO.exists(full + "/checkpoint") : FileIO.exists(full + ".index")

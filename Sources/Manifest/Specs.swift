@@ -3,10 +3,15 @@ import BuildCore
 /// A model of the repository: an inference graph plus a checkpoint, or a frozen graph.
 public struct ModelSpec: Sendable, Equatable {
     public let name: String
-    /// Repository-relative path of the (inference or frozen) GraphDef.
+    /// Repository-relative path of the (inference or frozen) GraphDef; for a SavedModel, its
+    /// `saved_model.pb`.
     public let graph: String
     /// A training directory or checkpoint prefix; nil when `graph` is already frozen.
     public let checkpoint: String?
+    /// A TF2 SavedModel directory (then `graph` is its saved_model.pb) and the signature to freeze.
+    public var savedModel: String? = nil
+    public var signature: String = "serving_default"
+    /// Empty for a SavedModel that leaves them to its signature.
     public let inputNodes: [String]
     public let outputNodes: [String]
     public let inputShapes: [[Int]]

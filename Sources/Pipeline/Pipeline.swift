@@ -68,7 +68,32 @@ public struct Pipeline: Sendable {
         for model in manifest.models.values.sorted(by: { $0.name < $1.name }) {
             var graph = StageInput.file(model.graph)
             var freezeID: StageID?
-            if let checkpoint = model.checkpoint {
+            var inputNodes = model.inputNodes, outputNodes = model.outputNodes, inputShapes = model.inputShapes
+            if let directory = model.savedModel {
+                // The signature names the inputs and outputs (and shapes) the manifest leaves out.
+                let full = FileIO.resolve(directory, relativeTo: root)
+                let freeze: SavedModelStage
+                do {
+                    let signature = try SavedModelReader.signature(directory: full, name: model.signature)
+                    if inputNodes.isEmpty {
+                        inputNodes = signature.inputs.map(\.key)
+                        if inputShapes.isEmpty, signature.inputs.allSatisfy({ $0.shape != nil }) { inputShapes = signature.inputs.map { $0.shape! } }
+                    }
+                    if outputNodes.isEmpty { outputNodes = signature.outputs }
+                    let files = try SavedModelReader.files(directory: full).map { FreezeStage.relative($0, root) }
+                    freeze = SavedModelStage(model: model.name, directory: directory, files: files, signature: model.signature)
+                } catch {
+                    // Named as the manifest names it, not by the repository's place on this machine.
+                    let text = "\(error)"
+                    throw Failure(description: "\(model.location): model '\(model.name)': "
+                                  + (text.hasPrefix(full) ? directory + text.dropFirst(full.count) : text))
+                }
+                byID[freeze.id] = freeze
+                targets.append(BuildTarget(name: model.name, stages: [freeze.id],
+                                           outputs: [Materialization(stage: freeze.id, output: FreezeStage.frozenGraph,
+                                                                     path: "build/\(model.name)/\(FreezeStage.frozenGraph)")]))
+                graph = .output(freeze.id, FreezeStage.frozenGraph)
+            } else if let checkpoint = model.checkpoint {
                 let location: CheckpointLocation
                 let reader: CheckpointReader
                 do {
@@ -87,9 +112,11 @@ public struct Pipeline: Sendable {
                 graph = .output(freeze.id, FreezeStage.frozenGraph)
                 freezeID = freeze.id
             }
-            models[model.name] = QuantizeJob.Model(name: model.name, graph: graph, freezeStage: freezeID, inputNodes: model.inputNodes,
-                                                   outputNodes: model.outputNodes, inputShapes: model.inputShapes,
-                                                   origin: freezeID == nil ? nil : "model '\(model.name)' (\(model.location), frozen from \(model.graph))")
+            let frozenFrom = model.savedModel.map { "SavedModel \($0)" } ?? model.graph
+            models[model.name] = QuantizeJob.Model(name: model.name, graph: graph, freezeStage: freezeID, inputNodes: inputNodes,
+                                                   outputNodes: outputNodes, inputShapes: inputShapes,
+                                                   origin: freezeID == nil && model.savedModel == nil ? nil
+                                                       : "model '\(model.name)' (\(model.location), frozen from \(frozenFrom))")
         }
         let dpuTargets = try Self.targets(of: manifest)
         // Every strategy, used by a build or not: a key that would not act is refused where it was written.

@@ -10,6 +10,8 @@ public enum TFOp: String, CaseIterable, Sendable {
     case placeholder = "Placeholder", placeholderWithDefault = "PlaceholderWithDefault", const = "Const"
     case identity = "Identity", identityN = "IdentityN", snapshot = "Snapshot", stopGradient = "StopGradient"
     case checkNumerics = "CheckNumerics", noOp = "NoOp"
+    // Function calls (TF2 graphs and SavedModels; inlined when a SavedModel is read).
+    case statefulPartitionedCall = "StatefulPartitionedCall", partitionedCall = "PartitionedCall"
     // Layers with weights.
     case conv2D = "Conv2D", depthwiseConv2dNative = "DepthwiseConv2dNative", conv2DBackpropInput = "Conv2DBackpropInput"
     case matMul = "MatMul", depthwiseConv2d = "DepthwiseConv2d", conv3D = "Conv3D"
@@ -177,6 +179,28 @@ public enum DeployOp: String, Sendable {
     case deconv2d = "Deconv2d"
     /// ResizeBilinear / ResizeNearestNeighbor with the size as attributes.
     case deephiResize = "DeephiResize"
+}
+
+extension TFOp {
+    /// The first output index of the output argument `name` (function bodies name tensors
+    /// `node:arg:i`): the batch norms' several arguments; every other op here has one (nil: not
+    /// an output argument of this op).
+    public func outputArgOffset(_ name: String) -> Int? {
+        switch self {
+        case .fusedBatchNorm, .fusedBatchNormV2, .fusedBatchNormV3:
+            ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2", "reserve_space_3"].firstIndex(of: name)
+        default: 0
+        }
+    }
+
+    /// How many outputs a node of this op has (one, except the batch norms).
+    public func outputCount(_ node: Tensorflow_NodeDef) -> Int {
+        switch self {
+        case .fusedBatchNorm, .fusedBatchNormV2: 5
+        case .fusedBatchNormV3: 6
+        default: 1
+        }
+    }
 }
 
 extension Tensorflow_NodeDef {

@@ -17,6 +17,7 @@ public enum TensorFlowIOError: Error, CustomStringConvertible, Equatable {
     case checkpointState(path: String, reason: String)
     case freeze(node: String, reason: String)
     case unknownNode(name: String, role: String, path: String)
+    case savedModel(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -43,6 +44,8 @@ public enum TensorFlowIOError: Error, CustomStringConvertible, Equatable {
             return "freeze: node '\(node)': \(reason)"
         case let .unknownNode(name, role, path):
             return "\(path): \(role) '\(name)' is not a node of the graph"
+        case let .savedModel(path, reason):
+            return "\(path): \(reason)"
         }
     }
 }

@@ -1,6 +1,7 @@
 import BuildCore
 import FileIO
 import Foundation
+import Locking
 import XCTest
 
 /// A write that fails part-way (disk full, an I/O error), injected at the seam every file write
@@ -10,13 +11,16 @@ final class WriteFailureTests: XCTestCase {
     override func tearDown() { FileIO.writeBytes = { fd, bytes, count in write(fd, bytes, count) } }
 
     /// Every write after the first `allowed` bytes fails with ENOSPC.
+    /// (Builds write from several threads: the budget is shared under a lock.)
     private func failWrites(after allowed: Int) {
-        nonisolated(unsafe) var left = allowed
+        let left = Locked(allowed)
         FileIO.writeBytes = { fd, bytes, count in
-            guard left > 0 else { errno = ENOSPC; return -1 }
-            let n = write(fd, bytes, min(count, left))
-            if n > 0 { left -= n }
-            return n
+            left.withLock { left in
+                guard left > 0 else { errno = ENOSPC; return -1 }
+                let n = write(fd, bytes, min(count, left))
+                if n > 0 { left -= n }
+                return n
+            }
         }
     }
 

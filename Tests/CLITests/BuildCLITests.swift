@@ -328,6 +328,51 @@ final class BuildCLITests: XCTestCase {
         XCTAssertTrue(again.stdout.hasPrefix("vaiq-build: nothing to do"), again.stdout)
     }
 
+    /// A Keras SavedModel as a model: `saved_model:` alone (inputs, outputs and shapes from its
+    /// serving signature) builds a matrix, its frozen graph keyed by the files' content.
+    func testASavedModelBuildsFromItsSignature() throws {
+        let fixture = "\(CLITests.repo)/Tests/Fixtures/savedmodel/functional"
+        try FileManager.default.copyItem(atPath: "\(fixture)/model", toPath: "\(repo)/models/keras")
+        try FileManager.default.copyItem(atPath: "\(fixture)/input_0.npy", toPath: "\(repo)/models/calib.npy")
+        try """
+            models:
+              keras: {saved_model: models/keras}
+            calibration:
+              calib: {inputs: {image: models/calib.npy}, batch_size: 2, calib_iter: 1}
+            builds:
+              - model: keras
+                calibration: calib
+                matrix: {strategy: [pof2s, fsx], target: [DPUCZDX8G]}
+
+            """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for file in ["keras/frozen_graph.pb", "keras/pof2s/DPUCZDX8G/quantize_eval_model.pb", "keras/pof2s/DPUCZDX8G/deploy_model.pb",
+                     "keras/fsx/DPUCZDX8G/quantize_eval_model.pb"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/\(file)"), file)
+        }
+        XCTAssertTrue(try vaiq("all").stdout.hasPrefix("vaiq-build: nothing to do"))
+        // Another signature name: refused at freeze with the ones it has.
+        let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        try text.replacingOccurrences(of: "{saved_model: models/keras}", with: "{saved_model: models/keras, signature: predict}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let bad = try vaiq("all")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderr, "error: manifests/repo.yaml:2:3: model 'keras': models/keras: no signature 'predict'; it has: serve, serving_default\n")
+        for (replacement, message) in [
+            ("{saved_model: models/keras, graph: models/allops/inference_graph.pb}",
+             "manifests/repo.yaml:2:45: model 'keras': give either 'saved_model' or 'graph' (with 'checkpoint'), not both"),
+            ("{saved_model: models/allops}", "manifests/repo.yaml:2:24: model 'keras': saved_model: 'models/allops' is not a SavedModel directory (no saved_model.pb in it)"),
+            ("{graph: models/allops/inference_graph.pb, signature: x, input_nodes: [a], output_nodes: [b]}",
+             "manifests/repo.yaml:2:63: model 'keras': 'signature' needs 'saved_model' (a GraphDef has no signatures)"),
+        ] {
+            try text.replacingOccurrences(of: "{saved_model: models/keras}", with: replacement)
+                .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+            let e = try vaiq("all")
+            XCTAssertEqual(e.stderr, "error: \(message)\n", replacement)
+        }
+    }
+
     /// Data outside the repository is read only under a data root the user names; its files are
     /// keyed by content, so the same data at another place reruns nothing, and `why` lists it.
     func testDataRootsAreNamedByTheUserAndHashedByContent() throws {

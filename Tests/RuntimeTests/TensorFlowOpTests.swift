@@ -23,9 +23,11 @@ final class TensorFlowOpTests: XCTestCase {
         let outputs: [File]
     }
 
-    func load(_ path: String) throws -> Tensor {
+    static func load(_ path: String) throws -> Tensor {
         try NPY.decode(Array(Data(contentsOf: URL(fileURLWithPath: path))), name: path)
     }
+
+    func load(_ path: String) throws -> Tensor { try Self.load(path) }
 
     func testEveryOpMatchesTensorFlow() throws {
         let index = try JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: "\(Self.directory)/index.json")))
