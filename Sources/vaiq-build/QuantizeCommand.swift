@@ -5,6 +5,7 @@ import Foundation
 import Manifest
 import PTQ
 import Pipeline
+import TensorFlowIO
 import Tensors
 
 /// The vendor's one-shot `vai_q_tensorflow quantize`, with its flag names; `input_fn` is replaced
@@ -38,13 +39,18 @@ struct QuantizeCommand: ParsableCommand {
     )
 
     @Option(name: .customLong("input_frozen_graph"), help: "The frozen GraphDef (.pb or .pbtxt).")
-    var inputFrozenGraph: String
+    var inputFrozenGraph: String?
+    @Option(name: .customLong("input_saved_model"),
+            help: "A TF2 SavedModel directory instead: its --signature is frozen first (inputs, outputs and shapes default from it).")
+    var inputSavedModel: String?
+    @Option(name: .customLong("signature"), help: "The SavedModel's signature (default: serving_default).")
+    var signature: String?
     @Option(name: .customLong("input_nodes"), help: "Comma-separated input nodes (they become placeholders).")
-    var inputNodes: String
+    var inputNodes: String?
     @Option(name: .customLong("output_nodes"), help: "Comma-separated output nodes.")
-    var outputNodes: String
+    var outputNodes: String?
     @Option(name: .customLong("input_shapes"), help: "Shapes of the input nodes, ':'-separated, ? for unknown (e.g. ?,224,224,3).")
-    var inputShapes: String
+    var inputShapes: String?
     @Option(name: .customLong("calib_data"), help: "NAME=FILE.npy[,NAME=FILE.npy]: calibration inputs, one row per sample.")
     var calibData: String
     @Option(name: .customLong("calib_iter"), help: "Calibration batches.")
@@ -124,13 +130,38 @@ struct QuantizeCommand: ParsableCommand {
             throw ValidationError("--calib_iter, --calib_batch_size, --eval_batch_size and -j must be positive")
         }
         guard (evalData == nil) == (evalLabels == nil) else { throw ValidationError("--eval_data and --eval_labels go together") }
+        guard (inputFrozenGraph == nil) != (inputSavedModel == nil) else {
+            throw ValidationError("give one of --input_frozen_graph and --input_saved_model")
+        }
+        guard inputSavedModel != nil || signature == nil else { throw ValidationError("--signature needs --input_saved_model") }
+        guard inputSavedModel != nil || (inputNodes != nil && outputNodes != nil && inputShapes != nil) else {
+            throw ValidationError("--input_frozen_graph needs --input_nodes, --output_nodes and --input_shapes")
+        }
         _ = try settings()
     }
 
     func run() throws {
         let start = ContinuousClock.now
-        let inputs = commaList(inputNodes), outputs = commaList(outputNodes)
-        let shapes = try parseInputShapes(inputShapes)
+        // A SavedModel is frozen first, into a scratch folder removed at the end (the build's
+        // freeze_saved_model stage makes the same bytes); its signature fills what flags leave out.
+        var graphFile = inputFrozenGraph ?? ""
+        var inputs = commaList(inputNodes ?? ""), outputs = commaList(outputNodes ?? "")
+        var shapes = try inputShapes.map(parseInputShapes) ?? []
+        var scratch: String?
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        if let inputSavedModel {
+            let loaded = try failing { try SavedModelReader.load(directory: inputSavedModel, signature: signature ?? "serving_default") }
+            if inputNodes == nil {
+                inputs = loaded.inputs.map(\.key)
+                if inputShapes == nil, loaded.inputs.allSatisfy({ $0.shape != nil }) { shapes = loaded.inputs.map { $0.shape! } }
+            }
+            if outputNodes == nil { outputs = loaded.outputs }
+            let dir = NSTemporaryDirectory() + "vaiq-saved-model-\(UUID().uuidString)"
+            scratch = dir
+            try failing { try FileIO.createDirectories(dir) }
+            graphFile = "\(dir)/frozen_graph.pb"
+            try failing { try GraphDefIO.write(loaded.graph, to: graphFile) }
+        }
         guard shapes.count == inputs.count else {
             throw CommandFailure(message: "--input_shapes gives \(shapes.count) shapes for \(inputs.count) input nodes")
         }
@@ -140,7 +171,7 @@ struct QuantizeCommand: ParsableCommand {
         let batchSize = calibBatchSize ?? max(1, rows / calibIter)
         let evaluation = try evalData.map { (inputs: try dataFiles($0, flag: "--eval_data", inputs: inputs), labels: evalLabels ?? "",
                                              batchSize: evalBatchSize) }
-        let job = QuantizeJob.oneShot(graph: inputFrozenGraph, inputNodes: inputs, outputNodes: outputs, inputShapes: shapes,
+        let job = QuantizeJob.oneShot(graph: graphFile, inputNodes: inputs, outputNodes: outputs, inputShapes: shapes,
                                       calibration: calibration, batchSize: batchSize, iterations: calibIter, evaluation: evaluation,
                                       strategy: strategy, target: dpu, outputFolder: outputDir)
         // On a terminal, one status line while it runs (calibration's batches, ETA); nothing otherwise.
@@ -156,7 +187,7 @@ struct QuantizeCommand: ParsableCommand {
         } else {
             summary = "float scales, \(batches) calibration batches"
         }
-        print("quantized \(inputFrozenGraph) (\(quantizeStrategy), \(dpu.name)): \(summary) -> \(outputDir)/quantize_eval_model.pb")
+        print("quantized \(inputFrozenGraph ?? inputSavedModel ?? "") (\(quantizeStrategy), \(dpu.name)): \(summary) -> \(outputDir)/quantize_eval_model.pb")
         if profile {
             let elapsed = ContinuousClock.now - start
             print(result.profile.text(process: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))

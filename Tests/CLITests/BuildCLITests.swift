@@ -352,6 +352,15 @@ final class BuildCLITests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/\(file)"), file)
         }
         XCTAssertTrue(try vaiq("all").stdout.hasPrefix("vaiq-build: nothing to do"))
+        // The one-shot command on the SavedModel writes the build cell's bytes.
+        let out = "\(repo)/oneshot"
+        let q = try CLITests.run(["quantize", "--input_saved_model", "\(repo)/models/keras", "--calib_data", "image=\(repo)/models/calib.npy",
+                                  "--calib_iter", "1", "--calib_batch_size", "2", "--quantize_strategy", "pof2s", "--output_dir", out])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        for file in ["quantize_eval_model.pb", "deploy_model.pb", "quant_info.json"] {
+            XCTAssertEqual(FileManager.default.contents(atPath: "\(out)/\(file)"),
+                           FileManager.default.contents(atPath: "\(repo)/build/keras/pof2s/DPUCZDX8G/\(file)"), file)
+        }
         // Another signature name: refused at freeze with the ones it has.
         let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
         try text.replacingOccurrences(of: "{saved_model: models/keras}", with: "{saved_model: models/keras, signature: predict}")
