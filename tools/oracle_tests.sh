@@ -46,6 +46,14 @@ for model in allops resource sharded snappy mixed_dtypes; do
              && '$PY' tools/check_roundtrip.py --original $F/frozen_tf.pb --rewritten $OUT/$model-frozen.pb --fixture $F"
 done
 
+# Keras SavedModels (tools/make_savedmodel_fixtures.py) frozen natively: TensorFlow runs our frozen
+# graph and agrees with the SavedModel's own serving signature within 1e-4 of the largest output.
+for model in sequential functional multi_input; do
+  F=Tests/Fixtures/savedmodel/$model
+  check "savedmodel $model: freeze --saved_model, run in TF" \
+    bash -c "'$VAIQ' freeze --saved_model $F/model -o $OUT/sm-$model.pb && '$PY' tools/check_savedmodel_freeze.py --graph $OUT/sm-$model.pb --fixture $F"
+done
+
 # The committed fix-position fixture is exactly what the NumPy reference computes.
 check "fixpos: Tests/Fixtures/fixpos/cases.json is the NumPy reference's output" \
   bash -c "'$PY' tools/fixpos_reference.py $OUT/fixpos.json >/dev/null && cmp $OUT/fixpos.json Tests/Fixtures/fixpos/cases.json"
