@@ -13,8 +13,12 @@ public enum ManifestLoader {
         throws(ManifestError) -> Manifest {
         let dir = FileIO.resolve("manifests", relativeTo: root)
         let names: [String]
+        guard FileIO.isDirectory(dir) else {
+            throw ManifestError(SourceLocation(file: FileIO.realPath(root) ?? root, line: 0, column: 0),
+                                "not a model repository (no manifests/ folder); run vaiq-build in one, or name one with -C DIR")
+        }
         do { names = try FileIO.listDirectory(dir).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") } } catch {
-            throw ManifestError(SourceLocation(file: "manifests", line: 0, column: 0), "no manifests directory: \(error.reason)")
+            throw ManifestError(SourceLocation(file: "manifests", line: 0, column: 0), "cannot list the manifests directory: \(error.reason)")
         }
         var documents: [(YAMLNode, builtin: Bool)] = []
         for (name, text) in builtins { documents.append((try YAMLParser.parse(Array(text.utf8), file: name), true)) }

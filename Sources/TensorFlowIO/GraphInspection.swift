@@ -57,7 +57,22 @@ public struct GraphInspection: Codable, Sendable {
         inputs = graph.node.filter { $0.tfOp == .placeholder }.map { node in
             Input(name: node.name, dtype: node.attr["dtype"]?.type.tfName ?? "?", shape: shapes[node.name])
         }
-        outputs = graph.node.filter { !consumed.contains($0.name) && !Self.nonOutputOps.contains($0.tfOp) }.map { node in
+        // An output computes something from an input: what no placeholder reaches (initializers,
+        // the saver, a variable's unread snapshot) and training-only ops (assignments, optimizer
+        // steps, summaries) are left out, as nothing an inference graph's user would name.
+        var fed = Set(graph.node.filter { $0.tfOp == .placeholder }.map(\.name))
+        var changed = true
+        while changed {
+            changed = false
+            for node in graph.node where !fed.contains(node.name)
+                && node.input.contains(where: { !$0.hasPrefix("^") && fed.contains(TensorName($0).node) }) {
+                fed.insert(node.name)
+                changed = true
+            }
+        }
+        outputs = graph.node.filter {
+            !consumed.contains($0.name) && !Self.nonOutputOps.contains($0.tfOp) && fed.contains($0.name) && !TFOp.isTrainingOnly($0.op)
+        }.map { node in
             Output(name: node.name, op: node.op, shape: shapes[node.name])
         }
         nodes = graph.node.map { node in
@@ -66,6 +81,18 @@ public struct GraphInspection: Codable, Sendable {
         var roles: [String: Int] = [:]
         for node in nodes { roles[node.role.rawValue, default: 0] += 1 }
         roleCounts = roles
-        runtimeUnsupported = ops.filter { ![.variable, .training].contains($0.role) && !GraphImporter.supportedOps.contains($0.op) }
+        // What the outputs need (a variable's initializer is no part of the model).
+        var needed = Set<String>()
+        var stack = outputs.map(\.name)
+        let byName = Dictionary(graph.node.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        while let name = stack.popLast() {
+            guard needed.insert(name).inserted, let node = byName[name] else { continue }
+            stack += node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }
+        }
+        var neededOps: [String: Int] = [:]
+        for node in graph.node where needed.contains(node.name) { neededOps[node.op, default: 0] += 1 }
+        runtimeUnsupported = neededOps.map { OpCount(op: $0.key, count: $0.value, role: .of($0.key)) }
+            .sorted { ($0.count, $1.op) > ($1.count, $0.op) }
+            .filter { ![.variable, .training].contains($0.role) && !GraphImporter.supportedOps.contains($0.op) }
     }
 }

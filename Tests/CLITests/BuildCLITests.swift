@@ -328,6 +328,19 @@ final class BuildCLITests: XCTestCase {
         XCTAssertTrue(again.stdout.hasPrefix("vaiq-build: nothing to do"), again.stdout)
     }
 
+    /// Outside a model repository: one line saying so and what to do.
+    func testOutsideARepositoryIsOneLine() throws {
+        let empty = NSTemporaryDirectory() + "vaiq-empty-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: empty) }
+        let real = try XCTUnwrap(URL(fileURLWithPath: empty).resolvingSymlinksInPath().path)
+        for command in [["all"], ["status"], ["why", "x"]] {
+            let r = try CLITests.run(command + ["-C", empty])
+            XCTAssertEqual(r.status, 1)
+            XCTAssertEqual(r.stderr, "error: \(real): not a model repository (no manifests/ folder); run vaiq-build in one, or name one with -C DIR\n")
+        }
+    }
+
     /// A Keras SavedModel as a model: `saved_model:` alone (inputs, outputs and shapes from its
     /// serving signature) builds a matrix, its frozen graph keyed by the files' content.
     func testASavedModelBuildsFromItsSignature() throws {
