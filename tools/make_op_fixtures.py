@@ -28,8 +28,10 @@ os.makedirs(OUT, exist_ok=True)
 cases = []
 
 
-def case(name, op, build, inputs, rtol=1e-4, why=None):
-    """build(placeholders: dict, rng) -> {output_name: tensor}; inputs: {name: shape}."""
+def case(name, op, build, inputs, rtol=1e-4, why=None, reference=None):
+    """build(placeholders: dict, rng) -> {output_name: tensor}; inputs: {name: shape}.
+    reference: another build whose outputs are the expected ones (same seed, so the same
+    constants), for graphs whose own run is not what inference means (dropout)."""
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     graph = tf.Graph()
     with graph.as_default():
@@ -39,6 +41,13 @@ def case(name, op, build, inputs, rtol=1e-4, why=None):
         feeds = {n: rng.standard_normal(shape).astype(np.float32) for n, shape in inputs.items()}
         with tf1.Session(graph=graph, config=SESSION_CONFIG) as s:
             values = s.run(outs, {phs[n]: v for n, v in feeds.items()})
+    if reference:
+        rng2 = np.random.default_rng(zlib.crc32(name.encode()))
+        with tf.Graph().as_default() as g2:
+            phs2 = {n: tf1.placeholder(tf.float32, shape, name=n) for n, shape in inputs.items()}
+            outs2 = reference(phs2, rng2)
+            with tf1.Session(graph=g2, config=SESSION_CONFIG) as s:
+                values = s.run(outs2, {phs2[n]: v for n, v in feeds.items()})
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "model.pb"), "wb") as f:
@@ -285,6 +294,27 @@ def classifier(p, rng):
     y = tf.nn.bias_add(tf.linalg.matmul(y, const(rng, (4 * 4 * 4, 10), 0.3)), const(rng, (10,)))
     return {"y": tf.nn.softmax(y)}
 case("block_classifier", "block", classifier, {"x": (3, 9, 9, 2)})
+
+# Dropout left in an inference graph: optimize removes it, so the expected output is the model
+# without it (the graph's own run is random). Three forms TensorFlow writes.
+def dropout_model(rate_fn, dropout):
+    def build(p, rng):
+        x = tf.nn.relu(tf.nn.conv2d(p["x"], const(rng, (3, 3, 3, 4), 0.5), 1, "SAME"))
+        x = dropout(x, rate_fn()) if dropout else x
+        return {"y": tf.nn.conv2d(x, const(rng, (1, 1, 4, 2), 0.5), 1, "SAME")}
+    return build
+
+def dropout_v1(x, keep):
+    mask = tf.floor(keep + tf.random.uniform(tf.shape(x), seed=1))
+    return tf.math.divide(x, keep) * mask
+
+for name, rate_fn, fn in [
+    ("dropout_rate_const", lambda: 0.4, lambda x, r: tf.nn.dropout(x, rate=r, seed=1)),
+    ("dropout_rate_placeholder", lambda: tf1.placeholder_with_default(0.3, [], name="rate"), lambda x, r: tf.nn.dropout(x, rate=r, seed=1)),
+    ("dropout_keep_prob_floor", lambda: tf1.placeholder_with_default(0.6, [], name="keep_prob"), dropout_v1),
+]:
+    case(name, "RandomUniform", dropout_model(rate_fn, fn), {"x": (2, 6, 6, 3)}, reference=dropout_model(rate_fn, None),
+         why="optimize removes dropout: expected is the model without it")
 
 with open(os.path.join(OUT, "index.json"), "w") as f:
     json.dump({"cases": cases}, f, indent=1)

@@ -62,6 +62,7 @@ public enum Optimizer {
     public static func optimize(_ graph: consuming Tensorflow_GraphDef, _ options: OptimizeOptions, path: String) throws(TensorFlowIOError) -> Tensorflow_GraphDef {
         var g = try partition(graph, options, path: path)
         _ = consume graph
+        if !Dropout.remove(&g).isEmpty { pruneUnused(&g, outputs: options.outputNodes, inputs: options.inputNodes) }
         try validate(g, outputs: options.outputNodes, path: path)
         removeIdentities(&g, keep: Set(options.inputNodes + options.outputNodes))
         let rewrites = options.rewrites

@@ -26,6 +26,8 @@ public enum TFOp: String, CaseIterable, Sendable {
     case elu = "Elu", selu = "Selu", softmax = "Softmax", lrn = "LRN"
     case exp = "Exp", log = "Log", neg = "Neg", sqrt = "Sqrt", rsqrt = "Rsqrt", square = "Square", abs = "Abs"
     case floor = "Floor", ceil = "Ceil", round = "Round", sign = "Sign", cast = "Cast"
+    // Dropout's random mask (removed by optimize: inference keeps every value).
+    case randomUniform = "RandomUniform", greaterEqual = "GreaterEqual", select = "Select", selectV2 = "SelectV2"
     // Pooling and reductions.
     case maxPool = "MaxPool", avgPool = "AvgPool"
     case mean = "Mean", sum = "Sum", max = "Max", min = "Min", prod = "Prod", argMax = "ArgMax"

@@ -48,6 +48,22 @@ final class PTQTests: XCTestCase {
         XCTAssertEqual(ops.filter { $0 == "BiasAdd" }.count, 1, "\(ops)")
     }
 
+    /// Dropout left in an inference graph (tools/make_op_fixtures.py's three forms: a constant
+    /// rate, a PlaceholderWithDefault rate, the older keep_prob + Floor): optimize removes it and
+    /// the model computes what TensorFlow computes without it.
+    func testOptimizeRemovesDropout() throws {
+        for name in ["dropout_rate_const", "dropout_rate_placeholder", "dropout_keep_prob_floor"] {
+            let (graph, x) = try fixture(name)
+            XCTAssertTrue(graph.node.contains { $0.tfOp == .randomUniform }, name)
+            let optimized = try optimize(graph, x)
+            XCTAssertFalse(optimized.node.contains { $0.tfOp == .randomUniform || $0.tfOp == .floor || $0.tfOp == .greaterEqual }, name)
+            let expected = try NPY.decode(Array(try Data(contentsOf: URL(fileURLWithPath: "\(Self.ops)/\(name)/out_y.npy"))), name: name).floatValues()
+            let ours = try run(optimized, x)
+            let scale = expected.map(abs).max() ?? 1
+            XCTAssertLessThanOrEqual(zip(ours, expected).map { abs($0 - $1) }.max() ?? .infinity, 1e-5 * scale, name)
+        }
+    }
+
     func testLocateFindsTheConvPatternAndItsGroup() throws {
         let (graph, x) = try fixture("block_conv_bn_relu6")
         let optimized = try optimize(graph, x)
