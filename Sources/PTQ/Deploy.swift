@@ -16,11 +16,22 @@ public enum Deployer {
 
     public static func deployModel(_ eval: Tensorflow_GraphDef, path: String) throws -> Tensorflow_GraphDef {
         var g = GraphEdit(eval, path: path)
-        try staticShapes(&g, path: path)
+        let shapes = try staticShapes(&g, path: path)
         foldFixNeurons(&g)
         convertPatterns(&g)
         foldParameters(&g)
         addInputPositions(&g)
+        // Every node's output shape at batch 1 (its placeholders' batch), as the vendor's deploy
+        // models carry them, so the compiler and Netron see shapes.
+        for i in g.nodes.indices {
+            let node = g.nodes[i]
+            var dims = shapes[node.name]
+            if dims == nil, node.tfOp == .const, let proto = node.attr["value"]?.tensor { dims = proto.tensorShape.dims }
+            guard let dims else { continue }
+            var list = Tensorflow_AttrValue()
+            list.list.shape = [Tensorflow_TensorShapeProto(dims: dims)]
+            g.nodes[i].attr["_output_shapes"] = list
+        }
         for i in g.nodes.indices where g.nodes[i].tfOp == .placeholder {
             if case let .shape(proto)? = g.nodes[i].attr["shape"]?.value, var dims = proto.dims, !dims.isEmpty {
                 dims[0] = 1
@@ -32,8 +43,9 @@ public enum Deployer {
         return g.graphDef
     }
 
-    /// Reshape targets and nearest-neighbour sizes become batch-1 constants.
-    static func staticShapes(_ g: inout GraphEdit, path: String) throws {
+    /// Reshape targets and nearest-neighbour sizes become batch-1 constants; returns every node's
+    /// output shape at batch 1.
+    static func staticShapes(_ g: inout GraphEdit, path: String) throws -> [String: [Int]] {
         var feeds: [String: [Int]] = [:], declared: [String: [Int]] = [:]
         for (i, node) in g.nodes.enumerated() where node.tfOp == .placeholder {
             guard case let .shape(proto)? = node.attr["shape"]?.value, let dims = proto.dims, !dims.isEmpty, !dims.dropFirst().contains(where: { $0 < 0 }) else {
@@ -45,9 +57,7 @@ public enum Deployer {
             shape.shape = Tensorflow_TensorShapeProto(dims: [-1] + dims.dropFirst())
             g.nodes[i].attr["shape"] = shape
         }
-        // Planning the graph (folding and packing every weight) is only worth it when a node needs a shape.
         let shaped = Set<TFOp>([.reshape, .resizeNearestNeighbor])
-        guard g.nodes.contains(where: { shaped.contains($0.tfOp) && $0.input.count >= 2 }) else { return }
         let outputs = GraphOrder.sinks(g.graphDef)
         let imported = try GraphImporter.importGraph(g.graphDef, outputs: outputs, path: path)
         let runtime = Runtime(graph: imported.graph, outputs: Array(zip(outputs, imported.outputs)),
@@ -66,6 +76,7 @@ public enum Deployer {
             g.nodes[i].input[1] = name
             g.nodes.insert(c, at: i)
         }
+        return shapes
     }
 
     static func positionAttr(_ bits: Int64, _ pos: Int64) -> Tensorflow_AttrValue {

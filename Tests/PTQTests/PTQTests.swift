@@ -196,6 +196,9 @@ final class DeployTests: XCTestCase {
         XCTAssertEqual(conv.attr["bpos"]?.list.i, [8, 5])
         XCTAssertEqual(conv.attr["ipos"]?.list.i, [8, 6])
         XCTAssertNotNil(conv.attr["weights"]?.tensor)
+        // Every node carries its output shape at batch 1 (conv: stride 2, 8 filters).
+        for node in deploy.node { XCTAssertEqual(node.attr["_output_shapes"]?.list.shape.count, 1, node.name) }
+        XCTAssertEqual(conv.attr["_output_shapes"]?.list.shape.first?.dims, [1, 8, 8, 8])
         let relu = try XCTUnwrap(deploy.node.first { $0.op == "Relu6" })
         XCTAssertEqual(relu.attr["opos"]?.list.i, [8, 4])
         // Weights inside the conv are the quantized values: integers times 2^-7.
