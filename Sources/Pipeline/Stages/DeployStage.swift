@@ -5,8 +5,8 @@ import TensorFlowIO
 /// deploy(quantized model): the quantized range only, in the legacy extended format the
 /// Vitis AI compiler reads (spec 7.2) -> `deploy_model.pb`. Float-scale strategies have none.
 struct DeployStage: TypedStage {
-    /// 6 (history: 2 the deploy model).
-    static let identity = StageKind(name: "deploy", version: 6)
+    /// 7: every node carries `_output_shapes` (history: 2 the deploy model).
+    static let identity = StageKind(name: "deploy", version: 7)
 
     struct Settings: Encodable, Sendable, Equatable {
         var range: ModelRange

@@ -8,8 +8,9 @@ import TensorFlowIO
 /// the quantized range (`aux_graph.pb`: pre- and post-processing, kept in float).
 struct OptimizeStage: TypedStage {
     /// 6: constant folding and constant adds merged into biases (history: 2 DPU simulation and
-    /// CLE, 4 pre-/post-processing kept, 6 kept nodes drop control inputs on removed nodes).
-    static let identity = StageKind(name: "optimize", version: 6)
+    /// CLE, 4 pre-/post-processing kept, 6 kept nodes drop control inputs on removed nodes, 7
+    /// dropout removed).
+    static let identity = StageKind(name: "optimize", version: 7)
 
     struct Settings: Encodable, Sendable, Equatable {
         var range: ModelRange
