@@ -44,6 +44,7 @@ public enum Dumper {
         let fixes = graph.node.filter { $0.tfOp == .fixNeuron }
         guard !fixes.isEmpty else { throw Failure(description: "\(path): no FixNeuron nodes; expected a quantize_eval_model.pb") }
         let position = Dictionary(uniqueKeysWithValues: fixes.map { ($0.name, Int($0.attr["quantize_pos"]?.i ?? 0)) })
+        let bits = Dictionary(uniqueKeysWithValues: fixes.map { ($0.name, Int($0.attr["bit_width"]?.i ?? 8)) })
         let weights = fixes.filter { $0.name.hasSuffix("wquant") }
         let activations = Set(fixes.map(\.name)).subtracting(weights.map(\.name))
         let outputs = GraphOrder.sinks(graph)
@@ -65,12 +66,22 @@ public enum Dumper {
             claimed[safe] = name
             return safe
         }
+        // Each tensor at its own bit width: up to 8 bits one int8 per value (`_int8` in the guide's
+        // naming), 9 to 16 bits one little-endian int16 (`_int16`): a 16-bit activation is never
+        // clamped to 8 bits. The values are the FixNeuron's (already on the grid and in range).
         func integers(_ values: [Float], _ name: String, into dir: String) throws {
             let scale = Float(sign: .plus, exponent: position[name]!, significand: 1)
-            let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
-            let base = "\(dir)/\(try file(name))" + (options.naming == .guide ? "_int8" : "")
-            result.files[base + ".bin"] = ints.map { UInt8(bitPattern: $0) }
-            result.files[base + ".txt"] = Array(ints.map { "\($0)\n" }.joined().utf8)
+            let width = bits[name] ?? 8
+            let base = "\(dir)/\(try file(name))" + (options.naming == .guide ? (width > 8 ? "_int16" : "_int8") : "")
+            if width > 8 {
+                let ints = values.map { Int16(clamping: Int(($0 * scale).rounded())) }
+                result.files[base + ".bin"] = ints.flatMap { v -> [UInt8] in let u = UInt16(bitPattern: v); return [UInt8(u & 0xFF), UInt8(u >> 8)] }
+                result.files[base + ".txt"] = Array(ints.map { "\($0)\n" }.joined().utf8)
+            } else {
+                let ints = values.map { Int8(clamping: Int(($0 * scale).rounded())) }
+                result.files[base + ".bin"] = ints.map { UInt8(bitPattern: $0) }
+                result.files[base + ".txt"] = Array(ints.map { "\($0)\n" }.joined().utf8)
+            }
         }
         // Weights: the FixNeuron of a constant, evaluated once.
         for fix in weights {

@@ -111,6 +111,27 @@ final class RunCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/dump/dump_results_0"), "a failed dump writes nothing")
     }
 
+    /// 16-bit activations dump as little-endian int16 (never clamped to 8 bits); weights stay int8.
+    func testSixteenBitActivationsDumpAsInt16() throws {
+        let model = "\(ops)/block_residual"
+        let dir = NSTemporaryDirectory() + "vaiq-dump16-\(UUID().uuidString)"
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                                "--input_shapes", "2,9,9,6", "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1",
+                                "--activation_bit", "16", "--output_dir", dir).status, 0)
+        let d = try vaiq("dump", "--input_frozen_graph", "\(dir)/quantize_eval_model.pb", "--calib_data", "x=\(model)/in_x.npy",
+                         "--batch_size", "2", "--naming", "guide", "--output_dir", "\(dir)/dump")
+        XCTAssertEqual(d.status, 0, d.stderr)
+        let bin = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/dump/dump_results_1/x_aquant_int16.bin"))
+        XCTAssertEqual(bin.count, 2 * 2 * 9 * 9 * 6)
+        let text = try String(contentsOfFile: "\(dir)/dump/dump_results_1/x_aquant_int16.txt", encoding: .utf8).split(separator: "\n")
+        let first = Int16(bitPattern: UInt16(bin[0]) | UInt16(bin[1]) << 8)
+        XCTAssertEqual(Int16(text[0]), first)
+        XCTAssertTrue(text.contains { abs(Int($0)!) > 127 }, "16-bit values beyond int8's range")
+        let weights = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/dump/dump_results_weights")
+        XCTAssertTrue(weights.allSatisfy { !$0.contains("int16") } && weights.contains { $0.hasSuffix("_int8.bin") }, "\(weights)")
+    }
+
     func testEvaluateReportsAccuracyAndSQNR() throws {
         let (model, dir) = try quantized("block_classifier", shape: "3,9,9,2")
         let labels = "\(dir)/labels.npy"

@@ -6,7 +6,8 @@ import TensorFlowIO
 /// dump_float every node's float output) on the first batches of the build's calibration set.
 /// Its outputs are a directory: one output per file, named `dump/<relative path>`.
 struct DumpStage: TypedStage {
-    static let identity = StageKind(name: "dump", version: 1)
+    /// 2: tensors over 8 bits dump as int16.
+    static let identity = StageKind(name: "dump", version: 2)
 
     struct Settings: Encodable, Sendable, Equatable {
         /// batch_size, max_dump_batches, dump_float, naming.
