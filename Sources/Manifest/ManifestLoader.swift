@@ -181,7 +181,7 @@ public enum ManifestLoader {
         private func evaluation(_ def: Definition) throws(ManifestError) -> EvaluationSpec {
             let what = "evaluation '\(def.name)'"
             let r = try MappingReader(def.node, what: what)
-            try r.checkKeys(["inputs", "labels", "metric", "batch_size"])
+            try r.checkKeys(["inputs", "labels", "metric", "batch_size", "output"])
             var metric = "top1"
             if let node = r.optional("metric") {
                 metric = try node.string("\(what): metric")
@@ -189,11 +189,16 @@ public enum ManifestLoader {
                     throw ManifestError(node.location, "\(what): metric must be top1 or top5; found '\(metric)'")
                 }
             }
-            return EvaluationSpec(name: def.name, inputs: try inputFiles(r, what: what),
-                                  labels: try repositoryPath(try r.required("labels"), what: "\(what): labels", mustBe: .file),
-                                  metric: metric,
-                                  batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 32,
-                                  location: def.keyLocation)
+            var spec = EvaluationSpec(name: def.name, inputs: try inputFiles(r, what: what),
+                                      labels: try repositoryPath(try r.required("labels"), what: "\(what): labels", mustBe: .file),
+                                      metric: metric,
+                                      batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 32,
+                                      location: def.keyLocation)
+            if let node = r.optional("output") {
+                spec.output = try node.string("\(what): output")
+                spec.outputLocation = node.location
+            }
+            return spec
         }
 
         /// Strategies and targets: resolve `extends:` chains, check every field, require completeness.

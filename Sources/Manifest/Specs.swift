@@ -33,6 +33,9 @@ public struct EvaluationSpec: Sendable, Equatable {
     public let inputs: [String: String]
     public let labels: String
     public let metric: String
+    /// The model output the labels score (nil: the first), and where the manifest names it.
+    public var output: String? = nil
+    public var outputLocation: SourceLocation? = nil
     public let batchSize: Int
     public let location: SourceLocation
 }

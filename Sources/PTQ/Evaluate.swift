@@ -11,8 +11,17 @@ public struct EvaluationMetrics: Sendable, Codable, Equatable {
     public var floatTop5: Double
     public var quantizedTop1: Double
     public var quantizedTop5: Double
-    /// Signal-to-quantization-noise ratio of the first output, quantized vs float, in dB.
+    /// Signal-to-quantization-noise ratio of the labelled output, quantized vs float, in dB.
     public var sqnrDB: Double
+    /// A model with several outputs: each output's SQNR, in output order (nil for one output).
+    public var outputs: [OutputSQNR]? = nil
+    /// The output the labels score (nil: the only one).
+    public var labelledOutput: String? = nil
+
+    public struct OutputSQNR: Sendable, Codable, Equatable {
+        public var output: String
+        public var sqnrDB: Double
+    }
 }
 
 public enum Evaluator {
@@ -53,9 +62,15 @@ public enum Evaluator {
 
     /// Runs both graphs (the quantized one simulated: FixNeuron in evaluation phase) on `batches`
     /// and scores the first output node against `labels` (one class index per row).
+    /// Top-1/top-5 of `labelledOutput` (default: the first output) against `labels`, and the SQNR of
+    /// every output.
     public static func evaluate(quantized: Tensorflow_GraphDef, float: Tensorflow_GraphDef, outputNodes: [String],
                                 batches: [[String: Tensor]], labels: [Int], labelsPath: String, narrowActivations: Bool,
-                                threads: Int) throws -> EvaluationMetrics {
+                                threads: Int, labelledOutput: String? = nil) throws -> EvaluationMetrics {
+        let scored = labelledOutput.flatMap { outputNodes.firstIndex(of: $0) } ?? 0
+        if let labelledOutput, !outputNodes.contains(labelledOutput) {
+            throw Failure(description: "evaluation output '\(labelledOutput)' is not an output of the model (\(outputNodes.joined(separator: ", ")))")
+        }
         func runtime(_ graph: Tensorflow_GraphDef, _ name: String) throws -> Runtime {
             let imported = try GraphImporter.importGraph(graph, outputs: outputNodes, path: name)
             return Runtime(graph: imported.graph, outputs: Array(zip(outputNodes, imported.outputs)),
@@ -64,19 +79,22 @@ public enum Evaluator {
         let q = try runtime(quantized, "quantize_eval_model.pb"), f = try runtime(float, "optimized_graph.pb")
         var row = 0
         var hits = (f1: 0, f5: 0, q1: 0, q5: 0)
-        var signal = 0.0, noise = 0.0
+        var signal = [Double](repeating: 0, count: outputNodes.count), noise = signal
         for batch in batches {
-            let fo = try f.run(batch, threads: threads)[0].tensor, qo = try q.run(batch, threads: threads)[0].tensor
-            let fv = fo.floatValues(), qv = qo.floatValues()
-            for (a, b) in zip(fv, qv) {
-                signal += Double(a) * Double(a)
-                noise += (Double(b) - Double(a)) * (Double(b) - Double(a))
+            let fs = try f.run(batch, threads: threads), qs = try q.run(batch, threads: threads)
+            for k in outputNodes.indices {
+                for (a, b) in zip(fs[k].tensor.floatValues(), qs[k].tensor.floatValues()) {
+                    signal[k] += Double(a) * Double(a)
+                    noise[k] += (Double(b) - Double(a)) * (Double(b) - Double(a))
+                }
             }
+            let fo = fs[scored].tensor
+            let fv = fo.floatValues(), qv = qs[scored].tensor.floatValues()
             let n = fo.shape.first ?? 1, classes = fv.count / max(n, 1)
             for r in 0..<n where row + r < labels.count {
                 let label = labels[row + r]
                 guard label < classes else {
-                    throw Failure(description: "\(labelsPath): row \(row + r): label \(label) is not a class of output '\(outputNodes[0])' (\(classes) classes, 0-\(classes - 1))")
+                    throw Failure(description: "\(labelsPath): row \(row + r): label \(label) is not a class of output '\(outputNodes[scored])' (\(classes) classes, 0-\(classes - 1))")
                 }
                 let fRow = Array(fv[(r * classes)..<((r + 1) * classes)]), qRow = Array(qv[(r * classes)..<((r + 1) * classes)])
                 hits.f1 += rank(of: label, in: fRow) < 1 ? 1 : 0
@@ -87,9 +105,14 @@ public enum Evaluator {
             row += n
         }
         let count = Double(max(min(row, labels.count), 1))
-        return EvaluationMetrics(samples: min(row, labels.count), floatTop1: Double(hits.f1) / count, floatTop5: Double(hits.f5) / count,
-                                 quantizedTop1: Double(hits.q1) / count, quantizedTop5: Double(hits.q5) / count,
-                                 sqnrDB: sqnr(signal: signal, noise: noise))
+        var metrics = EvaluationMetrics(samples: min(row, labels.count), floatTop1: Double(hits.f1) / count, floatTop5: Double(hits.f5) / count,
+                                        quantizedTop1: Double(hits.q1) / count, quantizedTop5: Double(hits.q5) / count,
+                                        sqnrDB: sqnr(signal: signal[scored], noise: noise[scored]))
+        if outputNodes.count > 1 {
+            metrics.outputs = outputNodes.indices.map { .init(output: outputNodes[$0], sqnrDB: sqnr(signal: signal[$0], noise: noise[$0])) }
+            metrics.labelledOutput = outputNodes[scored]
+        }
+        return metrics
     }
 
     /// 10 log10(signal / noise) in dB; 999 for no noise at all.

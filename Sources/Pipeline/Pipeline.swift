@@ -138,11 +138,17 @@ public struct Pipeline: Sendable {
                 calibration: .init(name: calibration.name, inputs: calibration.inputs, batchSize: calibration.batchSize,
                                    iterations: calibration.calibIter),
                 evaluation: cell.evaluation.flatMap { manifest.evaluations[$0] }.map {
-                    .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels)
+                    .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels,
+                          output: $0.output)
                 },
                 dump: cell.dump.map { .init(batchSize: $0.batchSize, maxDumpBatches: $0.maxDumpBatches, dumpFloat: $0.dumpFloat,
                                             naming: .init(rawValue: $0.naming) ?? .code) },
                 strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
+            if let evaluation = cell.evaluation.flatMap({ manifest.evaluations[$0] }), let output = evaluation.output,
+               !job.model.outputNodes.contains(output) {
+                throw Failure(description: "\(evaluation.outputLocation ?? evaluation.location): evaluation '\(evaluation.name)': output '\(output)' "
+                              + "is not an output of model '\(cell.model)' (\(job.model.outputNodes.joined(separator: ", ")))")
+            }
             jobs[cell.name] = job
         }
         // Jobs sharing a calibration keep errors for all their bit widths: one float pass each.

@@ -38,6 +38,8 @@ public struct QuantizeJob: Sendable {
         public var data: DataSet
         /// A `.npy` of class indices, one per row.
         public var labels: String
+        /// The output the labels score (nil: the first).
+        public var output: String? = nil
     }
 
     /// vai_q's dump of the quantized model on the calibration inputs (power-of-two schemes).

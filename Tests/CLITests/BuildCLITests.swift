@@ -328,6 +328,39 @@ final class BuildCLITests: XCTestCase {
         XCTAssertTrue(again.stdout.hasPrefix("vaiq-build: nothing to do"), again.stdout)
     }
 
+    /// A model with two outputs: the evaluation scores the output it names, and metrics.json holds
+    /// every output's SQNR.
+    func testSeveralOutputsEvaluateTheNamedOneAndReportEachSQNR() throws {
+        let fixture = "\(CLITests.repo)/Tests/Fixtures/savedmodel/multi_input"
+        try FileManager.default.copyItem(atPath: "\(fixture)/model", toPath: "\(repo)/models/two")
+        for k in 0...1 { try FileManager.default.copyItem(atPath: "\(fixture)/input_\(k).npy", toPath: "\(repo)/models/in\(k).npy") }
+        try Data(NPY.encode(Tensor([Int64](arrayLiteral: 1, 0), shape: [2]))).write(to: URL(fileURLWithPath: "\(repo)/models/labels.npy"))
+        let info = try String(contentsOfFile: "\(fixture)/info.json", encoding: .utf8)
+        let (first, second) = info.range(of: "input_0.npy")!.lowerBound < info.range(of: "input_1.npy")!.lowerBound ? ("image", "vector") : ("vector", "image")
+        let manifest = """
+            models:
+              two: {saved_model: models/two}
+            calibration:
+              calib: {inputs: {\(first): models/in0.npy, \(second): models/in1.npy}, batch_size: 2, calib_iter: 1}
+            evaluation:
+              eval: {inputs: {\(first): models/in0.npy, \(second): models/in1.npy}, labels: models/labels.npy, output: OUTPUT}
+            builds:
+              - {model: two, calibration: calib, evaluation: eval, strategy: pof2s, target: DPUCZDX8G}
+
+            """
+        try manifest.replacingOccurrences(of: "OUTPUT", with: "output_1").write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        let metrics = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(repo)/build/two/pof2s/DPUCZDX8G/metrics.json"))) as? [String: Any])
+        XCTAssertEqual(metrics["labelledOutput"] as? String, "output_1")
+        let outputs = try XCTUnwrap(metrics["outputs"] as? [[String: Any]])
+        XCTAssertEqual(outputs.map { $0["output"] as? String }, ["output_0", "output_1"])
+        XCTAssertEqual(outputs[1]["sqnrDB"] as? Double, metrics["sqnrDB"] as? Double)
+        try manifest.replacingOccurrences(of: "OUTPUT", with: "logits").write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        let bad = try vaiq("all")
+        XCTAssertEqual(bad.stderr, "error: manifests/repo.yaml:6:102: evaluation 'eval': output 'logits' is not an output of model 'two' (output_0, output_1)\n")
+    }
+
     /// Outside a model repository: one line saying so and what to do.
     func testOutsideARepositoryIsOneLine() throws {
         let empty = NSTemporaryDirectory() + "vaiq-empty-\(UUID().uuidString)"

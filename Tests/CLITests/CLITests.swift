@@ -125,9 +125,9 @@ final class CLITests: XCTestCase {
         try assertFails(["freeze", "--graph", "\(dir)/inference_graph.pb", "--checkpoint", "\(dir)/train_dir",
                          "--output_nodes", "nope", "-o", "\(dir)/f.pb"],
                         stderr: "error: \(dir)/inference_graph.pb: output node 'nope' is not a node of the graph")
-        let usage = try run(["freeze", "--graph", "x.pb"])
+        let usage = try run(["freeze", "--graph", "x.pb", "-o", "y.pb"])
         XCTAssertEqual(usage.status, 2)
-        XCTAssertTrue(usage.stderr.contains("Missing expected argument '--checkpoint <checkpoint>'"), usage.stderr)
+        XCTAssertTrue(usage.stderr.contains("give --graph and --checkpoint, or --saved_model"), usage.stderr)
         try assertFails(["inspect", "\(dir)/no-such.pb"], stderr: "error: \(dir)/no-such.pb: cannot open: No such file or directory")
     }
 

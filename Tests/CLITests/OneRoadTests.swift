@@ -72,7 +72,7 @@ final class OneRoadTests: XCTestCase {
         let flags = Set(help.split(whereSeparator: { " \n,".contains($0) }).filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) })
         let fields = Set(StrategyField.all.map(\.name)).subtracting(["quantize_scheme"])
         XCTAssertEqual(fields.subtracting(flags), [], "every strategy field is a flag")
-        let other: Set = ["input_frozen_graph", "input_nodes", "output_nodes", "input_shapes", "calib_data", "calib_iter", "calib_batch_size",
+        let other: Set = ["input_frozen_graph", "input_saved_model", "signature", "input_nodes", "output_nodes", "input_shapes", "calib_data", "calib_iter", "calib_batch_size",
                           "quantize_strategy", "target", "arch_type", "eval_data", "eval_labels", "eval_batch_size", "output_dir", "jobs", "profile", "help", "version"]
         XCTAssertEqual(flags.subtracting(fields).subtracting(other), [], "a flag outside the strategy table and the job's inputs")
 

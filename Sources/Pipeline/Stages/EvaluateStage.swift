@@ -4,12 +4,14 @@ import PTQ
 import TensorFlowIO
 import Tensors
 
-/// evaluate(quantized model, optimized float graph, labeled set): top-1/top-5 of both and the
-/// SQNR of the first output -> `metrics.json`. The float side is the optimized graph, so the
-/// numbers isolate what quantizing cost (the DPU simulation's rewrites are in both).
+/// evaluate(quantized model, optimized float graph, labeled set): top-1/top-5 of both on the
+/// labelled output (the evaluation's `output`, default the first) and its SQNR, every output's
+/// SQNR too when there are several -> `metrics.json`. The float side is the optimized graph, so
+/// the numbers isolate what quantizing cost (the DPU simulation's rewrites are in both).
 struct EvaluateStage: TypedStage {
-    /// 6 (history: the quantized models it reads changed with the quantize stage).
-    static let identity = StageKind(name: "evaluate", version: 6)
+    /// 7: every output's SQNR for several outputs, and the labelled output (history: 6 the
+    /// quantized models it reads changed with the quantize stage).
+    static let identity = StageKind(name: "evaluate", version: 7)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int
@@ -17,6 +19,8 @@ struct EvaluateStage: TypedStage {
         var outputNodes: [String]
         /// Power-of-two models simulate the target's activation range; nil for float scales.
         var archType: String?
+        /// The output the labels score; nil: the first (and then not in the key).
+        var labelledOutput: String?
     }
 
     static let metrics = OutputNames.metrics
@@ -28,7 +32,8 @@ struct EvaluateStage: TypedStage {
     init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: String, quantize: QuantizeStage, optimize: OptimizeStage) {
         let id = StageID("evaluate/\(job.name)")
         let settings = Settings(batchSize: evaluation.batchSize, inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes,
-                            archType: job.strategy.scheme.isFloatScale ? nil : job.target.archType.rawValue)
+                            archType: job.strategy.scheme.isFloatScale ? nil : job.target.archType.rawValue,
+                            labelledOutput: job.evaluation?.output)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel),
                                             "float": .output(optimize.id, OptimizeStage.optimizedGraph),
                                             "labels": .file(labels)]
@@ -47,7 +52,7 @@ struct EvaluateStage: TypedStage {
                                              outputNodes: settings.outputNodes, batches: batches,
                                              labels: labels, labelsPath: labelsPath,
                                              narrowActivations: settings.archType == DPUTarget.ArchType.dpucadf8h.rawValue,
-                                             threads: context.threadBudget)
+                                             threads: context.threadBudget, labelledOutput: settings.labelledOutput)
         return [Self.metrics: try StageIO.json(metrics)]
     }
 }
