@@ -51,6 +51,10 @@ for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "allops", "
 for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "npy", "*.np[yz]"))):
     put("npy", read(path))
 
+# SavedModels: the target reads each beside the functional fixture's variables bundle.
+for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "savedmodel", "*", "model", "saved_model.pb"))):
+    put("savedmodel", read(path))
+
 records = sys.argv[1] if len(sys.argv) > 1 else None
 if records:
     for path in sorted(glob.glob(os.path.join(records, "*", "*")))[:16]:

@@ -13,7 +13,7 @@ import Tensors
 enum FuzzTargets {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "yaml": yaml, "graphdef": graphdef, "pbtxt": pbtxt, "checkpoint": checkpoint, "npy": npy,
-        "record": record, "quantize": quantize,
+        "record": record, "quantize": quantize, "savedmodel": savedModel,
     ]
 
     /// A manifest file beside the built-in ones: parse, merge, resolve, expand builds.
@@ -45,6 +45,14 @@ enum FuzzTargets {
     static func npy(_ data: [UInt8]) {
         _ = try? NPY.decode(data, name: "fuzz.npy")
         _ = try? NPZ.decode(data, name: "fuzz.npz")
+    }
+
+    /// A saved_model.pb beside a fixed variables bundle (a Keras fixture's): every signature frozen.
+    static func savedModel(_ data: [UInt8]) {
+        let dir = "\(scratch)/savedmodel"
+        guard (try? FileIO.writeAtomically(data, to: "\(dir)/saved_model.pb", durable: false)) != nil,
+              let names = try? SavedModelReader.signatures(directory: dir) else { return }
+        for name in names { _ = try? SavedModelReader.load(directory: dir, signature: name) }
     }
 
     /// An action record as the cache stores it.
@@ -104,6 +112,14 @@ enum FuzzTargets {
         let shard = ProcessInfo.processInfo.environment["VAIQ_FUZZ_SHARD"] ?? "Tests/Fixtures/allops/train_dir/model.ckpt-2.data-00000-of-00001"
         if let bytes = FileManager.default.contents(atPath: shard) {
             FileManager.default.createFile(atPath: "\(dir)/model.ckpt.data-00000-of-00001", contents: bytes)
+        }
+        // The savedmodel target's bundle.
+        let variables = ProcessInfo.processInfo.environment["VAIQ_FUZZ_SAVED_MODEL"] ?? "Tests/Fixtures/savedmodel/functional/model/variables"
+        try? FileManager.default.createDirectory(atPath: "\(dir)/savedmodel/variables", withIntermediateDirectories: true)
+        for name in ["variables.index", "variables.data-00000-of-00001"] {
+            if let bytes = FileManager.default.contents(atPath: "\(variables)/\(name)") {
+                FileManager.default.createFile(atPath: "\(dir)/savedmodel/variables/\(name)", contents: bytes)
+            }
         }
         return dir
     }()
