@@ -195,3 +195,27 @@ public struct Pipeline: Sendable {
         return out
     }
 }
+
+extension Pipeline {
+    /// One warning line per power-of-two cell whose quantize stage ran in `report` and whose
+    /// quantized model would split into more than one DPU subgraph on its target (the CPU nodes
+    /// between them named): each split is a round trip between the DPU and the CPU at run time.
+    public func dpuSplitWarnings(_ report: BuildReport, cache: BuildCache) -> [String] {
+        var warnings: [String] = []
+        for name in jobs.keys.sorted() {
+            let job = jobs[name]!
+            guard !job.strategy.scheme.isFloatScale,
+                  let quantize = job.chain.stages.first(where: { $0 is QuantizeStage }),
+                  case .ran? = report.outcomes[quantize.id],
+                  let digest = report.outputs[quantize.id]?[QuantizeStage.evalModel],
+                  let graph = try? GraphDefIO.read(cache.objectPath(digest)) else { continue }
+            let partition = DPUPartition(graph: graph, supportedOps: job.target.supportedOps, outputs: job.model.outputNodes)
+            guard partition.subgraphs.count > 1 else { continue }
+            let between = partition.cpu.prefix(5).map { "\($0.name) (\($0.op))" }.joined(separator: ", ")
+                + (partition.cpu.count > 5 ? ", ..." : "")
+            warnings.append("\(name): the quantized model splits into \(partition.subgraphs.count) DPU subgraphs on \(job.target.name); "
+                            + "on the CPU: \(between) (vaiq-build inspect --target \(job.target.name) lists them)")
+        }
+        return warnings
+    }
+}

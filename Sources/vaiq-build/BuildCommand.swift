@@ -73,7 +73,10 @@ func performBuild(_ repository: RepositoryOptions, targets: [String], options: B
         }
     }
     interrupt.stop()
-    if !options.dryRun { BuildLog.record(result.report, repo: repository.repo) }
+    if !options.dryRun {
+        BuildLog.record(result.report, repo: repository.repo)
+        if !json { for warning in pipeline.dpuSplitWarnings(result.report, cache: session.cache) { progress.warning(warning) } }
+    }
     if json {
         try printJSON(BuildJSON(report: result.report, plan: session.plan, written: result.written, seconds: result.seconds,
                                 profile: result.profile))

@@ -4,6 +4,7 @@ import FileIO
 import Foundation
 import Manifest
 import Pipeline
+import TFProto
 import TensorFlowIO
 
 struct Inspect: ParsableCommand {
@@ -74,7 +75,7 @@ struct Inspect: ParsableCommand {
         }
         let report = GraphInspection(graph: graph, inputShapes: overrides)
         let digest = try failing { try ContentDigest.ofFile(path) }
-        let dpu = try target.map { try TargetPlacement(name: $0, report: report, repo: repo, dataRoots: try dataRoots()) }
+        let dpu = try target.map { try TargetPlacement(name: $0, report: report, graph: graph, repo: repo, dataRoots: try dataRoots()) }
         if json {
             try printJSON(InspectJSON(path: path, digest: digest.description, inspection: report, includeNodes: !noNodes, target: dpu))
             return
@@ -94,9 +95,19 @@ struct Inspect: ParsableCommand {
         let roles = QuantizeRole.allCases.compactMap { role in report.roleCounts[role.rawValue].map { "\($0) \(role.rawValue)" } }
         print("\nquantization roles: " + roles.joined(separator: ", "))
         if let dpu {
-            let cpu = report.ops.filter { dpu.placement[$0.op] == "cpu" }
-            print("target \(dpu.target): " + (cpu.isEmpty ? "every quantized op type runs on the DPU"
-                                                         : "on the CPU: " + cpu.map { "\($0.op) (\($0.count))" }.joined(separator: ", ")))
+            // Of what the outputs need (a variable's initializer is no part of the model).
+            var cpu: [String: Int] = [:]
+            for node in dpu.cpuNodes { cpu[node[1], default: 0] += 1 }
+            print("target \(dpu.target): " + (cpu.isEmpty ? "every op the outputs need runs on the DPU"
+                : "on the CPU: " + cpu.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")))
+            print("  \(dpu.subgraphs.count) DPU subgraph\(dpu.subgraphs.count == 1 ? "" : "s")"
+                  + (dpu.subgraphs.count > 1 ? " (each extra one is a round trip between the DPU and the CPU)" : "") + ":")
+            for (i, nodes) in dpu.subgraphs.enumerated() {
+                print("    \(i + 1): \(nodes.count) nodes, \(nodes.first!) ... \(nodes.last!)")
+            }
+            if !dpu.cpuNodes.isEmpty {
+                print("  CPU nodes: " + dpu.cpuNodes.map { "\($0[0]) (\($0[1]))" }.joined(separator: ", "))
+            }
         }
         if report.runtimeUnsupported.isEmpty {
             print("runtime: every op can be run by vaiq-build (calibrate, evaluate, run)")
@@ -160,8 +171,11 @@ private struct InspectJSON: Encodable {
 struct TargetPlacement: Encodable {
     let target: String
     let placement: [String: String]
+    /// The DPU subgraphs (node names) and the CPU nodes of what the possible outputs need.
+    var subgraphs: [[String]] = []
+    var cpuNodes: [[String]] = []
 
-    init(name: String, report: GraphInspection, repo: String, dataRoots: DataRoots) throws {
+    init(name: String, report: GraphInspection, graph: Tensorflow_GraphDef, repo: String, dataRoots: DataRoots) throws {
         let dpu: DPUTarget
         do { dpu = try BuiltinSettings.target(name, in: try BuiltinSettings.manifest(repository: repo, dataRoots: dataRoots)) } catch {
             throw CommandFailure(message: "--target: \(error.description)")
@@ -176,6 +190,9 @@ struct TargetPlacement: Encodable {
             }
         }
         self.placement = placement
+        let partition = DPUPartition(graph: graph, supportedOps: dpu.supportedOps, outputs: report.outputs.map(\.name))
+        subgraphs = partition.subgraphs
+        cpuNodes = partition.cpu.map { [$0.name, $0.op] }
     }
 }
 

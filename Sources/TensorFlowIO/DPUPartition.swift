@@ -1,0 +1,96 @@
+import TFProto
+
+/// How a graph splits between a DPU target and the CPU: each node the outputs need is `dpu` (its
+/// op is one of the target's `supported_ops`), `cpu` (an op the DPU does not run: one with a DPU
+/// operation the target lacks, or a float op), or neither (constants, inputs, identities and the
+/// ops folded into a pattern, such as a convolution's BiasAdd). A DPU subgraph is a connected
+/// set of DPU nodes, joined through the neutral nodes between them but never through a CPU node:
+/// every extra subgraph is one more round trip between the DPU and the CPU at run time.
+public struct DPUPartition: Sendable, Equatable {
+    public enum Side: String, Sendable, Codable { case dpu, cpu, neither }
+
+    /// Each DPU subgraph's nodes, in graph order; subgraphs in the order of their first node.
+    public let subgraphs: [[String]]
+    /// The CPU nodes (name, op), in graph order.
+    public let cpu: [(name: String, op: String)]
+
+    public static func == (a: DPUPartition, b: DPUPartition) -> Bool {
+        a.subgraphs == b.subgraphs && a.cpu.map(\.name) == b.cpu.map(\.name) && a.cpu.map(\.op) == b.cpu.map(\.op)
+    }
+
+    public static func side(_ node: Tensorflow_NodeDef, supportedOps: [String]) -> Side {
+        guard let op = node.tfOp else { return TFOp.isTrainingOnly(node.op) ? .neither : .cpu }
+        if op.dpuOp != nil { return op.isSupported(by: supportedOps) ? .dpu : .cpu }
+        // A quantized model's quantize nodes are the DPU's fixed-point format, no op of their own.
+        if [.fixNeuron, .fakeQuantWithMinMaxVars, .fakeQuantWithMinMaxVarsPerChannel, .fakeQuantWithMinMaxArgs].contains(op) { return .neither }
+        switch op.role {
+        case .float: return .cpu
+        default: return .neither
+        }
+    }
+
+    /// The partition of what `outputs` need (every node when `outputs` is empty).
+    public init(graph: Tensorflow_GraphDef, supportedOps: [String], outputs: [String] = []) {
+        var byName: [String: Tensorflow_NodeDef] = [:]
+        for node in graph.node { byName[node.name] = node }
+        var needed = Set<String>()
+        if outputs.isEmpty {
+            needed = Set(graph.node.map(\.name))
+        } else {
+            var stack = outputs
+            while let name = stack.popLast() {
+                guard needed.insert(name).inserted, let node = byName[name] else { continue }
+                stack += node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }
+            }
+        }
+        let order = graph.node.filter { needed.contains($0.name) }
+        var side: [String: Side] = [:]
+        for node in order { side[node.name] = Self.side(node, supportedOps: supportedOps) }
+        // Shape arithmetic (Shape, and what computes from shapes and constants alone) folds away
+        // once the batch is fixed, as a DPU model's is: neither side.
+        var shapeOnly = Set<String>()
+        var grew = true
+        while grew {
+            grew = false
+            for node in order where !shapeOnly.contains(node.name) {
+                let inputs = node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }
+                let fromShapes = node.tfOp == .shape
+                    || (!inputs.isEmpty && inputs.contains(where: shapeOnly.contains)
+                        && inputs.allSatisfy { shapeOnly.contains($0) || byName[$0]?.tfOp == .const })
+                if fromShapes { shapeOnly.insert(node.name); grew = true }
+            }
+        }
+        for name in shapeOnly { side[name] = .neither }
+        // Union-find over data edges that join no CPU node and no constant or input (those belong
+        // to every consumer at once and would merge unrelated subgraphs).
+        var parent: [String: String] = [:]
+        func find(_ x: String) -> String {
+            var root = x
+            while let p = parent[root], p != root { root = p }
+            var node = x
+            while let p = parent[node], p != root { parent[node] = root; node = p }
+            return root
+        }
+        let joins: (Tensorflow_NodeDef) -> Bool = { node in
+            side[node.name] != .cpu && node.tfOp != .const && node.tfOp != .placeholder
+        }
+        for node in order where joins(node) { parent[node.name] = node.name }
+        for node in order where joins(node) {
+            for input in node.input where !input.hasPrefix("^") {
+                let producer = TensorName(input).node
+                guard let p = byName[producer], needed.contains(producer), joins(p) else { continue }
+                let (a, b) = (find(node.name), find(producer))
+                if a != b { parent[a] = b }
+            }
+        }
+        var groups: [String: [String]] = [:]
+        var firstSeen: [String] = []
+        for node in order where side[node.name] == .dpu {
+            let root = find(node.name)
+            if groups[root] == nil { firstSeen.append(root) }
+            groups[root, default: []].append(node.name)
+        }
+        subgraphs = firstSeen.map { groups[$0]! }
+        cpu = order.filter { side[$0.name] == .cpu }.map { ($0.name, $0.op) }
+    }
+}
