@@ -148,6 +148,29 @@ public enum Locator {
             matches.append(Match(pattern: .avgPoolScale, isCompute: false, owned: [pool.name, node.name], inputs: [g.inputs(of: pool)[0]],
                                  quantize: [(node.name, .activation, .activation)], group: nil))
         }
+        // Swish / SiLU: Mul(x, Sigmoid(x)), either order; Keras writes Sigmoid(Mul(beta, x)) with a
+        // constant beta, which must be 1 here (another beta is no swish the DPU knows).
+        func sigmoidInput(_ sigmoid: Tensorflow_NodeDef) -> String? {
+            guard let s = g.inputs(of: sigmoid).first else { return nil }
+            guard let scale = g[s], scale.tfOp == .mul else { return s }
+            let ins = g.inputs(of: scale)
+            guard ins.count == 2, let c = ins.first(where: isConst), let x = ins.first(where: { !isConst($0) }),
+                  let beta = g.constant(c), beta.elementCount == 1, beta.floatValues().first == 1 else { return s }
+            return x
+        }
+        for node in g.nodes where node.tfOp == .mul {
+            let ins = g.inputs(of: node)
+            guard ins.count == 2 else { continue }
+            for (x, other) in [(ins[0], ins[1]), (ins[1], ins[0])] {
+                guard let sigmoid = g[other], sigmoid.tfOp == .sigmoid, sigmoidInput(sigmoid) == x else { continue }
+                var owned = [node.name, sigmoid.name]
+                if let s = g.inputs(of: sigmoid).first, s != x { owned.append(s) }
+                matches.append(Match(pattern: .swish, isCompute: false, owned: owned, inputs: [x],
+                                     quantize: [(node.name, .activation, .activation), (sigmoid.name, .activation, .activation),
+                                                (x, .activation, .activation)], group: nil))
+                break
+            }
+        }
         // Unfolded batch norm: Add(Mul(x, scale), offset) [+ Relu].
         for node in g.nodes where TFOp.biasAddOps.contains(node.tfOp) {
             let ins = g.inputs(of: node)

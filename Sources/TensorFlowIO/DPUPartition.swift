@@ -21,6 +21,8 @@ public struct DPUPartition: Sendable, Equatable {
     public static func side(_ node: Tensorflow_NodeDef, supportedOps: [String]) -> Side {
         guard let op = node.tfOp else { return TFOp.isTrainingOnly(node.op) ? .neither : .cpu }
         if op.dpuOp != nil { return op.isSupported(by: supportedOps) ? .dpu : .cpu }
+        // Quantized inside swish, but no DPU operation of any target: the CPU computes it.
+        if op == .sigmoid { return .cpu }
         // A quantized model's quantize nodes are the DPU's fixed-point format, no op of their own.
         if [.fixNeuron, .fakeQuantWithMinMaxVars, .fakeQuantWithMinMaxVarsPerChannel, .fakeQuantWithMinMaxArgs].contains(op) { return .neither }
         switch op.role {

@@ -13,6 +13,9 @@ public enum QuantizePattern: String, CaseIterable, Sendable, Codable {
     case hardSigmoid = "hard_sigmoid"
     /// AvgPool followed by DPU simulation's scale multiply.
     case avgPoolScale = "avgpool_mul"
+    /// Swish / SiLU, x * Sigmoid(x) (Keras may scale x by a beta of 1 first): the product, the
+    /// sigmoid and x quantized.
+    case swish
     /// An unfolded batch norm: Add(Mul(x, scale), offset), optionally Relu / Relu6.
     case batchNorm = "batchnorm"
     /// Mul by a constant, optionally Relu / Relu6.
@@ -34,6 +37,7 @@ public enum QuantizePattern: String, CaseIterable, Sendable, Codable {
         case .hardSigmoid: TFOp.hardSigmoidOps
         case .hardSwish: TFOp.hardSigmoidOps.union([.mul])
         case .avgPoolScale: [.avgPool, .mul]
+        case .swish: [.mul, .sigmoid]
         case .batchNorm: TFOp.biasAddOps.union([.mul]).union(TFOp.reluOps)
         case .mulConstant: TFOp.reluOps.union([.mul])
         case .elementwise: TFOp.elementwiseOps.union(TFOp.reluOps)

@@ -68,7 +68,7 @@ public enum TFOp: String, CaseIterable, Sendable {
         case .placeholder, .relu, .relu6, .leakyRelu, .add, .addV2, .mul, .addN, .maxPool, .avgPool, .mean, .max, .pad,
              .mirrorPad, .transpose, .concat, .concatV2, .squeeze, .reshape, .expandDims, .resizeBilinear,
              .resizeNearestNeighbor, .depthToSpace: .activation
-        case .biasAdd, .realDiv: .inPattern
+        case .biasAdd, .realDiv, .sigmoid: .inPattern
         case _ where Self.batchNormOps.contains(self) || Self.identityOps.contains(self): .folded
         case .const: .constant
         case _ where Self.variableOps.contains(self) || self == .readVariableOp: .variable

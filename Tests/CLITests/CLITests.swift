@@ -145,10 +145,10 @@ final class CLITests: XCTestCase {
         let conv = try XCTUnwrap(nodes.first { $0["op"] as? String == "Conv2D" })
         XCTAssertEqual(conv["role"] as? String, "compute")
         XCTAssertEqual(conv["patterns"] as? [String], ["conv_bias_act"])
-        // The swish's Sigmoid is in no quantizer pattern: it stays float.
+        // The swish's Sigmoid is quantized inside the swish pattern only.
         let sigmoid = try XCTUnwrap(nodes.first { $0["op"] as? String == "Sigmoid" })
-        XCTAssertEqual(sigmoid["role"] as? String, "float")
-        XCTAssertEqual(sigmoid["patterns"] as? [String], [])
+        XCTAssertEqual(sigmoid["role"] as? String, "in-pattern")
+        XCTAssertEqual(sigmoid["patterns"] as? [String], ["swish"])
         let softmax = try XCTUnwrap(nodes.first { $0["op"] as? String == "Softmax" })
         XCTAssertEqual(softmax["role"] as? String, "float")
         XCTAssertEqual(softmax["shape"] as? [Int], [-1, 10])

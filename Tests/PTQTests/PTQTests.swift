@@ -64,6 +64,20 @@ final class PTQTests: XCTestCase {
         }
     }
 
+    /// Swish / SiLU (x * sigmoid(x); tf.nn.silu's IdentityN removed by optimize): the product and
+    /// the sigmoid are quantized, as the reference's swish pattern does.
+    func testLocateQuantizesSwish() throws {
+        for name in ["unary_swish", "unary_silu"] {
+            let (graph, x) = try fixture(name)
+            let optimized = try optimize(graph, x)
+            let plan = Locator.locate(optimized, QuantizeConfig())
+            let sigmoid = try XCTUnwrap(optimized.node.first { $0.tfOp == .sigmoid }, name)
+            let product = try XCTUnwrap(optimized.node.first { $0.tfOp == .mul && $0.input.contains(sigmoid.name) }, name)
+            XCTAssertNotNil(plan.index(of: sigmoid.name), "\(name): \(plan.tensors.map(\.node))")
+            XCTAssertNotNil(plan.index(of: product.name), "\(name): \(plan.tensors.map(\.node))")
+        }
+    }
+
     func testLocateFindsTheConvPatternAndItsGroup() throws {
         let (graph, x) = try fixture("block_conv_bn_relu6")
         let optimized = try optimize(graph, x)

@@ -7,11 +7,12 @@ import TensorFlowIO
 /// use for the activation bit widths of all the cells that share it (their union: a matrix of
 /// bit widths and targets calibrates once; adding a bit width reruns it).
 struct CalibrateStage: TypedStage {
-    /// 11: error lists as base64 float64 (history: 10 narrow-range errors only when a DPUCADF8H cell
+    /// 12: swish's product and sigmoid are located tensors (history: 11 error lists as base64
+    /// float64; 10 narrow-range errors only when a DPUCADF8H cell
     /// shares the calibration; 9 the one-pass
     /// error kernel; 8 errors for the bit widths asked only, histograms only when asked; 2 statistics on the located tensors,
     /// 3 |x| histograms, 7 histograms bounded at AbsHistogram.maxBins).
-    static let identity = StageKind(name: "calibrate", version: 11)
+    static let identity = StageKind(name: "calibrate", version: 12)
 
     struct Settings: Codable, Sendable, Equatable {
         var batchSize: Int

@@ -11,9 +11,9 @@ import TensorFlowIO
 /// (the plan with pof2s_tqt's initial thresholds and ties), from which `QATStage` writes the
 /// quantize-aware training graphs without searching the positions again.
 struct QuantizeStage: TypedStage {
-    /// 7: positions.json for the qat stage (history: 3 float-scale strategies, 5 pof2s_tqt
-    /// trained thresholds, 6 kept nodes drop control inputs on removed nodes).
-    static let identity = StageKind(name: "quantize", version: 7)
+    /// 8: the swish pattern (history: 3 float-scale strategies, 5 pof2s_tqt trained thresholds,
+    /// 6 kept nodes drop control inputs on removed nodes, 7 positions.json for the qat stage).
+    static let identity = StageKind(name: "quantize", version: 8)
 
     /// What a quantize reads. Fields of the other family of schemes are nil, so they are not
     /// hashed: a float-scale cell's key never sees `align_concat`, a power-of-two one `calib_method`.
