@@ -20,6 +20,9 @@ public struct DPUPartition: Sendable, Equatable {
 
     public static func side(_ node: Tensorflow_NodeDef, supportedOps: [String]) -> Side {
         guard let op = node.tfOp else { return TFOp.isTrainingOnly(node.op) ? .neither : .cpu }
+        // A DPU's leaky ReLU has one slope, 26/256 (optimize turns TensorFlow's 0.1 into it): any
+        // other alpha is computed on the CPU.
+        if op == .leakyRelu, let alpha = node.attr["alpha"]?.f, abs(alpha - 0.1) > 1e-5, abs(alpha - 26.0 / 256) > 1e-6 { return .cpu }
         if op.dpuOp != nil { return op.isSupported(by: supportedOps) ? .dpu : .cpu }
         // Quantized inside swish, but no DPU operation of any target: the CPU computes it.
         if op == .sigmoid { return .cpu }

@@ -36,6 +36,17 @@ final class DPUPartitionTests: XCTestCase {
         let noAdd = DPUPartition(graph: graph, supportedOps: ["conv2d", "relu"], outputs: ["probs"])
         XCTAssertEqual(noAdd.subgraphs, [["conv1", "relu1"], ["conv2"], ["conv3"]])
         XCTAssertEqual(noAdd.cpu.map(\.name), ["gate", "sum", "probs"])
+        // A leaky ReLU with the DPU's slope (0.1, which optimize makes 26/256) joins; another alpha is a CPU op.
+        var leaky = graph
+        var relu = node("relu1", .leakyRelu, ["bias1"])
+        relu.attr["alpha"] = { var a = Tensorflow_AttrValue(); a.f = 0.1; return a }()
+        leaky.node[7] = relu
+        XCTAssertEqual(DPUPartition(graph: leaky, supportedOps: all + ["leaky_relu"], outputs: ["relu1"]).subgraphs, [["conv1", "relu1"]])
+        relu.attr["alpha"]!.f = 0.2
+        leaky.node[7] = relu
+        let steep = DPUPartition(graph: leaky, supportedOps: all + ["leaky_relu"], outputs: ["relu1"])
+        XCTAssertEqual(steep.subgraphs, [["conv1"]])
+        XCTAssertEqual(steep.cpu.map(\.name), ["relu1"])
         // Only what the outputs need.
         XCTAssertEqual(DPUPartition(graph: graph, supportedOps: all, outputs: ["relu1"]).subgraphs, [["conv1", "relu1"]])
     }
