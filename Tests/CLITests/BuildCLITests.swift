@@ -362,12 +362,14 @@ final class BuildCLITests: XCTestCase {
     }
 
     /// A quantized model that a CPU op splits into two DPU subgraphs is a warning naming the ops
-    /// (allops: a sigmoid gate and a clip between the convolutions), once, when quantize runs.
+    /// (allops: a leaky ReLU of alpha 0.2, a sigmoid gate and a clip between the convolutions),
+    /// once, when quantize runs.
     func testAModelSplitIntoSeveralDPUSubgraphsIsAWarning() throws {
         let r = try vaiq("all")
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("warning: allops/pof2s_tf1/DPUCZDX8G: the quantized model splits into 2 DPU subgraphs on DPUCZDX8G; "
-                                        + "on the CPU: Sigmoid (Sigmoid), Sub (Sub), clip_by_value/Minimum (Minimum), clip_by_value (Maximum)"), r.stderr)
+                                        + "on the CPU: leaky (LeakyRelu), Sigmoid (Sigmoid), Sub (Sub), clip_by_value/Minimum (Minimum), "
+                                        + "clip_by_value (Maximum)"), r.stderr)
         XCTAssertFalse(try vaiq("all").stderr.contains("warning"), "a no-op build does not repeat it")
         let inspect = try CLITests.run(["inspect", "\(repo)/build/allops/pof2s_tf1/DPUCZDX8G/quantize_eval_model_2.pb", "--target", "DPUCZDX8G",
                                         "--no-nodes", "-C", repo])
