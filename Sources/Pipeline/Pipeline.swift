@@ -180,9 +180,9 @@ public struct Pipeline: Sendable {
 
     /// Targets whose names match any of `patterns` (shell globs, fnmatch(3); `all` matches all).
     public func targets(matching patterns: [String]) throws(Failure) -> [BuildTarget] {
-        if patterns.isEmpty || patterns.contains("all") { return targets }
         var out: [BuildTarget] = []
-        for pattern in patterns {
+        // Every name is checked, also beside `all` (`all typo` is an error, not a build of all).
+        for pattern in patterns where pattern != "all" {
             let matched = targets.filter { fnmatch(pattern, $0.name, 0) == 0 }
             guard !matched.isEmpty else {
                 var message = "no target matches '\(pattern)'"
@@ -192,7 +192,7 @@ public struct Pipeline: Sendable {
             }
             for t in matched where !out.contains(where: { $0.name == t.name }) { out.append(t) }
         }
-        return out
+        return patterns.isEmpty || patterns.contains("all") ? targets : out
     }
 }
 

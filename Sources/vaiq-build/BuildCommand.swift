@@ -69,7 +69,7 @@ func performBuild(_ repository: RepositoryOptions, targets: [String], options: B
     let interrupt = InterruptHandler { session.engine.cancel() }
     let result = try failing {
         try session.build(selected, options: options, observer: progress) {
-            FileHandle.standardError.write(Data("vaiq-build: waiting for another build using \(session.cache.root)\n".utf8))
+            Console.err("vaiq-build: waiting for another build using \(session.cache.root)\n")
         }
     }
     interrupt.stop()
@@ -94,7 +94,7 @@ final class InterruptHandler {
         signal(SIGINT, SIG_IGN)
         source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         source.setEventHandler {
-            FileHandle.standardError.write(Data("\nvaiq-build: interrupted; stopping\n".utf8))
+            Console.err("\nvaiq-build: interrupted; stopping\n")
             onInterrupt()
         }
         source.resume()

@@ -138,8 +138,8 @@ final class ProgressPrinter: BuildObserver {
 
     func warning(_ message: String) {
         if live { write("\r\u{1B}[K") }
-        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+        Console.err("warning: \(message)\n")
     }
 
-    private func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+    private func write(_ text: String) { Console.out(text) }
 }

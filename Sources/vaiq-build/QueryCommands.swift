@@ -70,7 +70,7 @@ struct Status: ParsableCommand {
         if json { try printJSON(entries) } else { printTable(rows, header: ["target", "state"]) }
         if !report.succeeded && report.outcomes.values.contains(where: { if case .failed = $0 { true } else { false } }) {
             for case let (id, .failed(message)) in report.outcomes.sorted(by: { $0.key < $1.key }) {
-                FileHandle.standardError.write(Data("error: \(id): \(message)\n".utf8))
+                Console.err("error: \(id): \(message)\n")
             }
             throw ExitCode(1)
         }

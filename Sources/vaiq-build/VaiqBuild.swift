@@ -25,13 +25,13 @@ struct VaiqBuild: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as CommandFailure {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            Console.err("error: \(error.message)\n")
             Foundation.exit(1)
         } catch {
             let code = exitCode(for: error)
             // ArgumentParser reports usage errors as EX_USAGE (64); this tool uses 2, as make and ninja do.
             if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Console.err((fullMessage(for: error) + "\n"))
                 Foundation.exit(2)
             }
             exit(withError: error)
@@ -72,4 +72,23 @@ func parseInputShapes(_ value: String) throws(CommandFailure) -> [[Int]] {
         shapes.append(dims)
     }
     return shapes
+}
+
+/// The terminal streams, written with `write(2)`. Foundation's `FileHandle.write` traps when
+/// the stream fails (stdout or stderr redirected to a full disk, a closed pipe); a message that
+/// cannot be shown is dropped instead, and the command's outcome and exit code stand.
+enum Console {
+    static func out(_ text: String) { put(text, to: STDOUT_FILENO) }
+    static func err(_ text: String) { put(text, to: STDERR_FILENO) }
+
+    private static func put(_ text: String, to fd: Int32) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n > 0 { offset += n } else if n < 0 && errno == EINTR { continue } else { return }
+            }
+        }
+    }
 }

@@ -49,7 +49,7 @@ struct Watch: ParsableCommand {
                 do {
                     _ = try performBuild(repository, targets: targets, options: BuildOptions(jobs: jobs), explain: true, json: false)
                 } catch let failure as CommandFailure {
-                    FileHandle.standardError.write(Data("error: \(failure.message)\n".utf8))
+                    Console.err("error: \(failure.message)\n")
                 }
                 built = seen
                 builds += 1
@@ -61,7 +61,7 @@ struct Watch: ParsableCommand {
     }
 
     /// Unbuffered: a watcher's output is read (into a log or a pipe) while it runs.
-    private func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    private func say(_ line: String) { Console.out((line + "\n")) }
 
     /// Size and mtime of every file the build reads (manifests only, while they do not parse).
     private func fingerprint() -> [String: String] {

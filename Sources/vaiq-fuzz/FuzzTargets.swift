@@ -130,7 +130,7 @@ enum FuzzTargets {
 let selected: @Sendable ([UInt8]) -> Void = {
     let name = ProcessInfo.processInfo.environment["VAIQ_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTargets.all[name] else {
-        FileHandle.standardError.write(Data("set VAIQ_FUZZ_TARGET to one of: \(FuzzTargets.all.keys.sorted().joined(separator: ", "))\n".utf8))
+        fputs("set VAIQ_FUZZ_TARGET to one of: \(FuzzTargets.all.keys.sorted().joined(separator: ", "))\n", stderr)
         exit(2)
     }
     return target

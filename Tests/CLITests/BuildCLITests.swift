@@ -38,6 +38,27 @@ final class BuildCLITests: XCTestCase {
 
     private func vaiq(_ args: String...) throws -> CLITests.Run { try CLITests.run(args + ["-C", repo]) }
 
+    /// stdout and stderr on a full disk (/dev/full): the messages are lost, the outcome is not —
+    /// a build still succeeds and a failure still exits 1, neither as a trap.
+    func testAFullTerminalIsNotATrap() throws {
+        func runToFull(_ args: [String]) throws -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLITests.binary)
+            p.arguments = args + ["-C", repo]
+            let full = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/full"))
+            p.standardOutput = full
+            p.standardError = full
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationReason, .exit, "\(args)")
+            return p.terminationStatus
+        }
+        XCTAssertEqual(try runToFull(["allops/pof2s_tf1/DPUCZDX8G"]), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/allops/pof2s_tf1/DPUCZDX8G/quant_info.json"))
+        XCTAssertEqual(try runToFull(["all", "no-such-target"]), 1)
+        XCTAssertEqual(try runToFull(["status"]), 0)
+    }
+
     func testBuildThenNoOpThenCheckpointSwitch() throws {
         let first = try CLITests.run(["all", "-C", repo, "-j2"])
         XCTAssertEqual(first.status, 0, first.stderr)
