@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PY := .venv/bin/python
-DEBS := zlib1g-dev libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev protobuf-compiler pkg-config
+DEBS := zlib1g-dev libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev libturbojpeg0-dev libpng-dev protobuf-compiler pkg-config
 RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -128,10 +128,13 @@ fixtures: venv
 	$(PY) tools/fixpos_reference.py Tests/Fixtures/fixpos/cases.json
 	$(PY) tools/make_npy_fixtures.py
 	$(PY) tools/make_op_fixtures.py
+	$(PY) tools/make_image_fixtures.py
 
-# Retrain the example model (scikit-learn digits) and rewrite its committed graph, checkpoints and data.
+# Retrain the example models and rewrite their committed graphs, checkpoints, SavedModel and data
+# (digits: scikit-learn's digits; shapes: generated images and a Keras SavedModel).
 example: venv
 	$(PY) examples/digits/train.py
+	cd examples/shapes && ../../$(PY) make_data.py && ../../$(PY) train.py
 
 bench: release venv
 	bash bench/run.sh $(PY)

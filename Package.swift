@@ -20,6 +20,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-pthread-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it; TF checkpoints use it.
         .target(name: "CCRC32C"),
         // Hot loops in C with AVX2+FMA bodies chosen at run time and bit-identical portable fallbacks.
@@ -36,6 +38,9 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["CZlib"]),
         // Float kernels: scalar reference kernels (the spec) and fast paths (packed-weight convs, Winograd, im2col + OpenBLAS).
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS", "CKernels"]),
+        // Image decoding (JPEG via libjpeg-turbo, PNG via libpng) and declared preprocessing (resize, crop,
+        // channel order, normalization) into float tensors, as TensorFlow / Keras compute them.
+        .target(name: "Imaging", dependencies: ["CTurboJPEG", "CPNG", "FileIO"]),
         // The graph IR: ops, attributes, shape inference; no file format, no TensorFlow op names.
         .target(name: "GraphIR", dependencies: ["Tensors"]),
         // Plans and runs a GraphIR graph (float, and fixed point simulated through FixNeuron/FakeQuant) with per-node hooks.
@@ -55,10 +60,10 @@ let package = Package(
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
         // wrapping the passes, the build session (run, place outputs, log) and the matrix report.
-        .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto"]),
+        .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto", "Imaging", "Locking", "Runtime", "GraphIR"]),
         // The command-line tool: swift-argument-parser commands that parse, call Pipeline or a pass, and print.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ", "Locking",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ", "Locking", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -73,6 +78,7 @@ let package = Package(
         .testTarget(name: "TensorFlowIOTests", dependencies: ["TensorFlowIO", "TFProto", "Tensors", "CCRC32C", "GraphIR",
                                                               .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "FileIOTests", dependencies: ["FileIO"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "CKernels"]),
         .testTarget(name: "GraphIRTests", dependencies: ["GraphIR", "Tensors"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GraphIR", "Kernels", "Tensors", "TensorFlowIO"]),

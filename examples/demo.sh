@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The `make demo` walk-through on the example model repository (examples/digits).
+# The `make demo` walk-through on the example model repositories (examples/digits, examples/shapes).
 set -euo pipefail
 VAIQ=$(realpath "${1:-.build/release/vaiq-build}")
 cd "$(dirname "$0")/digits"
@@ -29,3 +29,11 @@ step freeze --graph models/digits/inference_graph.pb --checkpoint models/digits/
 step quantize --input_frozen_graph build/frozen_400.pb --input_nodes input --output_nodes logits \
     --input_shapes ?,32,32,1 --calib_data input=data/calib.npy --calib_iter 10 --output_dir build/quantize_400
 step run build/quantize_400/quantize_eval_model.pb --input input=data/eval_x.npy --outputs logits
+
+echo; echo "# the second repository: a Keras SavedModel calibrated and evaluated from image folders"
+cd ../shapes
+step clean --cache
+step inspect-data shapes-calib     # what calibration feeds the model: decoded, resized, cropped, normalized
+step all                           # freeze the SavedModel, prepare the images, 3 strategies x 2 targets
+step report
+step inspect-data shapes-eval      # the float model on the set as declared and with the channels reversed

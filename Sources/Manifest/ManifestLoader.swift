@@ -159,20 +159,11 @@ public enum ManifestLoader {
             return spec
         }
 
-        private func inputFiles(_ r: MappingReader, what: String) throws(ManifestError) -> [String: String] {
-            let inputs = try MappingReader(try r.required("inputs"), what: "\(what): inputs")
-            var files: [String: String] = [:]
-            for entry in inputs.entries {
-                files[entry.key] = try repositoryPath(entry.value, what: "\(what): input '\(entry.key)'", mustBe: .file)
-            }
-            return files
-        }
-
         private func calibration(_ def: Definition) throws(ManifestError) -> CalibrationSpec {
             let what = "calibration '\(def.name)'"
             let r = try MappingReader(def.node, what: what)
             try r.checkKeys(["inputs", "batch_size", "calib_iter"])
-            return CalibrationSpec(name: def.name, inputs: try inputFiles(r, what: what),
+            return CalibrationSpec(name: def.name, inputs: try inputSources(r, what: what),
                                    batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 1,
                                    calibIter: try r.optional("calib_iter")?.int("\(what): calib_iter", range: 1...1_000_000) ?? 100,
                                    location: def.keyLocation)
@@ -181,7 +172,7 @@ public enum ManifestLoader {
         private func evaluation(_ def: Definition) throws(ManifestError) -> EvaluationSpec {
             let what = "evaluation '\(def.name)'"
             let r = try MappingReader(def.node, what: what)
-            try r.checkKeys(["inputs", "labels", "metric", "batch_size", "output"])
+            try r.checkKeys(["inputs", "labels", "classes", "metric", "batch_size", "output"])
             var metric = "top1"
             if let node = r.optional("metric") {
                 metric = try node.string("\(what): metric")
@@ -189,8 +180,9 @@ public enum ManifestLoader {
                     throw ManifestError(node.location, "\(what): metric must be top1 or top5; found '\(metric)'")
                 }
             }
-            var spec = EvaluationSpec(name: def.name, inputs: try inputFiles(r, what: what),
-                                      labels: try repositoryPath(try r.required("labels"), what: "\(what): labels", mustBe: .file),
+            let inputs = try inputSources(r, what: what)
+            var spec = EvaluationSpec(name: def.name, inputs: inputs,
+                                      labels: try labelSource(r, inputs: inputs, what: what),
                                       metric: metric,
                                       batchSize: try r.optional("batch_size")?.int("\(what): batch_size", range: 1...65536) ?? 32,
                                       location: def.keyLocation)
@@ -249,12 +241,12 @@ public enum ManifestLoader {
 
         // MARK: paths
 
-        enum PathKind { case file, checkpoint, savedModel }
+        enum PathKind { case file, directory, checkpoint, savedModel }
 
         /// A repository-relative path that exists and does not leave the repository, or
         /// `@root/path` under a data root the user named; the result is what the build reads
         /// (a data-root path is absolute: it is hashed by content like every input, never by path).
-        private func repositoryPath(_ node: YAMLNode, what: String, mustBe kind: PathKind) throws(ManifestError) -> String {
+        func repositoryPath(_ node: YAMLNode, what: String, mustBe kind: PathKind) throws(ManifestError) -> String {
             let path = try node.string(what)
             var relative = path
             var base = root
@@ -288,6 +280,10 @@ public enum ManifestLoader {
             case .file:
                 guard FileIO.exists(full), !FileIO.isDirectory(full) else {
                     throw ManifestError(node.location, "\(what): file '\(path)' does not exist")
+                }
+            case .directory:
+                guard FileIO.isDirectory(full) else {
+                    throw ManifestError(node.location, "\(what): folder '\(path)' does not exist")
                 }
             case .savedModel:
                 guard FileIO.exists(full + "/saved_model.pb") else {

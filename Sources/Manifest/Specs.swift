@@ -18,10 +18,11 @@ public struct ModelSpec: Sendable, Equatable {
     public let location: SourceLocation
 }
 
-/// Calibration data: per input node a `.npy` file, consumed `calib_iter` batches of `batch_size`.
+/// Calibration data: per input node a `.npy` file or an image folder, consumed `calib_iter`
+/// batches of `batch_size`.
 public struct CalibrationSpec: Sendable, Equatable {
     public let name: String
-    public let inputs: [String: String]
+    public let inputs: [String: InputSource]
     public let batchSize: Int
     public let calibIter: Int
     public let location: SourceLocation
@@ -30,14 +31,76 @@ public struct CalibrationSpec: Sendable, Equatable {
 /// A labeled evaluation set.
 public struct EvaluationSpec: Sendable, Equatable {
     public let name: String
-    public let inputs: [String: String]
-    public let labels: String
+    public let inputs: [String: InputSource]
+    public let labels: LabelSource
     public let metric: String
     /// The model output the labels score (nil: the first), and where the manifest names it.
     public var output: String? = nil
     public var outputLocation: SourceLocation? = nil
     public let batchSize: Int
     public let location: SourceLocation
+}
+
+/// Where an input node's rows come from.
+public enum InputSource: Sendable, Equatable {
+    /// A `.npy` array: the path the build reads (repository-relative, or absolute under a data root).
+    case array(String)
+    /// Image files, decoded and preprocessed by a `prepare` stage into one float32 NHWC array.
+    case images(ImageSetSpec)
+
+    /// The files this source reads.
+    public var paths: [String] {
+        switch self {
+        case .array(let path): [path]
+        case .images(let set): set.files.map(\.path)
+        }
+    }
+}
+
+/// An evaluation's labels: a `.npy` of class indices, or the image folders' names.
+public enum LabelSource: Sendable, Equatable {
+    case file(String)
+    /// Class index = position of an image's first folder (under the images' `dir`) in `classes`
+    /// (the sorted folder names unless the manifest lists them).
+    case folders(classes: [String], location: SourceLocation)
+}
+
+/// `images: {dir, glob}` with its `preprocess:` block.
+public struct ImageSetSpec: Sendable, Equatable {
+    /// The folder as the manifest names it.
+    public let directory: String
+    public let glob: String
+    /// Every matched file, sorted by name.
+    public let files: [ImageFile]
+    public let preprocess: PreprocessSpec
+    public let location: SourceLocation
+}
+
+public struct ImageFile: Sendable, Equatable {
+    /// The path under the images' folder (what the glob matched; the first component is the class folder).
+    public let name: String
+    /// The path the build reads (repository-relative, or absolute under a data root).
+    public let path: String
+}
+
+/// A `preprocess:` block, checked (exclusive keys, counts, ranges); the steps are applied in the
+/// order resize, center crop, channel order, normalization.
+public struct PreprocessSpec: Sendable, Equatable {
+    public var resizeShorter: Int? = nil
+    /// [height, width]
+    public var resize: [Int]? = nil
+    /// [height, width]
+    public var centerCrop: [Int]? = nil
+    /// rgb, bgr or gray.
+    public var channelOrder = "rgb"
+    /// caffe, tf or torch (keras.applications' preprocess_input modes).
+    public var preset: String? = nil
+    public var mean: [Double] = []
+    public var std: [Double] = []
+    public var scale: Double? = nil
+    public let location: SourceLocation
+
+    public init(location: SourceLocation) { self.location = location }
 }
 
 /// A quantize strategy or a DPU target after `extends:` is resolved: every field has a value.
@@ -105,8 +168,10 @@ public struct Manifest: Sendable {
     /// The data roots some model, calibration or evaluation file of these manifests is under.
     public var usedDataRoots: [(name: String, folder: String)] {
         var paths = models.values.flatMap { [$0.graph] + ($0.checkpoint.map { [$0] } ?? []) }
-        paths += calibrations.values.flatMap { $0.inputs.values }
-        paths += evaluations.values.flatMap { Array($0.inputs.values) + [$0.labels] }
+        paths += calibrations.values.flatMap { $0.inputs.values.flatMap(\.paths) }
+        paths += evaluations.values.flatMap { e in
+            e.inputs.values.flatMap(\.paths) + { if case .file(let path) = e.labels { [path] } else { [] } }()
+        }
         return dataRoots.folders.sorted { $0.key < $1.key }.filter { root in
             paths.contains { $0.hasPrefix(root.value + "/") }
         }.map { ($0.key, $0.value) }

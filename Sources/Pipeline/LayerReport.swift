@@ -33,11 +33,22 @@ extension Pipeline {
             let modelPath = try built(QuantizeStage.evalModel), planPath = try built(QuantizeStage.quantInfo)
             let plan = try StageIO.decode(QuantizePlan.self, planPath)
             let batchSize = max(1, min(8, evaluation.data.batchSize))
-            let inputs = Dictionary(uniqueKeysWithValues: evaluation.data.inputs.map {
-                (StageIO.dataPrefix + $0.key, FileIO.resolve($0.value, relativeTo: root))
-            })
+            // A file is read where it is; a prepare stage's array from the cache (its last record).
+            func path(_ input: StageInput) throws(Failure) -> String {
+                switch input {
+                case .file(let file): return FileIO.resolve(file, relativeTo: root)
+                case .output(let stage, let name):
+                    guard let digest = cache.lastRecord(of: stage)?.outputs[name], cache.hasObject(digest),
+                          let path = try? cache.verifiedObjectPath(digest) else {
+                        throw Failure(description: "cell '\(cell)': the evaluation's prepared images (\(stage)) are not in the cache \(cache.root): build the cell first (`vaiq-build \(cell)`)")
+                    }
+                    return path
+                }
+            }
+            var inputs: [String: String] = [:]
+            for (node, input) in evaluation.data.inputs { inputs[StageIO.dataPrefix + node] = try path(input) }
             let batches = try StageIO.batches(inputs, batchSize: batchSize, iterations: (rows + batchSize - 1) / batchSize, allowPartial: true)
-            let labelsPath = FileIO.resolve(evaluation.labels, relativeTo: root)
+            let labelsPath = try path(evaluation.labels)
             let labels = try Evaluator.labels(try NPY.decode(try FileIO.read(labelsPath), name: labelsPath), path: labelsPath, rows: nil)
             let model = try Optimizer.cut(try GraphDefIO.read(modelPath), inputs: job.model.inputNodes, outputs: job.model.outputNodes,
                                           path: modelPath)

@@ -54,9 +54,12 @@ extension QuantizeJob {
                                strategy: QuantizeStrategy, target: DPUTarget, outputFolder: String) -> QuantizeJob {
         QuantizeJob(name: "quantize",
                     model: Model(name: "model", graph: .file(graph), inputNodes: inputNodes, outputNodes: outputNodes, inputShapes: inputShapes),
-                    calibration: DataSet(name: "calibration", inputs: calibration, batchSize: batchSize, iterations: iterations),
+                    calibration: DataSet(name: "calibration", inputs: calibration.mapValues { .file($0) }, batchSize: batchSize,
+                                         iterations: iterations),
                     evaluation: evaluation.map {
-                        Evaluation(data: DataSet(name: "evaluation", inputs: $0.inputs, batchSize: $0.batchSize, iterations: .max), labels: $0.labels)
+                        Evaluation(data: DataSet(name: "evaluation", inputs: $0.inputs.mapValues { .file($0) }, batchSize: $0.batchSize,
+                                                 iterations: .max),
+                                   labels: .file($0.labels))
                     },
                     strategy: strategy, target: target, outputFolder: outputFolder)
     }

@@ -133,14 +133,30 @@ public struct Pipeline: Sendable {
                 throw Failure(description: "\(dump.location): 'dump' is not supported for \(strategy.scheme.rawValue) (cell \(cell.name)): float-scale models have no FixNeurons to dump")
             }
             let calibration = manifest.calibrations[cell.calibration]!
+            // Image inputs become prepare stages (calibration prepares only the rows it reads).
+            let calibrationInputs = Self.inputs(calibration.inputs, section: "calibration", set: calibration.name,
+                                                limit: calibration.batchSize * calibration.calibIter, labels: nil, stages: &byID)
+            var evaluation: QuantizeJob.Evaluation? = nil
+            if let spec = cell.evaluation.flatMap({ manifest.evaluations[$0] }) {
+                let inputs = Self.inputs(spec.inputs, section: "evaluation", set: spec.name, limit: nil, labels: spec.labels, stages: &byID)
+                let labels: StageInput
+                switch spec.labels {
+                case .file(let path): labels = .file(path)
+                case .folders:
+                    // The one image input's prepare stage also writes the labels (the loader checked there is one).
+                    guard case .output(let stage, _)? = inputs.values.first(where: { if case .output = $0 { true } else { false } }) else {
+                        throw Failure(description: "\(spec.location): evaluation '\(spec.name)': labels: folders needs an image input")
+                    }
+                    labels = .output(stage, PrepareStage.labels)
+                }
+                evaluation = .init(data: .init(name: spec.name, inputs: inputs, batchSize: spec.batchSize, iterations: Int.max),
+                                   labels: labels, output: spec.output)
+            }
             let job = QuantizeJob(
                 name: cell.name, model: models[cell.model]!,
-                calibration: .init(name: calibration.name, inputs: calibration.inputs, batchSize: calibration.batchSize,
+                calibration: .init(name: calibration.name, inputs: calibrationInputs, batchSize: calibration.batchSize,
                                    iterations: calibration.calibIter),
-                evaluation: cell.evaluation.flatMap { manifest.evaluations[$0] }.map {
-                    .init(data: .init(name: $0.name, inputs: $0.inputs, batchSize: $0.batchSize, iterations: Int.max), labels: $0.labels,
-                          output: $0.output)
-                },
+                evaluation: evaluation,
                 dump: cell.dump.map { .init(batchSize: $0.batchSize, maxDumpBatches: $0.maxDumpBatches, dumpFloat: $0.dumpFloat,
                                             naming: .init(rawValue: $0.naming) ?? .code) },
                 strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
@@ -165,6 +181,25 @@ public struct Pipeline: Sendable {
         self.targets = targets
         self.jobs = jobs
         self.suffixes = suffixes
+    }
+
+    /// A set's inputs as stage inputs: a `.npy` file as it is, an image source through its
+    /// prepare stage (added to `stages`), which also writes the labels of `labels: folders`.
+    static func inputs(_ sources: [String: InputSource], section: String, set: String, limit: Int?, labels: LabelSource?,
+                       stages: inout [StageID: any Stage]) -> [String: StageInput] {
+        var out: [String: StageInput] = [:]
+        for (node, source) in sources {
+            switch source {
+            case .array(let path): out[node] = .file(path)
+            case .images(let images):
+                var classes: [String]? = nil
+                if case .folders(let names, _)? = labels { classes = names }
+                let stage = PrepareStage(section: section, set: set, node: node, images: images, limit: limit, classes: classes)
+                stages[stage.id] = stage
+                out[node] = .output(stage.id, PrepareStage.data)
+            }
+        }
+        return out
     }
 
     /// Every target of the manifests, typed (a refused key fails the load even when no build uses it).

@@ -25,10 +25,10 @@ public struct QuantizeJob: Sendable {
         var range: ModelRange { ModelRange(inputNodes: inputNodes, outputNodes: outputNodes, inputShapes: inputShapes) }
     }
 
-    /// Input arrays (`.npy` per input node) read in batches.
+    /// Input arrays (per input node a `.npy` file, or a prepare stage's array) read in batches.
     public struct DataSet: Sendable, Equatable {
         public var name: String
-        public var inputs: [String: String]
+        public var inputs: [String: StageInput]
         public var batchSize: Int
         /// At most this many batches (calibration's calib_iter).
         public var iterations: Int
@@ -36,8 +36,8 @@ public struct QuantizeJob: Sendable {
 
     public struct Evaluation: Sendable, Equatable {
         public var data: DataSet
-        /// A `.npy` of class indices, one per row.
-        public var labels: String
+        /// A `.npy` of class indices, one per row (a file, or a prepare stage's labels).
+        public var labels: StageInput
         /// The output the labels score (nil: the first).
         public var output: String? = nil
     }

@@ -76,8 +76,15 @@ struct Watch: ParsableCommand {
                     files.append(FileIO.isDirectory(path) ? "\(path)/checkpoint" : "\(path).index")
                 }
             }
-            for c in manifest.calibrations.values { files += c.inputs.values }
-            for e in manifest.evaluations.values { files += e.inputs.values + [e.labels] }
+            // Image folders: every image, and every folder holding one (its mtime changes when a
+            // file is added or removed).
+            var sources = manifest.calibrations.values.flatMap { Array($0.inputs.values) }
+            sources += manifest.evaluations.values.flatMap { Array($0.inputs.values) }
+            for source in sources {
+                files += source.paths
+                if case .images = source { files += Set(source.paths.map(FileIO.directoryName)).sorted() }
+            }
+            for e in manifest.evaluations.values { if case .file(let labels) = e.labels { files.append(labels) } }
         }
         var stamps: [String: String] = [:]
         for file in files {

@@ -189,4 +189,92 @@ final class ManifestLoaderTests: XCTestCase {
             XCTAssertEqual(text + "\n", onDisk, "\(name) is stale: run `make builtins`")
         }
     }
+
+    // MARK: image sources
+
+    private func imageRepository() throws {
+        for file in ["data/calib/a.jpg", "data/calib/b.png", "data/calib/notes.txt", "data/calib/.hidden.jpg",
+                     "data/eval/cat/1.jpg", "data/eval/cat/2.JPG", "data/eval/dog/1.png", "data/empty/.keep"] {
+            try FileIO.createDirectories(FileIO.directoryName("\(root)/\(file)"))
+            try FileIO.writeAtomically([0], to: "\(root)/\(file)")
+        }
+    }
+
+    private func imageManifest(calibration: String = "images: {dir: data/calib}",
+                               preprocess: String = "{resize_shorter: 72, center_crop: [64, 64], preset: tf}",
+                               evaluation: String = "images: {dir: data/eval}", labels: String = "folders") -> String {
+        """
+        models:
+          digits: {graph: models/digits/inference_graph.pb, checkpoint: models/digits/train_dir, input_nodes: [input], output_nodes: [logits]}
+        calibration:
+          c:
+            inputs:
+              input: {\(calibration), preprocess: \(preprocess)}
+        evaluation:
+          e:
+            inputs:
+              input: {\(evaluation), preprocess: \(preprocess)}
+            labels: \(labels)
+        builds:
+          - {model: digits, calibration: c, evaluation: e, matrix: {strategy: [pof2s], target: [DPUCZDX8G]}}
+
+        """
+    }
+
+    func testImageFoldersListFilesAndLabelsFromFolders() throws {
+        try imageRepository()
+        try write(imageManifest())
+        let manifest = try ManifestLoader.load(root: root)
+        guard case .images(let calib)? = manifest.calibrations["c"]?.inputs["input"] else { return XCTFail("not images") }
+        XCTAssertEqual(calib.files.map(\.name), ["a.jpg", "b.png"])
+        XCTAssertEqual(calib.files.map(\.path), ["data/calib/a.jpg", "data/calib/b.png"])
+        XCTAssertEqual(calib.preprocess.resizeShorter, 72)
+        XCTAssertEqual(calib.preprocess.centerCrop, [64, 64])
+        XCTAssertEqual(calib.preprocess.preset, "tf")
+        guard case .images(let eval)? = manifest.evaluations["e"]?.inputs["input"] else { return XCTFail("not images") }
+        XCTAssertEqual(eval.files.map(\.name), ["cat/1.jpg", "cat/2.JPG", "dog/1.png"])
+        guard case .folders(let classes, _)? = manifest.evaluations["e"]?.labels else { return XCTFail("not folders") }
+        XCTAssertEqual(classes, ["cat", "dog"])
+        // A glob with '/' matches the path under dir; without, file names at any depth.
+        try write(imageManifest(evaluation: "images: {dir: data/eval, glob: \"dog/*\"}"))
+        guard case .images(let dogs)? = try ManifestLoader.load(root: root).evaluations["e"]?.inputs["input"] else { return XCTFail() }
+        XCTAssertEqual(dogs.files.map(\.name), ["dog/1.png"])
+        try write(imageManifest(evaluation: "images: {dir: data/eval, glob: \"*.jpg\"}"))
+        guard case .images(let jpegs)? = try ManifestLoader.load(root: root).evaluations["e"]?.inputs["input"] else { return XCTFail() }
+        XCTAssertEqual(jpegs.files.map(\.name), ["cat/1.jpg"])
+        // classes: fixes the order.
+        try write(imageManifest().replacingOccurrences(of: "labels: folders", with: "labels: folders\n    classes: [dog, cat]"))
+        guard case .folders(let listed, _)? = try ManifestLoader.load(root: root).evaluations["e"]?.labels else { return XCTFail() }
+        XCTAssertEqual(listed, ["dog", "cat"])
+    }
+
+    func testBadImageSourcesAreOneErrorEach() throws {
+        try imageRepository()
+        XCTAssertEqual(try error(imageManifest(calibration: "images: {dir: data/empty}")),
+                       "manifests/repo.yaml:6:29: calibration 'c': input 'input': images: folder 'data/empty' has no files; expected JPEG or PNG images")
+        XCTAssertEqual(try error(imageManifest(calibration: "images: {dir: data/calib, glob: \"*.jpeg\"}")),
+                       "manifests/repo.yaml:6:47: calibration 'c': input 'input': images: glob '*.jpeg' matches none of the 3 files in 'data/calib'")
+        XCTAssertEqual(try error(imageManifest(calibration: "images: {dir: data/nowhere}")),
+                       "manifests/repo.yaml:6:29: calibration 'c': input 'input': images: dir: folder 'data/nowhere' does not exist")
+        XCTAssertEqual(try error(imageManifest(calibration: "images: {dir: ../elsewhere}")),
+                       "manifests/repo.yaml:6:29: calibration 'c': input 'input': images: dir: '../elsewhere' leaves the repository (a folder elsewhere is read as '@NAME/...' once named with --data-root NAME=DIR)")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{preset: tf, mean: [1, 2, 3]}")),
+                       "manifests/repo.yaml:6:73: calibration 'c': input 'input': preprocess: mean cannot be combined with preset 'tf', which sets the channel order and normalization itself")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{std: [1, 0, 1]}")),
+                       "manifests/repo.yaml:6:60: calibration 'c': input 'input': preprocess: std must be positive; found 0.0")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{mean: [1, 2]}")),
+                       "manifests/repo.yaml:6:61: calibration 'c': input 'input': preprocess: mean must have 1 or 3 values (one per channel); found 2")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{resize: [64, 64], resize_shorter: 64}")),
+                       "manifests/repo.yaml:6:63: calibration 'c': input 'input': preprocess: give resize_shorter or resize, not both")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{layout: nchw}")),
+                       "manifests/repo.yaml:6:63: calibration 'c': input 'input': preprocess: layout must be nhwc (TensorFlow's image layout; the DPU compiler expects it); found 'nchw'")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{center_crop: 64}")),
+                       "manifests/repo.yaml:6:68: calibration 'c': input 'input': preprocess: center_crop must be [height, width]; found a scalar")
+        XCTAssertEqual(try error(imageManifest(preprocess: "{mean: 1, colour: bgr}")),
+                       "manifests/repo.yaml:6:64: unknown key 'colour' in calibration 'c': input 'input': preprocess; expected one of: center_crop, channel_order, dtype, layout, mean, preset, resize, resize_shorter, scale, std")
+        XCTAssertEqual(try error(imageManifest(evaluation: "images: {dir: data/calib}")),
+                       "manifests/repo.yaml:11:13: evaluation 'e': labels: folders: 'data/calib/a.jpg' is not in a class folder; expected data/calib/<class>/<image>")
+        XCTAssertEqual(try error(imageManifest().replacingOccurrences(of: "labels: folders", with: "labels: folders\n    classes: [cat]")),
+                       "manifests/repo.yaml:12:14: evaluation 'e': 'data/eval/dog/1.png' is in folder 'dog', which classes does not list")
+    }
 }

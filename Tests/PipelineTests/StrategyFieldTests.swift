@@ -106,15 +106,15 @@ final class StrategyFieldTests: XCTestCase {
         let digits = try frozen("digits", graph: "examples/digits/models/digits/inference_graph.pb",
                                 checkpoint: "examples/digits/models/digits/train_dir", outputs: ["logits"])
         models["digits"] = .init(name: "digits", graph: .file(digits), inputNodes: ["input"], outputNodes: ["logits"], inputShapes: [[-1, 32, 32, 1]])
-        calibrations["digits"] = .init(name: "c", inputs: ["input": root.path + "/examples/digits/data/calib.npy"], batchSize: 20, iterations: 10)
+        calibrations["digits"] = .init(name: "c", inputs: ["input": .file(root.path + "/examples/digits/data/calib.npy")], batchSize: 20, iterations: 10)
         let allops = try frozen("allops", graph: "Tests/Fixtures/allops/inference_graph.pb", checkpoint: "Tests/Fixtures/allops/train_dir",
                                 outputs: ["logits", "probs", "features"])
         models["allops"] = .init(name: "allops", graph: .file(allops), inputNodes: ["input"], outputNodes: ["logits", "probs", "features"],
                                  inputShapes: [[-1, 16, 16, 3]])
-        calibrations["allops"] = .init(name: "c", inputs: ["input": root.path + "/Tests/Fixtures/allops/input.npy"], batchSize: 1, iterations: 2)
+        calibrations["allops"] = .init(name: "c", inputs: ["input": .file(root.path + "/Tests/Fixtures/allops/input.npy")], batchSize: 1, iterations: 2)
         let sigmoid = root.path + "/Tests/Fixtures/ops/unary_sigmoid"
         models["sigmoid"] = .init(name: "sigmoid", graph: .file(sigmoid + "/model.pb"), inputNodes: ["x"], outputNodes: ["y"], inputShapes: [[-1, 5, 7, 3]])
-        calibrations["sigmoid"] = .init(name: "c", inputs: ["x": sigmoid + "/in_x.npy"], batchSize: 2, iterations: 1)
+        calibrations["sigmoid"] = .init(name: "c", inputs: ["x": .file(sigmoid + "/in_x.npy")], batchSize: 2, iterations: 1)
         try writeShiftModel()
     }
 
@@ -138,7 +138,7 @@ final class StrategyFieldTests: XCTestCase {
         for i in input.indices { input[i] = Float((i * 37) % 11 - 5) * 1e-4 }
         try FileIO.writeAtomically(NPY.encode(Tensor(input, shape: [4, 4, 4, 2])), to: "\(work)/shift_x.npy")
         models["shift"] = .init(name: "shift", graph: .file(path), inputNodes: ["x"], outputNodes: ["y"], inputShapes: [[-1, 4, 4, 2]])
-        calibrations["shift"] = .init(name: "c", inputs: ["x": "\(work)/shift_x.npy"], batchSize: 2, iterations: 2)
+        calibrations["shift"] = .init(name: "c", inputs: ["x": .file("\(work)/shift_x.npy")], batchSize: 2, iterations: 2)
     }
 
     /// Every output's bytes of one quantize.

@@ -38,10 +38,10 @@ extension TestRepository {
 
     /// The digits example's calibration set (200 rows in 10 batches of 20) and labeled set.
     static var digitsCalibration: QuantizeJob.DataSet {
-        .init(name: "c", inputs: ["input": projectRoot + "/examples/digits/data/calib.npy"], batchSize: 20, iterations: 10)
+        .init(name: "c", inputs: ["input": .file(projectRoot + "/examples/digits/data/calib.npy")], batchSize: 20, iterations: 10)
     }
     static var digitsEvaluation: QuantizeJob.Evaluation {
-        .init(data: .init(name: "e", inputs: ["input": projectRoot + "/examples/digits/data/eval_x.npy"], batchSize: 100, iterations: 4),
-              labels: projectRoot + "/examples/digits/data/eval_y.npy")
+        .init(data: .init(name: "e", inputs: ["input": .file(projectRoot + "/examples/digits/data/eval_x.npy")], batchSize: 100, iterations: 4),
+              labels: .file(projectRoot + "/examples/digits/data/eval_y.npy"))
     }
 }

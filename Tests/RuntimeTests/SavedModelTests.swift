@@ -61,10 +61,19 @@ final class SavedModelTests: XCTestCase {
         XCTAssertThrowsError(try SavedModelReader.load(directory: "\(Self.directory)/functional")) { error in
             XCTAssertEqual("\(error)", "\(Self.directory)/functional: no saved_model.pb; expected a TensorFlow SavedModel directory")
         }
-        // A variable missing from the bundle: a copy whose index lacks one key.
+        // A variable missing from the bundle: the model beside a bundle that TensorFlow wrote
+        // without its first variable (tools/make_missing_variable_fixture.py).
         let copy = NSTemporaryDirectory() + "vaiq-savedmodel-\(UUID().uuidString)"
         addTeardownBlock { try? FileManager.default.removeItem(atPath: copy) }
         try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        try FileManager.default.removeItem(atPath: "\(copy)/variables")
+        try FileManager.default.copyItem(atPath: "\(Self.directory)/missing_variable/variables", toPath: "\(copy)/variables")
+        XCTAssertThrowsError(try SavedModelReader.load(directory: copy)) { error in
+            XCTAssertEqual("\(error)", "\(copy): function '__inference___call___1383': 'functional_1/conv_1/convolution/ReadVariableOp': "
+                           + "variable 'variables/0/.ATTRIBUTES/VARIABLE_VALUE' cannot be read from variables/variables.index: "
+                           + "\(copy)/variables/variables.index: no tensor named 'variables/0/.ATTRIBUTES/VARIABLE_VALUE' in the checkpoint")
+        }
+        // No index at all.
         try FileManager.default.removeItem(atPath: "\(copy)/variables/variables.index")
         XCTAssertThrowsError(try SavedModelReader.load(directory: copy)) { error in
             XCTAssertEqual("\(error)", "\(copy): no variables/variables.index, but the signature reads variables")

@@ -41,7 +41,7 @@ struct CalibrateStage: TypedStage {
         let settings = Settings(batchSize: calibration.batchSize, calibIter: calibration.iterations, bitWidths: needs.bitWidths.sorted(),
                                 narrowErrors: needs.narrow, histograms: needs.histograms)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph)]
-        for (node, file) in calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        for (node, source) in calibration.inputs { inputs[StageIO.dataPrefix + node] = source }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 

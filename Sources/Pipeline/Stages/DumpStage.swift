@@ -28,7 +28,7 @@ struct DumpStage: TypedStage {
         let id = StageID("dump/\(job.name)")
         let settings = Settings(request: dump, archType: job.target.archType)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel)]
-        for (node, file) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        for (node, source) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = source }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 

@@ -29,15 +29,15 @@ struct EvaluateStage: TypedStage {
     let outputNames = [Self.metrics]
     let maxThreads = 64
 
-    init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: String, quantize: QuantizeStage, optimize: OptimizeStage) {
+    init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: StageInput, quantize: QuantizeStage, optimize: OptimizeStage) {
         let id = StageID("evaluate/\(job.name)")
         let settings = Settings(batchSize: evaluation.batchSize, inputNodes: job.model.inputNodes, outputNodes: job.model.outputNodes,
                             archType: job.strategy.scheme.isFloatScale ? nil : job.target.archType.rawValue,
                             labelledOutput: job.evaluation?.output)
         var inputs: [String: StageInput] = ["model": .output(quantize.id, QuantizeStage.evalModel),
                                             "float": .output(optimize.id, OptimizeStage.optimizedGraph),
-                                            "labels": .file(labels)]
-        for (node, file) in evaluation.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+                                            "labels": labels]
+        for (node, source) in evaluation.inputs { inputs[StageIO.dataPrefix + node] = source }
         declaration = StageDeclaration(id: id, settings: settings, inputs: inputs)
     }
 

@@ -43,7 +43,7 @@ struct FinetuneStage: TypedStage {
                                 includeBiasCorr: s.includeBiasCorr)
         var inputs: [String: StageInput] = ["graph": .output(optimize.id, OptimizeStage.optimizedGraph),
                                             "statistics": .output(calibrate.id, CalibrateStage.statistics)]
-        for (node, file) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = .file(file) }
+        for (node, source) in job.calibration.inputs { inputs[StageIO.dataPrefix + node] = source }
         // Cells that tune alike (targets with one activation range, say) share one finetune.
         let digest = ContentDigest(of: Array(ParameterValue.map(ParameterEncoder.encode(settings)).canonical.utf8))
         let id = StageID("finetune/\(job.model.name)/\(job.calibration.name)/\(calibrate.id.rawValue.split(separator: "/").last!)/\(digest.description.prefix(8))")
