@@ -15,7 +15,7 @@ public enum ManifestLoader {
         let names: [String]
         guard FileIO.isDirectory(dir) else {
             throw ManifestError(SourceLocation(file: FileIO.realPath(root) ?? root, line: 0, column: 0),
-                                "not a model repository (no manifests/ folder); run vaiq-build in one, or name one with -C DIR")
+                                "not a model repository (no manifests/ folder); run vaiq-build in one, name one with -C DIR, or start one with vaiq-build init")
         }
         do { names = try FileIO.listDirectory(dir).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") } } catch {
             throw ManifestError(SourceLocation(file: "manifests", line: 0, column: 0), "cannot list the manifests directory: \(error.reason)")

@@ -232,9 +232,10 @@ public struct Pipeline: Sendable {
 }
 
 extension Pipeline {
-    /// One warning line per power-of-two cell whose quantize stage ran in `report` and whose
-    /// quantized model would split into more than one DPU subgraph on its target (the CPU nodes
-    /// between them named): each split is a round trip between the DPU and the CPU at run time.
+    /// Per power-of-two cell whose quantize stage ran in `report`: a warning naming its LeakyRelu
+    /// nodes whose slope the DPU cannot run, and one when its quantized model would split into
+    /// more than one DPU subgraph on its target (the CPU nodes between them named): each split is
+    /// a round trip between the DPU and the CPU at run time.
     public func dpuSplitWarnings(_ report: BuildReport, cache: BuildCache) -> [String] {
         var warnings: [String] = []
         for name in jobs.keys.sorted() {
@@ -244,6 +245,14 @@ extension Pipeline {
                   case .ran? = report.outcomes[quantize.id],
                   let digest = report.outputs[quantize.id]?[QuantizeStage.evalModel],
                   let graph = try? GraphDefIO.read(cache.objectPath(digest)) else { continue }
+            // A LeakyRelu of another slope than the DPU's is quantized as the reference quantizer
+            // does (its alpha unchanged), but the DPU cannot run it.
+            let slopes = graph.node.filter { $0.op == "LeakyRelu" && DPUPartition.side($0, supportedOps: job.target.supportedOps) == .cpu }
+            if !slopes.isEmpty {
+                warnings.append("\(name): " + slopes.prefix(5).map { "LeakyRelu '\($0.name)' has alpha \($0.attr["alpha"]?.f ?? 0.2)" }.joined(separator: ", ")
+                                + (slopes.count > 5 ? ", ..." : "") + "; \(job.target.name) runs only alpha 0.1 (as 26/256), so "
+                                + (slopes.count == 1 ? "it runs" : "they run") + " on the CPU")
+            }
             let partition = DPUPartition(graph: graph, supportedOps: job.target.supportedOps, outputs: job.model.outputNodes)
             guard partition.subgraphs.count > 1 else { continue }
             let between = partition.cpu.prefix(5).map { "\($0.name) (\($0.op))" }.joined(separator: ", ")

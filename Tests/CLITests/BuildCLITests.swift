@@ -391,6 +391,8 @@ final class BuildCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("warning: allops/pof2s_tf1/DPUCZDX8G: the quantized model splits into 2 DPU subgraphs on DPUCZDX8G; "
                                         + "on the CPU: leaky (LeakyRelu), Sigmoid (Sigmoid), Sub (Sub), clip_by_value/Minimum (Minimum), "
                                         + "clip_by_value (Maximum)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: allops/pof2s_tf1/DPUCZDX8G: LeakyRelu 'leaky' has alpha 0.2; DPUCZDX8G runs only alpha 0.1 (as 26/256), so it runs on the CPU\n"),
+                      r.stderr)
         XCTAssertFalse(try vaiq("all").stderr.contains("warning"), "a no-op build does not repeat it")
         let inspect = try CLITests.run(["inspect", "\(repo)/build/allops/pof2s_tf1/DPUCZDX8G/quantize_eval_model_2.pb", "--target", "DPUCZDX8G",
                                         "--no-nodes", "-C", repo])
@@ -406,7 +408,7 @@ final class BuildCLITests: XCTestCase {
         for command in [["all"], ["status"], ["why", "x"]] {
             let r = try CLITests.run(command + ["-C", empty])
             XCTAssertEqual(r.status, 1)
-            XCTAssertEqual(r.stderr, "error: \(real): not a model repository (no manifests/ folder); run vaiq-build in one, or name one with -C DIR\n")
+            XCTAssertEqual(r.stderr, "error: \(real): not a model repository (no manifests/ folder); run vaiq-build in one, name one with -C DIR, or start one with vaiq-build init\n")
         }
     }
 
