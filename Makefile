@@ -53,7 +53,7 @@ test: swift-test oracle-test fuzz-replay test-asan-readers
 # FUZZ_MALLOC_MB is a failure (one planned value may take 256 MB there, VAIQ_MAX_VALUE_MB). `fuzz-replay` (part of `make test`) replays every committed corpus
 # through the plain build, then runs each target FUZZ_RUNS inputs from a fixed seed under libFuzzer
 # (what that run finds goes to a scratch folder: the committed corpora stay as they are).
-FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize savedmodel
+FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize savedmodel image
 FUZZ_BIN = .build-fuzz/release/vaiq-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 2000

@@ -55,6 +55,11 @@ for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "npy", "*.n
 for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "savedmodel", "*", "model", "saved_model.pb"))):
     put("savedmodel", read(path))
 
+# Images: every fixture, good and bad.
+for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "images", "*.jpg")) + glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "images", "*.png"))
+                   + glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "images", "bad", "*"))):
+    put("image", read(path))
+
 records = sys.argv[1] if len(sys.argv) > 1 else None
 if records:
     for path in sorted(glob.glob(os.path.join(records, "*", "*")))[:16]:

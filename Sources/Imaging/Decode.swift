@@ -41,12 +41,13 @@ public enum ImageDecoder {
     }
 
     /// Decodes an in-memory JPEG or PNG file, recognized by its first bytes; `path` names it in errors.
-    public static func decode(_ bytes: [UInt8], path: String, color: ImageColor) throws(ImageError) -> DecodedImage {
+    /// Images of more than `limit` pixels are refused before anything is allocated for them.
+    public static func decode(_ bytes: [UInt8], path: String, color: ImageColor, limit: Int = maxPixels) throws(ImageError) -> DecodedImage {
         if bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF {
-            return try decodeJPEG(bytes, path: path, color: color)
+            return try decodeJPEG(bytes, path: path, color: color, limit: limit)
         }
         if bytes.count >= 8 && Array(bytes[0..<8]) == pngSignature {
-            return try decodePNG(bytes, path: path, color: color)
+            return try decodePNG(bytes, path: path, color: color, limit: limit)
         }
         let start: String
         if bytes.isEmpty {
@@ -59,7 +60,7 @@ public enum ImageDecoder {
 
     // MARK: - JPEG
 
-    private static func decodeJPEG(_ bytes: [UInt8], path: String, color: ImageColor) throws(ImageError) -> DecodedImage {
+    private static func decodeJPEG(_ bytes: [UInt8], path: String, color: ImageColor, limit: Int) throws(ImageError) -> DecodedImage {
         guard let tj = tjInitDecompress() else {
             throw ImageError(path: path, reason: "cannot initialize the JPEG decoder (\(tjMessage(nil)))")
         }
@@ -73,7 +74,7 @@ public enum ImageDecoder {
         guard width > 0, height > 0 else {
             throw ImageError(path: path, reason: "JPEG without image data (\(width)x\(height) pixels); expected a complete baseline or progressive JPEG")
         }
-        try checkSize(width: Int(width), height: Int(height), path: path)
+        try checkSize(width: Int(width), height: Int(height), path: path, limit: limit)
         if colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue) {
             throw ImageError(path: path, reason: "CMYK JPEG; expected an RGB (YCbCr) or grayscale JPEG")
         }
@@ -108,7 +109,7 @@ public enum ImageDecoder {
 
     private static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
 
-    private static func decodePNG(_ bytes: [UInt8], path: String, color: ImageColor) throws(ImageError) -> DecodedImage {
+    private static func decodePNG(_ bytes: [UInt8], path: String, color: ImageColor, limit: Int) throws(ImageError) -> DecodedImage {
         // libpng's simplified API gamma-corrects 8-bit output when the file's gAMA differs from sRGB;
         // TensorFlow never does, so the gAMA chunks are removed before decoding.
         let chunks = PNGChunks(bytes)
@@ -131,7 +132,7 @@ public enum ImageDecoder {
                 return .failure(ImageError(path: path, reason: "\(what); expected RGB or grayscale without alpha (flatten it first)"))
             }
             let width = Int(image.width), height = Int(image.height)
-            if let error = sizeError(width: width, height: height, path: path) {
+            if let error = sizeError(width: width, height: height, path: path, limit: limit) {
                 png_image_free(&image)
                 return .failure(error)
             }
@@ -178,19 +179,20 @@ public enum ImageDecoder {
 
     // MARK: - Helpers
 
-    private static func sizeError(width: Int, height: Int, path: String) -> ImageError? {
+    private static func sizeError(width: Int, height: Int, path: String, limit: Int) -> ImageError? {
         guard width > 0, height > 0 else {
             return ImageError(path: path, reason: "image of \(width)x\(height) pixels (width x height); expected a non-empty image")
         }
         // Both are below 2^32, so the product cannot overflow.
-        if width * height > maxPixels {
-            return ImageError(path: path, reason: "image too large (\(width)x\(height) pixels, width x height, = \(width * height)); expected at most 2^28 = \(maxPixels) pixels")
+        if width * height > limit {
+            let bound = limit == maxPixels ? "2^28 = \(limit)" : "\(limit)"
+            return ImageError(path: path, reason: "image too large (\(width)x\(height) pixels, width x height, = \(width * height)); expected at most \(bound) pixels")
         }
         return nil
     }
 
-    private static func checkSize(width: Int, height: Int, path: String) throws(ImageError) {
-        if let error = sizeError(width: width, height: height, path: path) { throw error }
+    private static func checkSize(width: Int, height: Int, path: String, limit: Int) throws(ImageError) {
+        if let error = sizeError(width: width, height: height, path: path, limit: limit) { throw error }
     }
 
     private static func hexByte(_ b: UInt8) -> String {

@@ -1,5 +1,6 @@
 import BuildCore
 import FileIO
+import Imaging
 import Foundation
 import Manifest
 import PTQ
@@ -13,8 +14,28 @@ import Tensors
 enum FuzzTargets {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "yaml": yaml, "graphdef": graphdef, "pbtxt": pbtxt, "checkpoint": checkpoint, "npy": npy,
-        "record": record, "quantize": quantize, "savedmodel": savedModel,
+        "record": record, "quantize": quantize, "savedmodel": savedModel, "image": image,
     ]
+
+    /// A JPEG or PNG file, decoded as RGB and as gray (at most 4 M pixels: the run's allocation
+    /// limit), then preprocessed: resize_shorter + center crop + preset tf, and mean/std on gray.
+    static func image(_ data: [UInt8]) {
+        if let rgb = try? ImageDecoder.decode(data, path: "fuzz", color: .rgb, limit: 1 << 22) {
+            var p = Preprocess()
+            p.resize = .shorter(24)
+            p.centerCrop = [16, 16]
+            p.preset = .tf
+            _ = try? Preprocessor.apply(rgb, p, path: "fuzz")
+        }
+        if let gray = try? ImageDecoder.decode(data, path: "fuzz", color: .gray, limit: 1 << 22) {
+            var p = Preprocess()
+            p.resize = .exact(height: 7, width: 5)
+            p.channelOrder = .gray
+            p.mean = [127.5]
+            p.std = [50]
+            _ = try? Preprocessor.apply(gray, p, path: "fuzz")
+        }
+    }
 
     /// A manifest file beside the built-in ones: parse, merge, resolve, expand builds.
     static func yaml(_ data: [UInt8]) {
