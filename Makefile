@@ -61,7 +61,7 @@ FUZZ_MALLOC_MB ?= 512
 
 fuzz-build: deps
 	$(SWIFT) build -c release --sanitize fuzzer --sanitize address --build-path .build-fuzz --product vaiq-fuzz \
-	  -Xswiftc -DVAIQ_LIBFUZZER
+	  -Xswiftc -DVAIQ_LIBFUZZER -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table
 
 fuzz: fuzz-build
 	@mkdir -p .fuzz; status=0; for t in $(FUZZ_TARGETS); do mkdir -p .fuzz/$$t; \

@@ -151,7 +151,8 @@ enum FuzzTargets {
 let selected: @Sendable ([UInt8]) -> Void = {
     let name = ProcessInfo.processInfo.environment["VAIQ_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTargets.all[name] else {
-        fputs("set VAIQ_FUZZ_TARGET to one of: \(FuzzTargets.all.keys.sorted().joined(separator: ", "))\n", stderr)
+        let message = Array("set VAIQ_FUZZ_TARGET to one of: \(FuzzTargets.all.keys.sorted().joined(separator: ", "))\n".utf8)
+        _ = message.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
         exit(2)
     }
     return target
