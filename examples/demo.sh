@@ -4,7 +4,7 @@ set -euo pipefail
 VAIQ=$(realpath "${1:-.build/release/vaiq-build}")
 cd "$(dirname "$0")/digits"
 step() { printf '\n\033[1m$ vaiq-build %s\033[0m\n' "$*"; "$VAIQ" "$@"; }
-STATE=models/digits/train_dir/checkpoint
+STATE=$PWD/models/digits/train_dir/checkpoint
 cp "$STATE" "$STATE.demo-backup"
 trap 'mv "$STATE.demo-backup" "$STATE"' EXIT
 
