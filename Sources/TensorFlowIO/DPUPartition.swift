@@ -49,23 +49,50 @@ public struct DPUPartition: Sendable, Equatable {
             }
         }
         let order = graph.node.filter { needed.contains($0.name) }
+        let dataInputs: (Tensorflow_NodeDef) -> [String] = { node in
+            node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }.filter { needed.contains($0) && byName[$0] != nil }
+        }
+        // Producers before consumers (a GraphDef's node order need not be one); an edge closing
+        // a cycle is ignored.
+        var topological: [Tensorflow_NodeDef] = []
+        var state: [String: Bool] = [:]   // false: on the stack, true: done
+        for root in order where state[root.name] == nil {
+            var stack: [(node: Tensorflow_NodeDef, next: Int)] = [(root, 0)]
+            state[root.name] = false
+            while let top = stack.last {
+                let inputs = dataInputs(top.node)
+                if top.next < inputs.count {
+                    stack[stack.count - 1].next += 1
+                    let input = inputs[top.next]
+                    if state[input] == nil, let node = byName[input] {
+                        state[input] = false
+                        stack.append((node, 0))
+                    }
+                } else {
+                    state[top.node.name] = true
+                    topological.append(top.node)
+                    stack.removeLast()
+                }
+            }
+        }
         var side: [String: Side] = [:]
         for node in order { side[node.name] = Self.side(node, supportedOps: supportedOps) }
         // Shape arithmetic (Shape, and what computes from shapes and constants alone) folds away
         // once the batch is fixed, as a DPU model's is: neither side.
         var shapeOnly = Set<String>()
-        var grew = true
-        while grew {
-            grew = false
-            for node in order where !shapeOnly.contains(node.name) {
-                let inputs = node.input.filter { !$0.hasPrefix("^") }.map { TensorName($0).node }
-                let fromShapes = node.tfOp == .shape
-                    || (!inputs.isEmpty && inputs.contains(where: shapeOnly.contains)
-                        && inputs.allSatisfy { shapeOnly.contains($0) || byName[$0]?.tfOp == .const })
-                if fromShapes { shapeOnly.insert(node.name); grew = true }
+        for node in topological {
+            let inputs = dataInputs(node)
+            if node.tfOp == .shape || (!inputs.isEmpty && inputs.contains(where: shapeOnly.contains)
+                                       && inputs.allSatisfy { shapeOnly.contains($0) || byName[$0]?.tfOp == .const }) {
+                shapeOnly.insert(node.name)
             }
         }
         for name in shapeOnly { side[name] = .neither }
+        // A node's level counts the CPU nodes on the way to it (the most on any path).
+        var level: [String: Int] = [:]
+        for node in topological {
+            level[node.name] = dataInputs(node).map { (level[$0] ?? 0) + (side[$0] == .cpu ? 1 : 0) }.max() ?? 0
+        }
         // Union-find over data edges that join no CPU node and no constant or input (those belong
         // to every consumer at once and would merge unrelated subgraphs).
         var parent: [String: String] = [:]
@@ -79,14 +106,43 @@ public struct DPUPartition: Sendable, Equatable {
         let joins: (Tensorflow_NodeDef) -> Bool = { node in
             side[node.name] != .cpu && node.tfOp != .const && node.tfOp != .placeholder
         }
-        for node in order where joins(node) { parent[node.name] = node.name }
-        for node in order where joins(node) {
-            for input in node.input where !input.hasPrefix("^") {
-                let producer = TensorName(input).node
-                guard let p = byName[producer], needed.contains(producer), joins(p) else { continue }
-                let (a, b) = (find(node.name), find(producer))
-                if a != b { parent[a] = b }
+        func unite(sameLevelOnly members: Set<String>?) {
+            for node in order where joins(node) && (members?.contains(node.name) ?? true) {
+                for producer in dataInputs(node) {
+                    guard let p = byName[producer], joins(p), members?.contains(producer) ?? true,
+                          members == nil || level[producer] == level[node.name] else { continue }
+                    let (a, b) = (find(node.name), find(producer))
+                    if a != b { parent[a] = b }
+                }
             }
+        }
+        for node in order where joins(node) { parent[node.name] = node.name }
+        unite(sameLevelOnly: nil)
+        // A DPU subgraph must be convex: nothing may leave it for the CPU and come back (swish's
+        // Sigmoid between a conv and the Mul that reads both). A connected group holding both an
+        // ancestor and a descendant of some CPU node is split by level: its DPU nodes then join
+        // only at one level.
+        var consumers: [String: [String]] = [:]
+        for node in order { for input in dataInputs(node) { consumers[input, default: []].append(node.name) } }
+        func reach(_ start: String, _ next: (String) -> [String]) -> Set<String> {
+            var seen = Set<String>(), stack = next(start)
+            while let n = stack.popLast() { if seen.insert(n).inserted { stack += next(n) } }
+            return seen
+        }
+        var members: [String: Set<String>] = [:]
+        for node in order where joins(node) { members[find(node.name), default: []].insert(node.name) }
+        var broken = Set<String>()
+        for cpuNode in order where side[cpuNode.name] == .cpu {
+            let before = reach(cpuNode.name) { n in byName[n].map(dataInputs) ?? [] }
+            let after = reach(cpuNode.name) { consumers[$0] ?? [] }
+            for (root, group) in members where !broken.contains(root) && !group.isDisjoint(with: before) && !group.isDisjoint(with: after) {
+                broken.insert(root)
+            }
+        }
+        for root in broken.sorted() {
+            let group = members[root]!
+            for name in group { parent[name] = name }
+            unite(sameLevelOnly: group)
         }
         var groups: [String: [String]] = [:]
         var firstSeen: [String] = []

@@ -50,4 +50,24 @@ final class DPUPartitionTests: XCTestCase {
         // Only what the outputs need.
         XCTAssertEqual(DPUPartition(graph: graph, supportedOps: all, outputs: ["relu1"]).subgraphs, [["conv1", "relu1"]])
     }
+
+    /// Swish on a target without sigmoid: conv -> Sigmoid (CPU) -> Mul <- conv. One connected
+    /// group would leave for the CPU and come back, so the Mul starts a second subgraph; a branch
+    /// that only joins later (conv3 above) still shares one.
+    func testACPUNodeBetweenTwoDPUNodesOfOneGroupSplitsIt() {
+        var g = Tensorflow_GraphDef()
+        g.node = [
+            node("x", .placeholder), node("w1", .const), node("w2", .const),
+            node("conv1", .conv2D, ["x", "w1"]), node("sig", .sigmoid, ["conv1"]), node("swish", .mul, ["conv1", "sig"]),
+            node("conv2", .conv2D, ["swish", "w2"]),
+        ]
+        let p = DPUPartition(graph: g, supportedOps: ["conv2d", "mul"], outputs: ["conv2"])
+        XCTAssertEqual(p.subgraphs, [["conv1"], ["swish", "conv2"]])
+        XCTAssertEqual(p.cpu.map(\.name), ["sig"])
+        // Without the CPU node between them, one subgraph.
+        var relu = g
+        relu.node[4] = node("sig", .relu, ["conv1"])
+        XCTAssertEqual(DPUPartition(graph: relu, supportedOps: ["conv2d", "mul", "relu"], outputs: ["conv2"]).subgraphs,
+                       [["conv1", "sig", "swish", "conv2"]])
+    }
 }
