@@ -56,7 +56,11 @@ public enum SavedModelReader {
 
     /// The inputs and output keys of `signature`, without reading variables or functions.
     public static func signature(directory: String, name: String) throws(TensorFlowIOError) -> (inputs: [Port], outputs: [String]) {
-        let meta = try metaGraph(directory)
+        try signature(try metaGraph(directory), directory: directory, name: name)
+    }
+
+    static func signature(_ meta: Tensorflow_MetaGraphDef, directory: String, name: String) throws(TensorFlowIOError)
+        -> (inputs: [Port], outputs: [String]) {
         guard let sig = meta.signatureDef[name] else {
             let names = meta.signatureDef.keys.filter { !$0.hasPrefix("__") }.sorted()
             throw .savedModel(path: directory, reason: "no signature '\(name)'" + (names.isEmpty ? " (it has none)" : "; it has: " + names.joined(separator: ", ")))
@@ -72,7 +76,7 @@ public enum SavedModelReader {
     /// The frozen graph of `signature`.
     public static func load(directory: String, signature: String = "serving_default") throws(TensorFlowIOError) -> Result {
         let meta = try metaGraph(directory)
-        _ = try self.signature(directory: directory, name: signature)
+        _ = try self.signature(meta, directory: directory, name: signature)
         let sig = meta.signatureDef[signature]!
         var inliner = Inliner(directory: directory, meta: meta)
         var result = Result(graph: Tensorflow_GraphDef(), inputs: [], outputs: [], variables: [])

@@ -41,12 +41,7 @@ struct Inspect: ParsableCommand {
     @Option(name: .customLong("data-root"), help: ArgumentHelp("A data root the repository's manifests read (as for build commands).", valueName: "NAME=DIR"))
     var dataRoot: [String] = []
 
-    private func dataRoots() throws(CommandFailure) -> DataRoots {
-        do {
-            return try DataRoots.parse(environment: ProcessInfo.processInfo.environment[DataRoots.environmentVariable], arguments: dataRoot,
-                                       currentDirectory: FileManager.default.currentDirectoryPath)
-        } catch { throw CommandFailure(message: error.description) }
-    }
+    private func dataRoots() throws(CommandFailure) -> DataRoots { try parseDataRoots(dataRoot) }
 
     @Flag(name: .customLong("no-nodes"), help: "Leave out the per-node table.")
     var noNodes = false

@@ -18,12 +18,7 @@ struct RepositoryOptions: ParsableArguments {
                                valueName: "NAME=DIR"))
     var dataRoot: [String] = []
 
-    func dataRoots() throws(CommandFailure) -> DataRoots {
-        do {
-            return try DataRoots.parse(environment: ProcessInfo.processInfo.environment[DataRoots.environmentVariable], arguments: dataRoot,
-                                       currentDirectory: FileManager.default.currentDirectoryPath)
-        } catch { throw CommandFailure(message: error.description) }
-    }
+    func dataRoots() throws(CommandFailure) -> DataRoots { try parseDataRoots(dataRoot) }
 
     var cachePath: String {
         if let cacheDir { return cacheDir }
@@ -39,4 +34,12 @@ struct RepositoryOptions: ParsableArguments {
     func cache() throws(CommandFailure) -> BuildCache {
         do { return try BuildCache(root: cachePath) } catch { throw CommandFailure(message: error.description) }
     }
+}
+
+/// The data roots of `$VAIQ_DATA_ROOTS` and then of the `--data-root` flags (which win).
+func parseDataRoots(_ flags: [String]) throws(CommandFailure) -> DataRoots {
+    do {
+        return try DataRoots.parse(environment: ProcessInfo.processInfo.environment[DataRoots.environmentVariable], arguments: flags,
+                                   currentDirectory: FileManager.default.currentDirectoryPath)
+    } catch { throw CommandFailure(message: error.description) }
 }
