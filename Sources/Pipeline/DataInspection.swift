@@ -240,7 +240,7 @@ extension Pipeline {
         while changed {
             changed = false
             for n in graph.node where !names.contains(n.name) && n.input.contains(where: { names.contains(String($0.split(separator: ":")[0])) }) {
-                if n.op == "Identity" { names.insert(n.name); changed = true } else if !ops.contains(n.op) { ops.append(n.op) }
+                if n.tfOp == .identity { names.insert(n.name); changed = true } else if !ops.contains(n.op) { ops.append(n.op) }
             }
         }
         return ops.sorted()
@@ -249,9 +249,9 @@ extension Pipeline {
     /// Whether the graph scales its input itself (a Keras Rescaling or Normalization layer: the
     /// input's first consumer is arithmetic, not a convolution or a matrix product).
     public static func normalizesInput(_ graph: Tensorflow_GraphDef, node: String) -> Bool {
-        let arithmetic: Set<String> = ["Mul", "Sub", "RealDiv", "Div", "Add", "AddV2", "Cast", "Maximum", "Minimum", "BiasAdd"]
+        let arithmetic: Set<TFOp> = [.mul, .sub, .realDiv, .div, .add, .addV2, .cast, .maximum, .minimum, .biasAdd]
         let ops = consumers(graph, node: node)
-        return !ops.isEmpty && ops.allSatisfy { arithmetic.contains($0) }
+        return !ops.isEmpty && ops.allSatisfy { TFOp(rawValue: $0).map(arithmetic.contains) ?? false }
     }
 
     static func measure(node: String, source: String, _ tensor: Tensor) -> DataInspection.Input {

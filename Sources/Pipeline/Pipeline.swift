@@ -247,7 +247,7 @@ extension Pipeline {
                   let graph = try? GraphDefIO.read(cache.objectPath(digest)) else { continue }
             // A LeakyRelu of another slope than the DPU's is quantized as the reference quantizer
             // does (its alpha unchanged), but the DPU cannot run it.
-            let slopes = graph.node.filter { $0.op == "LeakyRelu" && DPUPartition.side($0, supportedOps: job.target.supportedOps) == .cpu }
+            let slopes = graph.node.filter { $0.tfOp == .leakyRelu && DPUPartition.side($0, supportedOps: job.target.supportedOps) == .cpu }
             if !slopes.isEmpty {
                 warnings.append("\(name): " + slopes.prefix(5).map { "LeakyRelu '\($0.name)' has alpha \($0.attr["alpha"]?.f ?? 0.2)" }.joined(separator: ", ")
                                 + (slopes.count > 5 ? ", ..." : "") + "; \(job.target.name) runs only alpha 0.1 (as 26/256), so "

@@ -221,7 +221,7 @@ struct Init: ParsableCommand {
                 let path = relative.isEmpty ? name : "\(relative)/\(name)"
                 if FileIO.isDirectory("\(root)/\(path)") { walk(path, depth: depth + 1) } else if name.hasSuffix(".pb"),
                           let graph = try? GraphDefIO.read("\(root)/\(path)"),
-                          !graph.node.contains(where: { ["VariableV2", "VarHandleOp", "Variable"].contains($0.op) }) {
+                          !graph.node.contains(where: { $0.tfOp.map(TFOp.variableOps.contains) ?? false }) {
                     graphs.append(path)
                 }
             }
