@@ -78,6 +78,18 @@ final class ImageSetTests: XCTestCase {
         XCTAssertTrue(lines[0].hasSuffix("— check channel_order (manifests/shapes.yaml:14:21)"), wrong.stderr)
     }
 
+    /// No normalization declared (values 0...255) for a graph whose input goes straight into a
+    /// convolution: a warning naming the manifest's set.
+    func testAnUnnormalizedRangeForAGraphThatDoesNotScaleItsInputIsAWarning() throws {
+        try editManifest { $0.replacingOccurrences(of: "          preset: tf                      # RGB, x / 127.5 - 1: as train.py trained it\n", with: "") }
+        let r = try vaiq("inspect-data", "shapes-calib")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("warning: calibration 'shapes-calib', input 'image': values reach 255 and no normalization is declared, "
+                                         + "but model 'shapes' feeds 'image' straight into Conv2D: most models expect normalized input "
+                                         + "(preprocess: preset tf, caffe or torch, or mean/std) — check how the model was trained (manifests/shapes.yaml:10:3)\n"),
+                      r.stderr)
+    }
+
     func testCalibrationAndEvaluationPreparedDifferentlyIsAWarning() throws {
         // Calibration alone in BGR (its own block instead of the shared anchor).
         try editManifest {
