@@ -89,27 +89,38 @@ struct PrepareStage: TypedStage {
             }
             if context.isCancelled() { throw CancellationError() }
         }
-        let all = results.withLock { $0 }
-        var first: ImageTensor?
-        var values: [Float] = []
+        // The images leave the shared table as they are copied into the array, so the peak is
+        // about one array (plus an image), not the images and the array together.
+        var all = results.withLock { table in
+            let taken = table
+            table = [:]
+            return taken
+        }
+        var tensors: [ImageTensor] = []
+        tensors.reserveCapacity(names.count)
         for i in names.indices {
-            let tensor: ImageTensor
-            switch all[i]! {
-            case .success(let t): tensor = t
-            case .failure(let error): throw error
-            }
-            if let first {
-                guard tensor.height == first.height, tensor.width == first.width else {
-                    throw ImageError(path: shown[i], reason: "is \(tensor.height)x\(tensor.width) after preprocessing, but \(shown[0]) is "
+            switch all.removeValue(forKey: i)! {
+            case .success(let t):
+                if let first = tensors.first, t.height != first.height || t.width != first.width {
+                    throw ImageError(path: shown[i], reason: "is \(t.height)x\(t.width) after preprocessing, but \(shown[0]) is "
                                      + "\(first.height)x\(first.width); rows of one array must match (add resize or center_crop to preprocess)")
                 }
-            } else {
-                first = tensor
-                values.reserveCapacity(names.count * tensor.values.count)
+                tensors.append(t)
+            case .failure(let error): throw error
             }
-            values += tensor.values
         }
-        let shape = [names.count, first!.height, first!.width, first!.channels]
+        let first = tensors[0]
+        let row = first.values.count
+        let values = [Float](unsafeUninitializedCapacity: names.count * row) { buffer, count in
+            for i in tensors.indices {
+                tensors[i].values.withUnsafeBufferPointer { source in
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[i * row..<(i + 1) * row]).initialize(from: source)
+                }
+                tensors[i].values = []
+            }
+            count = names.count * row
+        }
+        let shape = [names.count, first.height, first.width, first.channels]
         var outputs = [Self.data: NPY.encode(Tensor(values, shape: shape))]
         if let classes = settings.classes {
             let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, Int64($0)) })
