@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 PY := .venv/bin/python
-DEBS := zlib1g-dev libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev libturbojpeg0-dev libpng-dev protobuf-compiler pkg-config
+# (nginx, for the remote-cache tests, is installed by tools/start_nginx.sh, which keeps its service from starting.)
+DEBS := zlib1g-dev libyaml-dev libxxhash-dev xxhash libopenblas-pthread-dev libsnappy-dev libturbojpeg0-dev libpng-dev protobuf-compiler pkg-config libcurl4-openssl-dev libssl-dev
 RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

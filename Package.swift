@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-pthread-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // CRC32C (Castagnoli) with the SSE4.2 instruction when the CPU has it; TF checkpoints use it.
         .target(name: "CCRC32C"),
         // Hot loops in C with AVX2+FMA bodies chosen at run time and bit-identical portable fallbacks.
@@ -56,6 +58,9 @@ let package = Package(
                                             .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The build engine: stage protocol, keys (XXH3-128), plan (DAG), content store + action cache, executor, lock.
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO", "Locking"]),
+        // A client of a shared cache server speaking Bazel's HTTP caching protocol (/ac/<key>, /cas/<sha256>)
+        // over libcurl, and SHA-256 (OpenSSL) for the content names.
+        .target(name: "RemoteCache", dependencies: ["CCurl", "CCrypto", "FileIO", "Locking"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
@@ -85,6 +90,8 @@ let package = Package(
         .testTarget(name: "QuantizerTests", dependencies: ["Quantizer", "CKernels"]),
         .testTarget(name: "PTQTests", dependencies: ["PTQ", "TensorFlowIO", "TFProto", "Runtime", "GraphIR", "Quantizer", "Tensors"]),
         .testTarget(name: "BuildCoreTests", dependencies: ["BuildCore", "FileIO", "Locking"]),
+        // Against a real server: nginx with WebDAV, started by tools/start_nginx.sh.
+        .testTarget(name: "RemoteCacheTests", dependencies: ["RemoteCache", "FileIO"]),
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "FileIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO", "TFProto", "Tensors"]),
         // Runs the built binary; imports Pipeline for the strategy table it checks the flags against.
