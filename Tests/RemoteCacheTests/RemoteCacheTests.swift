@@ -64,8 +64,15 @@ final class RemoteCacheTests: XCTestCase {
         return words.withUnsafeBytes { Array($0.prefix(count)) }
     }
 
-    func accessLog() throws -> String {
-        String(decoding: try FileIO.read("\(Self.serverDirectory)/logs/access.log"), as: UTF8.self)
+    /// nginx writes a request's log line after it has sent the response, so a client can look
+    /// before the line is there: wait (up to 5 s) until `ready` holds for the log.
+    func accessLog(until ready: (String) -> Bool = { _ in true }) throws -> String {
+        let deadline = Date().addingTimeInterval(5)
+        while true {
+            let log = String(decoding: try FileIO.read("\(Self.serverDirectory)/logs/access.log"), as: UTF8.self)
+            if ready(log) || Date() > deadline { return log }
+            usleep(10_000)
+        }
     }
 
     // MARK: SHA-256
@@ -252,7 +259,7 @@ final class RemoteCacheTests: XCTestCase {
         let digest = SHA256Digest(of: content).description
         try cache.put(.cas, digest, content)
         XCTAssertEqual(try cache.get(.cas, digest), content)
-        let log = try accessLog()
+        let log = try accessLog { $0.contains("PUT /cas/\(digest) 201 ") && $0.contains("GET /cas/\(digest) 200 ") }
         XCTAssertTrue(log.contains("PUT /cas/\(digest) 201 \"Bearer \(token)\""), log)
         XCTAssertTrue(log.contains("GET /cas/\(digest) 200 \"Bearer \(token)\""), log)
 
@@ -280,7 +287,7 @@ final class RemoteCacheTests: XCTestCase {
         let digest = SHA256Digest(of: uniqueBytes()).description
         XCTAssertNil(try basic.get(.ac, digest))
         let header = "Basic " + Data("builder:\(password)".utf8).base64EncodedString()
-        XCTAssertTrue(try accessLog().contains("GET /ac/\(digest) 404 \"\(header)\""))
+        XCTAssertTrue(try accessLog { $0.contains("GET /ac/\(digest) 404 ") }.contains("GET /ac/\(digest) 404 \"\(header)\""))
         let echo = try HTTPRemoteCache(url: url + "/echo", basicUser: "builder", password: password)
         XCTAssertThrowsError(try echo.get(.ac, digest)) { error in
             XCTAssertEqual("\(error)", "remote cache GET \(url)/echo/ac/\(digest): HTTP 403 Forbidden: refused: Basic <redacted>")
@@ -295,7 +302,8 @@ final class RemoteCacheTests: XCTestCase {
         let fromURL = try HTTPRemoteCache(url: url.replacingOccurrences(of: "http://", with: "http://builder:\(secret)@"))
         XCTAssertNil(try fromURL.get(.ac, digest))
         let encoded = Data("builder:\(secret)".utf8).base64EncodedString()
-        XCTAssertEqual(try accessLog().components(separatedBy: "\n").filter { $0.contains(encoded) }.count, 2,
+        XCTAssertEqual(try accessLog { $0.components(separatedBy: "\n").filter { $0.contains(encoded) }.count >= 2 }
+                           .components(separatedBy: "\n").filter { $0.contains(encoded) }.count, 2,
                        "the URL's user and password arrive as basic credentials")
         XCTAssertThrowsError(try HTTPRemoteCache(url: "http://u:p@example.com", token: "t")) { error in
             XCTAssertEqual("\(error)", "remote cache: give one of a bearer token, a basic-auth user or a user in the URL")
