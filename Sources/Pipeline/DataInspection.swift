@@ -92,6 +92,14 @@ extension Pipeline {
         }
         var result = DataInspection(set: set, section: section)
         var arrays: [String: Tensor] = [:]
+        // Each model's float graph, read once for both checks.
+        var graphs: [String: Tensorflow_GraphDef] = [:]
+        func floatGraph(_ model: String, _ job: QuantizeJob) throws -> Tensorflow_GraphDef {
+            if let known = graphs[model] { return known }
+            let read = try GraphDefIO.read(try path(job.model.graph))
+            graphs[model] = read
+            return read
+        }
         do {
             for node in sources.keys.sorted() {
                 let file = try path(sources[node]!)
@@ -109,7 +117,7 @@ extension Pipeline {
                 let stats = result.inputs.last!.channels
                 if let high = stats.map(\.max).max(), high > 2.5, Self.declaresNoNormalization(inputs[node]!) {
                     for (model, job) in models.sorted(by: { $0.key < $1.key }) {
-                        let graph = try GraphDefIO.read(try path(job.model.graph))
+                        let graph = try floatGraph(model, job)
                         if !Self.normalizesInput(graph, node: node) {
                             result.warnings.append("\(section) '\(set)', input '\(node)': values reach \(Self.number(Double(high))) and no normalization "
                                                    + "is declared, but model '\(model)' feeds '\(node)' straight into "
@@ -153,7 +161,7 @@ extension Pipeline {
                 }
                 for (model, job) in models.sorted(by: { $0.key < $1.key }) {
                     guard Set(job.model.inputNodes) == Set(arrays.keys) else { continue }
-                    let graph = try GraphDefIO.read(try path(job.model.graph))
+                    let graph = try floatGraph(model, job)
                     let output = job.evaluation?.output ?? job.model.outputNodes[0]
                     let check = try Self.channelCheck(graph, model: model, output: output, arrays: arrays, reversed: Set(reversible.keys),
                                                       labels: labelValues, rows: rows, threads: threads)
