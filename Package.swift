@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "BuildCore", dependencies: ["CXXHash", "FileIO", "Locking"]),
         // A client of a shared cache server speaking Bazel's HTTP caching protocol (/ac/<key>, /cas/<sha256>)
         // over libcurl, and SHA-256 (OpenSSL) for the content names.
-        .target(name: "RemoteCache", dependencies: ["CCurl", "CCrypto", "FileIO", "Locking"]),
+        .target(name: "RemoteCache", dependencies: ["CCurl", "CCrypto", "FileIO", "Locking", "BuildCore"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
         .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
         // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto", "Imaging", "Locking", "Runtime", "GraphIR"]),
         // The command-line tool: swift-argument-parser commands that parse, call Pipeline or a pass, and print.
         .executableTarget(name: "vaiq-build", dependencies: [
-            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ", "Locking", "Imaging",
+            "TensorFlowIO", "Tensors", "BuildCore", "Manifest", "Pipeline", "FileIO", "Runtime", "PTQ", "Locking", "Imaging", "RemoteCache",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "ManifestTests", dependencies: ["Manifest", "FileIO"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Manifest", "BuildCore", "FileIO", "TensorFlowIO", "TFProto", "Tensors"]),
         // Runs the built binary; imports Pipeline for the strategy table it checks the flags against.
-        .testTarget(name: "CLITests", dependencies: ["vaiq-build", "Pipeline", "Tensors"]),
+        .testTarget(name: "CLITests", dependencies: ["vaiq-build", "Pipeline", "Tensors", "FileIO"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,11 +21,14 @@ public struct ActionRecord: Codable, Sendable, Equatable {
 
     /// The action key: a digest of the kind, version, canonical parameters and input digests.
     /// Outputs are not part of it. The text is line-based with sorted names, so it is canonical.
-    public var key: ContentDigest {
+    public var key: ContentDigest { ContentDigest(of: Array(keyText.utf8)) }
+
+    /// The canonical text the key is the digest of (a shared cache names the action by its SHA-256).
+    public var keyText: String {
         var text = "vaiq-build action\nkind \(kind)\nversion \(version)\n"
         for name in parameters.keys.sorted() { text += "param \(name.count):\(name)=\(parameters[name]!)\n" }
         for name in inputs.keys.sorted() { text += "input \(name.count):\(name)=\(inputs[name]!)\n" }
-        return ContentDigest(of: Array(text.utf8))
+        return text
     }
 
     /// One line per reason this record's action differs from `previous` (the last run of the

@@ -91,7 +91,10 @@ public final class BuildEngine: Sendable {
                         s.report.seconds[id] = seconds
                         if let outputs { s.report.outputs[id] = outputs }
                         if let error { s.report.errors[id] = error }
-                        if case .ran = outcome { s.report.phases[id] = phases.recorded }
+                        switch outcome {
+                        case .ran, .fetched: s.report.phases[id] = phases.recorded
+                        default: break
+                        }
                         s.running -= 1
                         s.freeThreads += threads
                         if let key = s.runningKeys.removeValue(forKey: id) {
@@ -203,8 +206,22 @@ public final class BuildEngine: Sendable {
             }
         }
         let reasons = record.reasons(since: previous, origins: origins)
-        if options.dryRun { return (.wouldRun(reasons: reasons), nil, nil) }
+        if options.dryRun {
+            let shared = options.shared?.holds(record) == true ? ["the shared cache has this action: it would be downloaded, not run"] : []
+            return (.wouldRun(reasons: reasons + shared), nil, nil)
+        }
         guard claim(key) else { return nil }
+        if let shared = options.shared,
+           let outputs = phases.time("fetch", { shared.fetch(record, required: stage.outputNames, into: cache) }) {
+            record.outputs = outputs
+            do {
+                try cache.recordAction(record)
+                try cache.setLastRecord(record, of: stage.id)
+            } catch {
+                return failed("stage '\(stage.id)' (\(stage.kind)): ", "\(error)")
+            }
+            return (.fetched, outputs, nil)
+        }
         // The objects this stage reads, checked once per build against their digests. One check
         // (or repair) at a time, so a stage never quarantines an object another has just made anew.
         for (name, input) in stage.inputs {
@@ -250,6 +267,7 @@ public final class BuildEngine: Sendable {
             }
             try cache.recordAction(record)
             try cache.setLastRecord(record, of: stage.id)
+            options.shared?.upload(record, from: cache)
             return (.ran(reasons: reasons), record.outputs, nil)
         } catch {
             return failed("stage '\(stage.id)' (\(stage.kind)): ", "\(error)")

@@ -2,6 +2,8 @@
 public enum StageOutcome: Sendable, Equatable {
     /// The action cache had the result.
     case cached
+    /// The shared (remote) cache had the result: its outputs were downloaded, checked and stored.
+    case fetched
     /// The stage ran; `reasons` say why (one line each, as `--explain` prints them).
     case ran(reasons: [String])
     /// Dry run (`-n`): the stage would run, for these reasons.
@@ -12,7 +14,7 @@ public enum StageOutcome: Sendable, Equatable {
 
     public var isSuccess: Bool {
         switch self {
-        case .cached, .ran, .wouldRun: true
+        case .cached, .fetched, .ran, .wouldRun: true
         case .failed, .skipped: false
         }
     }
@@ -40,12 +42,16 @@ public struct BuildOptions: Sendable {
     public var dryRun: Bool
     /// Hash every input file instead of trusting the stat cache.
     public var verifyInputs: Bool
+    /// A cache shared between machines: asked after a local miss, filled after a stage runs.
+    public var shared: (any SharedActionCache)?
 
-    public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false, verifyInputs: Bool = false) {
+    public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false, verifyInputs: Bool = false,
+                shared: (any SharedActionCache)? = nil) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.dryRun = dryRun
         self.verifyInputs = verifyInputs
+        self.shared = shared
     }
 }
 
@@ -65,4 +71,6 @@ public struct BuildReport: Sendable {
     public var succeeded: Bool { !cancelled && outcomes.values.allSatisfy(\.isSuccess) }
     public var ranCount: Int { outcomes.values.filter { if case .ran = $0 { true } else { false } }.count }
     public var cachedCount: Int { outcomes.values.filter { $0 == .cached }.count }
+    /// Stages whose outputs came from the shared cache.
+    public var fetchedCount: Int { outcomes.values.filter { $0 == .fetched }.count }
 }

@@ -4,7 +4,7 @@ import FileIO
 /// Reads and merges a repository's `manifests/*.yaml` over the built-in strategies and targets,
 /// and validates everything: unknown keys, types, ranges, references, paths, duplicates.
 public enum ManifestLoader {
-    static let sections = ["models", "calibration", "evaluation", "strategies", "targets", "builds"]
+    static let sections = ["models", "calibration", "evaluation", "strategies", "targets", "builds", "settings"]
 
     /// Loads `<root>/manifests/*.yaml` (sorted by name). `builtins` are (file name, YAML text) pairs.
     /// `dataRoots` are the folders outside the repository that the user allows manifests to read,
@@ -55,6 +55,7 @@ public enum ManifestLoader {
         let dataRoots: DataRoots
         var definitions: [String: [String: Definition]] = [:]   // section -> name -> definition
         var builds: [YAMLNode] = []
+        var settings = RunSettings()
 
         init(root: String, dataRoots: DataRoots = DataRoots()) {
             self.root = root
@@ -65,6 +66,10 @@ public enum ManifestLoader {
             let top = try MappingReader(document, what: "a manifest")
             try top.checkKeys(ManifestLoader.sections)
             for entry in top.entries {
+                if entry.key == "settings" {
+                    try settings.add(entry.value)
+                    continue
+                }
                 if entry.key == "builds" {
                     guard case .sequence(let items, _) = entry.value else {
                         throw ManifestError(entry.value.location, "'builds' must be a list of builds; found \(entry.value.kindName)")
@@ -88,6 +93,7 @@ public enum ManifestLoader {
         func finish() throws(ManifestError) -> Manifest {
             var manifest = Manifest()
             manifest.dataRoots = dataRoots
+            manifest.settings = settings
             for def in sorted("models") { manifest.models[def.name] = try model(def) }
             for def in sorted("calibration") { manifest.calibrations[def.name] = try calibration(def) }
             for def in sorted("evaluation") { manifest.evaluations[def.name] = try evaluation(def) }

@@ -164,6 +164,8 @@ public struct Manifest: Sendable {
     public var cells: [BuildCell] = []
     /// The data roots the manifests could read (named by the user, not by the manifests).
     public var dataRoots = DataRoots()
+    /// The `settings:` block: the shared cache and the executor.
+    public var settings = RunSettings()
 
     /// The data roots some model, calibration or evaluation file of these manifests is under.
     public var usedDataRoots: [(name: String, folder: String)] {

@@ -3,13 +3,17 @@ import FileIO
 import Foundation
 
 /// The stage outcomes and times of a repository's builds (`build/.vaiq_build_log.json`, JSON:
-/// `{"stages": {"<stage id>": {"outcome": "ran"|"cached"|"failed", "seconds": 0.12}}}`). A cached
-/// stage keeps the time of its last real run, so the report shows what each stage costs. Not
-/// hashed into anything; rewritten by temp file + rename after every build.
+/// `{"stages": {"<stage id>": {"outcome": "ran"|"cached"|"remote-hit"|"failed", "seconds": 0.12,
+/// "remote": true}}}`). A cached stage keeps the time of its last real run, so the report shows
+/// what each stage costs, and `remote` while its outputs are the ones downloaded from the remote
+/// cache (`why` says so). Not hashed into anything; rewritten by temp file + rename after every build.
 public struct BuildLog: Codable, Sendable {
     public struct Entry: Codable, Sendable {
         public var outcome: String
         public var seconds: Double?
+        /// The stage's current outputs came from the remote cache (set by a remote hit, kept while
+        /// it stays cached, cleared when it runs here).
+        public var remote: Bool?
     }
     public var stages: [String: Entry] = [:]
 
@@ -27,10 +31,13 @@ public struct BuildLog: Codable, Sendable {
             switch outcome {
             case .ran: name = "ran"
             case .cached: name = "cached"
+            case .fetched: name = "remote-hit"
             default: name = "failed"
             }
-            let previous = log.stages[id.rawValue]?.seconds
-            log.stages[id.rawValue] = Entry(outcome: name, seconds: name == "ran" ? report.seconds[id] : previous)
+            let previous = log.stages[id.rawValue]
+            let remote = name == "remote-hit" || (name == "cached" && previous?.remote == true)
+            log.stages[id.rawValue] = Entry(outcome: name, seconds: name == "ran" ? report.seconds[id] : previous?.seconds,
+                                            remote: remote ? true : nil)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -89,6 +89,8 @@ public final class BuildSession: Sendable {
             }
             report.repaired = cache.quarantinedCount
         }
+        // Uploads to the shared cache read objects of this cache: they end under its lock.
+        options.shared?.finish()
         try? statCache.save()
         return Result(report: report, written: written, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                       profile: Profile(report, plan: plan))

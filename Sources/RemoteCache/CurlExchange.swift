@@ -26,6 +26,8 @@ struct CurlExchange {
     let body: [UInt8]
     let connectTimeout: Double
     let timeout: Double
+    /// Seconds without a byte moving (either way) after which the request is given up.
+    let stallTimeout: Double
 
     func perform() -> Result<Response, Failure> {
         guard curlGlobalInit == CURLE_OK else {
@@ -52,6 +54,9 @@ struct CurlExchange {
         set(vaiq_curl_set_long(handle, CURLOPT_NOSIGNAL, 1))
         set(vaiq_curl_set_long(handle, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(connectTimeout)))
         set(vaiq_curl_set_long(handle, CURLOPT_TIMEOUT_MS, milliseconds(timeout)))
+        // A server that accepted the connection and then went silent: below 1 byte/s for that long.
+        set(vaiq_curl_set_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1))
+        set(vaiq_curl_set_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(stallTimeout.rounded(.up)))))
         set(vaiq_curl_set_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer))
         set(vaiq_curl_set_str(handle, CURLOPT_USERAGENT, "vaiq-build"))
         // Without a write function libcurl writes response bodies to stdout.

@@ -44,6 +44,7 @@ public final class HTTPRemoteCache: Sendable, CustomStringConvertible, CustomRef
     public let url: String
     public let connectTimeout: Double
     public let timeout: Double
+    public let stallTimeout: Double
     public let retries: Int
     public let backoff: Double
     private let headers: [String]
@@ -58,9 +59,10 @@ public final class HTTPRemoteCache: Sendable, CustomStringConvertible, CustomRef
     ///   - token: sent as `Authorization: Bearer <token>`.
     ///   - basicUser, password: HTTP basic authentication instead of a token.
     ///   - connectTimeout, timeout: seconds to connect, and for a whole request.
+    ///   - stallTimeout: seconds without a byte moving after which a request is given up.
     ///   - retries, backoff: further tries of a failed request, and the first wait in seconds.
     public init(url: String, token: String? = nil, basicUser: String? = nil, password: String? = nil,
-                connectTimeout: Double = 5, timeout: Double = 60, retries: Int = 2, backoff: Double = 0.2) throws(RemoteCacheError) {
+                connectTimeout: Double = 5, timeout: Double = 60, stallTimeout: Double = 15, retries: Int = 2, backoff: Double = 0.2) throws(RemoteCacheError) {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
         let parts = try URLParts(base)
@@ -77,6 +79,7 @@ public final class HTTPRemoteCache: Sendable, CustomStringConvertible, CustomRef
         self.url = parts.withoutCredentials
         self.connectTimeout = connectTimeout
         self.timeout = timeout
+        self.stallTimeout = stallTimeout
         self.retries = max(0, retries)
         self.backoff = backoff
         if let token {
@@ -149,7 +152,8 @@ public final class HTTPRemoteCache: Sendable, CustomStringConvertible, CustomRef
                           body: [UInt8] = []) throws(RemoteCacheError) -> (CurlExchange.Response, Int) {
         guard key.utf8.count == 64, key.utf8.allSatisfy(isLowercaseHexDigit) else { throw .invalidKey(kind, key) }
         let path = "/\(kind.rawValue)/\(key)"
-        let request = CurlExchange(url: url + path, method: method, headers: headers, body: body, connectTimeout: connectTimeout, timeout: timeout)
+        let request = CurlExchange(url: url + path, method: method, headers: headers, body: body, connectTimeout: connectTimeout, timeout: timeout,
+                                   stallTimeout: stallTimeout)
         counters.withLock { $0.requests += 1 }
         var attempt = 0
         while true {

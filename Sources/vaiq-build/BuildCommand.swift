@@ -4,6 +4,7 @@ import Dispatch
 import FileIO
 import Foundation
 import Pipeline
+import RemoteCache
 
 struct BuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,8 @@ struct BuildCommand: ParsableCommand {
     )
 
     @OptionGroup var repository: RepositoryOptions
+
+    @OptionGroup(title: "Remote cache") var shared: SharedCacheOptions
 
     @Argument(help: "Targets or shell globs (`all`, the default, builds everything).")
     var targets: [String] = []
@@ -52,7 +55,7 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         let report = try performBuild(repository, targets: targets,
                                       options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun, verifyInputs: verifyInputs),
-                                      explain: explain, json: json, verbose: verbose)
+                                      explain: explain, json: json, verbose: verbose, shared: shared)
         if report.cancelled { throw ExitCode(2) }
         if !report.succeeded { throw ExitCode(1) }
     }
@@ -61,11 +64,17 @@ struct BuildCommand: ParsableCommand {
 /// One build of `targets`: the session (plan, lock, engine, placing outputs) lives in Pipeline;
 /// this shows its progress and result.
 func performBuild(_ repository: RepositoryOptions, targets: [String], options: BuildOptions, explain: Bool,
-                  json: Bool, verbose: Bool = false) throws -> BuildReport {
+                  json: Bool, verbose: Bool = false, shared: SharedCacheOptions) throws -> BuildReport {
     let pipeline = try repository.pipeline()
     let selected = try failing { try pipeline.targets(matching: targets) }
     let session = try failing { try BuildSession(root: repository.repo, stages: pipeline.stages, cache: try repository.cache()) }
     let progress = ProgressPrinter(total: session.closure(of: selected).count, explain: explain || options.dryRun, quiet: json)
+    if pipeline.manifest.settings.executor == .slurm {
+        throw CommandFailure(message: "\(pipeline.manifest.settings.origins["executor"]!): settings: executor: slurm is not supported by this version; remove it to build locally")
+    }
+    var options = options
+    let tier = try shared.tier(pipeline.manifest.settings, jobs: options.jobs) { progress.warning($0) }
+    options.shared = tier
     let interrupt = InterruptHandler { session.engine.cancel() }
     let result = try failing {
         try session.build(selected, options: options, observer: progress) {
@@ -77,11 +86,13 @@ func performBuild(_ repository: RepositoryOptions, targets: [String], options: B
         BuildLog.record(result.report, repo: repository.repo)
         if !json { for warning in pipeline.dpuSplitWarnings(result.report, cache: session.cache) { progress.warning(warning) } }
     }
+    let remote = tier.map { RemoteJSON($0) }
     if json {
         try printJSON(BuildJSON(report: result.report, plan: session.plan, written: result.written, seconds: result.seconds,
-                                profile: result.profile))
+                                profile: result.profile, remote: remote))
     } else {
         progress.finish(result.report, written: result.written, seconds: result.seconds, dryRun: options.dryRun, verbose: verbose)
+        if let remote, !options.dryRun { progress.note(remote.summary) }
     }
     return result.report
 }
@@ -121,12 +132,17 @@ private struct BuildJSON: Encodable {
     let cancelled: Bool
     let ran: Int
     let cached: Int
+    /// Stages whose outputs came from the remote cache.
+    let fetched: Int
     let failed: Int
     let seconds: Double
     let materialized: [String]
     let stages: [StageEntry]
+    let remote: RemoteJSON?
 
-    init(report: BuildReport, plan: BuildPlan, written: [String], seconds: Double, profile: Profile) {
+    init(report: BuildReport, plan: BuildPlan, written: [String], seconds: Double, profile: Profile, remote: RemoteJSON?) {
+        self.remote = remote
+        fetched = report.fetchedCount
         ok = report.succeeded
         cancelled = report.cancelled
         ran = report.ranCount
@@ -137,6 +153,7 @@ private struct BuildJSON: Encodable {
         stages = report.outcomes.keys.sorted().map { id in
             let (name, reasons, message): (String, [String]?, String?) = switch report.outcomes[id]! {
             case .cached: ("cached", nil, nil)
+            case .fetched: ("remote-hit", nil, nil)
             case .ran(let r): ("ran", r, nil)
             case .wouldRun(let r): ("would-run", r, nil)
             case .failed(let m): ("failed", nil, m)
@@ -147,3 +164,43 @@ private struct BuildJSON: Encodable {
         }
     }
 }
+
+/// What the remote cache did in a build (the JSON's `remote`, and a summary line). The URL is shown
+/// without credentials; a token is never in it.
+struct RemoteJSON: Encodable {
+    let url: String
+    let upload: Bool
+    let hits: Int
+    let misses: Int
+    let corrupt: Int
+    let uploaded_actions: Int
+    let uploaded_blobs: Int
+    let bytes_downloaded: Int
+    let bytes_uploaded: Int
+    let warning: String?
+
+    init(_ tier: RemoteTier) {
+        let s = tier.statistics
+        url = tier.client.url
+        upload = tier.uploads
+        hits = s.hits
+        misses = s.misses
+        corrupt = s.corrupt
+        uploaded_actions = s.uploadedActions
+        uploaded_blobs = s.uploadedBlobs
+        bytes_downloaded = s.bytesDownloaded
+        bytes_uploaded = s.bytesUploaded
+        warning = s.warning
+    }
+
+    var summary: String {
+        var text = "remote cache \(url): \(hits) hit\(hits == 1 ? "" : "s"), \(misses) miss\(misses == 1 ? "" : "es")"
+        if corrupt > 0 { text += " (\(corrupt) with a missing or damaged blob)" }
+        text += ", \(megabytes(bytes_downloaded)) down"
+        text += upload ? "; uploaded \(uploaded_actions) action\(uploaded_actions == 1 ? "" : "s"), \(uploaded_blobs) blob\(uploaded_blobs == 1 ? "" : "s"), \(megabytes(bytes_uploaded))"
+                       : "; uploads off"
+        return text
+    }
+}
+
+private func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }

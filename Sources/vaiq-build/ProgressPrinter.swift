@@ -67,6 +67,8 @@ final class ProgressPrinter: BuildObserver {
         var text = ""
         switch outcome {
         case .cached: break
+        case .fetched:
+            text = "\(counter) fetched \(id) from the remote cache (\(String(format: "%.2f", seconds)) s)\n"
         case .ran(let reasons):
             text = "\(counter) ran \(id) (\(String(format: "%.2f", seconds)) s)\n" + explained(reasons)
         case .wouldRun(let reasons):
@@ -96,10 +98,11 @@ final class ProgressPrinter: BuildObserver {
         if dryRun {
             let would = report.outcomes.values.filter { if case .wouldRun = $0 { true } else { false } }.count
             write("vaiq-build: dry run: \(would) of \(report.outcomes.count) stages would run\n")
-        } else if report.ranCount == 0 && failed == 0 && skipped == 0 && written.isEmpty {
+        } else if report.ranCount == 0 && report.fetchedCount == 0 && failed == 0 && skipped == 0 && written.isEmpty {
             write("vaiq-build: nothing to do (\(report.cachedCount) stages up to date, \(secs) s)\n")
         } else {
             var summary = "vaiq-build: \(report.ranCount) ran, \(report.cachedCount) cached"
+            if report.fetchedCount > 0 { summary += ", \(report.fetchedCount) from the remote cache" }
             if failed > 0 { summary += ", \(failed) failed" }
             if skipped > 0 { summary += ", \(skipped) skipped" }
             if report.repaired > 0 { summary += ", \(report.repaired) damaged cache object\(report.repaired == 1 ? "" : "s") made again" }
@@ -139,6 +142,12 @@ final class ProgressPrinter: BuildObserver {
     func warning(_ message: String) {
         if live { write("\r\u{1B}[K") }
         Console.err("warning: \(message)\n")
+    }
+
+    /// One more line after the summary (the remote cache's).
+    func note(_ line: String) {
+        guard !quiet else { return }
+        write(line + "\n")
     }
 
     private func write(_ text: String) { Console.out(text) }

@@ -5,12 +5,15 @@ import Foundation
 import Pipeline
 
 /// Runs a dry build of `targets` (nothing runs, nothing is written) and returns the report.
-private func dryRun(_ repository: RepositoryOptions, _ patterns: [String]) throws -> (Pipeline, BuildPlan, [BuildTarget], BuildReport) {
+/// With `shared`, a stage that would run is looked up in the remote cache too (HEAD only).
+private func dryRun(_ repository: RepositoryOptions, _ patterns: [String],
+                    shared: SharedCacheOptions? = nil) throws -> (Pipeline, BuildPlan, [BuildTarget], BuildReport) {
     let pipeline = try repository.pipeline()
     let selected = try failing { try pipeline.targets(matching: patterns) }
     // The engine alone, without the cache's lock: a dry run writes nothing, so it need not wait for a build.
     let session = try failing { try BuildSession(root: repository.repo, stages: pipeline.stages, cache: try repository.cache()) }
-    let report = session.engine.build(selected.flatMap(\.stages), options: BuildOptions(jobs: 1, dryRun: true))
+    let tier = try shared?.tier(pipeline.manifest.settings, jobs: 1) { Console.err("warning: \($0)\n") }
+    let report = session.engine.build(selected.flatMap(\.stages), options: BuildOptions(jobs: 1, dryRun: true, shared: tier))
     try? session.statCache.save()
     return (pipeline, session.plan, selected, report)
 }
@@ -21,22 +24,27 @@ struct Why: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
+    @OptionGroup(title: "Remote cache") var shared: SharedCacheOptions
+
     @Argument(help: "A target or glob.")
     var target: String
 
     func run() throws {
-        let (pipeline, plan, selected, report) = try dryRun(repository, [target])
+        let (pipeline, plan, selected, report) = try dryRun(repository, [target], shared: shared)
         // Files under a data root are keyed by their content alone: where the root is on this
         // machine changes nothing that is built, and is said here.
         for root in pipeline.manifest.usedDataRoots {
             print("data root @\(root.name) = \(root.folder) (its files are hashed by content, never by path)")
         }
+        let log = BuildLog.load(repository.repo)
         for t in selected {
             let stages = plan.order.filter(plan.closure(of: t.stages).contains)
             print("\(t.name):")
             for id in stages {
                 switch report.outcomes[id]! {
-                case .cached: print("  \(id): up to date")
+                case .cached:
+                    print("  \(id): up to date" + (log.stages[id.rawValue]?.remote == true ? " (its outputs came from the remote cache)" : ""))
+                case .fetched: print("  \(id): in the remote cache")
                 case .wouldRun(let reasons): for r in reasons { print("  \(id): \(r)") }
                 case .failed(let m): print("  \(id): cannot tell: \(m)")
                 case .skipped(let r): print("  \(id): not checked: \(r)")

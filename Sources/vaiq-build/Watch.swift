@@ -19,6 +19,8 @@ struct Watch: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
+    @OptionGroup(title: "Remote cache") var shared: SharedCacheOptions
+
     @Argument(help: "Targets or shell globs (default: all).")
     var targets: [String] = []
 
@@ -47,7 +49,8 @@ struct Watch: ParsableCommand {
                 Thread.sleep(forTimeInterval: interval)
                 guard fingerprint() == seen else { continue }
                 do {
-                    _ = try performBuild(repository, targets: targets, options: BuildOptions(jobs: jobs), explain: true, json: false)
+                    _ = try performBuild(repository, targets: targets, options: BuildOptions(jobs: jobs), explain: true, json: false,
+                                         shared: shared)
                 } catch let failure as CommandFailure {
                     Console.err("error: \(failure.message)\n")
                 }

@@ -54,6 +54,43 @@ final class ManifestLoaderTests: XCTestCase {
         }
     }
 
+    func testTheSettingsBlockIsReadAndCheckedKeyByKey() throws {
+        try write(Self.valid + """
+            settings:
+              remote_cache: http://cache.example:8080/vaiq
+              remote_upload: false
+              executor: slurm
+              slurm: {partition: debug, account: ml, time: "01:00:00", extra_args: ["--qos=nightly"]}
+
+            """)
+        let settings = try ManifestLoader.load(root: root).settings
+        XCTAssertEqual(settings.remoteCache, "http://cache.example:8080/vaiq")
+        XCTAssertEqual(settings.remoteUpload, false)
+        XCTAssertEqual(settings.executor, .slurm)
+        XCTAssertEqual(settings.slurm, RunSettings.Slurm(partition: "debug", account: "ml", time: "01:00:00", extraArgs: ["--qos=nightly"]))
+        XCTAssertEqual(settings.origins["executor"]?.description, "manifests/repo.yaml:22:3")
+
+        XCTAssertEqual(try error(Self.valid + "settings: {remote_cahce: http://x}\n"),
+                       "manifests/repo.yaml:19:12: unknown key 'remote_cahce' in 'settings'; did you mean 'remote_cache'?")
+        XCTAssertEqual(try error(Self.valid + "settings: {remote_cache: \"http://u:pw@x/\"}\n"),
+                       "manifests/repo.yaml:19:26: settings: remote_cache: the URL holds credentials; give them in VAIQ_REMOTE_CACHE_TOKEN, or VAIQ_REMOTE_CACHE_USER and VAIQ_REMOTE_CACHE_PASSWORD (the environment only)")
+        XCTAssertEqual(try error(Self.valid + "settings: {remote_cache: cache.example}\n"),
+                       "manifests/repo.yaml:19:26: settings: remote_cache: expected an http:// or https:// URL; found 'cache.example'")
+        XCTAssertEqual(try error(Self.valid + "settings: {executor: kubernetes}\n"),
+                       "manifests/repo.yaml:19:22: settings: executor must be one of: local, slurm; found 'kubernetes'")
+        XCTAssertEqual(try error(Self.valid + "settings: {remote_upload: sometimes}\n"),
+                       "manifests/repo.yaml:19:27: settings: remote_upload must be true or false; found 'sometimes'")
+        XCTAssertEqual(try error(Self.valid + "settings: {slurm: {partition: \"-p x\"}}\n"),
+                       "manifests/repo.yaml:19:31: settings: slurm: partition must be one word, not empty and not starting with '-'; found '-p x'")
+        XCTAssertEqual(try error(Self.valid + "settings: {slurm: {extra_args: --qos=x}}\n"),
+                       "manifests/repo.yaml:19:32: settings: slurm: extra_args must be a list of sbatch arguments; found a scalar")
+        XCTAssertEqual(try error(Self.valid + "settings: {slurm: {nodes: 2}}\n"),
+                       "manifests/repo.yaml:19:20: unknown key 'nodes' in 'settings: slurm'; expected one of: account, extra_args, partition, time")
+        try write("settings: {executor: local}\n", "other.yaml")
+        XCTAssertEqual(try error(Self.valid + "settings: {executor: slurm}\n"),
+                       "manifests/repo.yaml:19:12: setting 'executor' is set twice (first at manifests/other.yaml:1:12)")
+    }
+
     func testValidManifestExpandsTheMatrix() throws {
         try write(Self.valid)
         let manifest = try ManifestLoader.load(root: root)

@@ -77,6 +77,38 @@ final class RemoteCacheTests: XCTestCase {
 
     // MARK: SHA-256
 
+    // MARK: ActionResult records
+
+    func testActionResultRecordsRoundTripAndHaveTheREAPIWireFormat() throws {
+        let a = String(repeating: "a", count: 64), b = String(repeating: "0", count: 63) + "f"
+        let record = RemoteActionResult(outputs: [.init(name: "z", sha256: a, size: 300), .init(name: "eval", sha256: b, size: 0)])
+        XCTAssertEqual(record.outputs.map(\.name), ["eval", "z"], "sorted by name")
+        let bytes = record.encode()
+        XCTAssertEqual(RemoteActionResult.decode(bytes), record)
+        // ActionResult.output_files (2) { path (1) "z"; digest (2) { hash (1) "aa..."; size_bytes (2) 300 } }
+        let second = [0x12, 0x4a, 0x0a, 0x01, 0x7a, 0x12, 0x45, 0x0a, 0x40] + Array(a.utf8) + [0x10, 0xac, 0x02]
+        XCTAssertEqual(Array(bytes.suffix(second.count)), second)
+        // Fields this tool does not use are skipped: stdout_raw (5), execution_metadata (9), exit_code 0 (4).
+        let extra = bytes + [0x2a, 0x02, 0x68, 0x69, 0x4a, 0x00, 0x20, 0x00]
+        XCTAssertEqual(RemoteActionResult.decode(extra), record)
+        XCTAssertEqual(RemoteActionResult.decode([]), RemoteActionResult(outputs: []))
+    }
+
+    func testMalformedActionResultsAreRefused() {
+        let good = RemoteActionResult(outputs: [.init(name: "out", sha256: String(repeating: "1", count: 64), size: 5)]).encode()
+        for cut in 1..<good.count { XCTAssertNil(RemoteActionResult.decode(Array(good.prefix(cut))), "cut at \(cut)") }
+        XCTAssertNil(RemoteActionResult.decode(good + good), "an output named twice")
+        XCTAssertNil(RemoteActionResult.decode(good + [0x20, 0x01]), "a non-zero exit code")
+        XCTAssertNil(RemoteActionResult.decode([0x0b]), "a group")
+        XCTAssertNil(RemoteActionResult.decode([0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), "a huge length")
+        let upper = RemoteActionResult(outputs: [.init(name: "out", sha256: String(repeating: "A", count: 64), size: 5)]).encode()
+        XCTAssertNil(RemoteActionResult.decode(upper), "an upper-case digest")
+        let short = RemoteActionResult(outputs: [.init(name: "out", sha256: "abc", size: 5)]).encode()
+        XCTAssertNil(RemoteActionResult.decode(short), "not a SHA-256")
+        let unnamed = RemoteActionResult(outputs: [.init(name: "", sha256: String(repeating: "1", count: 64), size: 5)]).encode()
+        XCTAssertNil(RemoteActionResult.decode(unnamed), "no name")
+    }
+
     func testSHA256KnownVectors() {
         XCTAssertEqual(SHA256Digest(of: []).description, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256Digest(of: Array("abc".utf8)).description,
