@@ -8,7 +8,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test fuzz fuzz-build fuzz-replay test-sanitize test-asan-readers demo proto builtins fixtures example bench bench-ptq clean loc report-check
+.PHONY: all deps venv build release test swift-test oracle-test fuzz fuzz-build fuzz-replay test-sanitize test-asan-readers test-cluster demo proto builtins fixtures example bench bench-ptq clean loc report-check
 
 all: build
 
@@ -44,7 +44,14 @@ oracle-test: build venv
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/oracle_tests.sh
 	VAIQ=$(DEBUG_BIN) PY=$(PY) bash tools/engine_tests.sh
 
-test: swift-test oracle-test fuzz-replay test-asan-readers
+test: swift-test oracle-test fuzz-replay test-asan-readers test-cluster
+
+# The Slurm executor against a real single-node Slurm (slurmctld, slurmd, munged, installed and
+# started in a temp folder by tools/start_slurm.sh, stopped by tools/stop_slurm.sh): the digits
+# matrix through Slurm byte-identical to a local build, a cancelled job submitted again, failures.
+test-cluster: deps
+	$(SWIFT) build --build-tests
+	VAIQ_TEST_CLUSTER=1 $(SWIFT) test --skip-build --filter SlurmBuildTests
 
 # Fuzzing (libFuzzer + AddressSanitizer) of the manifest loader, the GraphDef binary and text
 # readers with the importer, the checkpoint reader, the npy/npz reader, the action-record reader,

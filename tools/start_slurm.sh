@@ -81,6 +81,13 @@ for name in munged slurmctld slurmd; do
     rm -f "$dir/$name.pid"
 done
 
+# From here on, a start that does not get to the end (an error, or the caller's SIGINT/SIGTERM)
+# stops whatever it started.
+started=""
+trap '[ -n "$started" ] || "$(dirname "$0")/stop_slurm.sh" "$dir" >/dev/null 2>&1' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 rm -rf "$dir/state" "$dir/spool" "$dir/munge/munge.socket.2" "$dir/munge/munge.socket.2.lock"
 mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
 : > "$dir/log/munged.out"
@@ -110,15 +117,16 @@ run_daemon() {
 # Running, and not a zombie: the daemons are this script's children until it exits.
 alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 
-# On failure: the daemons started so far are stopped, and the logs' tails go to stderr.
+# On failure: the daemons started so far are stopped (first, so that a reader of stderr that
+# goes away cannot leave them running), then the logs' tails go to stderr.
 fail() {
+    "$(dirname "$0")/stop_slurm.sh" "$dir" >/dev/null 2>&1 || true
     echo "$0: $1" >&2
     local f
     for f in "$dir/log/munged.out" "$dir/log/slurmctld.log" "$dir/log/slurmctld.out" \
              "$dir/log/slurmd.log" "$dir/log/slurmd.out"; do
         [ -s "$f" ] && { echo "==> $f <==" >&2; tail -n 15 "$f" >&2; }
     done
-    "$(dirname "$0")/stop_slurm.sh" "$dir" >&2 || true
     exit 1
 }
 
@@ -215,7 +223,6 @@ EOF
 # slurmctld and slurmd in the foreground (-D); with a port that turned out to be taken after all
 # (the check above races with other programs), both are stopped and started again on new ports.
 export SLURM_CONF="$dir/slurm.conf"
-started=""
 for attempt in 1 2 3 4 5; do
     ctld_port=$(random_port)
     slurmd_port=$(random_port)
@@ -229,12 +236,12 @@ for attempt in 1 2 3 4 5; do
 
     # Ready when the node has registered and is idle (State=UNKNOWN until slurmd reports in).
     deadline=$(( SECONDS + 30 ))
+    why="the Slurm node did not become idle within 30 s"
     while [ "$SECONDS" -lt "$deadline" ]; do
         state=$(timeout 5 sinfo -h -N -o '%t' 2>/dev/null || true)
         [ "$state" = idle ] && { started=1; break 2; }
-        if ! alive "$(cat "$dir/slurmctld.pid")" || ! alive "$(cat "$dir/slurmd.pid")"; then
-            break
-        fi
+        alive "$(cat "$dir/slurmctld.pid")" || { why="slurmctld exited"; break; }
+        alive "$(cat "$dir/slurmd.pid")" || { why="slurmd exited"; break; }
         sleep 0.1
     done
     if grep -qi "address already in use" "$dir/log/slurmctld.log" "$dir/log/slurmd.log" \
@@ -248,5 +255,5 @@ for attempt in 1 2 3 4 5; do
     fi
     break
 done
-[ -n "$started" ] || fail "the Slurm node did not become idle within 30 s (sinfo state: ${state:-none})"
+[ -n "$started" ] || fail "$why (sinfo's node state: ${state:-none})"
 echo "$dir/slurm.conf"

@@ -72,7 +72,8 @@ public final class BuildEngine: Sendable {
             while !s.stopScheduling, s.freeThreads > 0, let id = s.ready.popLast() {
                 let stage = plan.stages[id]!
                 let share = max(1, s.freeThreads / max(1, s.ready.count + 1))
-                let threads = max(1, min(stage.maxThreads, share))
+                // A stage run as a job elsewhere takes one slot here: -j bounds the jobs in flight.
+                let threads = options.executor != nil ? 1 : max(1, min(stage.maxThreads, share))
                 s.freeThreads -= threads
                 s.running += 1
                 workers.async {
@@ -256,7 +257,14 @@ public final class BuildEngine: Sendable {
                                    },
                                    store: { name, bytes in stored.add(name, try phases.time("store") { try self.store(bytes) }) })
         do {
-            let produced = try stage.run(context)
+            let produced: [String: [UInt8]]
+            if let executor = options.executor {
+                produced = try phases.time("job") {
+                    try executor.execute(stage, action: record, inputPaths: paths, isCancelled: { [cancelFlag = self] in cancelFlag.isCancelled })
+                }
+            } else {
+                produced = try stage.run(context)
+            }
             if isCancelled { return (.skipped(reason: "the build was stopped"), nil, nil) }
             record.outputs = stored.all
             for name in stage.outputNames where produced[name] == nil && record.outputs[name] == nil {

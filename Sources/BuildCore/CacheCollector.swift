@@ -13,6 +13,8 @@ public enum CacheCollector {
         public var removedStages = 0
         public var removedTemporaries = 0
         public var removedQuarantined = 0
+        /// Folders of cluster jobs that failed twice, kept for a look (`jobs/<key>`).
+        public var removedJobs = 0
         public var freedBytes = 0
         public var keptBytes = 0
     }
@@ -39,6 +41,10 @@ public enum CacheCollector {
         for name in (try? fm.contentsOfDirectory(atPath: cache.quarantinePath)) ?? [] {
             try fm.removeItem(atPath: "\(cache.quarantinePath)/\(name)")
             result.removedQuarantined += 1
+        }
+        for name in (try? fm.contentsOfDirectory(atPath: "\(cache.root)/jobs")) ?? [] {
+            try fm.removeItem(atPath: "\(cache.root)/jobs/\(name)")
+            result.removedJobs += 1
         }
         // Stage records of stages no longer in any manifest.
         for name in (try? fm.contentsOfDirectory(atPath: "\(cache.root)/stages")) ?? [] {

@@ -27,10 +27,13 @@ public protocol Stage: Sendable {
     func run(_ context: StageContext) throws -> [String: [UInt8]]
     /// What `context.progress` counts (calibration's batches by default), for progress displays.
     var progressUnit: String { get }
+    /// Memory to ask a cluster scheduler for, in MiB, when the stage runs as a job (`--executor slurm`).
+    var memoryMegabytes: Int { get }
 }
 
 extension Stage {
     public var progressUnit: String { "batch" }
+    public var memoryMegabytes: Int { 1024 }
 }
 
 public struct StageID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {

@@ -44,9 +44,13 @@ public struct BuildOptions: Sendable {
     public var verifyInputs: Bool
     /// A cache shared between machines: asked after a local miss, filled after a stage runs.
     public var shared: (any SharedActionCache)?
+    /// Where stages run when not in this process (a Slurm cluster); then `jobs` bounds the jobs in
+    /// flight, one slot each, and a job asks for the CPUs its stage can use.
+    public var executor: (any StageExecutor)?
 
     public init(jobs: Int, keepGoing: Bool = false, dryRun: Bool = false, verifyInputs: Bool = false,
-                shared: (any SharedActionCache)? = nil) {
+                shared: (any SharedActionCache)? = nil, executor: (any StageExecutor)? = nil) {
+        self.executor = executor
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.dryRun = dryRun

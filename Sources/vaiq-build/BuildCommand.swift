@@ -23,6 +23,8 @@ struct BuildCommand: ParsableCommand {
 
     @OptionGroup(title: "Remote cache") var shared: SharedCacheOptions
 
+    @OptionGroup(title: "Cluster") var executor: ExecutorOptions
+
     @Argument(help: "Targets or shell globs (`all`, the default, builds everything).")
     var targets: [String] = []
 
@@ -55,7 +57,8 @@ struct BuildCommand: ParsableCommand {
     func run() throws {
         let report = try performBuild(repository, targets: targets,
                                       options: BuildOptions(jobs: jobs, keepGoing: keepGoing, dryRun: dryRun, verifyInputs: verifyInputs),
-                                      explain: explain, json: json, verbose: verbose, shared: shared)
+                                      explain: explain, json: json, verbose: verbose, shared: shared,
+                                      executor: executor)
         if report.cancelled { throw ExitCode(2) }
         if !report.succeeded { throw ExitCode(1) }
     }
@@ -64,15 +67,13 @@ struct BuildCommand: ParsableCommand {
 /// One build of `targets`: the session (plan, lock, engine, placing outputs) lives in Pipeline;
 /// this shows its progress and result.
 func performBuild(_ repository: RepositoryOptions, targets: [String], options: BuildOptions, explain: Bool,
-                  json: Bool, verbose: Bool = false, shared: SharedCacheOptions) throws -> BuildReport {
+                  json: Bool, verbose: Bool = false, shared: SharedCacheOptions, executor: ExecutorOptions) throws -> BuildReport {
     let pipeline = try repository.pipeline()
     let selected = try failing { try pipeline.targets(matching: targets) }
     let session = try failing { try BuildSession(root: repository.repo, stages: pipeline.stages, cache: try repository.cache()) }
     let progress = ProgressPrinter(total: session.closure(of: selected).count, explain: explain || options.dryRun, quiet: json)
-    if pipeline.manifest.settings.executor == .slurm {
-        throw CommandFailure(message: "\(pipeline.manifest.settings.origins["executor"]!): settings: executor: slurm is not supported by this version; remove it to build locally")
-    }
     var options = options
+    if !options.dryRun { options.executor = try executor.make(pipeline, repository: repository) { progress.warning($0) } }
     let tier = try shared.tier(pipeline.manifest.settings, jobs: options.jobs) { progress.warning($0) }
     options.shared = tier
     let interrupt = InterruptHandler { session.engine.cancel() }

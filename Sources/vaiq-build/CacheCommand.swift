@@ -36,7 +36,7 @@ struct CacheCommand: ParsableCommand {
             }
             print("removed \(result.removedObjects) objects (\(result.freedBytes) bytes), \(result.removedActions) action records, "
                   + "\(result.removedStages) stale stage records, \(result.removedTemporaries) temporary files of killed builds, "
-                  + "\(result.removedQuarantined) quarantined objects; \(result.keptBytes) bytes kept")
+                  + "\(result.removedQuarantined) quarantined objects, \(result.removedJobs) failed jobs' folders; \(result.keptBytes) bytes kept")
         }
     }
 

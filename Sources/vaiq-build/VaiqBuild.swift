@@ -15,7 +15,7 @@ struct VaiqBuild: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [BuildCommand.self, Watch.self, Why.self, Status.self, Targets.self, Graph.self, Clean.self, CacheCommand.self,
-                      Report.self, Show.self, Init.self, Freeze.self, Inspect.self, InspectData.self, Run.self, QuantizeCommand.self, EvaluateCommand.self, Dump.self, Convert.self],
+                      Report.self, Show.self, Init.self, Freeze.self, Inspect.self, InspectData.self, Run.self, QuantizeCommand.self, EvaluateCommand.self, Dump.self, Convert.self, ExecStage.self],
         defaultSubcommand: BuildCommand.self
     )
 

@@ -21,6 +21,8 @@ struct Watch: ParsableCommand {
 
     @OptionGroup(title: "Remote cache") var shared: SharedCacheOptions
 
+    @OptionGroup(title: "Cluster") var executor: ExecutorOptions
+
     @Argument(help: "Targets or shell globs (default: all).")
     var targets: [String] = []
 
@@ -50,7 +52,7 @@ struct Watch: ParsableCommand {
                 guard fingerprint() == seen else { continue }
                 do {
                     _ = try performBuild(repository, targets: targets, options: BuildOptions(jobs: jobs), explain: true, json: false,
-                                         shared: shared)
+                                         shared: shared, executor: executor)
                 } catch let failure as CommandFailure {
                     Console.err("error: \(failure.message)\n")
                 }

@@ -43,14 +43,7 @@ final class RemoteBuildTests: XCTestCase {
     // MARK: repositories
 
     /// A copy of examples/digits without its cache and build outputs (a fresh clone).
-    private func digitsClone(_ name: String) throws -> String {
-        let dir = "\(scratch)/\(name)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for item in ["manifests", "models", "data"] {
-            try FileManager.default.copyItem(atPath: "\(CLITests.repo)/examples/digits/\(item)", toPath: "\(dir)/\(item)")
-        }
-        return dir
-    }
+    private func digitsClone(_ name: String) throws -> String { try cloneExample("digits", to: "\(scratch)/\(name)") }
 
     /// A small repository over the allops fixture: 2 strategies x 2 targets.
     private func smallClone(_ name: String, settings: String = "") throws -> String {
@@ -82,19 +75,7 @@ final class RemoteBuildTests: XCTestCase {
         return (run, json)
     }
 
-    /// Every file under `repo/build` (but the build log, which records how each stage was obtained) -> its bytes.
-    private func outputs(_ repo: String) throws -> [String: Data] {
-        var files: [String: Data] = [:]
-        let root = "\(repo)/build"
-        let walker = try XCTUnwrap(FileManager.default.enumerator(atPath: root))
-        for case let path as String in walker where !path.hasSuffix(".vaiq_build_log.json") {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue {
-                files[path] = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(path)"))
-            }
-        }
-        return files
-    }
+    private func outputs(_ repo: String) throws -> [String: Data] { try placedOutputs(repo) }
 
     private func remote(_ json: [String: Any]) throws -> [String: Any] {
         try XCTUnwrap(json["remote"] as? [String: Any], "no remote section in \(json.keys.sorted())")
@@ -321,6 +302,29 @@ final class RemoteBuildTests: XCTestCase {
         XCTAssertEqual(try remote(json)["warning"] as? String, String(lines.first!.dropFirst("warning: ".count)))
         XCTAssertGreaterThan(json["ran"] as? Int ?? 0, 0)
     }
+}
+
+/// A fresh clone of `examples/<example>` at `dir`: its manifests, models and data, no cache or build outputs.
+func cloneExample(_ example: String, to dir: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    for item in ["manifests", "models", "data"] {
+        try FileManager.default.copyItem(atPath: "\(CLITests.repo)/examples/\(example)/\(item)", toPath: "\(dir)/\(item)")
+    }
+    return dir
+}
+
+/// Every file under `repo/build` but the build log (which records how each stage was obtained) -> its bytes.
+func placedOutputs(_ repo: String) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    let root = "\(repo)/build"
+    let walker = try XCTUnwrap(FileManager.default.enumerator(atPath: root))
+    for case let path as String in walker where !path.hasSuffix(".vaiq_build_log.json") {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[path] = try Data(contentsOf: URL(fileURLWithPath: "\(root)/\(path)"))
+        }
+    }
+    return files
 }
 
 /// SHA-256 through sha256sum (an independent implementation of the name a blob must have).

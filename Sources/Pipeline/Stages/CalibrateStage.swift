@@ -30,6 +30,7 @@ struct CalibrateStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames = [Self.statistics]
     let maxThreads = 64
+    let memoryMegabytes = 4096
 
     /// `calibrate/<model>/<calibration>/<opt>`: one per model, calibration set and optimize settings.
     static func id(optimize: OptimizeStage, model: QuantizeJob.Model, calibration: QuantizeJob.DataSet) -> StageID {

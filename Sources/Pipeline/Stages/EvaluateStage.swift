@@ -28,6 +28,7 @@ struct EvaluateStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames = [Self.metrics]
     let maxThreads = 64
+    let memoryMegabytes = 4096
 
     init(job: QuantizeJob, evaluation: QuantizeJob.DataSet, labels: StageInput, quantize: QuantizeStage, optimize: OptimizeStage) {
         let id = StageID("evaluate/\(job.name)")

@@ -33,6 +33,7 @@ struct FinetuneStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames = [Self.graph, Self.report]
     let maxThreads = 64
+    let memoryMegabytes = 4096
     let progressUnit = "layer"
 
     init(job: QuantizeJob, optimize: OptimizeStage, calibrate: CalibrateStage) {

@@ -29,6 +29,7 @@ struct PrepareStage: TypedStage {
     let declaration: StageDeclaration<Settings>
     let outputNames: [String]
     let maxThreads = 64
+    let memoryMegabytes = 4096
     /// The folder as the manifest names it (error messages only).
     let directory: String
 
