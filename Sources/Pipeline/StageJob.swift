@@ -46,7 +46,11 @@ public enum StageJob {
         try? FileManager.default.removeItem(atPath: folder)
         try FileIO.createDirectories(folder)
         var inputs: [String: Spec.Input] = [:]
-        for (name, digest) in action.inputs { inputs[name] = Spec.Input(path: inputPaths[name] ?? "", digest: digest.description) }
+        // Absolute: the job runs in the repository, not where this build was started.
+        for (name, digest) in action.inputs {
+            let path = inputPaths[name] ?? ""
+            inputs[name] = Spec.Input(path: FileIO.realPath(path) ?? path, digest: digest.description)
+        }
         let spec = Spec(stage: stage.id.rawValue, key: action.key.description, threads: threads, inputs: inputs)
         try FileIO.writeAtomically(try StageIO.json(spec), to: "\(folder)/\(specName)")
     }

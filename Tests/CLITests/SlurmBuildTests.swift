@@ -158,7 +158,7 @@ final class SlurmBuildTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("(twice; its files are in "), r.stdout)
         // The failed job's folder is kept for a look, and `cache gc` removes it.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(repo)/cache/jobs").count, 1)
-        let gc = try CLITests.run(["cache", "gc", "-C", repo])
+        let gc = try CLITests.run(["cache", "gc", "--max-size", "100G", "-C", repo])
         XCTAssertEqual(gc.status, 0, gc.stderr)
         XCTAssertTrue(gc.stdout.contains("1 failed jobs' folders"), gc.stdout)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(repo)/cache/jobs"), [])
