@@ -54,14 +54,14 @@ test-cluster: deps
 	VAIQ_TEST_CLUSTER=1 $(SWIFT) test --skip-build --filter SlurmBuildTests
 
 # Fuzzing (libFuzzer + AddressSanitizer) of the manifest loader, the GraphDef binary and text
-# readers with the importer, the checkpoint reader, the npy/npz reader, the action-record reader,
+# readers with the importer, the checkpoint reader, the npy/npz reader, the action-record readers (local and remote),
 # and optimize + quantize of a fuzzed graph with fuzzed calibration data (Sources/vaiq-fuzz).
 # `make fuzz` runs each target for FUZZ_SECONDS from its corpus (fuzz/corpus/<target>; what it
 # finds goes to .fuzz/<target>, crashes to .fuzz/crash-*); a single allocation over
 # FUZZ_MALLOC_MB is a failure (one planned value may take 256 MB there, VAIQ_MAX_VALUE_MB). `fuzz-replay` (part of `make test`) replays every committed corpus
 # through the plain build, then runs each target FUZZ_RUNS inputs from a fixed seed under libFuzzer
 # (what that run finds goes to a scratch folder: the committed corpora stay as they are).
-FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize savedmodel image
+FUZZ_TARGETS = yaml graphdef pbtxt checkpoint npy record quantize savedmodel image actionresult
 FUZZ_BIN = .build-fuzz/release/vaiq-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 2000

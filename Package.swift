@@ -74,7 +74,7 @@ let package = Package(
         ]),
         // Fuzz targets (readers, manifests, optimize + quantize): `make fuzz` builds them under libFuzzer
         // and AddressSanitizer; a plain build replays a corpus (CI).
-        .executableTarget(name: "vaiq-fuzz", dependencies: ["BuildCore", "FileIO", "Imaging", "Manifest", "PTQ", "TFProto", "TensorFlowIO", "Tensors"]),
+        .executableTarget(name: "vaiq-fuzz", dependencies: ["BuildCore", "FileIO", "Imaging", "Manifest", "PTQ", "RemoteCache", "TFProto", "TensorFlowIO", "Tensors"]),
         // Benchmark driver for bench/run.sh (times our readers; TensorFlow is timed in the same run).
         .executableTarget(name: "vaiq-bench", dependencies: ["TensorFlowIO", "BuildCore", "Runtime", "Kernels", "Tensors", "Quantizer", "CKernels", "COpenBLAS", "PTQ", "FileIO"],
                           path: "bench/Sources/vaiq-bench"),

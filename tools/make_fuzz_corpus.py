@@ -60,6 +60,33 @@ for path in sorted(glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "images", "
                    + glob.glob(os.path.join(ROOT, "Tests", "Fixtures", "images", "bad", "*"))):
     put("image", read(path))
 
+def varint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def field(number, payload):
+    """A length-delimited protobuf field."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def action_result(outputs, extra=b""):
+    """A REAPI ActionResult: output_files (2) of {path (1), digest (2): {hash (1), size_bytes (2)}}."""
+    out = b""
+    for name, data in outputs:
+        digest = field(1, hashlib.sha256(data).hexdigest().encode()) + (varint(2 << 3) + varint(len(data)) if data else b"")
+        out += field(2, field(1, name.encode()) + field(2, digest))
+    return out + extra
+
+
+put("actionresult", action_result([("graph", b"x" * 300), ("quant_info", b"{}")]))
+put("actionresult", action_result([("statistics", b"")]))
+put("actionresult", action_result([("a", b"1")], extra=field(5, b"stdout") + bytes([0x20, 0x00])))
+put("actionresult", action_result([("a", b"1"), ("a", b"2")]))
+
 records = sys.argv[1] if len(sys.argv) > 1 else None
 if records:
     for path in sorted(glob.glob(os.path.join(records, "*", "*")))[:16]:

@@ -191,6 +191,8 @@ enum SettingType: Sendable {
     /// `node: value` pairs (nodes_bit, nodes_method).
     case intMap(ClosedRange<Int>)
     case string
+    /// A strategy's `layers:`: op type -> `weight:`, `bias:`, `activation:` quantizer blocks.
+    case layers
 
     /// A command-line flag's text in vai_q_tensorflow's syntax: integers, 0/1 or true/false,
     /// comma-separated lists, `name:value` pairs for maps. The same types and ranges as manifests.
@@ -210,6 +212,9 @@ enum SettingType: Sendable {
                 map[String(parts[0])] = .int(try scalar(String(parts[1])).int("\(what) '\(parts[0])'", range: range))
             }
             return .map(map)
+        case .layers:
+            // YAML flow text, as a manifest would write the value.
+            return try read(try YAMLParser.parse(Array(text.utf8), file: what), what)
         default:
             return try read(scalar(text), what)
         }
@@ -235,7 +240,39 @@ enum SettingType: Sendable {
             var map: [String: ParameterValue] = [:]
             for entry in reader.entries { map[entry.key] = .int(try entry.value.int("\(what) '\(entry.key)'", range: range)) }
             return .map(map)
+        case .layers:
+            let reader = try MappingReader(node, what: what)
+            var map: [String: ParameterValue] = [:]
+            for entry in reader.entries {
+                let layer = try MappingReader(entry.value, what: "\(what): \(entry.key)")
+                try layer.checkKeys(["weight", "bias", "activation"])
+                var blocks: [String: ParameterValue] = [:]
+                for block in layer.entries {
+                    blocks[block.key] = try Self.quantizerBlock(block.value, what: "\(what): \(entry.key): \(block.key)", bias: block.key == "bias")
+                }
+                map[entry.key] = .map(blocks)
+            }
+            return .map(map)
         }
+    }
+
+    /// Quantizer keys the vendor documents that vaiq-build does not build yet: refused by name.
+    static let unbuiltQuantizerKeys = ["round_mode", "symmetric", "per_channel", "narrow_range", "scheme"]
+
+    /// One quantizer block: `bit_width` (2-16; biases 2-32) and `method` (0-2, not for biases).
+    static func quantizerBlock(_ node: YAMLNode, what: String, bias: Bool) throws(ManifestError) -> ParameterValue {
+        let r = try MappingReader(node, what: what)
+        let allowed = bias ? ["bit_width"] : ["bit_width", "method"]
+        for entry in r.entries where !allowed.contains(entry.key) {
+            if unbuiltQuantizerKeys.contains(entry.key) || (bias && entry.key == "method") {
+                throw ManifestError(entry.keyLocation, "\(what): '\(entry.key)' is not supported (yet): a \(bias ? "bias" : "power-of-two") quantizer here sets \(allowed.joined(separator: " and ")) only")
+            }
+        }
+        try r.checkKeys(allowed)
+        var block: [String: ParameterValue] = [:]
+        if let v = r.optional("bit_width") { block["bit_width"] = .int(try v.int("\(what): bit_width", range: bias ? 2...32 : 2...16)) }
+        if let v = r.optional("method") { block["method"] = .int(try v.int("\(what): method", range: 0...2)) }
+        return .map(block)
     }
 }
 
@@ -243,7 +280,7 @@ enum SettingsSchema {
     /// Strategy fields keep vai_q_tensorflow's flag names.
     static let strategy: [String: SettingType] = [
         "quantize_scheme": .choice(["pof2s", "pof2s_tqt", "fs", "fsx"]),
-        "weight_bit": .int(2...16), "activation_bit": .int(2...16),
+        "weight_bit": .int(2...16), "activation_bit": .int(2...16), "bias_bit": .int(0...32), "layers": .layers,
         "method": .int(0...2), "input_method": .int(0...1),
         "nodes_bit": .intMap(2...16), "nodes_method": .intMap(0...2),
         "ignore_nodes": .stringList,
@@ -270,7 +307,7 @@ enum SettingsSchema {
 
 extension SettingsSchema {
     /// Fields a definition may leave out: documentation, and values that are empty by default.
-    static let optional: [String: ParameterValue] = ["fingerprint": .string("")]
+    static let optional: [String: ParameterValue] = ["fingerprint": .string(""), "bias_bit": .int(0), "layers": .map([:])]
 }
 
 /// The setting names a strategy or target may use (for tools and tests that route them).
@@ -287,6 +324,7 @@ public enum ManifestFieldNames {
         case .choice(let options)?: options.joined(separator: "|")
         case .stringList?: "NAME,..."
         case .intMap?: "NAME:N,..."
+        case .layers?: "'{OP: {weight: {bit_width: N}}}'"
         case .string?, nil: "TEXT"
         }
     }

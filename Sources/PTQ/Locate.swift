@@ -21,7 +21,32 @@ public struct QuantizeConfig: Sendable, Equatable {
     public var adjustShiftCut = true
     /// 0 off, 1 static, 2 dynamic.
     public var adjustShiftBias = 1
+    /// Biases' bit width; nil: `weightBit` (vai_q_tensorflow's rule; a layer's weight override
+    /// does not move its bias).
+    public var biasBit: Int?
+    /// Per TF op type (the op of a layer's main node: `Conv2D`, `DepthwiseConv2dNative`, `Add`,
+    /// ...): bit widths and methods overriding the defaults above; `nodesBit` / `nodesMethod`
+    /// still win per node.
+    public var layers: [String: LayerQuantizers] = [:]
     public init() {}
+}
+
+/// One op type's quantizers (a strategy's `layers:` entry): nil fields keep the strategy's.
+public struct LayerQuantizers: Sendable, Equatable, Codable {
+    public var weightBit: Int?
+    public var weightMethod: PositionMethod?
+    public var biasBit: Int?
+    public var activationBit: Int?
+    public var activationMethod: PositionMethod?
+
+    public init(weightBit: Int? = nil, weightMethod: PositionMethod? = nil, biasBit: Int? = nil, activationBit: Int? = nil,
+                activationMethod: PositionMethod? = nil) {
+        self.weightBit = weightBit
+        self.weightMethod = weightMethod
+        self.biasBit = biasBit
+        self.activationBit = activationBit
+        self.activationMethod = activationMethod
+    }
 }
 
 /// How align_concat and align_pool choose the one position a concat (or pool) and its inputs share.
@@ -224,10 +249,23 @@ public enum Locator {
             let t = node.attr["T"]?.type ?? node.attr["dtype"]?.type ?? .dtFloat
             return t.baseType == .dtFloat
         }
-        func add(_ node: String, _ kind: TensorKind, _ mode: QuantizeMode, placeholder: Bool = false) {
+        /// `layer`: the op type of the layer the tensor belongs to (its match's main node, or for
+        /// an input quantized on behalf of a compute layer, the op that produces it).
+        func add(_ node: String, _ kind: TensorKind, _ mode: QuantizeMode, layer: String?, placeholder: Bool = false) {
             guard plan.index(of: node) == nil, isFloat(node) else { return }
-            var bits = kind == .activation ? config.activationBit : config.weightBit
-            var method = placeholder ? config.inputMethod : config.method
+            let l = layer.flatMap { config.layers[$0] }
+            var bits: Int, method = placeholder ? config.inputMethod : config.method
+            switch kind {
+            case .activation:
+                bits = l?.activationBit ?? config.activationBit
+                if let m = l?.activationMethod { method = m }
+            case .weight:
+                bits = l?.weightBit ?? config.weightBit
+                if let m = l?.weightMethod { method = m }
+            case .bias:
+                // A layer's weight override leaves its bias alone: only a bias block or bias_bit moves it.
+                bits = l?.biasBit ?? config.biasBit ?? config.weightBit
+            }
             if let b = config.nodesBit[node] { bits = b }
             if let m = config.nodesMethod[node].flatMap(PositionMethod.init(rawValue:)) { method = m }
             if method == .minDiffsDepthwise && mode != .depthwiseWeight { method = .minDiffs }
@@ -240,7 +278,7 @@ public enum Locator {
             changed = false
             for (k, m) in accepted.enumerated() where !applied.contains(k) && (m.isCompute || m.inputs.allSatisfy(quantized)) {
                 guard m.owned.allSatisfy(isFloat) else { applied.insert(k); continue }
-                for q in m.quantize { add(q.node, q.kind, q.mode, placeholder: m.pattern == .input) }
+                for q in m.quantize { add(q.node, q.kind, q.mode, layer: g[m.owned[0]]?.op, placeholder: m.pattern == .input) }
                 if let group = m.group { plan.groups.append(group) }
                 applied.insert(k)
                 changed = true
@@ -248,7 +286,7 @@ public enum Locator {
         }
         for (k, m) in accepted.enumerated() where m.isCompute || (m.pattern == .other && TFOp.concatOps.contains(op(m.owned[0]))) {
             _ = k
-            for input in m.inputs where !quantized(input) && isFloat(input) { add(input, .activation, .activation) }
+            for input in m.inputs where !quantized(input) && isFloat(input) { add(input, .activation, .activation, layer: g[input]?.op) }
         }
         // nodes_bit / nodes_method naming a compute node apply to its weights.
         for group in plan.groups {

@@ -85,7 +85,8 @@ public struct QuantizeJob: Sendable {
     /// histograms for float scales' kl and percentile.
     var ownCalibrationNeeds: CalibrationNeeds {
         if strategy.scheme.isFloatScale { return CalibrationNeeds(histograms: strategy.calibMethod != .minmax) }
-        return CalibrationNeeds(bitWidths: Set([strategy.activationBit] + strategy.nodesBit.values), narrow: target.narrowActivations)
+        let layerBits = strategy.layers.values.compactMap(\.activationBit)
+        return CalibrationNeeds(bitWidths: Set([strategy.activationBit] + strategy.nodesBit.values + layerBits), narrow: target.narrowActivations)
     }
 
 

@@ -27,6 +27,10 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var scheme = QuantizeScheme.pof2s
     public var weightBit = 8
     public var activationBit = 8
+    /// 0: the weights' bit width (vai_q_tensorflow's rule).
+    public var biasBit = 0
+    /// Per TF op type: bit widths and methods of its weights, biases and activations.
+    public var layers: [String: LayerQuantizers] = [:]
     /// 0 non-overflow, 1 min-diffs, 2 min-diffs with the depthwise strategy.
     public var method = PositionMethod.minDiffs
     /// The graph inputs' method: 0 (non-overflow) as vai_q_tensorflow and vai_q_tensorflow2 always use.
@@ -74,6 +78,8 @@ public struct QuantizeStrategy: Sendable, Equatable {
         c.alignRule = alignRule
         c.adjustShiftCut = adjustShiftCut != 0
         c.adjustShiftBias = adjustShiftBias
+        c.biasBit = biasBit == 0 ? nil : biasBit
+        c.layers = layers
         return c
     }
 }

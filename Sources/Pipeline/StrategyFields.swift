@@ -2,6 +2,7 @@ import BuildCore
 import Manifest
 import PTQ
 import Quantizer
+import TensorFlowIO
 
 /// Every field of a strategy: its manifest name (vai_q_tensorflow's flag name), how its value
 /// lands in `QuantizeStrategy`, and when it does not act. This table is the one place that
@@ -63,6 +64,9 @@ extension StrategyField {
         choice("quantize_scheme", \.scheme),
         int("weight_bit", \.weightBit),
         int("activation_bit", \.activationBit),
+        int("bias_bit", \.biasBit, inert: unless(pof2, "float-scale biases follow their scheme's rule", notYet: true)),
+        StrategyField(name: "layers", inert: unless(pof2, "per-op-type quantizers are built for power-of-two positions", notYet: true),
+                      read: { s, v in s.layers = layerQuantizers(v) }, value: { layersValue($0.layers) }),
         StrategyField(name: "method", inert: unless(pof2, "float scales choose ranges by calib_method"),
                       read: { s, v in if case .int(let i) = v, let m = PositionMethod(rawValue: i) { s.method = m } },
                       value: { .int($0.method.rawValue) }),
@@ -113,6 +117,39 @@ extension StrategyField {
     public static func named(_ name: String) -> StrategyField? { all.first { $0.name == name } }
 }
 
+/// A `layers:` value (op type -> weight / bias / activation blocks) as typed quantizers.
+private func layerQuantizers(_ value: ParameterValue) -> [String: LayerQuantizers] {
+    guard case .map(let ops) = value else { return [:] }
+    func int(_ block: ParameterValue?, _ key: String) -> Int? {
+        if case .map(let m)? = block, case .int(let i)? = m[key] { i } else { nil }
+    }
+    return ops.compactMapValues { layer in
+        guard case .map(let blocks) = layer else { return nil }
+        return LayerQuantizers(weightBit: int(blocks["weight"], "bit_width"),
+                               weightMethod: int(blocks["weight"], "method").flatMap(PositionMethod.init(rawValue:)),
+                               biasBit: int(blocks["bias"], "bit_width"),
+                               activationBit: int(blocks["activation"], "bit_width"),
+                               activationMethod: int(blocks["activation"], "method").flatMap(PositionMethod.init(rawValue:)))
+    }
+}
+
+/// Typed quantizers back as the manifest value (blocks and keys only where set).
+private func layersValue(_ layers: [String: LayerQuantizers]) -> ParameterValue {
+    .map(layers.mapValues { l in
+        var blocks: [String: ParameterValue] = [:]
+        func block(_ name: String, _ bits: Int?, _ method: PositionMethod?) {
+            var b: [String: ParameterValue] = [:]
+            if let bits { b["bit_width"] = .int(bits) }
+            if let method { b["method"] = .int(method.rawValue) }
+            if !b.isEmpty { blocks[name] = .map(b) }
+        }
+        block("weight", l.weightBit, l.weightMethod)
+        block("bias", l.biasBit, nil)
+        block("activation", l.activationBit, l.activationMethod)
+        return .map(blocks)
+    })
+}
+
 /// A key whose value would not act: the one-line error of a refused setting.
 public struct SettingRefusal: Error, Sendable, CustomStringConvertible {
     public let location: String
@@ -135,7 +172,29 @@ extension QuantizeStrategy {
         for field in StrategyField.all {
             if let value = settings[field.name] { field.read(&self, value) }
         }
-        try checkInert { origins[$0]?.description ?? "strategy" }
+        func place(_ field: String) -> String { origins[field]?.description ?? "strategy" }
+        if biasBit == 1 {
+            throw SettingRefusal(location: place("bias_bit"), field: "bias_bit", value: "1", subject: scheme.rawValue,
+                                 reason: "a bias needs at least 2 bits (0 means the weights' bit width)", notYet: false)
+        }
+        try checkLayers(place("layers"))
+        try checkInert(place)
+    }
+
+    /// Every `layers:` key must be an op type a quantized pattern has, and weight and bias blocks
+    /// belong to op types with weights.
+    func checkLayers(_ place: String) throws(SettingRefusal) {
+        let known = Set(TFOp.quantizedLayerOps.map(\.rawValue)), weighted = Set(TFOp.weightedLayerOps.map(\.rawValue))
+        for (op, l) in layers.sorted(by: { $0.key < $1.key }) {
+            guard known.contains(op) else {
+                throw SettingRefusal(location: place, field: "layers", value: op, subject: scheme.rawValue,
+                                     reason: "not an op type whose tensors are quantized; known: " + known.sorted().joined(separator: ", "), notYet: false)
+            }
+            if !weighted.contains(op) && (l.weightBit != nil || l.weightMethod != nil || l.biasBit != nil) {
+                throw SettingRefusal(location: place, field: "layers", value: op, subject: scheme.rawValue,
+                                     reason: "\(op) has no weights or biases to quantize (only: " + weighted.sorted().joined(separator: ", ") + ")", notYet: false)
+            }
+        }
     }
 
     /// Throws for the first field (in table order) whose non-default value does not act.

@@ -56,6 +56,14 @@ extension TFOp {
     public static let hardSigmoidOps: Set<TFOp> = addOps.union(scalingOps).union([.relu6])
     /// Ops whose output alone is quantized (the `resize` and `leaky_relu` patterns).
     public static let singleInputPatternOps: Set<TFOp> = resizeOps.union([.depthToSpace, .leakyRelu])
+    /// The op types a strategy's `layers:` may name: the main op of a pattern whose tensors are
+    /// quantized (an activation quantized on behalf of a compute layer counts for its producer's op).
+    public static var quantizedLayerOps: Set<TFOp> {
+        Set<TFOp>([.placeholder, .mul]).union(convolutionOps).union(elementwiseOps).union(singleInputPatternOps).union(otherPatternOps)
+    }
+    /// Those of them with weights and biases: conv-like layers, and Mul as an unfolded batch norm's scale.
+    public static var weightedLayerOps: Set<TFOp> { convolutionOps.union([.mul]) }
+
     /// The `other` pattern's ops (a following Relu / Relu6 joins them).
     public static let otherPatternOps: Set<TFOp> = [
         .max, .avgPool, .maxPool, .mean, .pad, .mirrorPad, .transpose, .concat, .concatV2, .squeeze, .reshape, .expandDims,

@@ -4,6 +4,7 @@ import Imaging
 import Foundation
 import Manifest
 import PTQ
+import RemoteCache
 import TFProto
 import TensorFlowIO
 import Tensors
@@ -14,7 +15,7 @@ import Tensors
 enum FuzzTargets {
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
         "yaml": yaml, "graphdef": graphdef, "pbtxt": pbtxt, "checkpoint": checkpoint, "npy": npy,
-        "record": record, "quantize": quantize, "savedmodel": savedModel, "image": image,
+        "record": record, "quantize": quantize, "savedmodel": savedModel, "image": image, "actionresult": actionResult,
     ]
 
     /// A JPEG or PNG file, decoded as RGB and as gray (at most 4 M pixels: the run's allocation
@@ -79,6 +80,13 @@ enum FuzzTargets {
     /// An action record as the cache stores it.
     static func record(_ data: [UInt8]) {
         _ = BuildCache.decodeRecord(data)
+    }
+
+    /// An action record as a remote cache serves it (a REAPI ActionResult, untrusted bytes): what
+    /// decodes must encode to a message that decodes to the same record.
+    static func actionResult(_ data: [UInt8]) {
+        guard let record = RemoteActionResult.decode(data) else { return }
+        precondition(RemoteActionResult.decode(record.encode()) == record, "ActionResult re-encoding differs")
     }
 
     /// Optimize, calibrate, position and write the eval, stock-TF and deploy models of a fuzzed

@@ -8,24 +8,14 @@ final class BuildCLITests: XCTestCase {
 
     override func setUpWithError() throws {
         repo = NSTemporaryDirectory() + "vaiq-repo-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: "\(repo)/manifests", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: "\(repo)/models", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "\(CLITests.repo)/Tests/Fixtures/allops", toPath: "\(repo)/models/allops")
+        _ = try allopsRepository(repo)
         try manifest(output: "logits")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
 
     private func manifest(output: String, w4Bits: Int = 4) throws {
-        try """
-            models:
-              allops:
-                graph: models/allops/inference_graph.pb
-                checkpoint: models/allops/train_dir
-                input_nodes: [input]
-                output_nodes: [\(output)]
-            calibration:
-              calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
+        try (allopsModel(output: output) + """
             strategies:
               w4a8: {extends: pof2s_tf1, weight_bit: \(w4Bits)}
             builds:
@@ -33,7 +23,7 @@ final class BuildCLITests: XCTestCase {
                 calibration: calib
                 matrix: {strategy: [pof2s_tf1, w4a8], target: [DPUCZDX8G, DPUCADF8H]}
 
-            """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+            """).write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
     }
 
     private func vaiq(_ args: String...) throws -> CLITests.Run { try CLITests.run(args + ["-C", repo]) }

@@ -47,19 +47,8 @@ final class RemoteBuildTests: XCTestCase {
 
     /// A small repository over the allops fixture: 2 strategies x 2 targets.
     private func smallClone(_ name: String, settings: String = "") throws -> String {
-        let dir = "\(scratch)/\(name)"
-        try FileManager.default.createDirectory(atPath: "\(dir)/manifests", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: "\(dir)/models", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: "\(CLITests.repo)/Tests/Fixtures/allops", toPath: "\(dir)/models/allops")
-        try ("""
-            models:
-              allops:
-                graph: models/allops/inference_graph.pb
-                checkpoint: models/allops/train_dir
-                input_nodes: [input]
-                output_nodes: [logits]
-            calibration:
-              calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
+        let dir = try allopsRepository("\(scratch)/\(name)")
+        try (allopsModel() + """
             builds:
               - model: allops
                 calibration: calib
@@ -302,6 +291,29 @@ final class RemoteBuildTests: XCTestCase {
         XCTAssertEqual(try remote(json)["warning"] as? String, String(lines.first!.dropFirst("warning: ".count)))
         XCTAssertGreaterThan(json["ran"] as? Int ?? 0, 0)
     }
+}
+
+/// A repository at `dir` with the allops fixture in models/allops and an empty manifests/.
+func allopsRepository(_ dir: String) throws -> String {
+    try FileManager.default.createDirectory(atPath: "\(dir)/manifests", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: "\(dir)/models", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: "\(CLITests.repo)/Tests/Fixtures/allops", toPath: "\(dir)/models/allops")
+    return dir
+}
+
+/// The allops model (output `output`) and its calibration set `calib`, as manifest text.
+func allopsModel(output: String = "logits") -> String {
+    """
+    models:
+      allops:
+        graph: models/allops/inference_graph.pb
+        checkpoint: models/allops/train_dir
+        input_nodes: [input]
+        output_nodes: [\(output)]
+    calibration:
+      calib: {inputs: {input: models/allops/input.npy}, batch_size: 2, calib_iter: 1}
+
+    """
 }
 
 /// A fresh clone of `examples/<example>` at `dir`: its manifests, models and data, no cache or build outputs.

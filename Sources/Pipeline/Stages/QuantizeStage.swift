@@ -41,6 +41,9 @@ struct QuantizeStage: TypedStage {
         var activationSymmetry: Bool?
         /// Present only when not 0 (vai_q's), so strategies with the vendor's inputs keep their keys.
         var inputMethod: Int?
+        /// Present only when set (not the weights' bit width), as are `layers` when not empty.
+        var biasBit: Int?
+        var layers: [String: LayerQuantizers]?
 
         init(strategy s: QuantizeStrategy, target: DPUTarget) {
             quantizeScheme = s.scheme
@@ -57,6 +60,8 @@ struct QuantizeStage: TypedStage {
                 inputMethod = s.inputMethod == .nonOverflow ? nil : s.inputMethod.rawValue
                 nodesBit = s.nodesBit
                 nodesMethod = s.nodesMethod
+                biasBit = s.biasBit == 0 ? nil : s.biasBit
+                layers = s.layers.isEmpty ? nil : s.layers
                 alignConcat = s.alignConcat
                 alignPool = s.alignPool
                 alignRule = s.alignRule
@@ -78,6 +83,8 @@ struct QuantizeStage: TypedStage {
             if let inputMethod, let m = PositionMethod(rawValue: inputMethod) { s.inputMethod = m }
             s.nodesBit = nodesBit ?? [:]
             s.nodesMethod = nodesMethod ?? [:]
+            s.biasBit = biasBit ?? 0
+            s.layers = layers ?? [:]
             s.alignConcat = alignConcat ?? s.alignConcat
             s.alignPool = alignPool ?? s.alignPool
             s.alignRule = alignRule ?? s.alignRule
