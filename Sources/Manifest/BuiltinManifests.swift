@@ -14,6 +14,8 @@ strategies:
     quantize_scheme: pof2s
     weight_bit: 8
     activation_bit: 8
+    bias_bit: 0              # 0: the weights' bit width (vai_q_tensorflow's rule)
+    layers: {}               # per TF op type: {Conv2D: {weight: {bit_width: 4, method: 1}, bias: {bit_width: 16}, activation: {...}}}
     method: 1                # 0 non-overflow, 1 min-diffs, 2 min-diffs + depthwise strategy
     input_method: 0          # the graph inputs' method (vai_q: always 0, non-overflow)
     nodes_bit: {}

@@ -208,9 +208,28 @@ public enum ManifestLoader {
                 let def = defs[name]!
                 let what = "\(singular(section)) '\(name)'"
                 let r = try MappingReader(def.node, what: what)
-                try r.checkKeys(["extends"] + schema.keys.sorted())
+                let fileKey = section == "strategies" && !def.builtin ? ["file"] : []
+                try r.checkKeys(["extends"] + fileKey + schema.keys.sorted())
                 var settings: [String: ParameterValue] = [:]
                 var origins: [String: SourceLocation] = [:]
+                if let fileNode = r.optional("file"), !fileKey.isEmpty {
+                    // A strategy file (what `vaiq-build show NAME --full` prints): every field, no extends.
+                    if let other = r.optional("extends") {
+                        throw ManifestError(other.location, "\(what): give either 'file' or 'extends', not both (the file holds every field)")
+                    }
+                    let path = try repositoryPath(fileNode, what: "\(what): file", mustBe: .file)
+                    let bytes: [UInt8]
+                    do { bytes = try FileIO.read(FileIO.resolve(path, relativeTo: root)) } catch {
+                        throw ManifestError(fileNode.location, "\(what): file: \(error.reason)")
+                    }
+                    let file = try MappingReader(try YAMLParser.parse(bytes, file: path), what: "strategy file \(path)")
+                    try file.checkKeys(schema.keys.sorted())
+                    for entry in file.entries {
+                        settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(path): \(entry.key)")
+                        origins[entry.key] = entry.value.location
+                    }
+                }
+                let fileDescription = (settings["description"], origins["description"])
                 if let parentNode = r.optional("extends") {
                     let parent = try parentNode.string("\(what): extends")
                     guard defs[parent] != nil else {
@@ -223,9 +242,9 @@ public enum ManifestLoader {
                     settings = inherited.settings
                     origins = inherited.origins
                 }
-                settings["description"] = nil   // descriptions are not inherited
-                origins["description"] = nil
-                for entry in r.entries where entry.key != "extends" {
+                // Descriptions are not inherited (a strategy file's is its own).
+                (settings["description"], origins["description"]) = fileDescription
+                for entry in r.entries where entry.key != "extends" && !(entry.key == "file" && !fileKey.isEmpty) {
                     settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
                     origins[entry.key] = entry.value.location
                 }

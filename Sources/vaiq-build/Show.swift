@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Manifest
+import BuildCore
 import Pipeline
 
 /// `vaiq-build show NAME`: a strategy's or target's resolved settings (after `extends:`).
@@ -24,8 +25,27 @@ struct Show: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "A strategy's every field as YAML a manifest can load (`strategies: {NAME: {file: FILE}}`); with --json, as JSON.")
+    var full = false
+
     func run() throws {
         let manifest = try failing { try BuiltinSettings.manifest(repository: repository.repo, dataRoots: try repository.dataRoots()) }
+        if full {
+            guard let s = manifest.strategies[name] else {
+                throw CommandFailure(message: manifest.targets[name] != nil ? "--full prints strategies; '\(name)' is a target"
+                                                                            : "no strategy named '\(name)'; defined: \(manifest.strategies.keys.sorted().joined(separator: ", "))")
+            }
+            _ = try failing { try SettingsView.strategy(s) }
+            let fields = StrategyField.all.map(\.name) + (s.settings["description"] != nil ? ["description"] : [])
+            if json {
+                print("{\n" + fields.map { "  \(ParameterValue.string($0).canonical): \(s.settings[$0]!.canonical)" }.joined(separator: ",\n") + "\n}")
+            } else {
+                print("# strategy \(name), every field resolved (vaiq-build show \(name) --full); load it with")
+                print("# strategies: {NAME: {file: THIS_FILE}}")
+                for field in fields { print("\(field): \(yamlFlow(s.settings[field]!))") }
+            }
+            return
+        }
         let kind: String, lines: [SettingLine], spec: SettingsSpec
         if let s = manifest.strategies[name] {
             (kind, spec, lines) = ("strategy", s, try failing { try SettingsView.strategy(s) })
@@ -49,5 +69,28 @@ struct Show: ParsableCommand {
             if let origin = l.origin { text += "  (\(origin))" }
             print(text)
         }
+    }
+}
+
+/// A value in YAML flow style that reads back as the same value: plain scalars where YAML reads
+/// them as the same type, JSON-quoted strings otherwise.
+func yamlFlow(_ value: ParameterValue) -> String {
+    switch value {
+    case .string(let s): return isPlainString(s) ? s : value.canonical
+    case .list(let items): return "[" + items.map(yamlFlow).joined(separator: ", ") + "]"
+    case .map(let m):
+        return "{" + m.keys.sorted().map { "\(isPlainString($0) ? $0 : ParameterValue.string($0).canonical): \(yamlFlow(m[$0]!))" }
+            .joined(separator: ", ") + "}"
+    default: return value.canonical
+    }
+}
+
+/// Whether `s` written bare reads back as this string: letters, digits and `_ . / -`, starting
+/// with a letter or `_`, and not a word YAML reads as a boolean or null.
+private func isPlainString(_ s: String) -> Bool {
+    guard let first = s.unicodeScalars.first, first == "_" || (first.properties.isAlphabetic && first.isASCII) else { return false }
+    let keywords: Set = ["true", "false", "yes", "no", "on", "off", "null", "y", "n"]
+    return !keywords.contains(s.lowercased()) && s.unicodeScalars.allSatisfy {
+        $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_./-".unicodeScalars.contains($0))
     }
 }

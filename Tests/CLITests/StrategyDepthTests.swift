@@ -83,6 +83,49 @@ final class StrategyDepthTests: XCTestCase {
         XCTAssertTrue(show.stdout.contains("{DepthwiseConv2dNative: {weight: {bit_width: 4}}}"), show.stdout)
     }
 
+    func testEveryBuiltinStrategyShownFullAndLoadedBackBuildsTheSameBytes() throws {
+        let builtins = ["pof2s_tf1", "pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx"]
+        try FileManager.default.createDirectory(atPath: "\(repo)/strategies", withIntermediateDirectories: true)
+        var copies: [String] = []
+        for name in builtins {
+            // YAML for all, and JSON for one: both are strategy files.
+            let asJSON = name == "fsx"
+            let shown = asJSON ? try vaiq("show", name, "--full", "--json") : try vaiq("show", name, "--full")
+            XCTAssertEqual(shown.status, 0, shown.stderr)
+            let file = "strategies/\(name).\(asJSON ? "json" : "yaml")"
+            try shown.stdout.write(toFile: "\(repo)/\(file)", atomically: true, encoding: .utf8)
+            copies.append("  \(name)_copy: {file: \(file)}")
+        }
+        try manifest(strategies: copies.joined(separator: "\n"), matrix: (builtins + builtins.map { "\($0)_copy" }).joined(separator: ", "))
+        let r = try vaiq("all", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for name in builtins {
+            let dir = "\(repo)/build/allops/\(name)/DPUCZDX8G", copy = "\(repo)/build/allops/\(name)_copy/DPUCZDX8G"
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+            XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: copy).sorted(), name)
+            XCTAssertFalse(files.isEmpty)
+            for f in files {
+                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(f)")), try Data(contentsOf: URL(fileURLWithPath: "\(copy)/\(f)")), "\(name)/\(f)")
+            }
+            // The copy's fields and their values are the built-in's, and its shown file is the same text.
+            let again = try vaiq("show", "\(name)_copy", "--full")
+            XCTAssertEqual(again.stdout.split(separator: "\n").dropFirst(2), try vaiq("show", name, "--full").stdout.split(separator: "\n").dropFirst(2))
+        }
+    }
+
+    func testAStrategyFileIsCheckedLikeAManifest() throws {
+        try FileManager.default.createDirectory(atPath: "\(repo)/strategies", withIntermediateDirectories: true)
+        try "quantize_scheme: pof2s\nweight_bit: 4\n".write(toFile: "\(repo)/strategies/short.yaml", atomically: true, encoding: .utf8)
+        try manifest(strategies: "  s: {file: strategies/short.yaml}", matrix: "s")
+        XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:10:3: strategy 's' does not set 'activation_bit'; extend a built-in (e.g. extends: pof2s) or set it\n")
+        try "weight_bits: 4\n".write(toFile: "\(repo)/strategies/short.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try vaiq("all").stderr, "error: strategies/short.yaml:1:1: unknown key 'weight_bits' in strategy file strategies/short.yaml; did you mean 'weight_bit'?\n")
+        try manifest(strategies: "  s: {file: strategies/short.yaml, extends: pof2s}", matrix: "s")
+        XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:10:45: strategy 's': give either 'file' or 'extends', not both (the file holds every field)\n")
+        try manifest(strategies: "  s: {file: strategies/none.yaml}", matrix: "s")
+        XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:10:13: strategy 's': file: file 'strategies/none.yaml' does not exist\n")
+    }
+
     func testLayerBlocksAreCheckedByName() throws {
         func error(_ layers: String) throws -> String {
             try manifest(strategies: "  s: {extends: pof2s, layers: \(layers)}", matrix: "s")
