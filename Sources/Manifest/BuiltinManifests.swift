@@ -21,6 +21,9 @@ strategies:
     nodes_bit: {}
     nodes_method: {}
     ignore_nodes: []
+    ignore_layers: []        # joins ignore_nodes (the vendor's name)
+    input_layers: []         # the quantized part starts at these nodes' outputs (before them: float, not optimized)
+    output_layers: []        # ... and ends at these nodes (after them: float)
     align_concat: 0          # 0 all concats, 1 output concats only, 2 none
     align_pool: 0
     align_rule: tf1          # tf1: concat/pool inputs take the output's position; min: the smallest of all (never clips)

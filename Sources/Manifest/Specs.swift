@@ -283,7 +283,7 @@ enum SettingsSchema {
         "weight_bit": .int(2...16), "activation_bit": .int(2...16), "bias_bit": .int(0...32), "layers": .layers,
         "method": .int(0...2), "input_method": .int(0...1),
         "nodes_bit": .intMap(2...16), "nodes_method": .intMap(0...2),
-        "ignore_nodes": .stringList,
+        "ignore_nodes": .stringList, "ignore_layers": .stringList, "input_layers": .stringList, "output_layers": .stringList,
         "align_concat": .int(0...2), "align_pool": .int(0...2), "align_rule": .choice(["tf1", "min"]),
         "adjust_shift_bias": .int(0...2), "adjust_shift_cut": .int(0...1),
         "simulate_dpu": .bool, "scale_all_avgpool": .bool, "fold_constant": .bool, "fold_bn": .bool,
@@ -307,7 +307,8 @@ enum SettingsSchema {
 
 extension SettingsSchema {
     /// Fields a definition may leave out: documentation, and values that are empty by default.
-    static let optional: [String: ParameterValue] = ["fingerprint": .string(""), "bias_bit": .int(0), "layers": .map([:])]
+    static let optional: [String: ParameterValue] = ["fingerprint": .string(""), "bias_bit": .int(0), "layers": .map([:]),
+                                                          "ignore_layers": .list([]), "input_layers": .list([]), "output_layers": .list([])]
 }
 
 /// The setting names a strategy or target may use (for tools and tests that route them).

@@ -234,6 +234,19 @@ public enum Locator {
             matches.append(Match(pattern: .other, isCompute: false, owned: owned, inputs: ins, quantize: [(last, .activation, .activation)], group: nil))
         }
 
+        // A strategy's quantized part (input_layers / output_layers): optimize marked the nodes
+        // outside it float; none of their tensors is quantized, but the input layers' outputs,
+        // which are the part's inputs, quantized as model inputs are.
+        let floatNodes = Set(g.nodes.filter { $0.attr[QuantizedPart.floatAttribute]?.b == true }.map(\.name))
+        if !floatNodes.isEmpty {
+            matches.removeAll { $0.owned.contains(where: floatNodes.contains) }
+            for node in g.nodes where node.attr[QuantizedPart.inputAttribute]?.b == true {
+                matches.insert(Match(pattern: .input, isCompute: false, owned: [node.name], inputs: [],
+                                     quantize: [(node.name, .activation, .activation)], group: nil), at: 0)
+            }
+        }
+        let partInputs = Set(g.nodes.filter { $0.attr[QuantizedPart.inputAttribute]?.b == true }.map(\.name))
+
         // Earlier matches win: drop a match owning a node an accepted one owns.
         var claimed = Set<String>()
         var accepted: [Match] = []
@@ -286,7 +299,9 @@ public enum Locator {
         }
         for (k, m) in accepted.enumerated() where m.isCompute || (m.pattern == .other && TFOp.concatOps.contains(op(m.owned[0]))) {
             _ = k
-            for input in m.inputs where !quantized(input) && isFloat(input) { add(input, .activation, .activation, layer: g[input]?.op) }
+            for input in m.inputs where !quantized(input) && isFloat(input) && (!floatNodes.contains(input) || partInputs.contains(input)) {
+                add(input, .activation, .activation, layer: g[input]?.op)
+            }
         }
         // nodes_bit / nodes_method naming a compute node apply to its weights.
         for group in plan.groups {

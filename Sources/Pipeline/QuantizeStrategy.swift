@@ -38,6 +38,13 @@ public struct QuantizeStrategy: Sendable, Equatable {
     public var nodesBit: [String: Int] = [:]
     public var nodesMethod: [String: Int] = [:]
     public var ignoreNodes: [String] = []
+    /// The vendor's names: `ignore_layers` joins `ignore_nodes`; `input_layers` / `output_layers`
+    /// bound the quantized part (`QuantizedPart`).
+    public var ignoreLayers: [String] = []
+    public var inputLayers: [String] = []
+    public var outputLayers: [String] = []
+
+    public var part: QuantizedPart { QuantizedPart(inputLayers: inputLayers, outputLayers: outputLayers) }
     public var alignConcat = 0
     public var alignPool = 0
     public var alignRule = AlignRule.tf1
@@ -72,7 +79,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
         c.inputMethod = inputMethod == .minDiffsDepthwise ? .minDiffs : inputMethod
         c.nodesBit = nodesBit
         c.nodesMethod = nodesMethod
-        c.ignoreNodes = Set(ignoreNodes)
+        c.ignoreNodes = Set(ignoreNodes + ignoreLayers)
         c.alignConcat = alignConcat
         c.alignPool = alignPool
         c.alignRule = alignRule

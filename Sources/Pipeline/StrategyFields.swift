@@ -51,6 +51,12 @@ extension StrategyField {
                       read: { s, v in if case .map(let m) = v { s[keyPath: path] = m.compactMapValues { if case .int(let i) = $0 { i } else { nil } } } },
                       value: { .map($0[keyPath: path].mapValues { .int($0) }) })
     }
+    private static func stringList(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, [String]> & Sendable,
+                                   inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts) -> StrategyField {
+        StrategyField(name: name, inert: inert,
+                      read: { s, v in if case .list(let l) = v { s[keyPath: path] = l.compactMap { if case .string(let x) = $0 { x } else { nil } } } },
+                      value: { .list($0[keyPath: path].map { .string($0) }) })
+    }
     private static func choice<T: RawRepresentable & Sendable>(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, T> & Sendable,
                                                                inert: @escaping @Sendable (QuantizeStrategy) -> Inertness? = acts)
         -> StrategyField where T.RawValue == String {
@@ -75,9 +81,10 @@ extension StrategyField {
                       value: { .int($0.inputMethod.rawValue) }),
         intMap("nodes_bit", \.nodesBit, inert: unless(pof2, "per-node bit widths are built for power-of-two positions only", notYet: true)),
         intMap("nodes_method", \.nodesMethod, inert: unless(pof2, "float scales choose ranges by calib_method")),
-        StrategyField(name: "ignore_nodes", inert: acts,
-                      read: { s, v in if case .list(let l) = v { s.ignoreNodes = l.compactMap { if case .string(let x) = $0 { x } else { nil } } } },
-                      value: { .list($0.ignoreNodes.map { .string($0) }) }),
+        stringList("ignore_nodes", \.ignoreNodes),
+        stringList("ignore_layers", \.ignoreLayers),
+        stringList("input_layers", \.inputLayers, inert: unless(pof2, "a quantized part is built for power-of-two positions", notYet: true)),
+        stringList("output_layers", \.outputLayers, inert: unless(pof2, "a quantized part is built for power-of-two positions", notYet: true)),
         int("align_concat", \.alignConcat, inert: unless(pof2, positionsOnly)),
         int("align_pool", \.alignPool, inert: unless(pof2, positionsOnly)),
         choice("align_rule", \.alignRule, inert: unless(pof2, positionsOnly)),

@@ -18,7 +18,16 @@ public struct DPUPartition: Sendable, Equatable {
         a.subgraphs == b.subgraphs && a.cpu.map(\.name) == b.cpu.map(\.name) && a.cpu.map(\.op) == b.cpu.map(\.op)
     }
 
+    /// Marks a node a strategy left outside its quantized part (`input_layers`, `output_layers`):
+    /// computed in float, so by the CPU, whatever its op.
+    public static let floatAttribute = "_vaiq_float"
+
     public static func side(_ node: Tensorflow_NodeDef, supportedOps: [String]) -> Side {
+        let side = opSide(node, supportedOps: supportedOps)
+        return side == .dpu && node.attr[floatAttribute]?.b == true ? .cpu : side
+    }
+
+    private static func opSide(_ node: Tensorflow_NodeDef, supportedOps: [String]) -> Side {
         guard let op = node.tfOp else { return TFOp.isTrainingOnly(node.op) ? .neither : .cpu }
         // A DPU's leaky ReLU has one slope, 26/256 (optimize turns TensorFlow's 0.1 into it): any
         // other alpha is computed on the CPU.

@@ -126,6 +126,84 @@ final class StrategyDepthTests: XCTestCase {
         XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:10:13: strategy 's': file: file 'strategies/none.yaml' does not exist\n")
     }
 
+    /// examples/digits with extra strategies and a build of them (DPUCZDX8G).
+    private func digits(strategies: String, matrix: String = "part") throws -> String {
+        let dir = try cloneExample("digits", to: "\(repo)-digits-\(UUID().uuidString.prefix(8))")
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            strategies:
+            \(strategies)
+            builds:
+              - model: digits
+                calibration: digits-calib
+                evaluation: digits-test
+                matrix: {strategy: [\(matrix)], target: [DPUCZDX8G]}
+
+            """.write(toFile: "\(dir)/manifests/part.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    private func quantInfoNodes(_ dir: String, _ strategy: String = "part") throws -> Set<String> {
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/build/digits/\(strategy)/DPUCZDX8G/quant_info.json"))
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return Set(try XCTUnwrap(json["tensors"] as? [[String: Any]]).compactMap { $0["node"] as? String })
+    }
+
+    func testInputLayersLeaveEverythingUpstreamFloatAndOnTheCPU() throws {
+        let dir = try digits(strategies: "  part: {extends: pof2s_tf1, input_layers: [MaxPool2d]}")
+        let r = try CLITests.run(["all", "digits/part/*", "-C", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let nodes = try quantInfoNodes(dir)
+        // Upstream of MaxPool2d: the input, conv1 with its batch norm, Relu. MaxPool2d's output is the part's input.
+        XCTAssertTrue(nodes.contains("MaxPool2d"), "\(nodes)")
+        for upstream in ["input", "Relu", "conv1/weights", "bn1/offset"] { XCTAssertFalse(nodes.contains(upstream), upstream) }
+        XCTAssertTrue(nodes.contains("dw1/depthwise_weights") && nodes.contains("BiasAdd_1"), "\(nodes)")
+        // The float part is not optimized: its batch norm is still there, unfolded, and marked float.
+        let text = try graphText("\(dir)/build/digits/part/DPUCZDX8G/quantize_eval_model_800.pb", scratch: "\(dir)/eval.pbtxt")
+        XCTAssertTrue(text.contains("name: \"bn1/moving_mean\""))
+        XCTAssertTrue(text.contains("_vaiq_float"))
+        let inspect = try CLITests.run(["inspect", "\(dir)/build/digits/part/DPUCZDX8G/deploy_model_800.pb", "--target", "DPUCZDX8G", "-C", dir])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("CPU nodes: conv1/Conv2D (Conv2D), Relu (Relu), MaxPool2d (MaxPool)"), inspect.stdout)
+        let metrics = try String(contentsOfFile: "\(dir)/build/digits/part/DPUCZDX8G/metrics.json", encoding: .utf8)
+        XCTAssertTrue(metrics.contains("quantizedTop1"), metrics)
+    }
+
+    func testOutputLayersLeaveEverythingDownstreamFloat() throws {
+        let dir = try digits(strategies: "  part: {extends: pof2s_tf1, output_layers: [Relu_3]}")
+        let r = try CLITests.run(["all", "digits/part/*", "-C", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let nodes = try quantInfoNodes(dir)
+        XCTAssertTrue(nodes.contains("Relu_3") && nodes.contains("input") && nodes.contains("conv1/weights"), "\(nodes)")
+        for downstream in ["fc/weights", "BiasAdd_1", "concat", "Mean/mul"] { XCTAssertFalse(nodes.contains(downstream), downstream) }
+    }
+
+    func testAPartReadingTheFloatPartOutsideItsInputLayersIsRefused() throws {
+        // Relu_1 (after the depthwise conv) reads MaxPool2d; starting at Relu_1's producer's input instead is fine,
+        // but a part starting at BiasAdd leaves the concat reading Relu_2 from before it.
+        let unknown = try digits(strategies: "  part: {extends: pof2s_tf1, input_layers: [MaxPool]}")
+        let a = try CLITests.run(["all", "digits/part/*", "-C", unknown])
+        XCTAssertEqual(a.status, 1)
+        XCTAssertTrue(a.stdout.contains("'MaxPool'"), a.stdout)
+        XCTAssertTrue(a.stdout.contains("input_layers node"), a.stdout)
+        let partial = try digits(strategies: "  part: {extends: pof2s_tf1, input_layers: [BiasAdd]}")
+        let b = try CLITests.run(["all", "digits/part/*", "-C", partial])
+        XCTAssertEqual(b.status, 1, b.stdout)
+        XCTAssertTrue(b.stdout.contains("which is before the quantized part but not one of input_layers; add it to input_layers"), b.stdout)
+    }
+
+    func testIgnoreLayersJoinsIgnoreNodes() throws {
+        let dir = try digits(strategies: "  part: {extends: pof2s_tf1, ignore_layers: [Relu_3]}\n  same: {extends: pof2s_tf1, ignore_nodes: [Relu_3]}",
+                             matrix: "part, same")
+        let r = try CLITests.run(["all", "digits/part/*", "digits/same/*", "digits/pof2s_tf1/DPUCZDX8G", "-C", dir])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let info = { (s: String) in try Data(contentsOf: URL(fileURLWithPath: "\(dir)/build/digits/\(s)/DPUCZDX8G/quant_info.json")) }
+        XCTAssertEqual(try info("part"), try info("same"))
+        XCTAssertNotEqual(try info("part"), try info("pof2s_tf1"))
+        let show = try CLITests.run(["show", "part", "-C", dir])
+        XCTAssertTrue(show.stdout.contains("ignore_layers"), show.stdout)
+    }
+
     func testLayerBlocksAreCheckedByName() throws {
         func error(_ layers: String) throws -> String {
             try manifest(strategies: "  s: {extends: pof2s, layers: \(layers)}", matrix: "s")

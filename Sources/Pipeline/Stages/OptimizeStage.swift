@@ -16,6 +16,8 @@ struct OptimizeStage: TypedStage {
         var range: ModelRange
         /// The rewrites that can act (one that cannot stays at its default, so it is not in the key).
         var rewrites: GraphRewrites
+        /// The strategy's quantized part, when it is not the whole range (`input_layers`, `output_layers`).
+        var part: QuantizedPart?
 
         var options: OptimizeOptions {
             var o = OptimizeOptions(inputNodes: range.inputNodes, outputNodes: range.outputNodes, inputShapes: range.inputShapes)
@@ -34,7 +36,8 @@ struct OptimizeStage: TypedStage {
     let origin: String?
 
     init(model: QuantizeJob.Model, strategy: QuantizeStrategy) {
-        let settings = Settings(range: model.range, rewrites: strategy.rewrites.effective)
+        let settings = Settings(range: model.range, rewrites: strategy.rewrites.effective,
+                                part: strategy.part.isWhole ? nil : strategy.part)
         // Strategies that optimize alike share one optimized graph and one float calibration.
         let digest = ContentDigest(of: Array(ParameterValue.map(ParameterEncoder.encode(settings)).canonical.utf8))
         let id = StageID("optimize/\(model.name)/\(digest.description.prefix(8))")
@@ -51,6 +54,7 @@ struct OptimizeStage: TypedStage {
         let (optimized, aux) = try phases.time("optimize") {
             let aux = try Optimizer.auxiliary(graph!, options, path: path)
             // The parsed graph goes to optimize, which lets go of it once it has taken the range it keeps.
+            if let part = settings.part { return (try Optimizer.optimize(graph.take()!, options, part: part, path: path), aux) }
             return (try Optimizer.optimize(graph.take()!, options, path: path), aux)
         }
         return try phases.time("write") {

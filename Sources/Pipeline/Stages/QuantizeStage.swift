@@ -49,7 +49,7 @@ struct QuantizeStage: TypedStage {
             quantizeScheme = s.scheme
             weightBit = s.weightBit
             activationBit = s.activationBit
-            ignoreNodes = s.ignoreNodes
+            ignoreNodes = s.ignoreNodes + s.ignoreLayers.filter { !s.ignoreNodes.contains($0) }
             if s.scheme.isFloatScale {
                 perChannel = s.perChannel
                 calibMethod = s.calibMethod
