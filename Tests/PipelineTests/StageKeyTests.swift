@@ -87,7 +87,8 @@ final class StageKeyTests: XCTestCase {
         func parameters(_ j: QuantizeJob) -> [String: [String: ParameterValue]] {
             Dictionary(uniqueKeysWithValues: j.chain.stages.map { ($0.kind, $0.parameters) })
         }
-        let optimizeFields = ["simulate_dpu", "scale_all_avgpool", "fold_constant", "fold_bn", "do_cle", "replace_relu6", "replace_sigmoid"]
+        let optimizeFields = ["simulate_dpu", "scale_all_avgpool", "fold_constant", "fold_bn", "do_cle", "replace_relu6", "replace_sigmoid",
+                              "input_layers", "output_layers"]
         for c in StrategyFieldTests.acting {
             var base = QuantizeStrategy()
             if c.base == "fs" || c.base == "fsx" { base = try BuiltinSettings.strategy(c.base) }
