@@ -19,6 +19,13 @@ public struct ActionRecord: Codable, Sendable, Equatable {
         self.outputs = outputs
     }
 
+    /// The action of `stage` on inputs with these digests (outputs not known yet): what both the
+    /// building process and a cluster job compute, so their keys agree.
+    public init(stage: any Stage, inputs: [String: ContentDigest]) {
+        self.init(kind: stage.kind, version: stage.version, parameters: stage.parameters.mapValues(\.canonical),
+                  inputs: inputs, outputs: [:])
+    }
+
     /// The action key: a digest of the kind, version, canonical parameters and input digests.
     /// Outputs are not part of it. The text is line-based with sorted names, so it is canonical.
     public var key: ContentDigest { ContentDigest(of: Array(keyText.utf8)) }

@@ -115,6 +115,10 @@ public final class BuildCache: Sendable {
 
     public var quarantinePath: String { "\(root)/quarantine" }
 
+    /// Where cluster jobs exchange a stage's spec and outputs with the building process
+    /// (`jobs/<action key>/`, kept only for a job that failed twice; `cache gc` removes them).
+    public static func jobsPath(root: String) -> String { "\(root)/jobs" }
+
     /// Removes the temporaries that killed writers left among the objects and records (`cache gc`;
     /// a build, with `shards` when it ran a stage: objects and action records are written only
     /// by running one). Returns how many.

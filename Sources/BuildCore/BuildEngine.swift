@@ -190,8 +190,7 @@ public final class BuildEngine: Sendable {
                 paths[name] = cache.objectPath(digest)
             }
         }
-        var record = ActionRecord(kind: stage.kind, version: stage.version,
-                                  parameters: stage.parameters.mapValues(\.canonical), inputs: inputs, outputs: [:])
+        var record = ActionRecord(stage: stage, inputs: inputs)
         let key = record.key
         let previous = cache.lastRecord(of: stage.id)
         if let hit = cache.action(for: key) {

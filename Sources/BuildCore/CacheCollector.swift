@@ -42,8 +42,9 @@ public enum CacheCollector {
             try fm.removeItem(atPath: "\(cache.quarantinePath)/\(name)")
             result.removedQuarantined += 1
         }
-        for name in (try? fm.contentsOfDirectory(atPath: "\(cache.root)/jobs")) ?? [] {
-            try fm.removeItem(atPath: "\(cache.root)/jobs/\(name)")
+        let jobs = BuildCache.jobsPath(root: cache.root)
+        for name in (try? fm.contentsOfDirectory(atPath: jobs)) ?? [] {
+            try fm.removeItem(atPath: "\(jobs)/\(name)")
             result.removedJobs += 1
         }
         // Stage records of stages no longer in any manifest.

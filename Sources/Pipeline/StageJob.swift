@@ -34,7 +34,7 @@ public enum StageJob {
     public static let specName = "spec.json"
     public static let resultName = "result.json"
 
-    public static func folder(cacheRoot: String, key: ContentDigest) -> String { "\(cacheRoot)/jobs/\(key)" }
+    public static func folder(cacheRoot: String, key: ContentDigest) -> String { "\(BuildCache.jobsPath(root: cacheRoot))/\(key)" }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -75,8 +75,7 @@ public enum StageJob {
             guard let digest = ContentDigest(hex: input.digest) else { throw Failure("\(specPath): input '\(name)': not a digest") }
             digests[name] = digest
         }
-        let action = ActionRecord(kind: stage.kind, version: stage.version, parameters: stage.parameters.mapValues(\.canonical),
-                                  inputs: digests, outputs: [:])
+        let action = ActionRecord(stage: stage, inputs: digests)
         guard action.key.description == key, Set(stage.inputs.keys) == Set(spec.inputs.keys) else {
             throw Failure("stage '\(spec.stage)': its action here is not the one asked for (\(key)): the manifests or vaiq-build differ between the build and this job")
         }
