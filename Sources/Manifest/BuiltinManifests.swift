@@ -80,6 +80,10 @@ strategies:
 # deploy_format: deploy_model is what vaiq-build writes (the legacy extended GraphDef); an xmodel
 # is the Vitis AI compiler's output (vai_c_tensorflow), as is the DPU fingerprint it embeds.
 # supported_ops names the DPU operations (`inspect --target NAME` marks the nodes a target runs).
+# accepts states, per object, the schemes (pof2s: power-of-two scales; fs: float scales; float:
+# not quantized) and bit widths a target runs; a build cell asking for anything else is refused
+# at load. The DPUs run 8-bit power-of-two weights, biases and activations; float scales need
+# floating-point support (the vendor's fs and fsx cannot be deployed to a DPU).
 targets:
   DPUCZDX8G:
     description: Zynq UltraScale+ MPSoC / Kria edge DPU (e.g. DPUCZDX8G_ISA1_B4096).
@@ -87,6 +91,10 @@ targets:
     deploy_format: deploy_model
     supported_ops: [conv2d, depthwise_conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, hard_sigmoid,
                     add, mul, concat, max_pool, avg_pool, mean, pad, reshape, resize, depth_to_space]
+    accepts:
+      weight: {schemes: [pof2s], bit_widths: [8]}
+      bias: {schemes: [pof2s], bit_widths: [8]}
+      activation: {schemes: [pof2s], bit_widths: [8]}
   DPUCAHX8H:
     extends: DPUCZDX8G
     description: Alveo HBM throughput DPU (U50, U55C, U280), DPUCAHX8H_ISA2; no depthwise engine.
@@ -102,6 +110,25 @@ targets:
   DPUCV2DX8G:
     extends: DPUCZDX8G
     description: Versal AI Edge / V70 DPU (VEK280, V70), DPUCV2DX8G_ISA1.
+  dpu-sim:
+    description: The DPU's power-of-two arithmetic at any bit width (weights and activations 2-16, biases 2-32), for accuracy studies; evaluated in simulation, no DPU runs widths other than 8.
+    arch_type: DEFAULT
+    deploy_format: deploy_model
+    supported_ops: [conv2d, depthwise_conv2d, conv2d_transpose, dense, relu, relu6, leaky_relu, hard_sigmoid,
+                    add, mul, concat, max_pool, avg_pool, mean, pad, reshape, resize, depth_to_space]
+    accepts:
+      weight: {schemes: [pof2s], bit_widths: [2-16]}
+      bias: {schemes: [pof2s], bit_widths: [2-32]}
+      activation: {schemes: [pof2s], bit_widths: [2-16]}
+  cpu:
+    description: CPUs and GPUs running the quantized model as stock TensorFlow (fake quantization); float or power-of-two scales; no DPU operations.
+    arch_type: DEFAULT
+    deploy_format: deploy_model
+    supported_ops: []
+    accepts:
+      weight: {schemes: [pof2s, fs], bit_widths: [2-16]}
+      bias: {schemes: [pof2s, float], bit_widths: [2-32]}
+      activation: {schemes: [pof2s, fs], bit_widths: [2-16]}
 """#),
     ]
 }

@@ -224,10 +224,7 @@ public enum ManifestLoader {
                     }
                     let file = try MappingReader(try YAMLParser.parse(bytes, file: path), what: "strategy file \(path)")
                     try file.checkKeys(schema.keys.sorted())
-                    for entry in file.entries {
-                        settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(path): \(entry.key)")
-                        origins[entry.key] = entry.value.location
-                    }
+                    try apply(file.entries, into: &settings, origins: &origins, what: path)
                 }
                 let fileDescription = (settings["description"], origins["description"])
                 if let parentNode = r.optional("extends") {
@@ -244,10 +241,8 @@ public enum ManifestLoader {
                 }
                 // Descriptions are not inherited (a strategy file's is its own).
                 (settings["description"], origins["description"]) = fileDescription
-                for entry in r.entries where entry.key != "extends" && !(entry.key == "file" && !fileKey.isEmpty) {
-                    settings[entry.key] = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
-                    origins[entry.key] = entry.value.location
-                }
+                try apply(r.entries.filter { $0.key != "extends" && !($0.key == "file" && !fileKey.isEmpty) },
+                          into: &settings, origins: &origins, what: what)
                 for field in schema.keys.sorted() where field != "description" && settings[field] == nil {
                     if let value = SettingsSchema.optional[field] {
                         settings[field] = value
@@ -258,6 +253,39 @@ public enum ManifestLoader {
                 let spec = SettingsSpec(name: name, settings: settings, location: def.keyLocation, origins: origins)
                 resolved[name] = spec
                 return spec
+            }
+            /// One definition level's own keys over what it inherits. A quantizer block merges key by
+            /// key into the inherited block, and its shorthand keys land in their flat fields; a
+            /// level that spells one value both ways with different values is refused.
+            func apply(_ entries: [(key: String, keyLocation: SourceLocation, value: YAMLNode)],
+                       into settings: inout [String: ParameterValue], origins: inout [String: SourceLocation], what: String) throws(ManifestError) {
+                var written: [String: (ParameterValue, SourceLocation)] = [:]
+                for entry in entries {
+                    let value = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
+                    guard section == "strategies", let aliases = ObjectBlock.aliases[entry.key], case .map(var block) = value else {
+                        settings[entry.key] = value
+                        origins[entry.key] = entry.value.location
+                        if let previous = written[entry.key], previous.0 != value {
+                            throw ManifestError(entry.value.location, "\(what): \(entry.key) is also set to \(previous.0.canonical) at \(previous.1)")
+                        }
+                        written[entry.key] = (value, entry.value.location)
+                        continue
+                    }
+                    for (key, field) in aliases.sorted(by: { $0.key < $1.key }) {
+                        guard let v = block.removeValue(forKey: key) else { continue }
+                        if let previous = written[field], previous.0 != v {
+                            throw ManifestError(entry.value.location, "\(what): \(entry.key).\(key) is \(v.canonical) but \(field) is \(previous.0.canonical) (\(previous.1)); they are one setting")
+                        }
+                        settings[field] = v
+                        origins[field] = entry.value.location
+                        written[field] = (v, entry.value.location)
+                    }
+                    var merged: [String: ParameterValue] = [:]
+                    if case .map(let inherited)? = settings[entry.key] { merged = inherited }
+                    merged.merge(block) { _, new in new }
+                    settings[entry.key] = .map(merged)
+                    origins[entry.key] = entry.value.location
+                }
             }
             var out: [String: SettingsSpec] = [:]
             for name in defs.keys.sorted() { out[name] = try resolve(name, chain: []) }

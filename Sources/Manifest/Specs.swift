@@ -193,6 +193,11 @@ enum SettingType: Sendable {
     case string
     /// A strategy's `layers:`: op type -> `weight:`, `bias:`, `activation:` quantizer blocks.
     case layers
+    /// A strategy's `weight:`, `bias:` or `activation:` quantizer block.
+    case quantizer(String)
+    /// A target's `accepts:`: per object (`weight`, `bias`, `activation`) the `schemes` and
+    /// `bit_widths` it runs.
+    case accepts
 
     /// A command-line flag's text in vai_q_tensorflow's syntax: integers, 0/1 or true/false,
     /// comma-separated lists, `name:value` pairs for maps. The same types and ranges as manifests.
@@ -212,7 +217,7 @@ enum SettingType: Sendable {
                 map[String(parts[0])] = .int(try scalar(String(parts[1])).int("\(what) '\(parts[0])'", range: range))
             }
             return .map(map)
-        case .layers:
+        case .layers, .accepts, .quantizer:
             // YAML flow text, as a manifest would write the value.
             return try read(try YAMLParser.parse(Array(text.utf8), file: what), what)
         default:
@@ -253,6 +258,58 @@ enum SettingType: Sendable {
                 map[entry.key] = .map(blocks)
             }
             return .map(map)
+        case .quantizer(let object):
+            let r = try MappingReader(node, what: what)
+            try r.checkKeys(ObjectBlock.keys)
+            var block: [String: ParameterValue] = [:]
+            for entry in r.entries {
+                let at = "\(what): \(entry.key)"
+                switch entry.key {
+                case "scheme":
+                    let options = object == "bias" ? ["pof2s", "fs", "float"] : ["pof2s", "fs"]
+                    block["scheme"] = try SettingType.choice(options).read(entry.value, at)
+                case "bit_width": block["bit_width"] = .int(try entry.value.int(at, range: object == "bias" ? 0...32 : 2...16))
+                case "method": block["method"] = .int(try entry.value.int(at, range: 0...2))
+                case "round_mode": block["round_mode"] = .int(try entry.value.int(at, range: 0...3))
+                default: block[entry.key] = .bool(try entry.value.bool(at))
+                }
+            }
+            return .map(block)
+        case .accepts:
+            let reader = try MappingReader(node, what: what)
+            try reader.checkKeys(TargetAcceptance.objects)
+            var map: [String: ParameterValue] = [:]
+            for object in TargetAcceptance.objects {
+                guard let entry = reader.optional(object) else {
+                    throw ManifestError(node.location, "\(what) needs '\(object)' (schemes and bit_widths its \(object)s may have)")
+                }
+                let block = try MappingReader(entry, what: "\(what): \(object)")
+                try block.checkKeys(["schemes", "bit_widths"])
+                let schemesNode = try block.required("schemes")
+                var schemes: [ParameterValue] = []
+                for scheme in try schemesNode.stringList("\(what): \(object): schemes") {
+                    guard TargetAcceptance.schemes.contains(scheme) else {
+                        throw ManifestError(schemesNode.location, "\(what): \(object): schemes: '\(scheme)' is not a scheme; one of "
+                                            + TargetAcceptance.schemes.joined(separator: ", "))
+                    }
+                    schemes.append(.string(scheme))
+                }
+                let widthsNode = try block.required("bit_widths")
+                guard case .sequence(let items, _) = widthsNode, !items.isEmpty else {
+                    throw ManifestError(widthsNode.location, "\(what): \(object): bit_widths must be a non-empty list of bit widths or ranges, e.g. [8] or [2-16]")
+                }
+                var widths = Set<Int>()
+                for item in items {
+                    let text = try item.string("\(what): \(object): bit_widths")
+                    let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+                    guard (1...2).contains(parts.count), let lo = Int(parts[0]), let hi = Int(parts.last!), 1 <= lo, lo <= hi, hi <= 32 else {
+                        throw ManifestError(item.location, "\(what): \(object): bit_widths: '\(text)' is neither a bit width (1-32) nor a range such as 2-16")
+                    }
+                    widths.formUnion(lo...hi)
+                }
+                map[object] = .map(["schemes": .list(schemes), "bit_widths": .list(widths.sorted().map { .int($0) })])
+            }
+            return .map(map)
         }
     }
 
@@ -281,6 +338,7 @@ enum SettingsSchema {
     static let strategy: [String: SettingType] = [
         "quantize_scheme": .choice(["pof2s", "pof2s_tqt", "fs", "fsx"]),
         "weight_bit": .int(2...16), "activation_bit": .int(2...16), "bias_bit": .int(0...32), "layers": .layers,
+        "weight": .quantizer("weight"), "bias": .quantizer("bias"), "activation": .quantizer("activation"),
         "method": .int(0...2), "input_method": .int(0...1),
         "nodes_bit": .intMap(2...16), "nodes_method": .intMap(0...2),
         "ignore_nodes": .stringList, "ignore_layers": .stringList, "input_layers": .stringList, "output_layers": .stringList,
@@ -300,6 +358,7 @@ enum SettingsSchema {
         "arch_type": .choice(["DEFAULT", "DPUCADF8H"]),
         "deploy_format": .choice(["xmodel", "deploy_model"]),
         "supported_ops": .stringList,
+        "accepts": .accepts,
         "fingerprint": .string,
         "description": .string,
     ]
@@ -311,8 +370,39 @@ extension SettingsSchema {
     /// enum's tag bits set, which LeakSanitizer cannot follow from a global, so the fuzz targets
     /// would report them as leaked.
     static var optional: [String: ParameterValue] {
-        ["fingerprint": .string(""), "bias_bit": .int(0), "layers": .map([:]),
+        ["fingerprint": .string(""), "accepts": TargetAcceptance.int8DPU, "bias_bit": .int(0),
+         "weight": .map([:]), "bias": .map([:]), "activation": .map([:]), "layers": .map([:]),
          "ignore_layers": .list([]), "input_layers": .list([]), "output_layers": .list([])]
+    }
+}
+
+/// A strategy's per-object quantizer blocks (`weight:`, `bias:`, `activation:`). Some keys are
+/// another spelling of a flat field (the shorthands): the loader writes them to that field at the
+/// level of the `extends:` chain where they appear, so the nearer definition wins whichever
+/// spelling it uses; the block keeps the other keys, merged key by key along the chain.
+public enum ObjectBlock {
+    public static let keys = ["scheme", "bit_width", "method", "round_mode", "symmetric", "per_channel", "narrow_range"]
+    public static let objects = ["weight", "bias", "activation"]
+
+    /// (object, block key) -> the flat field it spells.
+    public static let aliases: [String: [String: String]] = [
+        "weight": ["bit_width": "weight_bit", "per_channel": "per_channel"],
+        "bias": ["bit_width": "bias_bit"],
+        "activation": ["bit_width": "activation_bit", "symmetric": "activation_symmetry"],
+    ]
+}
+
+/// What a target's `accepts:` may name, and what a target that leaves it out accepts.
+public enum TargetAcceptance {
+    /// The quantized objects of a layer.
+    public static let objects = ["weight", "bias", "activation"]
+    /// `float`: left unquantized (the float-scale strategies' biases).
+    public static let schemes = ["pof2s", "fs", "float"]
+
+    /// An 8-bit DPU: power-of-two weights, biases and activations of 8 bits.
+    public static var int8DPU: ParameterValue {
+        let block = ParameterValue.map(["schemes": .list([.string("pof2s")]), "bit_widths": .list([.int(8)])])
+        return .map(["weight": block, "bias": block, "activation": block])
     }
 }
 
@@ -331,6 +421,8 @@ public enum ManifestFieldNames {
         case .stringList?: "NAME,..."
         case .intMap?: "NAME:N,..."
         case .layers?: "'{OP: {weight: {bit_width: N}}}'"
+        case .quantizer?: "'{scheme: pof2s, bit_width: N, method: M, round_mode: R, ...}'"
+        case .accepts?: "'{weight: {schemes: [pof2s], bit_widths: [8]}, ...}'"
         case .string?, nil: "TEXT"
         }
     }

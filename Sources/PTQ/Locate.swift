@@ -28,6 +28,11 @@ public struct QuantizeConfig: Sendable, Equatable {
     /// ...): bit widths and methods overriding the defaults above; `nodesBit` / `nodesMethod`
     /// still win per node.
     public var layers: [String: LayerQuantizers] = [:]
+    /// The strategy's `weight:`, `bias:`, `activation:` blocks' methods (nil: `method`); the graph
+    /// inputs keep `inputMethod`.
+    public var weightMethod: PositionMethod?
+    public var biasMethod: PositionMethod?
+    public var activationMethod: PositionMethod?
     public init() {}
 }
 
@@ -271,13 +276,15 @@ public enum Locator {
             switch kind {
             case .activation:
                 bits = l?.activationBit ?? config.activationBit
+                if !placeholder, let m = config.activationMethod { method = m }
                 if let m = l?.activationMethod { method = m }
             case .weight:
                 bits = l?.weightBit ?? config.weightBit
-                if let m = l?.weightMethod { method = m }
+                if let m = l?.weightMethod ?? config.weightMethod { method = m }
             case .bias:
                 // A layer's weight override leaves its bias alone: only a bias block or bias_bit moves it.
                 bits = l?.biasBit ?? config.biasBit ?? config.weightBit
+                if let m = config.biasMethod { method = m }
             }
             if let b = config.nodesBit[node] { bits = b }
             if let m = config.nodesMethod[node].flatMap(PositionMethod.init(rawValue:)) { method = m }

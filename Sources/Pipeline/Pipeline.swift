@@ -132,6 +132,11 @@ public struct Pipeline: Sendable {
             if let dump = cell.dump, strategy.scheme.isFloatScale {
                 throw Failure(description: "\(dump.location): 'dump' is not supported for \(strategy.scheme.rawValue) (cell \(cell.name)): float-scale models have no FixNeurons to dump")
             }
+            // A cell its target cannot run is refused here, at its place in the build's matrix.
+            let target = dpuTargets[cell.target]!
+            if let why = target.refusal(of: strategy, place: { cell.strategyOrigins[$0]?.description ?? "strategy '\(cell.strategyName)'" }) {
+                throw Failure(description: "\(cell.location): cell \(cell.name): \(why)")
+            }
             let calibration = manifest.calibrations[cell.calibration]!
             // Image inputs become prepare stages (calibration prepares only the rows it reads).
             let calibrationInputs = Self.inputs(calibration.inputs, section: "calibration", set: calibration.name,
@@ -159,7 +164,7 @@ public struct Pipeline: Sendable {
                 evaluation: evaluation,
                 dump: cell.dump.map { .init(batchSize: $0.batchSize, maxDumpBatches: $0.maxDumpBatches, dumpFloat: $0.dumpFloat,
                                             naming: .init(rawValue: $0.naming) ?? .code) },
-                strategy: strategy, target: dpuTargets[cell.target]!, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
+                strategy: strategy, target: target, outputFolder: "build/\(cell.name)", suffix: suffixes[cell.model])
             if let evaluation = cell.evaluation.flatMap({ manifest.evaluations[$0] }), let output = evaluation.output,
                !job.model.outputNodes.contains(output) {
                 throw Failure(description: "\(evaluation.outputLocation ?? evaluation.location): evaluation '\(evaluation.name)': output '\(output)' "

@@ -65,6 +65,28 @@ extension StrategyField {
                       value: { .string($0[keyPath: path].rawValue) })
     }
 
+    /// A `weight:` / `bias:` / `activation:` block's own keys (its shorthand keys live in their
+    /// flat fields); `checkObjectQuantizers` decides which values act.
+    private static func objectField(_ name: String, _ path: WritableKeyPath<QuantizeStrategy, ObjectQuantizer> & Sendable) -> StrategyField {
+        StrategyField(name: name, inert: acts,
+                      read: { s, v in
+                          guard case .map(let m) = v else { return }
+                          var q = ObjectQuantizer()
+                          switch m["scheme"] {
+                          case .string("float")?: q.float = true
+                          case .string(let raw)?: q.scheme = ObjectScheme(rawValue: raw)
+                          default: break
+                          }
+                          if case .int(let i)? = m["method"] { q.method = PositionMethod(rawValue: i) }
+                          if case .int(let i)? = m["round_mode"] { q.roundMode = i }
+                          if case .bool(let b)? = m["narrow_range"] { q.narrowRange = b }
+                          if case .bool(let b)? = m["symmetric"] { q.symmetric = b }
+                          if case .bool(let b)? = m["per_channel"] { q.perChannel = b }
+                          s[keyPath: path] = q
+                      },
+                      value: { objectValue($0[keyPath: path]) })
+    }
+
     /// Every strategy field but `description`, in manifest order.
     public static let all: [StrategyField] = [
         choice("quantize_scheme", \.scheme),
@@ -73,6 +95,9 @@ extension StrategyField {
         int("bias_bit", \.biasBit, inert: unless(pof2, "float-scale biases follow their scheme's rule", notYet: true)),
         StrategyField(name: "layers", inert: unless(pof2, "per-op-type quantizers are built for power-of-two positions", notYet: true),
                       read: { s, v in s.layers = layerQuantizers(v) }, value: { layersValue($0.layers) }),
+        objectField("weight", \.weightQuantizer),
+        objectField("bias", \.biasQuantizer),
+        objectField("activation", \.activationQuantizer),
         StrategyField(name: "method", inert: unless(pof2, "float scales choose ranges by calib_method"),
                       read: { s, v in if case .int(let i) = v, let m = PositionMethod(rawValue: i) { s.method = m } },
                       value: { .int($0.method.rawValue) }),
@@ -157,6 +182,18 @@ private func layersValue(_ layers: [String: LayerQuantizers]) -> ParameterValue 
     })
 }
 
+/// A block's own keys as the manifest value.
+func objectValue(_ q: ObjectQuantizer) -> ParameterValue {
+    var m: [String: ParameterValue] = [:]
+    if q.float { m["scheme"] = .string("float") } else if let scheme = q.scheme { m["scheme"] = .string(scheme.rawValue) }
+    if let method = q.method { m["method"] = .int(method.rawValue) }
+    if let r = q.roundMode { m["round_mode"] = .int(r) }
+    if let n = q.narrowRange { m["narrow_range"] = .bool(n) }
+    if let v = q.symmetric { m["symmetric"] = .bool(v) }
+    if let v = q.perChannel { m["per_channel"] = .bool(v) }
+    return .map(m)
+}
+
 /// A key whose value would not act: the one-line error of a refused setting.
 public struct SettingRefusal: Error, Sendable, CustomStringConvertible {
     public let location: String
@@ -185,7 +222,51 @@ extension QuantizeStrategy {
                                  reason: "a bias needs at least 2 bits (0 means the weights' bit width)", notYet: false)
         }
         try checkLayers(place("layers"))
+        try checkObjectQuantizers(place)
         try checkInert(place)
+    }
+
+    /// The per-object blocks: which scheme, method, rounding and range each family builds. A value
+    /// it does not build is refused naming the block and key.
+    func checkObjectQuantizers(_ place: (String) -> String) throws(SettingRefusal) {
+        let fs = scheme.isFloatScale
+        for (object, q) in [("weight", weightQuantizer), ("bias", biasQuantizer), ("activation", activationQuantizer)] {
+            func refuse(_ key: String, _ value: String, _ reason: String, notYet: Bool = true) throws(SettingRefusal) {
+                throw SettingRefusal(location: place(object), field: "\(object).\(key)", value: value, subject: scheme.rawValue,
+                                     reason: reason, notYet: notYet)
+            }
+            if q.symmetric == false { try refuse("symmetric", "false", "\(object)s are quantized symmetrically (only activations may take a zero point, under fs or fsx: activation_symmetry)") }
+            if q.perChannel == true { try refuse("per_channel", "true", "only weights are quantized per channel (fs or fsx)") }
+            if fs {
+                if object == "bias", let s = q.scheme { try refuse("scheme", s.rawValue, "float-scale strategies leave biases float (scheme: float)") }
+                if object == "activation", q.scheme == .pof2s {
+                    try refuse("scheme", "pof2s", "float-scale strategies scale activations by calibrated floats; power-of-two activations are the pof2s family's")
+                }
+                if object == "activation", let m = q.method { try refuse("method", "\(m.rawValue)", "float-scale activation ranges follow calib_method", notYet: false) }
+                if object == "weight", let m = q.method {
+                    if weightScheme == .fs { try refuse("method", "\(m.rawValue)", "float-scale weight ranges are the weights' extremes", notYet: false) }
+                    if m == .minDiffsDepthwise { try refuse("method", "2", "power-of-two weights under fs or fsx take method 0 or 1") }
+                }
+                if object == "bias", q.method != nil || q.narrowRange != nil || q.roundMode != nil {
+                    try refuse(q.method != nil ? "method" : q.narrowRange != nil ? "narrow_range" : "round_mode", "set",
+                               "float-scale strategies leave biases float")
+                }
+                if let r = q.roundMode, r != 1 { try refuse("round_mode", "\(r)", "float-scale models use TensorFlow's fake quantization, which rounds half up (1)") }
+            } else {
+                if q.float { try refuse("scheme", "float", "power-of-two strategies quantize every bias", notYet: false) }
+                if let s = q.scheme, s != .pof2s {
+                    try refuse("scheme", s.rawValue, "a float-scale \(object) needs quantize_scheme fs or fsx: the pof2s family writes DPU fix positions", notYet: false)
+                }
+                if q.narrowRange == true {
+                    try refuse("narrow_range", "true", "power-of-two ranges are [-2^(b-1), 2^(b-1)-1] (DPUCADF8H narrows activations by its arch_type)")
+                }
+                let built = object == "activation" ? 1 : 2
+                if let r = q.roundMode, r != built {
+                    try refuse("round_mode", "\(r)", object == "activation" ? "DPU activations round half up (1)"
+                               : "power-of-two \(object)s round half away from zero (2), as vai_q_tensorflow")
+                }
+            }
+        }
     }
 
     /// Every `layers:` key must be an op type a quantized pattern has, and weight and bias blocks
@@ -246,6 +327,13 @@ extension DPUTarget {
             }
         }
         if case .string(let text)? = settings["description"] { description = text }
+        if case .map(let objects)? = settings["accepts"] {
+            for (object, block) in objects {
+                guard case .map(let b) = block, case .list(let schemes)? = b["schemes"], case .list(let widths)? = b["bit_widths"] else { continue }
+                accepts[object] = Acceptance(schemes: schemes.compactMap { if case .string(let s) = $0 { s } else { nil } },
+                                             bitWidths: widths.compactMap { if case .int(let i) = $0 { i } else { nil } })
+            }
+        }
     }
 }
 

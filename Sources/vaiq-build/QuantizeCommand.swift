@@ -60,8 +60,9 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .customLong("quantize_strategy"),
             help: "A built-in strategy: pof2s_tf1 (vai_q_tensorflow's behaviour), pof2s (bias correction, non-clipping align), pof2s_ft, pof2s_tqt, fs, fsx.")
     var quantizeStrategy = "pof2s_tf1"
-    @Option(name: .customLong("target"), help: "A built-in DPU target (DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G, DPUCV2DX8G).")
-    var target = "DPUCZDX8G"
+    @Option(name: .customLong("target"),
+            help: "A built-in target: DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G, DPUCV2DX8G (8-bit DPUs), dpu-sim (power-of-two at any bit width, simulated), cpu (float scales). Default: DPUCZDX8G, or cpu for fs and fsx.")
+    var target: String?
     @Option(name: .customLong("arch_type"), help: "Overrides the target's arch_type: DEFAULT or DPUCADF8H (activations saturate at -127).")
     var archType: String?
 
@@ -114,10 +115,16 @@ struct QuantizeCommand: ParsableCommand {
         }
         do {
             let strategy = try BuiltinSettings.strategy(quantizeStrategy, overrides: overrides)
-            var dpu = try BuiltinSettings.target(target)
+            let name = target ?? (strategy.scheme.isFloatScale ? "cpu" : "DPUCZDX8G")
+            var dpu = try BuiltinSettings.target(name)
             if let archType {
                 guard let arch = DPUTarget.ArchType(rawValue: archType) else { throw ValidationError("--arch_type must be DEFAULT or DPUCADF8H") }
                 dpu.archType = arch
+            }
+            if let why = dpu.refusal(of: strategy, place: { field in
+                overrides.last(where: { $0.field == field })?.flag ?? "strategy \(quantizeStrategy)"
+            }) {
+                throw ValidationError(why + (target == nil ? " (the default target; choose one with --target)" : ""))
             }
             return (strategy, dpu)
         } catch let failure as Pipeline.Failure {

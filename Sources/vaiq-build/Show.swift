@@ -36,13 +36,18 @@ struct Show: ParsableCommand {
                                                                             : "no strategy named '\(name)'; defined: \(manifest.strategies.keys.sorted().joined(separator: ", "))")
             }
             _ = try failing { try SettingsView.strategy(s) }
+            let strategy = try failing { try QuantizeStrategy(settings: s.settings, origins: s.origins) }
             let fields = StrategyField.all.map(\.name) + (s.settings["description"] != nil ? ["description"] : [])
+            // The quantizer blocks in full: every key, the shorthands' values included.
+            func value(_ field: String) -> ParameterValue {
+                ObjectBlock.objects.contains(field) ? .map(strategy.resolvedBlock(field)) : s.settings[field]!
+            }
             if json {
-                print("{\n" + fields.map { "  \(ParameterValue.string($0).canonical): \(s.settings[$0]!.canonical)" }.joined(separator: ",\n") + "\n}")
+                print("{\n" + fields.map { "  \(ParameterValue.string($0).canonical): \(value($0).canonical)" }.joined(separator: ",\n") + "\n}")
             } else {
                 print("# strategy \(name), every field resolved (vaiq-build show \(name) --full); load it with")
                 print("# strategies: {NAME: {file: THIS_FILE}}")
-                for field in fields { print("\(field): \(yamlFlow(s.settings[field]!))") }
+                for field in fields { print("\(field): \(yamlFlow(value(field)))") }
             }
             return
         }

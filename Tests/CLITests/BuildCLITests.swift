@@ -18,6 +18,7 @@ final class BuildCLITests: XCTestCase {
         try (allopsModel(output: output) + """
             strategies:
               w4a8: {extends: pof2s_tf1, weight_bit: \(w4Bits)}
+            \(Self.simulatedDPUs)
             builds:
               - model: allops
                 calibration: calib
@@ -27,6 +28,14 @@ final class BuildCLITests: XCTestCase {
     }
 
     private func vaiq(_ args: String...) throws -> CLITests.Run { try CLITests.run(args + ["-C", repo]) }
+
+    /// The test repositories' DPUs run any bit width (the DPU's arithmetic, simulated), so their
+    /// 4-bit cells build under the DPUs' names.
+    static let simulatedDPUs = """
+        targets:
+          DPUCZDX8G: {extends: dpu-sim}
+          DPUCADF8H: {extends: dpu-sim, arch_type: DPUCADF8H}
+        """
 
     /// stdout and stderr on a full disk (/dev/full): the messages are lost, the outcome is not —
     /// a build still succeeds and a failure still exits 1, neither as a trap.
@@ -416,13 +425,15 @@ final class BuildCLITests: XCTestCase {
             builds:
               - model: keras
                 calibration: calib
-                matrix: {strategy: [pof2s, fsx], target: [DPUCZDX8G]}
+                strategy: pof2s
+                target: DPUCZDX8G
+              - {model: keras, calibration: calib, strategy: fsx, target: cpu}
 
             """.write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
         let r = try vaiq("all")
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for file in ["keras/frozen_graph.pb", "keras/pof2s/DPUCZDX8G/quantize_eval_model.pb", "keras/pof2s/DPUCZDX8G/deploy_model.pb",
-                     "keras/fsx/DPUCZDX8G/quantize_eval_model.pb"] {
+                     "keras/fsx/cpu/quantize_eval_model.pb"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(repo)/build/\(file)"), file)
         }
         XCTAssertTrue(try vaiq("all").stdout.hasPrefix("vaiq-build: nothing to do"))

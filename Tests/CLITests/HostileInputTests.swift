@@ -134,7 +134,7 @@ final class HostileInputTests: XCTestCase {
     // MARK: settings naming nothing
 
     func testUnknownNodeNamesInNodesBitAndIgnoreNodes() throws {
-        assertOneError(try quantize(Self.classifier, output: "logits", ["--nodes_bit", "cnv:4"]),
+        assertOneError(try quantize(Self.classifier, output: "logits", ["--nodes_bit", "cnv:4", "--target", "dpu-sim"]),
                        "nodes_bit names 'cnv', not a node of the optimized graph (misspelled, or folded away by optimize); did you mean 'conv'?")
         assertOneError(try quantize(Self.classifier, output: "logits", ["--ignore_nodes", "relu9"]),
                        "ignore_nodes names 'relu9', not a node of the optimized graph (misspelled, or folded away by optimize); did you mean 'relu'?")

@@ -118,7 +118,7 @@ final class RunCLITests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         XCTAssertEqual(try vaiq("quantize", "--input_frozen_graph", "\(model)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
                                 "--input_shapes", "2,9,9,6", "--calib_data", "x=\(model)/in_x.npy", "--calib_iter", "1",
-                                "--activation_bit", "16", "--output_dir", dir).status, 0)
+                                "--activation_bit", "16", "--target", "dpu-sim", "--output_dir", dir).status, 0)
         let d = try vaiq("dump", "--input_frozen_graph", "\(dir)/quantize_eval_model.pb", "--calib_data", "x=\(model)/in_x.npy",
                          "--batch_size", "2", "--naming", "guide", "--output_dir", "\(dir)/dump")
         XCTAssertEqual(d.status, 0, d.stderr)

@@ -13,6 +13,9 @@ final class StrategyDepthTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: repo) }
 
+    /// The allops builds' target: dpu-sim runs any power-of-two bit width; cpu also float scales.
+    private var target = "dpu-sim"
+
     private func manifest(strategies: String, matrix: String) throws {
         try (allopsModel() + """
             strategies:
@@ -20,7 +23,7 @@ final class StrategyDepthTests: XCTestCase {
             builds:
               - model: allops
                 calibration: calib
-                matrix: {strategy: [\(matrix)], target: [DPUCZDX8G]}
+                matrix: {strategy: [\(matrix)], target: [\(target)]}
 
             """).write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
     }
@@ -29,7 +32,7 @@ final class StrategyDepthTests: XCTestCase {
 
     /// node -> (kind, bit width, position) of a cell's quant_info.json.
     private func tensors(_ strategy: String) throws -> [String: (kind: String, bits: Int, position: Int?)] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: "\(repo)/build/allops/\(strategy)/DPUCZDX8G/quant_info.json"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(repo)/build/allops/\(strategy)/\(target)/quant_info.json"))
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         var out: [String: (String, Int, Int?)] = [:]
         for t in try XCTUnwrap(json["tensors"] as? [[String: Any]]) {
@@ -40,7 +43,7 @@ final class StrategyDepthTests: XCTestCase {
 
     /// The deploy model's text form.
     private func deployText(_ strategy: String) throws -> String {
-        let cell = "\(repo)/build/allops/\(strategy)/DPUCZDX8G"
+        let cell = "\(repo)/build/allops/\(strategy)/\(target)"
         let deploy = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: cell).first { $0.hasPrefix("deploy_model") })
         return try graphText("\(cell)/\(deploy)", scratch: "\(repo)/deploy-\(strategy).pbtxt")
     }
@@ -85,6 +88,7 @@ final class StrategyDepthTests: XCTestCase {
 
     func testEveryBuiltinStrategyShownFullAndLoadedBackBuildsTheSameBytes() throws {
         let builtins = ["pof2s_tf1", "pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx"]
+        target = "cpu"
         try FileManager.default.createDirectory(atPath: "\(repo)/strategies", withIntermediateDirectories: true)
         var copies: [String] = []
         for name in builtins {
@@ -100,7 +104,7 @@ final class StrategyDepthTests: XCTestCase {
         let r = try vaiq("all", "--json")
         XCTAssertEqual(r.status, 0, r.stderr)
         for name in builtins {
-            let dir = "\(repo)/build/allops/\(name)/DPUCZDX8G", copy = "\(repo)/build/allops/\(name)_copy/DPUCZDX8G"
+            let dir = "\(repo)/build/allops/\(name)/\(target)", copy = "\(repo)/build/allops/\(name)_copy/\(target)"
             let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
             XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: copy).sorted(), name)
             XCTAssertFalse(files.isEmpty)

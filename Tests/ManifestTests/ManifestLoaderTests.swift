@@ -102,7 +102,7 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(w4.targetSettings["arch_type"], .string("DPUCADF8H"))
         XCTAssertEqual(manifest.models["digits"]?.inputShapes, [[-1, 32, 32, 1]])
         XCTAssertEqual(manifest.calibrations["digits-200"]?.calibIter, 10)
-        XCTAssertEqual(Set(manifest.targets.keys), ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G"])
+        XCTAssertEqual(Set(manifest.targets.keys), ["DPUCZDX8G", "DPUCAHX8H", "DPUCADF8H", "DPUCVDX8G", "DPUCV2DX8G", "dpu-sim", "cpu"])
         XCTAssertEqual(Set(manifest.strategies.keys), ["pof2s_tf1", "pof2s", "pof2s_ft", "pof2s_tqt", "fs", "fsx", "w4a8"])
     }
 

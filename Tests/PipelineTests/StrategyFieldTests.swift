@@ -56,6 +56,10 @@ final class StrategyFieldTests: XCTestCase {
         Acting(field: "include_fast_ft", model: "digits", base: "pof2s", value: .bool(true)),
         Acting(field: "fast_ft_epochs", model: "digits", base: "pof2s", baseOverrides: ["include_fast_ft": .bool(true)], value: .int(1)),
         Acting(field: "include_bias_corr", model: "digits", base: "pof2s_tf1", value: .bool(true)),
+        // The per-object blocks: power-of-two weights under float scales, a bias and an activation method.
+        Acting(field: "weight", model: "digits", base: "fsx", value: .map(["scheme": .string("pof2s")])),
+        Acting(field: "bias", model: "digits", base: "pof2s", value: .map(["method": .int(0)])),
+        Acting(field: "activation", model: "digits", base: "pof2s", value: .map(["method": .int(0)])),
     ]
 
     /// A strategy manifest entry whose value would not act, and the refusal's text after the location.
@@ -84,6 +88,9 @@ final class StrategyFieldTests: XCTestCase {
         ("include_bias_corr", "extends: fs, include_bias_corr: true", "'include_bias_corr: true' is not supported (yet) for fs"),
         ("adjust_shift_bias", "extends: fsx, adjust_shift_bias: 2", "'adjust_shift_bias: 2' is not supported for fsx"),
         ("adjust_shift_cut", "extends: fs, adjust_shift_cut: 0", "'adjust_shift_cut: 0' is not supported for fs"),
+        ("weight", "extends: pof2s, weight: {scheme: fs}", "'weight.scheme: fs' is not supported for pof2s: a float-scale weight needs quantize_scheme fs or fsx"),
+        ("bias", "extends: fsx, bias: {scheme: pof2s}", "'bias.scheme: pof2s' is not supported (yet) for fsx: float-scale strategies leave biases float"),
+        ("activation", "extends: pof2s, activation: {round_mode: 0}", "'activation.round_mode: 0' is not supported (yet) for pof2s: DPU activations round half up (1)"),
         ("activation_symmetry", "extends: pof2s, activation_symmetry: false", "'activation_symmetry: false' is not supported for pof2s: power-of-two positions are symmetric"),
     ]
 
@@ -95,7 +102,8 @@ final class StrategyFieldTests: XCTestCase {
 
     /// Target fields that act (arch_type here; supported_ops in `inspect --target`, CLI tests) or
     /// are documentation.
-    static let actingTargetFields: Set<String> = ["arch_type", "supported_ops", "deploy_format", "description"]
+    /// accepts: a cell its target cannot run is refused (StrategyDepthTests, PipelineTests).
+    static let actingTargetFields: Set<String> = ["arch_type", "supported_ops", "deploy_format", "description", "accepts"]
 
     private var work = ""
     private var models: [String: QuantizeJob.Model] = [:]
@@ -205,9 +213,9 @@ final class StrategyFieldTests: XCTestCase {
     }
 
     func testMatrixAxisValueThatWouldNotActIsRefusedAtItsItem() throws {
-        let repo = try repository(builds: "  - {model: m, calibration: c, matrix: {strategy: [fs], target: [DPUCZDX8G], align_pool: [0, 2]}}\n")
+        let repo = try repository(builds: "  - {model: m, calibration: c, matrix: {strategy: [fs], target: [cpu], align_pool: [0, 2]}}\n")
         XCTAssertThrowsError(try Pipeline(root: repo)) { error in
-            XCTAssertTrue("\(error)".hasPrefix("manifests/m.yaml:8:94: 'align_pool: 2' is not supported for fs"), "\(error)")
+            XCTAssertTrue("\(error)".hasPrefix("manifests/m.yaml:8:88: 'align_pool: 2' is not supported for fs"), "\(error)")
         }
     }
 

@@ -65,7 +65,8 @@ final class OpTableTests: XCTestCase {
         XCTAssertFalse(lists.isEmpty, "no supported_ops in \(manifest)")
         for list in lists {
             let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            XCTAssertFalse(names.isEmpty)
+            // cpu lists none: nothing of it runs on a DPU.
+            XCTAssertTrue(!names.isEmpty || list.trimmingCharacters(in: .whitespaces).isEmpty)
             for name in names { XCTAssertTrue(TFOp.dpuOpNames.contains(name), "\(name) is not a DPU op name") }
         }
     }

@@ -44,8 +44,16 @@ struct QuantizeStage: TypedStage {
         /// Present only when set (not the weights' bit width), as are `layers` when not empty.
         var biasBit: Int?
         var layers: [String: LayerQuantizers]?
+        /// The per-object blocks, each present only when it changes something.
+        var weight: ObjectQuantizer?
+        var bias: ObjectQuantizer?
+        var activation: ObjectQuantizer?
 
         init(strategy s: QuantizeStrategy, target: DPUTarget) {
+            let blocks = s.normalizedQuantizers
+            weight = blocks.weight.isEmpty ? nil : blocks.weight
+            bias = blocks.bias.isEmpty ? nil : blocks.bias
+            activation = blocks.activation.isEmpty ? nil : blocks.activation
             quantizeScheme = s.scheme
             weightBit = s.weightBit
             activationBit = s.activationBit
@@ -95,6 +103,9 @@ struct QuantizeStage: TypedStage {
             s.calibMethod = calibMethod ?? s.calibMethod
             s.calibPercentile = calibPercentile ?? s.calibPercentile
             s.activationSymmetry = activationSymmetry ?? s.activationSymmetry
+            s.weightQuantizer = weight ?? ObjectQuantizer()
+            s.biasQuantizer = bias ?? ObjectQuantizer()
+            s.activationQuantizer = activation ?? ObjectQuantizer()
             return s
         }
         var narrowActivations: Bool { archType == DPUTarget.ArchType.dpucadf8h.rawValue }
@@ -209,7 +220,10 @@ struct QuantizeStage: TypedStage {
             let plan = try phases.time("quantize") {
                 try FloatScaleQuantizer.plan(graph, config: strategy.quantizeConfig, activations: strategy.scheme == .fsx,
                                              perChannel: strategy.perChannel, calibration: calibration,
-                                             symmetric: strategy.activationSymmetry, statistics: statistics, path: "\(id)")
+                                             symmetric: strategy.activationSymmetry, statistics: statistics, path: "\(id)",
+                                             objects: .init(pof2Weights: strategy.weightScheme == .pof2s ? (strategy.weightQuantizer.method ?? .minDiffs) : nil,
+                                                            narrowWeights: strategy.weightQuantizer.narrowRange ?? false,
+                                                            narrowActivations: strategy.activationQuantizer.narrowRange ?? false))
             }
             return try phases.time("write") {
                 let model = try GraphDefIO.serialize(FloatScaleQuantizer.model(whole, plan: plan), path: path)
