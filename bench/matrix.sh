@@ -47,6 +47,10 @@ strategies:
 EOF
   for b in "${BITS[@]}"; do echo "  w${b}a${b}: {extends: pof2s_tf1, weight_bit: $b, activation_bit: $b, method: 1}"; done
   cat <<EOF
+targets:   # the matrix's bit widths on the DPUs' arithmetic, simulated (no 8-bit DPU runs the others)
+  DPUCZDX8G: {extends: dpu-sim}
+  DPUCADF8H: {extends: dpu-sim, arch_type: DPUCADF8H}
+  DPUCVDX8G: {extends: dpu-sim}
 builds:
   - name: oneshot    # the settings of bench/ptq.sh's vaiq-build quantize
     model: $model

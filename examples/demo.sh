@@ -12,7 +12,7 @@ step inspect models/digits/train_dir
 step inspect models/digits/inference_graph.pb --no-nodes
 step clean --cache
 step targets
-step all                       # first build: freeze, optimize, one calibration, 9 quantize + evaluate
+step all                       # first build: freeze, optimize, calibrations, 17 cells quantized + evaluated
 step report                    # the matrix: accuracy, SQNR, size, stage times (also build/report.html)
 step all                       # nothing changed: nothing runs
 echo; echo "# switch the training directory to the other checkpoint (step 400)"

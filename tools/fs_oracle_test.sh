@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Float-scale strategies (fs, fsx with calib_method minmax, fsx with asymmetric activation ranges)
-# on the digits example: the written
+# Float-scale strategies (fs, fsx with calib_method minmax, fsx with asymmetric activation ranges,
+# and power-of-two weights under fsx: per tensor, and per channel with narrow ranges) on the
+# digits example, for the cpu target: the written
 # model is stock TensorFlow (FakeQuantWithMinMaxVars[PerChannel]); TensorFlow running it must give
 # vaiq-build's own outputs. Tolerance: the two engines sum convolutions in different orders, so
 # an activation sitting on a rounding tie may land one fake-quantization step apart and carry
@@ -29,12 +30,15 @@ strategies:
   fs_kl: {extends: fs}
   fsx_minmax: {extends: fsx, calib_method: minmax}
   fsx_asym: {extends: fsx, calib_method: minmax, activation_symmetry: false}
+  pof2w_fsx: {extends: fsx_minmax, weight: {scheme: pof2s, per_channel: false}}
+  pof2w_pc_narrow: {extends: fsx_minmax, weight: {scheme: pof2s, per_channel: true, narrow_range: true}}
 builds:
-  - {model: digits, calibration: calib, evaluation: test, matrix: {strategy: [fs_minmax, fsx_minmax, fs_kl, fsx_asym], target: [DPUCZDX8G]}}
+  - {model: digits, calibration: calib, evaluation: test,
+     matrix: {strategy: [fs_minmax, fsx_minmax, fs_kl, fsx_asym, pof2w_fsx, pof2w_pc_narrow], target: [cpu]}}
 YAML
 out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
-for s in fs_minmax fsx_minmax fs_kl fsx_asym; do
-  dir="$WORK/build/digits/$s/DPUCZDX8G"
+for s in fs_minmax fsx_minmax fs_kl fsx_asym pof2w_fsx pof2w_pc_narrow; do
+  dir="$WORK/build/digits/$s/cpu"
   model=$(ls "$dir"/quantize_eval_model_[0-9]*.pb)
   "$VAIQ" run "$model" --input input="$WORK/data/eval_x.npy" --outputs logits -o "$dir/ours.npy" >/dev/null
   "$PY" - "$model" "$dir" "$WORK/data/eval_x.npy" <<'PYEOF'
@@ -44,6 +48,15 @@ import numpy as np, tensorflow as tf
 model, folder, data = sys.argv[1:4]
 g = tf.compat.v1.GraphDef(); g.ParseFromString(open(model, "rb").read())
 assert not any(n.op == "FixNeuron" for n in g.node)
+if "pof2w" in folder:
+    # Power-of-two weights: every weight's fake-quantization step is an exact power of two.
+    consts = {n.name: tf.make_ndarray(n.attr["value"].tensor) for n in g.node if n.op == "Const"}
+    for n in g.node:
+        if n.name.endswith("/wquant"):
+            lo, hi = consts[n.input[1]], consts[n.input[2]]
+            levels = 2 ** n.attr["num_bits"].i - (2 if n.attr["narrow_range"].b else 1)
+            step = (hi.astype(np.float64) - lo) / levels
+            assert np.all(np.exp2(np.round(np.log2(step))) == step), (n.name, step)
 with tf.Graph().as_default() as graph:
     tf.import_graph_def(g, name="")
     with tf.compat.v1.Session(graph=graph) as s:

@@ -31,15 +31,15 @@ strategies:
   w4a8: {extends: pof2s_tf1, weight_bit: 4}
   w4tqt: {extends: pof2s_tqt, weight_bit: 4, method: 1}
 builds:
-  - {model: digits, calibration: calib, evaluation: test, strategy: w4a8, target: DPUCZDX8G}
-  - {model: digits, calibration: calib, evaluation: test, strategy: w4tqt, target: DPUCZDX8G}
+  - {model: digits, calibration: calib, evaluation: test, strategy: w4a8, target: dpu-sim}
+  - {model: digits, calibration: calib, evaluation: test, strategy: w4tqt, target: dpu-sim}
 $2
 YAML
 }
 manifest "" ""
 "$VAIQ" all -C "$WORK" -j2 >/dev/null
-"$PY" "$WORK/qat.py" --graphs "$WORK/build/digits/w4a8/DPUCZDX8G" --out "$WORK/models/digits_qat" --steps 300 2>/dev/null
-"$PY" "$WORK/qat.py" --graphs "$WORK/build/digits/w4tqt/DPUCZDX8G" --out "$WORK/models/digits_tqt" --steps 300 2>/dev/null
+"$PY" "$WORK/qat.py" --graphs "$WORK/build/digits/w4a8/dpu-sim" --out "$WORK/models/digits_qat" --steps 300 2>/dev/null
+"$PY" "$WORK/qat.py" --graphs "$WORK/build/digits/w4tqt/dpu-sim" --out "$WORK/models/digits_tqt" --steps 300 2>/dev/null
 manifest "  digits_qat:
     graph: models/digits_qat/inference_graph.pb
     checkpoint: models/digits_qat/train_dir
@@ -52,12 +52,12 @@ manifest "  digits_qat:
     input_nodes: [input]
     output_nodes: [logits]
     input_shapes: [[-1, 32, 32, 1]]" \
-         "  - {model: digits_qat, calibration: calib, evaluation: test, strategy: w4a8, target: DPUCZDX8G}
-  - {model: digits_tqt, calibration: calib, evaluation: test, strategy: w4tqt, target: DPUCZDX8G}"
+         "  - {model: digits_qat, calibration: calib, evaluation: test, strategy: w4a8, target: dpu-sim}
+  - {model: digits_tqt, calibration: calib, evaluation: test, strategy: w4tqt, target: dpu-sim}"
 out=$("$VAIQ" all -C "$WORK" -j2) || { echo "$out"; exit 1; }
-echo "$out" | grep -q "ran quantize/digits_qat/w4a8/DPUCZDX8G" || { echo "QAT model was not quantized"; exit 1; }
+echo "$out" | grep -q "ran quantize/digits_qat/w4a8/dpu-sim" || { echo "QAT model was not quantized"; exit 1; }
 echo "$out" | grep -q "ran quantize/digits/" && { echo "the PTQ chain reran"; exit 1; }
-ls "$WORK"/build/digits_qat/w4a8/DPUCZDX8G/quantize_eval_model_300_*.pb >/dev/null
+ls "$WORK"/build/digits_qat/w4a8/dpu-sim/quantize_eval_model_300_*.pb >/dev/null
 "$PY" - "$WORK" <<'PYEOF'
 import json, math, os, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -65,15 +65,15 @@ import tensorflow as tf
 work = sys.argv[1]
 ok = True
 for strategy, model in [("w4a8", "digits_qat"), ("w4tqt", "digits_tqt")]:
-    ptq = json.load(open(f"{work}/build/digits/{strategy}/DPUCZDX8G/metrics.json"))
-    qat = json.load(open(f"{work}/build/{model}/{strategy}/DPUCZDX8G/metrics.json"))
+    ptq = json.load(open(f"{work}/build/digits/{strategy}/dpu-sim/metrics.json"))
+    qat = json.load(open(f"{work}/build/{model}/{strategy}/dpu-sim/metrics.json"))
     print(f"{strategy} (4-bit weights): PTQ top-1 {ptq['quantizedTop1']:.4f} (SQNR {ptq['sqnrDB']:.2f} dB), "
           f"QAT top-1 {qat['quantizedTop1']:.4f} (SQNR {qat['sqnrDB']:.2f} dB); float {ptq['floatTop1']:.4f}")
     ok &= qat["quantizedTop1"] >= ptq["quantizedTop1"]
 # pof2s_tqt: every trained threshold in the checkpoint set its tensor's position, p = b - 1 - ceil(log_th).
 reader = tf.train.load_checkpoint(f"{work}/models/digits_tqt/train_dir/model.ckpt-300")
 trained = {k[:-len("/log_th")]: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.endswith("/log_th")}
-info = json.load(open(f"{work}/build/digits_tqt/w4tqt/DPUCZDX8G/quant_info.json"))
+info = json.load(open(f"{work}/build/digits_tqt/w4tqt/dpu-sim/quant_info.json"))
 used = 0
 for t in info["tensors"]:
     name = t["node"] + ("/aquant" if t["kind"] == "activation" else "/wquant")
@@ -87,7 +87,7 @@ ok &= len(trained) > 0 and used >= len(trained)
 sys.exit(0 if ok else 1)
 PYEOF
 
-cp "$WORK/build/digits_tqt/w4tqt/DPUCZDX8G/quant_info.json" "$WORK/moved_before.json"
+cp "$WORK/build/digits_tqt/w4tqt/dpu-sim/quant_info.json" "$WORK/moved_before.json"
 # A checkpoint that raises one threshold by 1 (weights unchanged) lowers exactly that position by 1.
 "$PY" - "$WORK" <<'PYEOF'
 import json, os, sys
@@ -95,7 +95,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 import tensorflow as tf
 work = sys.argv[1]
 train_dir = f"{work}/models/digits_tqt/train_dir"
-info = json.load(open(f"{work}/build/digits_tqt/w4tqt/DPUCZDX8G/quant_info.json"))
+info = json.load(open(f"{work}/build/digits_tqt/w4tqt/dpu-sim/quant_info.json"))
 target = next(t for t in info["tensors"] if t.get("trainedLogThreshold") is not None and not t["adjustedBy"] and t["kind"] == "activation")
 reader = tf.train.load_checkpoint(f"{train_dir}/model.ckpt-300")
 names = sorted(reader.get_variable_to_shape_map())
@@ -117,7 +117,7 @@ import json, sys
 work = sys.argv[1]
 moved = json.load(open(f"{work}/moved.json"))
 before = {t["node"]: t["position"] for t in json.load(open(f"{work}/moved_before.json"))["tensors"]}
-after = {t["node"]: t["position"] for t in json.load(open(f"{work}/build/digits_tqt/w4tqt/DPUCZDX8G/quant_info.json"))["tensors"]}
+after = {t["node"]: t["position"] for t in json.load(open(f"{work}/build/digits_tqt/w4tqt/dpu-sim/quant_info.json"))["tensors"]}
 changed = sorted(n for n in after if after[n] != before[n])
 print(f"pof2s_tqt: log_th of {moved['node']} + 1 -> positions changed: {changed} ({before[moved['node']]} -> {after[moved['node']]})")
 sys.exit(0 if changed == [moved["node"]] and after[moved["node"]] == moved["position"] - 1 else 1)

@@ -53,7 +53,7 @@ extension DPUTarget {
             func origin(_ name: String) -> String {
                 "\(name) at \(place(name.split(separator: ":").first.map(String.init) ?? name))"
             }
-            let noun = demand.eitherObject ? "weights or activations" : "\(demand.object)s"
+            let noun = demand.eitherObject ? "weights or activations" : demand.object == "bias" ? "biases" : "\(demand.object)s"
             if !accepted.contains(where: { $0.schemes.contains(demand.scheme) }) {
                 let origin = origin(demand.schemeField ?? demand.field)
                 let runs = Array(Set(accepted.flatMap(\.schemes))).sorted().joined(separator: " or ")

@@ -208,6 +208,161 @@ final class StrategyDepthTests: XCTestCase {
         XCTAssertTrue(show.stdout.contains("ignore_layers"), show.stdout)
     }
 
+    /// Built-in DPUs run 8-bit power-of-two weights, biases and activations: a cell asking for
+    /// anything else is refused when the manifests load, at the cell's target in the matrix,
+    /// naming the strategy field that asks for it; nothing runs and nothing is written.
+    func testACellATargetCannotRunIsRefusedAtLoad() throws {
+        func refusal(_ strategies: String, matrix: String, target: String) throws -> CLITests.Run {
+            self.target = target
+            try manifest(strategies: strategies, matrix: matrix)
+            return try vaiq("all")
+        }
+        var r = try refusal("  w4: {extends: pof2s, weight_bit: 4}", matrix: "w4", target: "DPUCZDX8G")
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "error: manifests/repo.yaml:14:39: cell allops/w4/DPUCZDX8G: target 'DPUCZDX8G' runs 8-bit weights only; "
+                       + "the strategy quantizes weights to 4 bits (weight_bit at manifests/repo.yaml:10:36); "
+                       + "the target dpu-sim simulates power-of-two quantization at any width\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(repo)/build/allops"), "a refused cell writes nothing")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(repo)/cache/objects"), "nothing ran")
+        r = try refusal("  b32: {extends: pof2s, bias_bit: 32}", matrix: "b32", target: "DPUCADF8H")
+        XCTAssertTrue(r.stderr.hasPrefix("error: manifests/repo.yaml:14:40: cell allops/b32/DPUCADF8H: target 'DPUCADF8H' runs 8-bit biases only; "
+                                         + "the strategy quantizes biases to 32 bits (bias_bit at manifests/repo.yaml:10:35)"), r.stderr)
+        r = try refusal("  dw: {extends: pof2s, layers: {DepthwiseConv2dNative: {weight: {bit_width: 4}}}}", matrix: "dw", target: "DPUCVDX8G")
+        XCTAssertTrue(r.stderr.contains("target 'DPUCVDX8G' runs 8-bit weights only; the strategy quantizes weights to 4 bits "
+                                        + "(layers: DepthwiseConv2dNative: weight at manifests/repo.yaml:10:32)"), r.stderr)
+        r = try refusal("  n: {extends: pof2s, nodes_bit: {conv1: 6}}", matrix: "n", target: "DPUCZDX8G")
+        XCTAssertTrue(r.stderr.contains("runs 8-bit weights or activations only; the strategy quantizes weights or activations to 6 bits (nodes_bit: conv1 at"), r.stderr)
+        // Float scales: the DPUs have no floating-point support.
+        r = try refusal("  f: {extends: fsx}", matrix: "f", target: "DPUCZDX8G")
+        XCTAssertTrue(r.stderr.hasPrefix("error: manifests/repo.yaml:14:38: cell allops/f/DPUCZDX8G: target 'DPUCZDX8G' runs weights of scheme pof2s only; "
+                                         + "the strategy quantizes weights with scheme fs (quantize_scheme at <builtin>/strategies.yaml:"), r.stderr)
+        XCTAssertTrue(r.stderr.hasSuffix("float scales need a target with floating-point support, such as cpu\n"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1)
+        // dpu-sim and cpu run them; a repository's own target says what it runs.
+        XCTAssertEqual(try refusal("  w4: {extends: pof2s, weight_bit: 4}", matrix: "w4", target: "dpu-sim").status, 0)
+        XCTAssertEqual(try refusal("  f: {extends: fsx}", matrix: "f", target: "cpu").status, 0)
+        r = try refusal("  f: {extends: fsx, activation_bit: 16}", matrix: "f", target: "cpu")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try (allopsModel() + """
+            strategies:
+              w6: {extends: pof2s, weight_bit: 6}
+            targets:
+              six: {extends: DPUCZDX8G, accepts: {weight: {schemes: [pof2s], bit_widths: [6, 8]},
+                    bias: {schemes: [pof2s], bit_widths: [6-8]}, activation: {schemes: [pof2s], bit_widths: [8]}}}
+              bad: {extends: DPUCZDX8G, accepts: {weight: {schemes: [pof2s], bit_widths: [9-4]}}}
+            builds:
+              - {model: allops, calibration: calib, strategy: w6, target: six}
+
+            """).write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:14:79: target 'bad': accepts: weight: bit_widths: '9-4' is neither a bit width (1-32) nor a range such as 2-16\n")
+        let text = try String(contentsOfFile: "\(repo)/manifests/repo.yaml", encoding: .utf8)
+        try text.replacingOccurrences(of: "[9-4]}}}", with: "[8]}, bias: {schemes: [pof2s], bit_widths: [8]}, activation: {schemes: [pof2s, fs], bit_widths: [8]}}}")
+            .write(toFile: "\(repo)/manifests/repo.yaml", atomically: true, encoding: .utf8)
+        r = try vaiq("all")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // The one-shot command checks its strategy against its target the same way.
+        let ops = "\(CLITests.repo)/Tests/Fixtures/ops/block_residual"
+        let q = try CLITests.run(["quantize", "--input_frozen_graph", "\(ops)/model.pb", "--input_nodes", "x", "--output_nodes", "y",
+                                  "--input_shapes", "?,9,9,6", "--calib_data", "x=\(ops)/in_x.npy", "--calib_iter", "1",
+                                  "--weight_bit", "4", "--output_dir", "\(repo)/q"])
+        XCTAssertEqual(q.status, 2)
+        XCTAssertTrue(q.stderr.contains("target 'DPUCZDX8G' runs 8-bit weights only; the strategy quantizes weights to 4 bits (weight_bit at --weight_bit)"), q.stderr)
+        XCTAssertTrue(q.stderr.contains("(the default target; choose one with --target)"), q.stderr)
+    }
+
+    /// A block's shorthand keys are the flat fields: either spelling gives the same quantize (one
+    /// stage key), the nearer definition along extends: wins whichever spelling it uses, and one
+    /// level spelling one value twice differently is refused.
+    func testBlocksAndShorthandsAreOneSetting() throws {
+        try manifest(strategies: """
+              flat: {extends: pof2s, weight_bit: 4, activation_bit: 6}
+              block: {extends: pof2s, weight: {bit_width: 4}, activation: {bit_width: 6}}
+              parent: {extends: pof2s, weight: {bit_width: 4, method: 0}}
+              child: {extends: parent, weight_bit: 6}
+            """, matrix: "flat, block, child")
+        let r = try vaiq("all", "--json")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let stages = try XCTUnwrap(json["stages"] as? [[String: Any]])
+        let keys = Dictionary(uniqueKeysWithValues: stages.compactMap { s -> (String, String)? in
+            guard let id = s["id"] as? String, let key = s["key"] as? String else { return nil }
+            return (id, key)
+        })
+        XCTAssertEqual(keys["quantize/allops/flat/dpu-sim"], keys["quantize/allops/block/dpu-sim"], "\(keys)")
+        XCTAssertEqual(try tensors("flat").mapValues(\.bits), try tensors("block").mapValues(\.bits))
+        let child = try tensors("child")
+        XCTAssertTrue(child.values.filter { $0.kind == "weight" }.allSatisfy { $0.bits == 6 }, "the child's weight_bit wins over its parent's block")
+        let show = try vaiq("show", "child", "--full")
+        XCTAssertTrue(show.stdout.contains("weight: {bit_width: 6, method: 0, narrow_range: false, per_channel: false, round_mode: 2, scheme: pof2s, symmetric: true}"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("weight_bit: 6\n"), show.stdout)
+        try manifest(strategies: "  both: {extends: pof2s, weight_bit: 4, weight: {bit_width: 6}}", matrix: "both")
+        XCTAssertEqual(try vaiq("all").stderr, "error: manifests/repo.yaml:10:49: strategy 'both': weight.bit_width is 6 but weight_bit is 4 (manifests/repo.yaml:10:38); they are one setting\n")
+    }
+
+    /// Per-object keys each family does not build are refused by name, with the reason.
+    func testObjectBlocksAreCheckedByName() throws {
+        func error(_ strategy: String) throws -> String {
+            try manifest(strategies: "  s: {\(strategy)}", matrix: "s")
+            return try vaiq("all").stderr
+        }
+        XCTAssertEqual(try error("extends: pof2s, weight: {scheme: fs}"),
+                       "error: manifests/repo.yaml:10:31: 'weight.scheme: fs' is not supported for pof2s: a float-scale weight needs quantize_scheme fs or fsx: the pof2s family writes DPU fix positions\n")
+        XCTAssertEqual(try error("extends: pof2s, weight: {round_mode: 0}"),
+                       "error: manifests/repo.yaml:10:31: 'weight.round_mode: 0' is not supported (yet) for pof2s: power-of-two weights round half away from zero (2), as vai_q_tensorflow\n")
+        XCTAssertEqual(try error("extends: pof2s, activation: {narrow_range: true}"),
+                       "error: manifests/repo.yaml:10:35: 'activation.narrow_range: true' is not supported (yet) for pof2s: power-of-two ranges are [-2^(b-1), 2^(b-1)-1] (DPUCADF8H narrows activations by its arch_type)\n")
+        XCTAssertEqual(try error("extends: fsx, activation: {scheme: pof2s}"),
+                       "error: manifests/repo.yaml:10:33: 'activation.scheme: pof2s' is not supported (yet) for fsx: float-scale strategies scale activations by calibrated floats; power-of-two activations are the pof2s family's\n")
+        XCTAssertEqual(try error("extends: fsx, weight: {round_mode: 0}"),
+                       "error: manifests/repo.yaml:10:29: 'weight.round_mode: 0' is not supported (yet) for fsx: float-scale models use TensorFlow's fake quantization, which rounds half up (1)\n")
+        XCTAssertEqual(try error("extends: fsx, weight: {method: 1}"),
+                       "error: manifests/repo.yaml:10:29: 'weight.method: 1' is not supported for fsx: float-scale weight ranges are the weights' extremes\n")
+        XCTAssertEqual(try error("extends: pof2s, weight: {symmetric: false}"),
+                       "error: manifests/repo.yaml:10:31: 'weight.symmetric: false' is not supported (yet) for pof2s: weights are quantized symmetrically (only activations may take a zero point, under fs or fsx: activation_symmetry)\n")
+        XCTAssertEqual(try error("extends: pof2s, weight: {per_channel: true}"),
+                       "error: manifests/repo.yaml:10:31: 'per_channel: true' is not supported for pof2s: DPUs scale each tensor by one power of two; per-channel scales need quantize_scheme fs or fsx\n")
+        XCTAssertEqual(try error("extends: pof2s, weight: {kernel: 4}"),
+                       "error: manifests/repo.yaml:10:32: unknown key 'kernel' in strategy 's': weight; expected one of: bit_width, method, narrow_range, per_channel, round_mode, scheme, symmetric\n")
+    }
+
+    /// Power-of-two weights under a float-scale strategy: each weight's fake-quantization range is
+    /// the grid of the position a pof2s weight quantizer chooses, [-2^(b-1), 2^(b-1)-1] * 2^-p.
+    func testPowerOfTwoWeightsUnderFloatScalesUseThePof2sPositions() throws {
+        target = "cpu"
+        try manifest(strategies: """
+              mixed: {extends: fsx, calib_method: minmax, weight: {scheme: pof2s, per_channel: false}}
+              narrow: {extends: fsx, calib_method: minmax, weight: {scheme: pof2s, per_channel: false, narrow_range: true}}
+            """, matrix: "mixed, narrow, pof2s_tf1, fsx")
+        let r = try vaiq("all")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        /// Each weight's (first channel's) range.
+        func weights(_ s: String) throws -> [String: (min: Double, max: Double)] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: "\(repo)/build/allops/\(s)/cpu/quant_info.json"))
+            var out: [String: (Double, Double)] = [:]
+            for t in try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [[String: Any]]) where t["kind"] as? String == "weight" {
+                let hi = try XCTUnwrap(t["amax"] as? [Double]), lo = (t["mins"] as? [Double]) ?? hi.map { -$0 }
+                out[try XCTUnwrap(t["node"] as? String)] = (lo[0], hi[0])
+            }
+            return out
+        }
+        let mixed = try weights("mixed"), narrow = try weights("narrow")
+        let positions = try tensors("pof2s_tf1").filter { $0.value.kind == "weight" }
+        XCTAssertGreaterThanOrEqual(positions.count, 4)
+        XCTAssertEqual(Set(mixed.keys), Set(positions.keys))
+        for (node, t) in positions {
+            let step = pow(2.0, -Double(try XCTUnwrap(t.position)))
+            XCTAssertEqual(mixed[node]!.min, -128 * step, node)
+            XCTAssertEqual(mixed[node]!.max, 127 * step, node)
+            XCTAssertEqual(narrow[node]!.min, -127 * step, node)
+        }
+        let fsx = try weights("fsx")
+        XCTAssertTrue(fsx.values.contains { $0.min != -$0.max || log2($0.max / 127).rounded() != log2($0.max / 127) }, "float scales are not a power-of-two grid")
+        let cell = "\(repo)/build/allops/narrow/cpu"
+        let model = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: cell).first { $0.hasPrefix("quantize_eval_model_") && !$0.contains("_tf") })
+        let text = try graphText("\(cell)/\(model)", scratch: "\(repo)/narrow.pbtxt")
+        XCTAssertTrue(text.contains("key: \"narrow_range\"\n    value {\n      b: true"), "narrow weights are fake-quantized with narrow_range")
+    }
+
     func testLayerBlocksAreCheckedByName() throws {
         func error(_ layers: String) throws -> String {
             try manifest(strategies: "  s: {extends: pof2s, layers: \(layers)}", matrix: "s")
