@@ -62,7 +62,7 @@ let package = Package(
         // over libcurl, and SHA-256 (OpenSSL) for the content names.
         .target(name: "RemoteCache", dependencies: ["CCurl", "CCrypto", "FileIO", "Locking", "BuildCore"]),
         // YAML manifests (libyaml) -> typed, validated specs; every error names file:line:column.
-        .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore"]),
+        .target(name: "Manifest", dependencies: ["CYAML", "FileIO", "BuildCore", "TensorFlowIO"]),
         // The only bridge between the halves: typed strategies and targets, QuantizeJob, one type per stage kind
         // wrapping the passes, the build session (run, place outputs, log) and the matrix report.
         .target(name: "Pipeline", dependencies: ["Manifest", "BuildCore", "TensorFlowIO", "FileIO", "PTQ", "Quantizer", "Tensors", "TFProto", "Imaging", "Locking", "Runtime", "GraphIR"]),

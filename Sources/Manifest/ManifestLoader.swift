@@ -212,21 +212,33 @@ public enum ManifestLoader {
                 try r.checkKeys(["extends"] + fileKey + schema.keys.sorted())
                 var settings: [String: ParameterValue] = [:]
                 var origins: [String: SourceLocation] = [:]
+                var vendorEntries: [VendorStrategy.Entry]?
                 if let fileNode = r.optional("file"), !fileKey.isEmpty {
-                    // A strategy file (what `vaiq-build show NAME --full` prints): every field, no extends.
-                    if let other = r.optional("extends") {
-                        throw ManifestError(other.location, "\(what): give either 'file' or 'extends', not both (the file holds every field)")
-                    }
                     let path = try repositoryPath(fileNode, what: "\(what): file", mustBe: .file)
                     let bytes: [UInt8]
                     do { bytes = try FileIO.read(FileIO.resolve(path, relativeTo: root)) } catch {
                         throw ManifestError(fileNode.location, "\(what): file: \(error.reason)")
                     }
-                    let file = try MappingReader(try YAMLParser.parse(bytes, file: path), what: "strategy file \(path)")
-                    try file.checkKeys(schema.keys.sorted())
-                    try apply(file.entries, into: &settings, origins: &origins, what: path)
+                    let document = try YAMLParser.parse(bytes, file: path)
+                    if VendorStrategy.isVendor(document) {
+                        // The vendor's JSON strategy: overrides of `extends:` (default pof2s, the vendor's default).
+                        vendorEntries = try VendorStrategy.entries(document, path: path)
+                    } else {
+                        // A strategy file (what `vaiq-build show NAME --full` prints): every field, no extends.
+                        if let other = r.optional("extends") {
+                            throw ManifestError(other.location, "\(what): give either 'file' or 'extends', not both (the file holds every field)")
+                        }
+                        let file = try MappingReader(document, what: "strategy file \(path)")
+                        try file.checkKeys(schema.keys.sorted())
+                        try apply(file.entries, into: &settings, origins: &origins, what: path)
+                    }
                 }
                 let fileDescription = (settings["description"], origins["description"])
+                if vendorEntries != nil && r.optional("extends") == nil {
+                    let inherited = try resolve("pof2s", chain: chain + [name])
+                    settings = inherited.settings
+                    origins = inherited.origins
+                }
                 if let parentNode = r.optional("extends") {
                     let parent = try parentNode.string("\(what): extends")
                     guard defs[parent] != nil else {
@@ -241,6 +253,7 @@ public enum ManifestLoader {
                 }
                 // Descriptions are not inherited (a strategy file's is its own).
                 (settings["description"], origins["description"]) = fileDescription
+                if let vendorEntries { try apply(vendorEntries, into: &settings, origins: &origins, what: what) }
                 try apply(r.entries.filter { $0.key != "extends" && !($0.key == "file" && !fileKey.isEmpty) },
                           into: &settings, origins: &origins, what: what)
                 for field in schema.keys.sorted() where field != "description" && settings[field] == nil {

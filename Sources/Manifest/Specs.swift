@@ -316,19 +316,19 @@ enum SettingType: Sendable {
     /// Quantizer keys the vendor documents that vaiq-build does not build yet: refused by name.
     static let unbuiltQuantizerKeys = ["round_mode", "symmetric", "per_channel", "narrow_range", "scheme"]
 
-    /// One quantizer block: `bit_width` (2-16; biases 2-32) and `method` (0-2, not for biases).
+    /// One quantizer block: `bit_width` (2-16; biases 2-32) and `method` (0-2; biases 0-1).
     static func quantizerBlock(_ node: YAMLNode, what: String, bias: Bool) throws(ManifestError) -> ParameterValue {
         let r = try MappingReader(node, what: what)
-        let allowed = bias ? ["bit_width"] : ["bit_width", "method"]
+        let allowed = ["bit_width", "method"]
         for entry in r.entries where !allowed.contains(entry.key) {
-            if unbuiltQuantizerKeys.contains(entry.key) || (bias && entry.key == "method") {
-                throw ManifestError(entry.keyLocation, "\(what): '\(entry.key)' is not supported (yet): a \(bias ? "bias" : "power-of-two") quantizer here sets \(allowed.joined(separator: " and ")) only")
+            if unbuiltQuantizerKeys.contains(entry.key) {
+                throw ManifestError(entry.keyLocation, "\(what): '\(entry.key)' is not supported (yet): a quantizer here sets \(allowed.joined(separator: " and ")) only")
             }
         }
         try r.checkKeys(allowed)
         var block: [String: ParameterValue] = [:]
         if let v = r.optional("bit_width") { block["bit_width"] = .int(try v.int("\(what): bit_width", range: bias ? 2...32 : 2...16)) }
-        if let v = r.optional("method") { block["method"] = .int(try v.int("\(what): method", range: 0...2)) }
+        if let v = r.optional("method") { block["method"] = .int(try v.int("\(what): method", range: bias ? 0...1 : 0...2)) }
         return .map(block)
     }
 }

@@ -43,11 +43,13 @@ public struct LayerQuantizers: Sendable, Equatable, Codable {
     public var biasBit: Int?
     public var activationBit: Int?
     public var activationMethod: PositionMethod?
+    public var biasMethod: PositionMethod?
 
     public init(weightBit: Int? = nil, weightMethod: PositionMethod? = nil, biasBit: Int? = nil, activationBit: Int? = nil,
-                activationMethod: PositionMethod? = nil) {
+                activationMethod: PositionMethod? = nil, biasMethod: PositionMethod? = nil) {
         self.weightBit = weightBit
         self.weightMethod = weightMethod
+        self.biasMethod = biasMethod
         self.biasBit = biasBit
         self.activationBit = activationBit
         self.activationMethod = activationMethod
@@ -284,7 +286,7 @@ public enum Locator {
             case .bias:
                 // A layer's weight override leaves its bias alone: only a bias block or bias_bit moves it.
                 bits = l?.biasBit ?? config.biasBit ?? config.weightBit
-                if let m = config.biasMethod { method = m }
+                if let m = l?.biasMethod ?? config.biasMethod { method = m }
             }
             if let b = config.nodesBit[node] { bits = b }
             if let m = config.nodesMethod[node].flatMap(PositionMethod.init(rawValue:)) { method = m }

@@ -161,7 +161,8 @@ private func layerQuantizers(_ value: ParameterValue) -> [String: LayerQuantizer
                                weightMethod: int(blocks["weight"], "method").flatMap(PositionMethod.init(rawValue:)),
                                biasBit: int(blocks["bias"], "bit_width"),
                                activationBit: int(blocks["activation"], "bit_width"),
-                               activationMethod: int(blocks["activation"], "method").flatMap(PositionMethod.init(rawValue:)))
+                               activationMethod: int(blocks["activation"], "method").flatMap(PositionMethod.init(rawValue:)),
+                               biasMethod: int(blocks["bias"], "method").flatMap(PositionMethod.init(rawValue:)))
     }
 }
 
@@ -176,7 +177,7 @@ private func layersValue(_ layers: [String: LayerQuantizers]) -> ParameterValue 
             if !b.isEmpty { blocks[name] = .map(b) }
         }
         block("weight", l.weightBit, l.weightMethod)
-        block("bias", l.biasBit, nil)
+        block("bias", l.biasBit, l.biasMethod)
         block("activation", l.activationBit, l.activationMethod)
         return .map(blocks)
     })
@@ -278,7 +279,7 @@ extension QuantizeStrategy {
                 throw SettingRefusal(location: place, field: "layers", value: op, subject: scheme.rawValue,
                                      reason: "not an op type whose tensors are quantized; known: " + known.sorted().joined(separator: ", "), notYet: false)
             }
-            if !weighted.contains(op) && (l.weightBit != nil || l.weightMethod != nil || l.biasBit != nil) {
+            if !weighted.contains(op) && (l.weightBit != nil || l.weightMethod != nil || l.biasBit != nil || l.biasMethod != nil) {
                 throw SettingRefusal(location: place, field: "layers", value: op, subject: scheme.rawValue,
                                      reason: "\(op) has no weights or biases to quantize (only: " + weighted.sorted().joined(separator: ", ") + ")", notYet: false)
             }

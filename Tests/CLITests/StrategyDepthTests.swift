@@ -373,9 +373,9 @@ final class StrategyDepthTests: XCTestCase {
         XCTAssertEqual(try error("{AddV2: {weight: {bit_width: 4}}}"),
                        "error: manifests/repo.yaml:10:31: 'layers: AddV2' is not supported for pof2s: AddV2 has no weights or biases to quantize (only: Conv2D, Conv2DBackpropInput, DepthwiseConv2dNative, MatMul, Mul)\n")
         XCTAssertEqual(try error("{Conv2D: {weight: {round_mode: 1}}}"),
-                       "error: manifests/repo.yaml:10:50: strategy 's': layers: Conv2D: weight: 'round_mode' is not supported (yet): a power-of-two quantizer here sets bit_width and method only\n")
-        XCTAssertEqual(try error("{Conv2D: {bias: {method: 1}}}"),
-                       "error: manifests/repo.yaml:10:48: strategy 's': layers: Conv2D: bias: 'method' is not supported (yet): a bias quantizer here sets bit_width only\n")
+                       "error: manifests/repo.yaml:10:50: strategy 's': layers: Conv2D: weight: 'round_mode' is not supported (yet): a quantizer here sets bit_width and method only\n")
+        XCTAssertEqual(try error("{Conv2D: {bias: {method: 2}}}"),
+                       "error: manifests/repo.yaml:10:56: strategy 's': layers: Conv2D: bias: method must be in 0...1; found 2\n")
         XCTAssertEqual(try error("{Conv2D: {weight: {bit_width: 32}}}"),
                        "error: manifests/repo.yaml:10:61: strategy 's': layers: Conv2D: weight: bit_width must be in 2...16; found 32\n")
         XCTAssertEqual(try error("{Conv2D: {kernel: {bit_width: 4}}}"),
