@@ -120,31 +120,20 @@ final class VendorStrategyTests: XCTestCase {
         XCTAssertTrue(try refusal("batchnorm") { json in
             registry(&json) { r in r["layer_quantize_config"] = [["layer_type": "tensorflow.keras.layers.BatchNormalization"]] }
         }.contains("'quantize_registry_config.layer_quantize_config[0].layer_type: tensorflow.keras.layers.BatchNormalization' is refused: no op type of a frozen TF1 graph is that layer"))
-        XCTAssertTrue(try refusal("fixneuron") { json in
+        func user(_ json: inout [String: Any], _ key: String, _ value: Any) {
             registry(&json) { r in
                 var user = r["user_quantize_config"] as! [String: Any]
-                user["use_fixneuron_quant"] = 1
+                user[key] = value
                 r["user_quantize_config"] = user
             }
-        }.contains("'quantize_registry_config.user_quantize_config.use_fixneuron_quant' is refused"))
-        XCTAssertTrue(try refusal("kl") { json in
-            registry(&json) { r in
-                var user = r["user_quantize_config"] as! [String: Any]
-                user["activation_method"] = 2
-                r["user_quantize_config"] = user
-            }
-        }.contains("'quantize_registry_config.user_quantize_config.activation_method' is refused: methods 2 (KL) and 3 (percentile) are float-scale activation ranges here: calib_method"))
+        }
+        XCTAssertTrue(try refusal("fixneuron") { user(&$0, "use_fixneuron_quant", 1) }.contains("'quantize_registry_config.user_quantize_config.use_fixneuron_quant' is refused"))
+        XCTAssertTrue(try refusal("kl") { user(&$0, "activation_method", 2) }.contains("'quantize_registry_config.user_quantize_config.activation_method' is refused: methods 2 (KL) and 3 (percentile) are float-scale activation ranges here: calib_method"))
         XCTAssertTrue(try refusal("output") { json in json["finalize_pipeline_config"] = ["output_format": "onnx"] }
             .contains("'finalize_pipeline_config.output_format' is refused: vaiq-build writes every cell's models under build/<cell>/"))
         XCTAssertTrue(try refusal("typo") { json in json["refine_pipeline_config"] = ["adjust_dpu_shif_cut": true] }
             .contains("unknown key 'adjust_dpu_shif_cut' in refine_pipeline_config; did you mean 'adjust_dpu_shift_cut'?"))
         // A value of a key it maps still goes through the strategy's own checks.
-        XCTAssertTrue(try refusal("perchannel") { json in
-            registry(&json) { r in
-                var user = r["user_quantize_config"] as! [String: Any]
-                user["weight_per_channel"] = true
-                r["user_quantize_config"] = user
-            }
-        }.contains("'per_channel: true' is not supported for pof2s"))
+        XCTAssertTrue(try refusal("perchannel") { user(&$0, "weight_per_channel", true) }.contains("'per_channel: true' is not supported for pof2s"))
     }
 }
