@@ -60,6 +60,10 @@ enum BuildExpansion {
                     if !targets.isEmpty { throw ManifestError(entry.keyLocation, "build '\(name)' gives 'target' both alone and in the matrix") }
                     for item in items { targets.append((try item.string("matrix target"), item.location)) }
                 default:
+                    if ObjectBlock.objects.contains(entry.key) {
+                        throw ManifestError(entry.keyLocation, "matrix axis '\(entry.key)': a quantizer block cannot be an axis (its values would replace the "
+                                            + "strategies' blocks whole); make the axis a field such as \(entry.key)_bit, or give each block its own strategy")
+                    }
                     var values: [(ParameterValue, String, SourceLocation)] = []
                     for item in items {
                         let value = try SettingsSchema.strategy[entry.key]!.read(item, "matrix \(entry.key)")

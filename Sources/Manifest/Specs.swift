@@ -384,6 +384,16 @@ public enum ObjectBlock {
     public static let keys = ["scheme", "bit_width", "method", "round_mode", "symmetric", "per_channel", "narrow_range"]
     public static let objects = ["weight", "bias", "activation"]
 
+    /// A block's value split into its shorthand keys (as flat fields) and the rest.
+    public static func split(_ object: String, _ value: ParameterValue) -> (fields: [(String, ParameterValue)], block: [String: ParameterValue]) {
+        guard case .map(var block) = value, let aliases = aliases[object] else { return ([], [:]) }
+        var fields: [(String, ParameterValue)] = []
+        for (key, field) in aliases.sorted(by: { $0.key < $1.key }) {
+            if let v = block.removeValue(forKey: key) { fields.append((field, v)) }
+        }
+        return (fields, block)
+    }
+
     /// (object, block key) -> the flat field it spells.
     public static let aliases: [String: [String: String]] = [
         "weight": ["bit_width": "weight_bit", "per_channel": "per_channel"],

@@ -26,9 +26,27 @@ public enum BuiltinSettings {
             throw Pipeline.Failure(description: "unknown strategy '\(name)'; built-in: " + manifest.strategies.keys.sorted().joined(separator: ", "))
         }
         var settings = spec.settings, origins = spec.origins
+        var flagged: [String: (ParameterValue, String)] = [:]
         for o in overrides {
-            settings[o.field] = o.value
-            origins[o.field] = SourceLocation(file: o.flag, line: 0, column: 0)
+            let origin = SourceLocation(file: o.flag, line: 0, column: 0)
+            // A block flag (--weight '{...}') merges into the strategy's block; its shorthand keys
+            // are the flat fields, which a flag of their own may not contradict.
+            var assignments = [(o.field, o.value)]
+            if ObjectBlock.objects.contains(o.field) {
+                let (fields, block) = ObjectBlock.split(o.field, o.value)
+                var merged: [String: ParameterValue] = [:]
+                if case .map(let inherited)? = settings[o.field] { merged = inherited }
+                merged.merge(block) { _, new in new }
+                assignments = [(o.field, .map(merged))] + fields
+            }
+            for (field, value) in assignments {
+                if let (earlier, flag) = flagged[field], earlier != value {
+                    throw Pipeline.Failure(description: "\(o.flag) sets \(field) to \(value.canonical), but \(flag) sets it to \(earlier.canonical); they are one setting")
+                }
+                if !ObjectBlock.objects.contains(field) { flagged[field] = (value, o.flag) }
+                settings[field] = value
+                origins[field] = origin
+            }
         }
         do { return try QuantizeStrategy(settings: settings, origins: origins) } catch { throw Pipeline.Failure(description: error.description) }
     }
