@@ -8,7 +8,7 @@ RELEASE_BIN := .build/release/vaiq-build
 DEBUG_BIN := .build/debug/vaiq-build
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps venv build release test swift-test oracle-test fuzz fuzz-build fuzz-replay test-sanitize test-asan-readers test-cluster demo proto builtins fixtures example bench bench-ptq clean loc report-check
+.PHONY: all deps venv build release test swift-test oracle-test fuzz fuzz-build fuzz-replay test-sanitize test-asan-readers test-cluster demo proto builtins fixtures example bench bench-ptq bench-schemes clean loc report-check
 
 all: build
 
@@ -137,6 +137,7 @@ fixtures: venv
 	$(PY) tools/make_npy_fixtures.py
 	$(PY) tools/make_op_fixtures.py
 	$(PY) tools/make_image_fixtures.py
+	python3 tools/make_vendor_strategy.py
 
 # Retrain the example models and rewrite their committed graphs, checkpoints, SavedModel and data
 # (digits: scikit-learn's digits; shapes: generated images and a Keras SavedModel).
@@ -151,6 +152,9 @@ bench: release venv
 	bash bench/stats.sh $(PY)
 
 # Post-training quantization against TFLite and onnxruntime (their own venv: tf2onnx, onnxruntime).
+bench-schemes: release venv
+	bash bench/schemes.sh $(PY)
+
 bench-ptq: release .venv-ptq/.installed
 	bash bench/ptq.sh .venv-ptq/bin/python
 

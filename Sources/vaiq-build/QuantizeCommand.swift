@@ -14,7 +14,7 @@ import Tensors
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Quantize a frozen graph with vai_q_tensorflow's flags (post-training; any built-in strategy and DPU target).",
+        abstract: "Quantize a frozen graph with vai_q_tensorflow's flags (post-training; any built-in strategy and target).",
         discussion: """
             Runs the build's optimize, calibrate, quantize, deploy (and, with --eval_data, evaluate) \
             stages in a temporary cache and writes to OUTPUT_DIR what a build cell writes: \
@@ -27,8 +27,11 @@ struct QuantizeCommand: ParsableCommand {
             quant_info.json only. --quantize_strategy picks a built-in strategy (`vaiq-build show \
             pof2s_tf1` lists its fields); the default, pof2s_tf1, quantizes as vai_q_tensorflow does, \
             so its scripts give the same results (the builds' pof2s adds bias correction and the \
-            non-clipping align rule). --target picks a built-in DPU target; every strategy field is also a \
-            flag of the same name overriding the strategy, and a value that would not act for the \
+            non-clipping align rule). --target picks a built-in target (default DPUCZDX8G, or cpu for fs \
+            and fsx); a strategy it cannot run (4-bit weights on an 8-bit DPU: use dpu-sim; float scales \
+            on a DPU) is refused. Every strategy field is also a \
+            flag of the same name overriding the strategy (a quantizer block, --weight '{scheme: pof2s}', \
+            merges into the strategy's), and a value that would not act for the \
             strategy's scheme (e.g. --per_channel 1 under pof2s) is refused. Calibration runs the \
             optimized float graph over --calib_iter batches of --calib_batch_size rows of the \
             --calib_data arrays (default batch: rows / calib_iter).

@@ -13,7 +13,9 @@ struct Show: ParsableCommand {
             directory when it has manifests/), else a built-in one. Every field is listed with its \
             value after `extends:`, whether it acts for this strategy (a field that does not act may \
             only keep its default; another value is refused when the manifests load), and the \
-            file:line:column its value comes from.
+            file:line:column its value comes from. --full prints a strategy with every field and \
+            every key of its weight, bias and activation blocks, as a strategy file a manifest loads \
+            (`strategies: {NAME: {file: FILE}}`; such a file may also be the vendor's JSON strategy).
             """
     )
 
