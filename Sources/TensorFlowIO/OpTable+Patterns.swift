@@ -61,18 +61,6 @@ extension TFOp {
     public static var quantizedLayerOps: Set<TFOp> {
         Set<TFOp>([.placeholder, .mul]).union(convolutionOps).union(elementwiseOps).union(singleInputPatternOps).union(otherPatternOps)
     }
-    /// Keras layer classes (a vendor strategy's `layer_type`, module path dropped) and the TF op
-    /// types a frozen graph has for them, as `layers:` keys: what a vendor JSON strategy's
-    /// per-layer quantizers apply to. A class not listed (BatchNormalization, the vendor's own
-    /// layers, ...) has no op type of its own in a frozen TF1 graph.
-    public static let kerasLayers: [String: [TFOp]] = [
-        "Conv2D": [.conv2D], "DepthwiseConv2D": [.depthwiseConv2dNative], "Conv2DTranspose": [.conv2DBackpropInput],
-        "Dense": [.matMul], "Add": [.add, .addV2], "Multiply": [.mul], "Concatenate": [.concatV2],
-        "MaxPooling2D": [.maxPool], "AveragePooling2D": [.avgPool], "GlobalAveragePooling2D": [.mean],
-        "ReLU": [.relu, .relu6], "LeakyReLU": [.leakyRelu], "UpSampling2D": [.resizeNearestNeighbor, .resizeBilinear],
-        "ZeroPadding2D": [.pad], "Reshape": [.reshape], "Flatten": [.reshape],
-    ]
-
     /// Those of them with weights and biases: conv-like layers, and Mul as an unfolded batch norm's scale.
     public static var weightedLayerOps: Set<TFOp> { convolutionOps.union([.mul]) }
 

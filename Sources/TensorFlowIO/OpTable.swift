@@ -158,6 +158,18 @@ public enum TFOp: String, CaseIterable, Sendable {
     /// The valid names of a target's `supported_ops`, for a manifest loader to check against.
     public static let dpuOpNames: Set<String> = Set(DPUOp.allCases.map(\.rawValue))
 
+    /// Keras layer classes (a vendor strategy's `layer_type`, module path dropped) and the TF op
+    /// types a frozen graph has for them, as `layers:` keys: what a vendor JSON strategy's
+    /// per-layer quantizers apply to. A class not listed (BatchNormalization, the vendor's own
+    /// layers, ...) has no op type of its own in a frozen TF1 graph.
+    public static let kerasLayers: [String: [TFOp]] = [
+        "Conv2D": [.conv2D], "DepthwiseConv2D": [.depthwiseConv2dNative], "Conv2DTranspose": [.conv2DBackpropInput],
+        "Dense": [.matMul], "Add": [.add, .addV2], "Multiply": [.mul], "Concatenate": [.concatV2],
+        "MaxPooling2D": [.maxPool], "AveragePooling2D": [.avgPool], "GlobalAveragePooling2D": [.mean],
+        "ReLU": [.relu, .relu6], "LeakyReLU": [.leakyRelu], "UpSampling2D": [.resizeNearestNeighbor, .resizeBilinear],
+        "ZeroPadding2D": [.pad], "Reshape": [.reshape], "Flatten": [.reshape],
+    ]
+
     /// Training-only by name, including optimizer families outside the table (`ApplyAdam`, ...).
     public static func isTrainingOnly(_ name: String) -> Bool {
         named(name).map(trainingOnlyOps.contains) ?? false || trainingPrefixes.contains { name.hasPrefix($0) }
