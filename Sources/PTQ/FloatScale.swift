@@ -88,7 +88,11 @@ public enum FloatScaleQuantizer {
             if let method = objects.pof2Weights {
                 // One power-of-two position per tensor (or per output channel), as a pof2s weight
                 // quantizer chooses it; written as the fake-quantization range of that grid.
-                let quantizer = Pof2Quantizer(bitWidth: config.weightBit, mode: .weight)
+                // Narrow weights: the search scores the narrow grid. The activation quantizer with
+                // a narrow range and without the DPU's rounding is exactly that weight quantizer.
+                let quantizer = objects.narrowWeights
+                    ? Pof2Quantizer(bitWidth: config.weightBit, mode: .activation, narrowActivations: true, dpuRounding: false)
+                    : Pof2Quantizer(bitWidth: config.weightBit, mode: .weight)
                 var slices = [[Float]](repeating: [], count: channels)
                 for (k, v) in values.enumerated() { slices[k % channels].append(v) }
                 var lows: [Float] = [], highs: [Float] = []
