@@ -245,14 +245,14 @@ public enum Locator {
         // outside it float; none of their tensors is quantized, but the input layers' outputs,
         // which are the part's inputs, quantized as model inputs are.
         let floatNodes = Set(g.nodes.filter { $0.attr[QuantizedPart.floatAttribute]?.b == true }.map(\.name))
+        let partInputs = Set(g.nodes.filter { $0.attr[QuantizedPart.inputAttribute]?.b == true }.map(\.name))
         if !floatNodes.isEmpty {
             matches.removeAll { $0.owned.contains(where: floatNodes.contains) }
-            for node in g.nodes where node.attr[QuantizedPart.inputAttribute]?.b == true {
+            for node in g.nodes where partInputs.contains(node.name) {
                 matches.insert(Match(pattern: .input, isCompute: false, owned: [node.name], inputs: [],
                                      quantize: [(node.name, .activation, .activation)], group: nil), at: 0)
             }
         }
-        let partInputs = Set(g.nodes.filter { $0.attr[QuantizedPart.inputAttribute]?.b == true }.map(\.name))
 
         // Earlier matches win: drop a match owning a node an accepted one owns.
         var claimed = Set<String>()
