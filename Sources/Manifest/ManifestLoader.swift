@@ -275,7 +275,7 @@ public enum ManifestLoader {
                 var written: [String: (ParameterValue, SourceLocation)] = [:]
                 for entry in entries {
                     let value = try schema[entry.key]!.read(entry.value, "\(what): \(entry.key)")
-                    guard section == "strategies", let aliases = ObjectBlock.aliases[entry.key], case .map(var block) = value else {
+                    guard section == "strategies", ObjectBlock.objects.contains(entry.key) else {
                         settings[entry.key] = value
                         origins[entry.key] = entry.value.location
                         if let previous = written[entry.key], previous.0 != value {
@@ -284,8 +284,8 @@ public enum ManifestLoader {
                         written[entry.key] = (value, entry.value.location)
                         continue
                     }
-                    for (key, field) in aliases.sorted(by: { $0.key < $1.key }) {
-                        guard let v = block.removeValue(forKey: key) else { continue }
+                    let (fields, block) = ObjectBlock.split(entry.key, value)
+                    for (key, field, v) in fields {
                         if let previous = written[field], previous.0 != v {
                             throw ManifestError(entry.value.location, "\(what): \(entry.key).\(key) is \(v.canonical) but \(field) is \(previous.0.canonical) (\(previous.1)); they are one setting")
                         }
@@ -293,10 +293,7 @@ public enum ManifestLoader {
                         origins[field] = entry.value.location
                         written[field] = (v, entry.value.location)
                     }
-                    var merged: [String: ParameterValue] = [:]
-                    if case .map(let inherited)? = settings[entry.key] { merged = inherited }
-                    merged.merge(block) { _, new in new }
-                    settings[entry.key] = .map(merged)
+                    settings[entry.key] = ObjectBlock.merged(block, over: settings[entry.key])
                     origins[entry.key] = entry.value.location
                 }
             }

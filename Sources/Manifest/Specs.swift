@@ -277,9 +277,9 @@ enum SettingType: Sendable {
             return .map(block)
         case .accepts:
             let reader = try MappingReader(node, what: what)
-            try reader.checkKeys(TargetAcceptance.objects)
+            try reader.checkKeys(ObjectBlock.objects)
             var map: [String: ParameterValue] = [:]
-            for object in TargetAcceptance.objects {
+            for object in ObjectBlock.objects {
                 guard let entry = reader.optional(object) else {
                     throw ManifestError(node.location, "\(what) needs '\(object)' (schemes and bit_widths its \(object)s may have)")
                 }
@@ -384,14 +384,30 @@ public enum ObjectBlock {
     public static let keys = ["scheme", "bit_width", "method", "round_mode", "symmetric", "per_channel", "narrow_range"]
     public static let objects = ["weight", "bias", "activation"]
 
-    /// A block's value split into its shorthand keys (as flat fields) and the rest.
-    public static func split(_ object: String, _ value: ParameterValue) -> (fields: [(String, ParameterValue)], block: [String: ParameterValue]) {
-        guard case .map(var block) = value, let aliases = aliases[object] else { return ([], [:]) }
-        var fields: [(String, ParameterValue)] = []
-        for (key, field) in aliases.sorted(by: { $0.key < $1.key }) {
-            if let v = block.removeValue(forKey: key) { fields.append((field, v)) }
+    /// A block's value split into its shorthand keys (each with the flat field it spells) and the rest.
+    public static func split(_ object: String, _ value: ParameterValue)
+        -> (fields: [(key: String, field: String, value: ParameterValue)], block: [String: ParameterValue]) {
+        guard case .map(var block) = value else { return ([], [:]) }
+        var fields: [(key: String, field: String, value: ParameterValue)] = []
+        for (key, field) in (aliases[object] ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let v = block.removeValue(forKey: key) { fields.append((key, field, v)) }
         }
         return (fields, block)
+    }
+
+    /// `block`'s keys over an inherited block's (blocks merge key by key).
+    public static func merged(_ block: [String: ParameterValue], over inherited: ParameterValue?) -> ParameterValue {
+        var merged: [String: ParameterValue] = [:]
+        if case .map(let keys)? = inherited { merged = keys }
+        merged.merge(block) { _, new in new }
+        return .map(merged)
+    }
+
+    /// The rounding the quantizers here build for `object` (the vendor's RoundMode numbers):
+    /// TensorFlow's fake quantization and the DPU's activations round half up (1); power-of-two
+    /// weights and biases round half away from zero (2), as vai_q_tensorflow.
+    public static func builtRoundMode(_ object: String, floatScale: Bool) -> Int {
+        floatScale || object == "activation" ? 1 : 2
     }
 
     /// (object, block key) -> the flat field it spells.
@@ -404,8 +420,6 @@ public enum ObjectBlock {
 
 /// What a target's `accepts:` may name, and what a target that leaves it out accepts.
 public enum TargetAcceptance {
-    /// The quantized objects of a layer.
-    public static let objects = ["weight", "bias", "activation"]
     /// `float`: left unquantized (the float-scale strategies' biases).
     public static let schemes = ["pof2s", "fs", "float"]
 

@@ -287,7 +287,7 @@ enum VendorStrategy {
         guard let params = r.optional("quantizer_params") else { return .mapping([], node.location) }
         let p = try MappingReader(params, what: "\(at).quantizer_params")
         // What the power-of-two quantizers here do: (key, accepted texts, reason).
-        let roundMode = object == "activation" ? "1" : "2"
+        let roundMode = String(ObjectBlock.builtRoundMode(object, floatScale: false))
         let fixed: [String: ([String], String)] = [
             "round_mode": ([roundMode], object == "activation" ? "DPU activations round half up (1)"
                                                               : "power-of-two \(object)s round half away from zero (2), as vai_q_tensorflow"),

@@ -34,10 +34,7 @@ public enum BuiltinSettings {
             var assignments = [(o.field, o.value)]
             if ObjectBlock.objects.contains(o.field) {
                 let (fields, block) = ObjectBlock.split(o.field, o.value)
-                var merged: [String: ParameterValue] = [:]
-                if case .map(let inherited)? = settings[o.field] { merged = inherited }
-                merged.merge(block) { _, new in new }
-                assignments = [(o.field, .map(merged))] + fields
+                assignments = [(o.field, ObjectBlock.merged(block, over: settings[o.field]))] + fields.map { ($0.field, $0.value) }
             }
             for (field, value) in assignments {
                 if let (earlier, flag) = flagged[field], earlier != value {

@@ -116,7 +116,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
             if q.symmetric == true { q.symmetric = nil }
             if q.perChannel == false { q.perChannel = nil }
             if q.narrowRange == false { q.narrowRange = nil }
-            if q.roundMode == (fs ? 1 : object == "activation" ? 1 : 2) { q.roundMode = nil }
+            if q.roundMode == ObjectBlock.builtRoundMode(object, floatScale: fs) { q.roundMode = nil }
             if fs {
                 if object == "weight" && q.scheme == .fs { q.scheme = nil }
                 if object == "activation" && q.scheme == .fs { q.scheme = nil }
@@ -147,7 +147,7 @@ public struct QuantizeStrategy: Sendable, Equatable {
         if objectScheme == .pof2s {
             b["method"] = .int((q.method ?? (fs ? .minDiffs : method)).rawValue)
         }
-        b["round_mode"] = .int(q.roundMode ?? (fs || object == "activation" ? 1 : 2))
+        b["round_mode"] = .int(q.roundMode ?? ObjectBlock.builtRoundMode(object, floatScale: fs))
         b["symmetric"] = .bool(object == "activation" ? activationSymmetry : true)
         b["per_channel"] = .bool(object == "weight" ? perChannel : false)
         b["narrow_range"] = .bool(q.narrowRange ?? false)

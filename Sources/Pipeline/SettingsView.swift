@@ -45,7 +45,7 @@ public enum SettingsView {
                  target.narrowActivations ? "activations saturate at [-127, 127]" : "activations saturate at [-128, 127]"),
             line("deploy_format", "deploy_model", .acting, "power-of-two cells write deploy_model.pb"),
             line("supported_ops", "[" + target.supportedOps.joined(separator: ", ") + "]", .acting, "inspect --target marks the nodes the DPU runs"),
-            line("accepts", "{" + ["weight", "bias", "activation"].compactMap { object in
+            line("accepts", "{" + ObjectBlock.objects.compactMap { object in
                 target.accepts[object].map { "\(object): \($0.schemes.joined(separator: "|")) \(DPUTarget.ranges($0.bitWidths))" }
             }.joined(separator: ", ") + "}", .acting, "a build cell asking for another scheme or bit width is refused at load"),
             line("fingerprint", "\"\"", .notApplicable, "the compiler sets the fingerprint of the xmodel it writes"),

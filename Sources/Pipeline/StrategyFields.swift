@@ -252,7 +252,9 @@ extension QuantizeStrategy {
                     try refuse(q.method != nil ? "method" : q.narrowRange != nil ? "narrow_range" : "round_mode", "set",
                                "float-scale strategies leave biases float")
                 }
-                if let r = q.roundMode, r != 1 { try refuse("round_mode", "\(r)", "float-scale models use TensorFlow's fake quantization, which rounds half up (1)") }
+                if let r = q.roundMode, r != ObjectBlock.builtRoundMode(object, floatScale: true) {
+                    try refuse("round_mode", "\(r)", "float-scale models use TensorFlow's fake quantization, which rounds half up (1)")
+                }
             } else {
                 if q.float { try refuse("scheme", "float", "power-of-two strategies quantize every bias", notYet: false) }
                 if let s = q.scheme, s != .pof2s {
@@ -261,8 +263,7 @@ extension QuantizeStrategy {
                 if q.narrowRange == true {
                     try refuse("narrow_range", "true", "power-of-two ranges are [-2^(b-1), 2^(b-1)-1] (DPUCADF8H narrows activations by its arch_type)")
                 }
-                let built = object == "activation" ? 1 : 2
-                if let r = q.roundMode, r != built {
+                if let r = q.roundMode, r != ObjectBlock.builtRoundMode(object, floatScale: false) {
                     try refuse("round_mode", "\(r)", object == "activation" ? "DPU activations round half up (1)"
                                : "power-of-two \(object)s round half away from zero (2), as vai_q_tensorflow")
                 }

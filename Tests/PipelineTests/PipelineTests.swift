@@ -9,6 +9,16 @@ import XCTest
 final class PipelineTests: XCTestCase {
     private var repo = ""
 
+    /// This repository's DPUs run what any strategy asks (simulated), so one matrix spans the schemes.
+    static let anySchemeDPUs = """
+        targets:
+          DPUCZDX8G: {extends: dpu-sim, accepts: &any {weight: {schemes: [pof2s, fs], bit_widths: [2-16]},
+                      bias: {schemes: [pof2s, float], bit_widths: [2-32]}, activation: {schemes: [pof2s, fs], bit_widths: [2-16]}}}
+          DPUCAHX8H: {extends: dpu-sim, accepts: *any}
+          DPUCADF8H: {extends: dpu-sim, arch_type: DPUCADF8H, accepts: *any}
+          DPUCVDX8G: {extends: dpu-sim, accepts: *any}
+        """
+
     override func setUpWithError() throws {
         repo = try TestRepository.make("vaiq-pipeline", copying: [("Tests/Fixtures/sharded", "models/sharded")])
         try """
@@ -19,13 +29,7 @@ final class PipelineTests: XCTestCase {
               c: {inputs: {input: models/sharded/input.npy}}
             strategies:
               w4: {extends: pof2s_tf1, weight_bit: 4}
-            targets:
-              # This repository's DPUs run what any strategy asks (simulated), so one matrix spans the schemes.
-              DPUCZDX8G: {extends: dpu-sim, accepts: &any {weight: {schemes: [pof2s, fs], bit_widths: [2-16]},
-                          bias: {schemes: [pof2s, float], bit_widths: [2-32]}, activation: {schemes: [pof2s, fs], bit_widths: [2-16]}}}
-              DPUCAHX8H: {extends: dpu-sim, accepts: *any}
-              DPUCADF8H: {extends: dpu-sim, arch_type: DPUCADF8H, accepts: *any}
-              DPUCVDX8G: {extends: dpu-sim, accepts: *any}
+            \(Self.anySchemeDPUs)
             builds:
               - {model: sharded, calibration: c, matrix: {strategy: [pof2s_tf1, w4], target: [DPUCZDX8G]}}
 
@@ -87,13 +91,7 @@ final class PipelineTests: XCTestCase {
               c: {inputs: {input: models/sharded/input.npy}, batch_size: 2, calib_iter: 1}
             strategies:
               w4: {extends: pof2s_tf1, weight_bit: 4}
-            targets:
-              # This repository's DPUs run what any strategy asks (simulated), so one matrix spans the schemes.
-              DPUCZDX8G: {extends: dpu-sim, accepts: &any {weight: {schemes: [pof2s, fs], bit_widths: [2-16]},
-                          bias: {schemes: [pof2s, float], bit_widths: [2-32]}, activation: {schemes: [pof2s, fs], bit_widths: [2-16]}}}
-              DPUCAHX8H: {extends: dpu-sim, accepts: *any}
-              DPUCADF8H: {extends: dpu-sim, arch_type: DPUCADF8H, accepts: *any}
-              DPUCVDX8G: {extends: dpu-sim, accepts: *any}
+            \(Self.anySchemeDPUs)
             builds:
               - {model: sharded, calibration: c,
                  matrix: {strategy: [pof2s_tf1, w4, fs], target: [DPUCZDX8G, DPUCAHX8H, DPUCADF8H, DPUCVDX8G]}}
